@@ -15,7 +15,7 @@ setup: $(STAMP) $(NPM_STAMP) sysdeps
 
 # System tools the tests use as independent oracles. Installed when root on Debian.
 sysdeps:
-	@missing=""; for t in sox multimon-ng node npm; do command -v $$t >/dev/null || missing="$$missing $$t"; done; \
+	@missing=""; for t in sox multimon-ng node npm curl; do command -v $$t >/dev/null || missing="$$missing $$t"; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    echo "installing:$$missing"; \
