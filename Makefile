@@ -42,8 +42,8 @@ test: setup
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: setup
-	$(BIN)/ruff check host firmware tests tools
-	$(BIN)/ruff format --check host tests tools
+	$(BIN)/ruff check host firmware tests
+	$(BIN)/ruff format --check host tests
 
 run: setup
 	$(BIN)/tonebridge serve --demo --listen $(LISTEN)

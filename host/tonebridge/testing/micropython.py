@@ -85,9 +85,7 @@ def run_test_module(test_file: Path, timeout: float = 300.0):
     MPRun (its stderr holds an import-time traceback when the module failed to load)."""
     test_file = Path(test_file).resolve()
     code = _DRIVER.format(test_dir="/tests", module=test_file.stem, mark=RESULT_MARK)
-    run = run_micropython(
-        code, {FIRMWARE_DIR: "/lib", test_file.parent: "/tests"}, timeout=timeout
-    )
+    run = run_micropython(code, {FIRMWARE_DIR: "/lib", test_file.parent: "/tests"}, timeout=timeout)
     results = {}
     for line in run.stdout.splitlines():
         if line.startswith(RESULT_MARK):
