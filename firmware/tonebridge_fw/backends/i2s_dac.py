@@ -1,0 +1,249 @@
+# I2S DAC backend: signed 16-bit samples from the core Renderer, played through machine.I2S
+# (esp32 and rp2 ports) into an external I2S DAC (PCM5102A / MAX98357A class).
+#
+# Samples are clocked by the I2S peripheral (DMA). The backend uses MicroPython's
+# non-blocking I2S mode (I2S.irq set): write(buf) returns at once, the port copies buf into
+# its ring buffer (ibuf) as the DMA frees space and then schedules the irq handler. Two
+# pre-allocated buffers ping-pong: the handler hands over the buffer that service() filled,
+# service() refills the buffer the handler released. Nothing allocates per sample.
+#
+# position(): an estimate of the frames played, re-anchored at every irq:
+#   est = anchor + elapsed_since_anchor * rate, clamped to
+#   [frames fully accepted into ibuf - ibuf capacity, frames handed to write()].
+# The clamp bounds the error to the ibuf/DMA depth; with no underrun the time base is within
+# one DMA buffer of the true output (the port starts a new write at its next DMA buffer).
+
+try:
+    from micropython import const
+except ImportError:
+
+    def const(x):
+        return x
+
+
+import time
+from array import array
+
+from tonebridge_fw.synth import Renderer
+
+try:
+    _ticks_diff = time.ticks_diff
+except AttributeError:  # CPython host tests inject a plain integer clock
+
+    def _ticks_diff(a, b):
+        return a - b
+
+
+_IDLE = const(0)
+_RUN = const(1)
+_DONE = const(2)
+
+DEFAULT_RATE = const(44100)
+DEFAULT_BUF_FRAMES = const(512)
+DEFAULT_IBUF = const(8192)
+
+
+class I2SBackend:
+    """Backend interface: start(plan), service(), position(), abort(), close()."""
+
+    def __init__(self, profile, i2s_class=None, pin_class=None, ticks_us=None):
+        if i2s_class is None or pin_class is None:
+            import machine
+
+            if i2s_class is None:
+                i2s_class = machine.I2S
+            if pin_class is None:
+                pin_class = machine.Pin
+        self._I2S = i2s_class
+        self._ticks_us = ticks_us if ticks_us is not None else time.ticks_us
+        self.rate = profile.get("i2s_rate", DEFAULT_RATE)
+        fmt = profile.get("i2s_format", "mono")
+        if fmt not in ("mono", "stereo"):
+            raise ValueError("i2s_format must be 'mono' or 'stereo'")
+        self.channels = 2 if fmt == "stereo" else 1
+        self.ibuf = profile.get("i2s_ibuf", DEFAULT_IBUF)
+        n = profile.get("i2s_buf_frames", DEFAULT_BUF_FRAMES)
+        self._n = n
+        self._i2s_args = (
+            profile.get("i2s_id", 0),
+            pin_class(profile["sck_pin"]),
+            pin_class(profile["ws_pin"]),
+            pin_class(profile["sd_pin"]),
+            i2s_class.STEREO if self.channels == 2 else i2s_class.MONO,
+        )
+        self._ibuf_frames = self.ibuf // (2 * self.channels)
+        kw = {}
+        if "level" in profile:
+            kw["level"] = profile["level"]
+        self._r = Renderer(self.rate, bits=16, signed=True, **kw)
+        self._bufs = (
+            array("h", bytes(2 * n * self.channels)),
+            array("h", bytes(2 * n * self.channels)),
+        )
+        self._mono = array("h", bytes(2 * n)) if self.channels == 2 else None
+        self._ready = [False, False]
+        self._inflight = -1
+        self._next_fill = 0
+        self._next_write = 0
+        self._final = 0
+        self._cb = self._on_irq  # bound once: the handler path never allocates a bound method
+        self._plan = None
+        self._state = _IDLE
+        self._total = 0  # frames in the plan
+        self._rendered = 0  # frames rendered into buffers
+        self._written = 0  # frames handed to write()
+        self._accepted = 0  # frames the port has copied into ibuf (irq seen)
+        self._anchor = 0
+        self._anchor_t = 0
+        self.underruns = 0
+        self._i2s = None
+        self._open()
+
+    def _open(self):
+        i2s_id, sck, ws, sd, fmt = self._i2s_args
+        I2S = self._I2S
+        self._i2s = I2S(
+            i2s_id,
+            sck=sck,
+            ws=ws,
+            sd=sd,
+            mode=I2S.TX,
+            bits=16,
+            format=fmt,
+            rate=self.rate,
+            ibuf=self.ibuf,
+        )
+        self._i2s.irq(self._cb)
+
+    # ---- buffers ------------------------------------------------------------------
+    def _fill(self):
+        # Fill the next buffer in turn if it is free and the plan has samples left.
+        k = self._next_fill
+        if self._ready[k] or k == self._inflight or self._rendered >= self._total:
+            return
+        self._next_fill = 1 - k
+        buf = self._bufs[k]
+        n = self._n
+        if self.channels == 1:
+            got = self._r.fill(buf, 0, n)
+            i = got
+            while i < n:  # pad the plan's last buffer with idle (0)
+                buf[i] = 0
+                i += 1
+        else:
+            mono = self._mono
+            got = self._r.fill(mono, 0, n)
+            i = 0
+            while i < got:
+                s = mono[i]
+                buf[2 * i] = s
+                buf[2 * i + 1] = s
+                i += 1
+            i = 2 * got
+            while i < 2 * n:
+                buf[i] = 0
+                i += 1
+        self._rendered += got
+        self._ready[k] = True
+
+    def _write(self, k):
+        self._inflight = k
+        self._next_write = 1 - k
+        self._written += self._n
+        self._i2s.write(self._bufs[k])
+
+    def _on_irq(self, i2s):
+        # Scheduled by the port once the in-flight buffer is entirely in its ring buffer.
+        k = self._inflight
+        if k < 0 or self._state != _RUN:
+            return
+        self._anchor = self._estimate()
+        self._anchor_t = self._ticks_us()
+        self._accepted += self._n
+        self._ready[k] = False
+        self._inflight = -1
+        if self._ready[self._next_write]:
+            self._write(self._next_write)
+        elif self._rendered < self._total:
+            self.underruns += 1
+
+    # ---- backend interface --------------------------------------------------------
+    def start(self, plan):
+        if self._state == _RUN:
+            self.abort()
+        total = 0
+        for key, ms in plan:
+            total += ms
+        self._total = (total * self.rate + 500) // 1000  # round(t * rate / 1000)
+        self._plan = plan
+        self._final = len(plan)
+        self._r.load(plan)
+        self._rendered = 0
+        self._written = 0
+        self._accepted = 0
+        self._ready[0] = False
+        self._ready[1] = False
+        self._inflight = -1
+        self._next_fill = 0
+        self._fill()
+        self._fill()
+        self._state = _RUN
+        self._anchor = 0
+        self._anchor_t = self._ticks_us()
+        self._write(0)
+
+    def service(self):
+        if self._state != _RUN:
+            return
+        self._fill()
+        if self._inflight < 0 and self._ready[self._next_write]:
+            self._anchor = self._estimate()
+            self._anchor_t = self._ticks_us()
+            self._write(self._next_write)
+
+    def _estimate(self):
+        dt = _ticks_diff(self._ticks_us(), self._anchor_t)
+        est = self._anchor + dt * self.rate // 1000000
+        lo = self._accepted - self._ibuf_frames
+        if est < lo:
+            est = lo
+        if est > self._written:
+            est = self._written
+        return est
+
+    def played(self):
+        """Estimated frames of the current plan that have left the DAC."""
+        if self._state == _IDLE:
+            return 0
+        if self._state == _DONE:
+            return self._total
+        return self._estimate()
+
+    def position(self):
+        if self._plan is None:
+            return 0
+        if self._state != _RUN:
+            return self._final
+        p = self._estimate()
+        if p >= self._total and self._inflight < 0 and self._rendered >= self._total:
+            self._state = _DONE
+            return self._final
+        if p >= self._total:
+            p = self._total - 1
+        return self._r.step_at(p)
+
+    def abort(self):
+        # Silence at once: the port cannot drop queued samples, so stop and restart I2S.
+        if self._state != _RUN:
+            return
+        self._final = self.position()
+        self._state = _DONE
+        self._inflight = -1
+        self._i2s.deinit()
+        self._open()
+
+    def close(self):
+        if self._i2s is not None:
+            self._state = _IDLE if self._plan is None else _DONE
+            self._i2s.deinit()
+            self._i2s = None

@@ -1,0 +1,292 @@
+# MT8880 / CM8880 DTMF transceiver driver (transmit side) over a 4-bit 6800-style bus.
+#
+# Bus: D0-D3, RS0, R/W, /CS, phi2, all GPIO driven through a small pin interface (what
+# machine.Pin offers: Pin(id, mode), .value([v]), .init(mode), Pin.IN, Pin.OUT), so a
+# Raspberry Pi adapter class with the same four members reuses this file unchanged.
+#
+# Two modes (profile "mt8880_mode"):
+#   "manual" (default): CRB BURST=1; the tone is gated by CRA TOUT, timed in software from the
+#       plan (any tone/gap length). Non-blocking: service() flips TOUT when a step is due.
+#   "burst": CRB BURST=0; every write to the transmit register gives a chip-timed burst of
+#       ~51 ms tone + ~51 ms pause; status b1 (transmit register empty) says the pause ended.
+#       Plan silence steps longer than the chip pause extend the silence in software.
+#
+# Power-up (datasheet): wait >= 100 ms, read status, CRA=0, CRA=0, CRA=RSEL, CRB=0, read status.
+# CRA and CRB are write-only: shadow copies are kept in self.cra / self.crb.
+
+try:
+    from micropython import const
+except ImportError:
+
+    def const(x):
+        return x
+
+
+import time
+
+from tonebridge_fw.keypad import MT8880_CODE
+
+try:
+    _ticks_diff = time.ticks_diff
+except AttributeError:  # CPython host tests inject a plain integer clock
+
+    def _ticks_diff(a, b):
+        return a - b
+
+
+# Control register A
+_CRA_TOUT = const(0x01)  # tone output enable
+_CRA_CP = const(0x02)  # call-progress mode (1) / DTMF (0)
+_CRA_IRQ = const(0x04)  # interrupt enable
+_CRA_RSEL = const(0x08)  # next control write goes to CRB
+# Control register B
+_CRB_BURST = const(0x01)  # 0 = burst mode ON, 1 = burst mode off (manual)
+_CRB_TEST = const(0x02)
+_CRB_SD = const(0x04)  # single tone
+_CRB_CR = const(0x08)  # column/row for single tone
+# Status register
+_ST_IRQ = const(0x01)
+_ST_TX_EMPTY = const(0x02)
+_ST_RX_FULL = const(0x04)
+_ST_DELAYED_STEERING = const(0x08)
+
+_POWER_UP_MS = const(100)
+BURST_TONE_MS = const(51)
+BURST_PAUSE_MS = const(51)
+
+_IDLE = const(0)
+_RUN = const(1)
+_DONE = const(2)
+
+
+class MT8880Backend:
+    """Backend interface: start(plan), service(), position(), abort(), close()."""
+
+    def __init__(self, profile, pin_class=None, ticks_us=None, sleep_ms=None):
+        if pin_class is None:
+            from machine import Pin
+
+            pin_class = Pin
+        self._P = pin_class
+        self._ticks_us = ticks_us if ticks_us is not None else time.ticks_us
+        self._sleep_ms = sleep_ms if sleep_ms is not None else time.sleep_ms
+        d_ids = profile["d_pins"]
+        if len(d_ids) != 4:
+            raise ValueError("mt8880 needs 4 data pins (D0-D3)")
+        mode = profile.get("mt8880_mode", "manual")
+        if mode not in ("manual", "burst"):
+            raise ValueError("mt8880_mode must be 'manual' or 'burst'")
+        self.burst = mode == "burst"
+        OUT = pin_class.OUT
+        # Idle bus: /CS high, phi2 low, R/W high (read), data pins inputs.
+        self._cs = pin_class(profile["cs_pin"], OUT)
+        self._cs.value(1)
+        self._phi2 = pin_class(profile["phi2_pin"], OUT)
+        self._phi2.value(0)
+        self._rw = pin_class(profile["rw_pin"], OUT)
+        self._rw.value(1)
+        self._rs0 = pin_class(profile["rs0_pin"], OUT)
+        self._rs0.value(0)
+        self._d = [pin_class(i, pin_class.IN) for i in d_ids]
+        self._d_out = False
+        self.cra = 0
+        self.crb = 0
+        self._plan = None
+        self._state = _IDLE
+        self._k = 0  # step index now being emitted
+        self._t0 = 0  # ticks_us of plan start (manual) / of step start (burst)
+        self._due = 0  # ms offset of the end of step k from _t0 (manual)
+        self._tone_on = False
+        self._wait_empty = False  # burst: waiting for status TX_EMPTY
+        self._saw_empty = False
+        self.status_reads = 0
+        self._power_up()
+
+    # ---- bus cycles -------------------------------------------------------------
+    def _data_dir(self, out):
+        if out != self._d_out:
+            mode = self._P.OUT if out else self._P.IN
+            for p in self._d:
+                p.init(mode)
+            self._d_out = out
+
+    def _write(self, rs0, nibble):
+        # R/W low, RS0, data on D0-D3, /CS low, phi2 high then low (latched on the falling edge).
+        self._rw.value(0)
+        self._rs0.value(rs0)
+        self._data_dir(True)
+        d = self._d
+        d[0].value(nibble & 1)
+        d[1].value((nibble >> 1) & 1)
+        d[2].value((nibble >> 2) & 1)
+        d[3].value((nibble >> 3) & 1)
+        self._cs.value(0)
+        self._phi2.value(1)
+        self._phi2.value(0)
+        self._cs.value(1)
+        self._rw.value(1)
+
+    def _read(self, rs0):
+        # D pins inputs, R/W high, RS0, /CS low, phi2 high, sample D, phi2 low.
+        self._data_dir(False)
+        self._rw.value(1)
+        self._rs0.value(rs0)
+        self._cs.value(0)
+        self._phi2.value(1)
+        d = self._d
+        v = d[0].value() | (d[1].value() << 1) | (d[2].value() << 2) | (d[3].value() << 3)
+        self._phi2.value(0)
+        self._cs.value(1)
+        return v
+
+    def write_cra(self, v):
+        self._write(1, v)
+        self.cra = v
+
+    def write_crb(self, v):
+        # CRB is reached by a control write right after a CRA write with RSEL set; the chip
+        # then sends the following control write to CRA again.
+        if not self.cra & _CRA_RSEL:
+            self.write_cra(self.cra | _CRA_RSEL)
+        self._write(1, v)
+        self.crb = v
+        self.cra &= ~_CRA_RSEL
+
+    def write_tx(self, code):
+        self._write(0, code)
+
+    def read_status(self):
+        self.status_reads += 1
+        return self._read(1)
+
+    # ---- chip setup -------------------------------------------------------------
+    def _power_up(self):
+        self._sleep_ms(_POWER_UP_MS)
+        self.read_status()
+        self.write_cra(0)
+        self.write_cra(0)
+        self.write_cra(_CRA_RSEL)
+        self.write_crb(0)
+        self.read_status()
+        if self.burst:
+            # Burst mode: TOUT + IRQ enable (+RSEL), then CRB = 0 (BURST bit clear = burst on).
+            self.write_cra(_CRA_TOUT | _CRA_IRQ | _CRA_RSEL)
+            self.write_crb(0)
+        else:
+            # Manual: burst off; the tone output stays off until a tone step.
+            self.write_cra(_CRA_RSEL)
+            self.write_crb(_CRB_BURST)
+
+    def _tout(self, on):
+        v = (self.cra | _CRA_TOUT) if on else (self.cra & ~_CRA_TOUT)
+        self.write_cra(v & ~_CRA_RSEL)
+        self._tone_on = on
+
+    # ---- backend interface ------------------------------------------------------
+    def start(self, plan):
+        if self._state == _RUN:
+            self.abort()
+        for key, ms in plan:
+            if key is not None and key not in MT8880_CODE:
+                raise ValueError("key not in MT8880 table: " + str(key))
+        self._plan = plan
+        self._k = 0
+        self._due = 0
+        self._state = _RUN
+        self._t0 = self._ticks_us()
+        if self.burst:
+            if not self.cra & _CRA_TOUT:
+                self.write_cra(_CRA_TOUT | _CRA_IRQ)
+            self._wait_empty = False
+            self._begin_burst_step()
+        else:
+            self._begin_manual_step()
+
+    def _end(self):
+        self._state = _DONE
+        self._k = len(self._plan)
+
+    # manual mode: steps are scheduled from _t0 cumulatively (no drift).
+    def _begin_manual_step(self):
+        plan = self._plan
+        if self._k >= len(plan):
+            if self._tone_on:
+                self._tout(False)
+            self._end()
+            return
+        key, ms = plan[self._k]
+        if key is None:
+            if self._tone_on:
+                self._tout(False)
+        else:
+            # The code takes effect at once; TOUT gates the output.
+            self.write_tx(MT8880_CODE[key])
+            if not self._tone_on:
+                self._tout(True)
+        self._due += ms
+
+    def _service_manual(self):
+        # Handle every step that became due (a late pass never skips a step's switching).
+        while self._state == _RUN:
+            late = _ticks_diff(self._ticks_us(), self._t0) - self._due * 1000
+            if late < 0:
+                return
+            self._k += 1
+            self._begin_manual_step()
+
+    # burst mode: tone steps are one chip burst; silence steps wait (ms - chip pause).
+    def _begin_burst_step(self):
+        plan = self._plan
+        if self._k >= len(plan):
+            self._end()
+            return
+        key, ms = plan[self._k]
+        self._t0 = self._ticks_us()
+        if key is None:
+            self._due = ms - BURST_PAUSE_MS if ms > BURST_PAUSE_MS else 0
+        else:
+            self._saw_empty = False
+            self.read_status()  # clears a stale TX_EMPTY latched by the previous pause
+            self.write_tx(MT8880_CODE[key])
+            self._due = -1
+
+    def _service_burst(self):
+        while self._state == _RUN:
+            if self._due < 0:
+                if not self._saw_empty:
+                    if not self.read_status() & _ST_TX_EMPTY:
+                        return
+                    self._saw_empty = True
+            elif _ticks_diff(self._ticks_us(), self._t0) < self._due * 1000:
+                return
+            self._k += 1
+            self._begin_burst_step()
+
+    def service(self):
+        if self._state != _RUN:
+            return
+        if self.burst:
+            self._service_burst()
+        else:
+            self._service_manual()
+
+    def position(self):
+        if self._plan is None:
+            return 0
+        k = self._k
+        if self.burst and self._state == _RUN and self._due < 0 and k + 1 < len(self._plan):
+            # The chip ends the tone BURST_TONE_MS after the write; the pause is the next step.
+            if _ticks_diff(self._ticks_us(), self._t0) >= BURST_TONE_MS * 1000:
+                return k + 1
+        return k
+
+    def abort(self):
+        if self._tone_on or (self.burst and self.cra & _CRA_TOUT):
+            self._tout(False)
+        if self._plan is not None and self._state == _RUN:
+            self._state = _DONE
+
+    def close(self):
+        self.abort()
+        self._data_dir(False)
+        self._cs.value(1)

@@ -1,0 +1,277 @@
+"""Simulated ``machine.I2S`` (transmit) feeding a DAC model into the board's line recorder.
+
+API as MicroPython's ``machine.I2S`` (esp32 and rp2 ports): ``I2S(id, *, sck, ws, sd, mck=None,
+mode, bits, format, rate, ibuf)``, ``init(**same)``, ``deinit()``, ``write(buf)``,
+``readinto(buf)``, ``irq(handler)``, ``I2S.shift(buf=, bits=, shift=)``; constants ``RX``, ``TX``,
+``MONO``, ``STEREO``.
+
+Model of the port (what the firmware can observe):
+
+* ``ibuf`` bytes of ring buffer between ``write`` and the DMA. The DMA runs from ``init`` at the
+  configured rate and takes ``dma_frames`` frames from the ring at each DMA-buffer boundary
+  (every ``dma_frames / rate`` seconds, exact, no drift); a frame taken at boundary k leaves the
+  DAC one DMA buffer later (double buffering). An empty ring gives silence (underrun).
+* Blocking mode (no ``irq`` handler): ``write`` copies into the ring and, when it is full, waits
+  (advances the clock: virtual time moves, a real clock sleeps) until the DMA frees space.
+* Non-blocking mode (``irq(handler)``): ``write`` records the buffer and returns ``len(buf)``
+  at once; the port copies from the *caller's buffer* into the ring at each DMA boundary as
+  space frees (so a buffer modified before the handler ran plays modified, as on a board) and
+  calls ``handler(i2s)`` once all of it is in the ring. A ``write`` while a previous one is
+  still being copied replaces it (counted in ``overlapping_writes``).
+
+DAC model: PCM5102A, full scale 2.1 Vrms (a full-scale sine peaks at 2.1 * sqrt(2) V); its
+interpolation filter already removes the images, so the line gets the samples as a band-limited
+signal at the I2S rate. The line is wired to the left channel (MONO sends the sample on both).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+DACS = {
+    # name: full-scale output (V rms for a full-scale sine)
+    "pcm5102a": 2.1,
+}
+
+# DMA buffer size in frames per port (rp2: 256-byte DMA buffers; esp32: 256-frame DMA buffers).
+DMA_FRAMES = {"rp2": 64, "esp32": 256}
+
+_RUN_FLUSH_FRAMES = 1 << 15  # push a contiguous run to the recorder at least this often
+
+
+def _pin_id(p):
+    if isinstance(p, int):
+        return p
+    for name in ("id", "gpio", "_id", "_gpio"):
+        v = getattr(p, name, None)
+        if callable(v):
+            v = v()
+        if isinstance(v, int):
+            return v
+    raise TypeError("expected a Pin")
+
+
+class SimI2S:
+    RX = 0
+    TX = 1
+    MONO = 0
+    STEREO = 1
+
+    # bound per board by make_i2s_class
+    _clock = None
+    _recorder = None
+    _bus = None
+    _mcu = "esp32"
+    _dac = "pcm5102a"
+    _source = "i2s"
+    instances: list = []
+
+    def __init__(self, id, **kw):
+        self.id = id
+        self._active = False
+        self._event = None
+        self._handler = None
+        self.overlapping_writes = 0
+        self.underrun_frames = 0
+        self.frames_played = 0
+        self.writes = 0
+        self._run = []  # list of float arrays of a contiguous output run
+        self._run_start = 0.0
+        self._run_frames = 0
+        self._run_end = None
+        type(self).instances.append(self)
+        self.init(**kw)
+
+    # ---- configuration ------------------------------------------------------------
+    def init(self, *, sck, ws, sd, mck=None, mode, bits, format, rate, ibuf):
+        if self._active:
+            self.deinit()
+        if mode not in (self.TX, self.RX):
+            raise ValueError("invalid mode")
+        if bits not in (16, 32):
+            raise ValueError("invalid bits")
+        if format not in (self.MONO, self.STEREO):
+            raise ValueError("invalid format")
+        if not isinstance(rate, int) or rate <= 0:
+            raise ValueError("invalid rate")
+        if not isinstance(ibuf, int) or ibuf <= 0:
+            raise ValueError("invalid ibuf")
+        pins = [_pin_id(sck), _pin_id(ws), _pin_id(sd)]
+        if self._mcu.startswith("rp2") and pins[1] != pins[0] + 1:
+            raise ValueError("invalid ws (must be sck+1)")
+        self.pins = pins
+        self.mode = mode
+        self.bits = bits
+        self.format = format
+        self.rate = rate
+        self.ibuf = ibuf
+        self.channels = 2 if format == self.STEREO else 1
+        self.frame_bytes = bits // 8 * self.channels
+        self.dma_frames = DMA_FRAMES["rp2" if self._mcu.startswith("rp2") else "esp32"]
+        self.full_scale_v = DACS[self._dac] * math.sqrt(2)
+        if self._bus is not None:
+            for p in pins:
+                self._bus.set_function(p, "i2s")
+        self._ring = bytearray()
+        self._pending = None  # memoryview of the caller's buffer (non-blocking write)
+        self._pending_off = 0
+        self._t0 = float(self._clock.now_us())  # DMA phase
+        self._k = 0  # next DMA boundary index
+        self._period_us = self.dma_frames * 1e6 / rate
+        self._active = True
+
+    def deinit(self):
+        if not self._active:
+            return
+        self._active = False
+        self._clock.cancel(self._event)
+        self._event = None
+        self._pending = None
+        self._ring = bytearray()
+        # The output stops now: cut the run at the current time.
+        self._flush_run(cut_at_us=self._clock.now_us())
+
+    def irq(self, handler):
+        self._handler = handler
+
+    # ---- data ---------------------------------------------------------------------
+    def write(self, buf):
+        if not self._active:
+            raise OSError("I2S not initialised")
+        if self.mode != self.TX:
+            raise ValueError("I2S not configured for write method")
+        mv = memoryview(buf).cast("B")
+        n = len(mv)
+        self.writes += 1
+        if self._handler is not None:
+            if self._pending is not None:
+                self.overlapping_writes += 1
+            self._pending = mv
+            self._pending_off = 0
+            self._ensure_ticking()
+            return n
+        off = 0
+        while True:
+            space = self.ibuf - len(self._ring)
+            take = min(space, n - off)
+            if take:
+                self._ring += mv[off : off + take]
+                off += take
+            self._ensure_ticking()
+            if off >= n:
+                return n
+            # Ring full: wait for the DMA to take the next buffer.
+            self._clock.advance_to(self._event[0])
+
+    def readinto(self, buf):
+        if self.mode != self.RX:
+            raise ValueError("I2S not configured for read method")
+        mv = memoryview(buf).cast("B")
+        mv[:] = bytes(len(mv))  # no microphone attached: silence
+        return len(mv)
+
+    @staticmethod
+    def shift(*, buf, bits, shift):
+        dt = {16: "<i2", 32: "<i4"}[bits]
+        a = np.frombuffer(memoryview(buf).cast("B"), dtype=dt).copy()
+        a = a << shift if shift >= 0 else a >> -shift
+        memoryview(buf).cast("B")[:] = a.astype(dt).tobytes()
+
+    # ---- DMA ----------------------------------------------------------------------
+    def _boundary_us(self, k):
+        return self._t0 + k * self._period_us
+
+    def _ensure_ticking(self):
+        if self._event is not None:
+            return
+        now = self._clock.now_us()
+        k = max(self._k, math.ceil((now - self._t0) / self._period_us - 1e-9))
+        self._k = k
+        self._event = self._clock.call_at(math.ceil(self._boundary_us(k)), self._on_dma)
+
+    def _on_dma(self):
+        self._event = None
+        if not self._active:
+            return
+        k = self._k
+        self._k = k + 1
+        want = self.dma_frames * self.frame_bytes
+        chunk = bytes(self._ring[:want])
+        del self._ring[:want]
+        frames = len(chunk) // self.frame_bytes
+        if frames < self.dma_frames:
+            self.underrun_frames += self.dma_frames - frames
+        self._play(chunk, frames, self._boundary_us(k + 1))
+        done = False
+        if self._pending is not None:
+            space = self.ibuf - len(self._ring)
+            rest = len(self._pending) - self._pending_off
+            take = min(space, rest)
+            if take:
+                self._ring += self._pending[self._pending_off : self._pending_off + take]
+                self._pending_off += take
+            if self._pending_off >= len(self._pending):
+                self._pending = None
+                done = True
+        if self._ring or self._pending is not None:
+            self._ensure_ticking()
+        else:
+            # Idle: what was taken now still plays for one DMA buffer, then silence.
+            self._flush_run()
+        if done and self._handler is not None:
+            self._handler(self)
+
+    def _play(self, chunk, frames, start_us):
+        dt = "<i2" if self.bits == 16 else "<i4"
+        a = np.frombuffer(chunk, dtype=dt)[: frames * self.channels]
+        left = a[:: self.channels].astype(np.float64)
+        v = np.zeros(self.dma_frames)
+        v[:frames] = left * (self.full_scale_v / (1 << (self.bits - 1)))
+        self.frames_played += frames
+        if self._run_end is not None and abs(start_us - self._run_end) > 0.5:
+            self._flush_run()
+        if not self._run:
+            self._run_start = start_us
+        self._run.append(v)
+        self._run_frames += len(v)
+        self._run_end = start_us + self._period_us
+        if self._run_frames >= _RUN_FLUSH_FRAMES:
+            self._flush_run()
+
+    def _flush_run(self, cut_at_us=None):
+        if self._run:
+            v = np.concatenate(self._run)
+            if cut_at_us is not None:
+                keep = max(0, int(round((cut_at_us - self._run_start) * self.rate / 1e6)))
+                v = v[:keep]
+            if len(v):
+                self._recorder.add_segment(self._source, self._run_start, self.rate, v)
+            next_start = self._run_start + self._run_frames * 1e6 / self.rate
+            self._run = []
+            self._run_frames = 0
+            self._run_end = next_start if cut_at_us is None else None
+        else:
+            self._run_end = None if cut_at_us is not None else self._run_end
+
+    def flush(self):
+        """Push what has been played so far to the recorder."""
+        self._flush_run()
+
+
+def make_i2s_class(clock, recorder, profile=None, *, bus=None, source="i2s"):
+    """An ``I2S`` class bound to one board's clock, line recorder (and pin bus)."""
+    profile = profile or {}
+    attrs = {
+        "_clock": clock,
+        "_recorder": recorder,
+        "_bus": bus,
+        "_mcu": profile.get("mcu", "esp32"),
+        "_dac": profile.get("dac", "pcm5102a"),
+        "_source": source,
+        "instances": [],
+    }
+    if attrs["_dac"] not in DACS:
+        raise ValueError(f"unknown DAC model {attrs['_dac']}")
+    return type("I2S", (SimI2S,), attrs)
