@@ -1,7 +1,6 @@
 """Protocol codec tests; run under CPython and under real MicroPython."""
 
 from fwtest import raises
-
 from tonebridge_fw import codec
 
 FRAMES = [

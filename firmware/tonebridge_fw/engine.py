@@ -1,0 +1,503 @@
+# tonebridge device-side command engine (sans-I/O).
+#
+# Bytes and time in, bytes and player actions out:
+#
+#     eng = Engine(ticks_ms, boot_id="3fa2c1d0", info={"board": "pico", "backend": "pwm"})
+#     eng.receive(data)          # bytes read from the serial link
+#     for act in eng.actions():  # ("play", rid, plan) / ("cancel", rid) / ("hook", off_hook)
+#         ...                    # / ("config", dict)
+#     eng.player_event(ev)       # events from Player.service()
+#     eng.line_event("hook", off_hook) / ("timeout",) / ("fault", text)
+#     eng.tick()                 # once per main-loop pass: stall guard
+#     link.write(eng.output())   # bytes for the serial link
+#
+# Exactly-once: the engine remembers the last WINDOW request ids with a CRC of their
+# body.  A repeated id with the same body is answered from that record (for SEND: the
+# current progress) and never executed again; the same id with another body is refused.
+# Every dial string is compiled by dialstring.compile_plan before it is accepted, so a
+# bad string plays nothing.  The protocol is specified in docs/protocol.md.
+
+try:
+    from micropython import const
+except ImportError:
+
+    def const(x):
+        return x
+
+
+from tonebridge_fw import codec, dialstring
+
+FW_VERSION = "0.1.0"
+WINDOW = const(32)
+QUEUE_DEPTH = const(4)
+STALL_MARGIN_MS = const(2000)
+MAX_SEND_CHARS = const(200)
+_TICKS_PERIOD = const(1 << 30)
+_TICKS_HALF = const(1 << 29)
+
+DEFAULT_CONFIG = {"dialect": "catapult", "tone": 100, "gap": 100, "twist": 2.0, "level": -8.0}
+TWIST_RANGE = (-6.0, 6.0)
+LEVEL_RANGE = (-30.0, 0.0)
+
+
+def ticks_diff(a, b):
+    """a - b on a wrapping 2**30 ms counter (like time.ticks_diff)."""
+    return ((a - b + _TICKS_HALF) % _TICKS_PERIOD) - _TICKS_HALF
+
+
+class Job:
+    """One accepted SEND: its plan and progress."""
+
+    def __init__(self, rid, plan, ms):
+        self.rid = rid
+        self.plan = plan
+        self.ms = ms
+        n = 0
+        for step in plan:
+            if step[0] is not None:
+                n += 1
+        self.total = n
+        self.state = "queued"  # queued -> playing -> done | aborted
+        self.played = 0  # digits finished
+        self.current = -1  # digit index started and not yet finished
+        self.reason = ""
+        self.deadline = 0
+        self.deadline_ms = 0
+        self.forced = False
+
+
+class Record:
+    """What the engine remembers about one request id."""
+
+    def __init__(self, crc, reply, job=None):
+        self.crc = crc
+        self.reply = reply  # reply body for non-SEND requests
+        self.job = job
+
+
+class Engine:
+    def __init__(self, ticks_ms, boot_id, info=None, window=WINDOW, queue_depth=QUEUE_DEPTH):
+        self.ticks_ms = ticks_ms
+        self.boot_id = boot_id
+        self.info = info or {}
+        self.window = window
+        self.queue_depth = queue_depth
+        self.decoder = codec.Decoder(accept=codec.REQUEST)
+        self.config = dict(DEFAULT_CONFIG)
+        self.off_hook = False
+        self.started_ms = ticks_ms()
+        self._out = []
+        self._actions = []
+        self._ids = []  # request ids in arrival order (bounded by window)
+        self._records = {}
+        self._queue = []  # Jobs waiting for the player
+        self._cur = None  # Job the player is playing
+        self.executed = 0  # requests executed (not answered from the window)
+        self.duplicates = 0
+        self._event(
+            codec.NO_ID,
+            "BOOT boot=" + boot_id + " fw=" + FW_VERSION + " proto=" + str(codec.PROTOCOL_VERSION),
+        )
+
+    # ---- outputs ---------------------------------------------------------------------------
+
+    def output(self):
+        """Bytes to write to the link since the last call."""
+        if not self._out:
+            return b""
+        data = b"".join(self._out)
+        self._out = []
+        return data
+
+    def actions(self):
+        """Player/line actions since the last call."""
+        a = self._actions
+        self._actions = []
+        return a
+
+    def _send(self, mark, rid, body):
+        self._out.append(codec.encode(mark, rid, body))
+
+    def _reply(self, rid, body):
+        self._send(codec.REPLY, rid, body)
+
+    def _event(self, rid, body):
+        self._send(codec.EVENT, rid, body)
+
+    def _err(self, rid, code, text):
+        self._reply(rid, "ERR " + code + " " + codec.clean(text))
+
+    def uptime(self):
+        return ticks_diff(self.ticks_ms(), self.started_ms)
+
+    # ---- input -----------------------------------------------------------------------------
+
+    def receive(self, data):
+        for frame in self.decoder.feed(data):
+            self.handle(frame[1], frame[2])
+
+    def handle(self, rid, body):
+        """Handle one request frame (already CRC-checked)."""
+        crc = codec.crc16(body.encode())
+        rec = self._records.get(rid)
+        if rec is not None:
+            if rec.crc != crc:
+                self._err(rid, "id-reused", "request id " + rid + " was used for another request")
+                return
+            self.duplicates += 1
+            if rec.job is not None:
+                self._reply(rid, self._job_state(rec.job) + " dup=1")
+            else:
+                self._reply(rid, rec.reply + " dup=1")
+            return
+        verb, args = codec.split_body(body)
+        fn = _VERBS.get(verb)
+        if fn is None:
+            self._err(rid, "unknown-verb", "unknown request " + verb)
+            return
+        try:
+            result = fn(self, rid, args)
+        except ValueError as e:
+            self._err(rid, "bad-arg", str(e))
+            return
+        if result is None:
+            return  # rejected; nothing executed, nothing remembered
+        self.executed += 1
+        if isinstance(result, Job):
+            self._remember(rid, Record(crc, None, result))
+            self._reply(rid, self._job_state(result))
+        else:
+            if verb in _EFFECTFUL:
+                self._remember(rid, Record(crc, result))
+            self._reply(rid, result)
+
+    def _remember(self, rid, rec):
+        self._records[rid] = rec
+        self._ids.append(rid)
+        if len(self._ids) > self.window:
+            # forget the oldest finished record; live jobs are never forgotten
+            for i in range(len(self._ids)):
+                old = self._records[self._ids[i]]
+                if old.job is None or old.job.state in ("done", "aborted"):
+                    del self._records[self._ids[i]]
+                    self._ids.pop(i)
+                    break
+
+    def _job_state(self, job):
+        s = "OK state=" + job.state + " played=" + str(job.played) + " digits=" + str(job.total)
+        if job.state == "queued":
+            ahead = 0
+            if self._cur is not None:
+                ahead = 1
+            for j in self._queue:
+                if j is job:
+                    break
+                ahead += 1
+            s += " ahead=" + str(ahead) + " ms=" + str(job.ms)
+        elif job.state == "playing":
+            s += " ms=" + str(job.ms)
+        elif job.state == "aborted":
+            s += " reason=" + job.reason
+        return s
+
+    # ---- requests --------------------------------------------------------------------------
+
+    def _hello(self, rid, args):
+        info = self.info
+        pairs = [
+            ("proto", codec.PROTOCOL_VERSION),
+            ("fw", FW_VERSION),
+            ("boot", self.boot_id),
+            ("board", info.get("board", "unknown")),
+            ("backend", info.get("backend", "unknown")),
+            ("keys", dialstring_keys()),
+            ("dialects", ",".join(dialects())),
+            ("tone_min", dialstring.TIMING_MIN_MS),
+            ("tone_max", dialstring.TIMING_MAX_MS),
+            ("queue", self.queue_depth),
+            ("window", self.window),
+            ("frame", codec.MAX_FRAME),
+            ("chars", MAX_SEND_CHARS),
+        ]
+        return "OK " + codec.format_kv(pairs)
+
+    def _ping(self, rid, args):
+        return "OK pong up=" + str(self.uptime())
+
+    def _status(self, rid, args):
+        cur = self._cur
+        pairs = [
+            ("boot", self.boot_id),
+            ("state", "playing" if cur is not None else "idle"),
+        ]
+        if cur is not None:
+            pairs.append(("rid", cur.rid))
+            pairs.append(("played", cur.played))
+            pairs.append(("digits", cur.total))
+        pairs.append(("queue", len(self._queue)))
+        pairs.append(("hook", "off" if self.off_hook else "on"))
+        pairs.append(("up", self.uptime()))
+        pairs.append(("frames", self.decoder.frames))
+        pairs.append(("dropped", self.decoder.dropped))
+        pairs.append(("dups", self.duplicates))
+        return "OK " + codec.format_kv(pairs)
+
+    def _result(self, rid, args):
+        if len(args) != 1:
+            raise ValueError("RESULT takes one request id")
+        rec = self._records.get(args[0])
+        if rec is None:
+            return "OK state=unknown boot=" + self.boot_id
+        if rec.job is None:
+            return "OK state=answered"
+        return self._job_state(rec.job)
+
+    def _config(self, rid, args):
+        kv, rest = codec.parse_kv(args)
+        if rest:
+            raise ValueError("CONFIG takes key=value words")
+        new = dict(self.config)
+        for k in kv:
+            v = kv[k]
+            if k == "dialect":
+                if v not in dialects():
+                    raise ValueError("unknown dialect " + v)
+                new[k] = v
+            elif k == "tone" or k == "gap":
+                new[k] = _int(v, k)
+            elif k == "twist" or k == "level":
+                f = _float(v, k)
+                lo, hi = TWIST_RANGE if k == "twist" else LEVEL_RANGE
+                if not lo <= f <= hi:
+                    raise ValueError(k + " must be within " + str(lo) + ".." + str(hi))
+                new[k] = f
+            else:
+                raise ValueError("unknown setting " + k)
+        try:
+            dialstring.check_timing(new["tone"], new["gap"])
+        except ValueError as e:
+            raise ValueError(str(e))
+        if kv:
+            self.config = new
+            self._actions.append(("config", dict(new)))
+        c = self.config
+        return "OK " + codec.format_kv(
+            [
+                ("dialect", c["dialect"]),
+                ("tone", c["tone"]),
+                ("gap", c["gap"]),
+                ("twist", c["twist"]),
+                ("level", c["level"]),
+            ]
+        )
+
+    def _hook(self, rid, args):
+        if len(args) != 1 or args[0] not in ("on", "off"):
+            raise ValueError("HOOK takes on or off")
+        off = args[0] == "off"
+        self._actions.append(("hook", off))
+        if off != self.off_hook:
+            self.off_hook = off
+            self._event(codec.NO_ID, "HOOK " + args[0])
+        return "OK hook=" + args[0]
+
+    def _cancel(self, rid, args):
+        if len(args) > 1:
+            raise ValueError("CANCEL takes at most one request id")
+        target = args[0] if args else None
+        cancelled = []
+        keep = []
+        for job in self._queue:
+            if target is None or job.rid == target:
+                self._finish(job, "aborted", "cancelled")
+                cancelled.append(job.rid)
+            else:
+                keep.append(job)
+        self._queue = keep
+        cur = self._cur
+        if cur is not None and (target is None or cur.rid == target):
+            self._actions.append(("cancel", cur.rid))
+            cur.reason = "cancelled"
+            cancelled.append(cur.rid)
+        if not cancelled:
+            return "OK cancelled=none"
+        return "OK cancelled=" + ",".join(cancelled)
+
+    def _send_req(self, rid, args):
+        kv, rest = codec.parse_kv(args)
+        if not rest:
+            self._err(rid, "bad-arg", "SEND needs a dial string")
+            return None
+        text = " ".join(rest)
+        for k in kv:
+            if k not in ("boot", "dialect", "tone", "gap"):
+                self._err(rid, "bad-arg", "unknown SEND option " + k)
+                return None
+        boot = kv.get("boot")
+        if boot is not None and boot != self.boot_id:
+            self._err(rid, "boot", "board restarted: boot is " + self.boot_id + " not " + boot)
+            return None
+        if len(text) > MAX_SEND_CHARS:
+            self._err(rid, "too-long", "dial string longer than " + str(MAX_SEND_CHARS))
+            return None
+        dialect = kv.get("dialect", self.config["dialect"])
+        try:
+            tone = _int(kv["tone"], "tone") if "tone" in kv else self.config["tone"]
+            gap = _int(kv["gap"], "gap") if "gap" in kv else self.config["gap"]
+        except ValueError as e:
+            self._err(rid, "bad-arg", str(e))
+            return None
+        try:
+            plan = dialstring.compile_plan(text, dialect, tone, gap)
+        except dialstring.DialStringError as e:
+            pos = getattr(e, "position", None)
+            where = "" if pos is None else " pos=" + str(pos)
+            self._err(rid, "dial" + where, str(e))
+            return None
+        except ValueError as e:
+            self._err(rid, "bad-arg", str(e))
+            return None
+        if len(self._queue) + (1 if self._cur is not None else 0) >= self.queue_depth:
+            self._err(rid, "busy", "queue full (" + str(self.queue_depth) + " sequences)")
+            return None
+        ms = dialstring.plan_ms(plan)
+        job = Job(rid, plan, ms)
+        self._queue.append(job)
+        self._start_next()
+        return job
+
+    # ---- player and line ---------------------------------------------------------------------
+
+    def _start_next(self):
+        if self._cur is not None or not self._queue:
+            return
+        job = self._queue.pop(0)
+        self._cur = job
+        job.state = "playing"
+        job.deadline = self.ticks_ms()
+        job.deadline_ms = job.ms + STALL_MARGIN_MS
+        if job.total == 0 and not job.plan:
+            self._finish(job, "done", "")
+            self._cur = None
+            self._start_next()
+            return
+        self._actions.append(("play", job.rid, job.plan))
+
+    def _finish(self, job, state, reason):
+        job.state = state
+        job.reason = reason
+        job.current = -1
+        if state == "done":
+            self._event(job.rid, "DONE " + str(job.played))
+        else:
+            self._event(job.rid, "ABORT " + str(job.played) + " " + (reason or "aborted"))
+
+    def player_event(self, ev):
+        """Feed one Player event tuple."""
+        kind = ev[0]
+        job = self._cur
+        if job is None or ev[1] != job.rid:
+            return  # stale event (a job already given up on)
+        if kind == "started":
+            job.current = ev[2]
+            self._event(job.rid, "START " + str(ev[2]) + " " + str(ev[3]))
+        elif kind == "finished":
+            job.current = -1
+            if ev[2] + 1 > job.played:
+                job.played = ev[2] + 1
+            self._event(job.rid, "END " + str(ev[2]) + " " + str(ev[3]))
+        elif kind == "done" or kind == "aborted":
+            if ev[2] > job.played:
+                job.played = ev[2]
+            if kind == "done":
+                self._finish(job, "done", "")
+            else:
+                reason = job.reason or (ev[3] if len(ev) > 3 and ev[3] else "aborted")
+                self._finish(job, "aborted", codec.clean(str(reason)).replace(" ", "-"))
+            self._cur = None
+            self._start_next()
+
+    def line_event(self, kind, value=None):
+        """Feed a line-controller event: ("hook", off_hook), ("timeout",), ("fault", text)."""
+        if kind == "hook":
+            off = bool(value)
+            if off != self.off_hook:
+                self.off_hook = off
+                self._event(codec.NO_ID, "HOOK " + ("off" if off else "on"))
+        elif kind == "timeout":
+            self.off_hook = False
+            self._event(codec.NO_ID, "HOOK on timeout")
+        else:
+            self.fault(str(kind), "" if value is None else str(value))
+
+    def fault(self, code, text=""):
+        body = "FAULT " + codec.clean(code).replace(" ", "-")
+        if text:
+            body += " " + codec.clean(text)
+        self._event(codec.NO_ID, body)
+
+    def tick(self):
+        """Stall guard: a sequence that outlives its plan by STALL_MARGIN_MS is aborted."""
+        job = self._cur
+        if job is None:
+            return
+        late = ticks_diff(self.ticks_ms(), job.deadline) - job.deadline_ms
+        if late < 0:
+            return
+        if not job.forced:
+            job.forced = True
+            job.reason = "stalled"
+            self.fault("stall", "sequence " + job.rid + " did not finish; aborting")
+            self._actions.append(("cancel", job.rid))
+            job.deadline_ms += STALL_MARGIN_MS
+        else:
+            # the player never confirmed the abort: report what is known and move on
+            self._finish(job, "aborted", "stalled")
+            self._cur = None
+            self._start_next()
+
+    def busy(self):
+        return self._cur is not None or bool(self._queue)
+
+
+def _int(v, name):
+    try:
+        return int(v)
+    except ValueError:
+        raise ValueError(name + " must be an integer, not " + v)
+
+
+def _float(v, name):
+    try:
+        return float(v)
+    except ValueError:
+        raise ValueError(name + " must be a number, not " + v)
+
+
+def dialects():
+    d = getattr(dialstring, "DIALECTS", None)
+    if d is None:
+        return ("catapult",)
+    return tuple(d)
+
+
+def dialstring_keys():
+    try:
+        from tonebridge_fw import keypad
+
+        return keypad.KEYS
+    except ImportError:
+        return "123A456B789C*0#D"
+
+
+_VERBS = {
+    "HELLO": Engine._hello,
+    "PING": Engine._ping,
+    "STATUS": Engine._status,
+    "RESULT": Engine._result,
+    "CONFIG": Engine._config,
+    "HOOK": Engine._hook,
+    "CANCEL": Engine._cancel,
+    "SEND": Engine._send_req,
+}
+_EFFECTFUL = ("CONFIG", "HOOK", "CANCEL")

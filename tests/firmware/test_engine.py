@@ -1,0 +1,357 @@
+"""Command engine tests; run under CPython and under real MicroPython.
+
+The player here is a tiny in-test double (the engine is what is tested): it plays a plan
+in virtual time and reports the Player events of docs/architecture.md.
+"""
+
+from tonebridge_fw import codec, engine
+
+
+class Clock:
+    def __init__(self):
+        self.ms = 0
+
+    def __call__(self):
+        return self.ms
+
+
+class PlayerDouble:
+    """Plays plans in virtual time; `emitted` lists every (rid, index, key) started."""
+
+    def __init__(self, clock):
+        self.clock = clock
+        self.job = None
+        self.emitted = []
+        self.cancels = 0
+
+    def play(self, rid, plan):
+        assert self.job is None, "engine started a second plan while one plays"
+        self.job = [rid, plan, self.clock(), 0, -1]  # rid, plan, t0, next step, digit index
+
+    def cancel(self):
+        self.cancels += 1
+        if self.job is not None:
+            rid = self.job[0]
+            played = self._finished  # a digit in progress is cut: count only finished ones
+            self.job = None
+            return [("aborted", rid, played, "cancelled")]
+        return []
+
+    def service(self):
+        evs = []
+        job = self.job
+        if job is None:
+            return evs
+        rid, plan, t0, k, di = job
+        t = t0
+        for i in range(k):
+            t += plan[i][1]
+        now = self.clock()
+        while k < len(plan) and now >= t:
+            key, ms = plan[k]
+            if key is not None:
+                if now >= t + ms:
+                    # whole step passed
+                    if di < self._digit_of(plan, k):
+                        di = self._digit_of(plan, k)
+                        self.emitted.append((rid, di, key))
+                        evs.append(("started", rid, di, key))
+                    evs.append(("finished", rid, di, key))
+                    self._finished = di + 1
+                    t += ms
+                    k += 1
+                    continue
+                d = self._digit_of(plan, k)
+                if di < d:
+                    di = d
+                    self.emitted.append((rid, di, key))
+                    evs.append(("started", rid, di, key))
+                break
+            if now >= t + ms:
+                t += ms
+                k += 1
+                continue
+            break
+        job[3] = k
+        job[4] = di
+        if k >= len(plan):
+            evs.append(("done", rid, engine_digits(plan)))
+            self.job = None
+        return evs
+
+    _finished = 0
+
+    def _digit_of(self, plan, k):
+        n = -1
+        for i in range(k + 1):
+            if plan[i][0] is not None:
+                n += 1
+        return n
+
+
+def engine_digits(plan):
+    n = 0
+    for s in plan:
+        if s[0] is not None:
+            n += 1
+    return n
+
+
+class Rig:
+    def __init__(self, boot="b007"):
+        self.clock = Clock()
+        self.eng = engine.Engine(self.clock, boot, info={"board": "test", "backend": "double"})
+        self.player = PlayerDouble(self.clock)
+        self.dec = codec.Decoder(accept="<!")
+        self.frames = []
+        self.hook = None
+        self.pump()
+
+    def pump(self):
+        for act in self.eng.actions():
+            if act[0] == "play":
+                self.player._finished = 0
+                self.player.play(act[1], act[2])
+            elif act[0] == "cancel":
+                for ev in self.player.cancel():
+                    self.eng.player_event(ev)
+            elif act[0] == "hook":
+                self.hook = act[1]
+        for ev in self.player.service():
+            self.eng.player_event(ev)
+        for act in self.eng.actions():
+            if act[0] == "play":
+                self.player._finished = 0
+                self.player.play(act[1], act[2])
+        self.eng.tick()
+        got = self.dec.feed(self.eng.output())
+        self.frames.extend(got)
+        return got
+
+    def request(self, rid, body):
+        self.eng.receive(codec.encode(">", rid, body))
+        got = self.pump()
+        for f in got:
+            if f[0] == "<" and f[1] == rid:
+                return f[2]
+        raise AssertionError("no reply to " + rid + " in " + repr(got))
+
+    def run(self, ms, step=5):
+        end = self.clock.ms + ms
+        while self.clock.ms < end:
+            self.clock.ms += step
+            self.pump()
+
+    def events(self, rid):
+        return [f[2] for f in self.frames if f[0] == "!" and f[1] == rid]
+
+
+def kv(reply):
+    verb, words = codec.split_body(reply)
+    d, rest = codec.parse_kv(words)
+    return d
+
+
+def test_boot_event_first():
+    r = Rig("cafe01")
+    assert r.frames[0] == ("!", "-", "BOOT boot=cafe01 fw=" + engine.FW_VERSION + " proto=1")
+
+
+def test_hello_reports_capabilities():
+    r = Rig("cafe01")
+    h = kv(r.request("1", "HELLO"))
+    assert h["boot"] == "cafe01"
+    assert h["proto"] == "1"
+    assert h["keys"] == "123A456B789C*0#D"
+    assert "catapult" in h["dialects"].split(",")
+    assert h["tone_min"] == "40" and h["tone_max"] == "5000"
+    assert h["queue"] == str(engine.QUEUE_DEPTH)
+
+
+def test_send_plays_and_reports_every_digit():
+    r = Rig()
+    rep = r.request("7", "SEND dialect=catapult tone=100 gap=100 1W5#")
+    assert rep.startswith("OK state=playing played=0 digits=3")
+    r.run(3000)
+    ev = r.events("7")
+    assert ev == ["START 0 1", "END 0 1", "START 1 5", "END 1 5", "START 2 #", "END 2 #", "DONE 3"]
+    assert [e[2] for e in r.player.emitted] == ["1", "5", "#"]
+
+
+def test_duplicate_request_is_not_executed_again():
+    r = Rig()
+    r.request("7", "SEND 123")
+    r.run(100)
+    rep = r.request("7", "SEND 123")
+    assert "dup=1" in rep and "state=playing" in rep
+    r.run(2000)
+    rep = r.request("7", "SEND 123")
+    assert kv(rep)["state"] == "done" and kv(rep)["played"] == "3"
+    assert len(r.player.emitted) == 3
+    assert r.eng.executed == 1 and r.eng.duplicates == 2
+
+
+def test_same_id_other_body_refused():
+    r = Rig()
+    r.request("7", "SEND 123")
+    rep = r.request("7", "SEND 456")
+    assert rep.startswith("ERR id-reused")
+    r.run(2000)
+    assert [e[2] for e in r.player.emitted] == ["1", "2", "3"]
+
+
+def test_invalid_string_plays_nothing():
+    r = Rig()
+    rep = r.request("8", "SEND 12x4")
+    assert rep.startswith("ERR dial pos=2 invalid character")
+    rep = r.request("9", "SEND dialect=gws 12,4")
+    assert rep.startswith("ERR dial pos=2")
+    rep = r.request("10", "SEND tone=20 123")
+    assert rep.startswith("ERR dial tone_ms 20 is outside")
+    rep = r.request("11", "SEND dialect=nope 123")
+    assert rep.startswith("ERR dial unknown dialect")
+    rep = r.request("12", "SEND tone=abc 123")
+    assert rep.startswith("ERR bad-arg")
+    rep = r.request("13", "SEND color=red 123")
+    assert rep.startswith("ERR bad-arg")
+    rep = r.request("14", "SEND " + "1" * 93)
+    assert rep.startswith("ERR dial pos=92")
+    r.run(3000)
+    assert r.player.emitted == []
+    # a refused request is not remembered: the same id may be used again
+    assert r.request("8", "SEND 124").startswith("OK")
+
+
+def test_boot_mismatch_refused():
+    r = Rig("aaaa")
+    rep = r.request("1", "SEND boot=bbbb 123")
+    assert rep.startswith("ERR boot board restarted: boot is aaaa not bbbb")
+    assert r.request("2", "SEND boot=aaaa 1").startswith("OK")
+
+
+def test_queue_and_busy():
+    r = Rig()
+    assert "state=playing" in r.request("1", "SEND 1")
+    for i in range(2, engine.QUEUE_DEPTH + 1):
+        rep = r.request(str(i), "SEND 2")
+        assert "state=queued" in rep and ("ahead=" + str(i - 1)) in rep
+    rep = r.request("99", "SEND 3")
+    assert rep.startswith("ERR busy")
+    r.run(3000)
+    assert len(r.player.emitted) == engine.QUEUE_DEPTH
+    for i in range(1, engine.QUEUE_DEPTH + 1):
+        assert r.events(str(i))[-1] == "DONE 1"
+
+
+def test_cancel_current_and_queued():
+    r = Rig()
+    r.request("1", "SEND 123456")
+    r.request("2", "SEND 99")
+    r.run(250)  # digits 0 and 1 finished (0-100, 200-300 -> 1 finished, 2nd started)
+    rep = r.request("3", "CANCEL")
+    assert rep == "OK cancelled=2,1"
+    r.run(10)
+    assert r.events("2") == ["ABORT 0 cancelled"]
+    ab = [e for e in r.events("1") if e.startswith("ABORT")]
+    assert ab == ["ABORT 1 cancelled"]
+    assert kv(r.request("4", "RESULT 1"))["state"] == "aborted"
+    # a repeated CANCEL does not cancel a later sequence
+    r.request("5", "SEND 7")
+    assert r.request("3", "CANCEL").startswith("OK cancelled=2,1 dup=1")
+    r.run(500)
+    assert r.events("5")[-1] == "DONE 1"
+
+
+def test_cancel_by_id():
+    r = Rig()
+    r.request("1", "SEND 12")
+    r.request("2", "SEND 34")
+    assert r.request("3", "CANCEL 2") == "OK cancelled=2"
+    r.run(1000)
+    assert r.events("1")[-1] == "DONE 2"
+    assert r.events("2") == ["ABORT 0 cancelled"]
+    assert r.request("4", "CANCEL 1") == "OK cancelled=none"
+
+
+def test_status_ping_result():
+    r = Rig("beef")
+    r.request("1", "SEND 1234")
+    r.run(150)
+    st = kv(r.request("2", "STATUS"))
+    assert st["state"] == "playing" and st["rid"] == "1" and st["played"] == "1"
+    assert st["digits"] == "4" and st["boot"] == "beef"
+    assert r.request("3", "PING").startswith("OK pong up=")
+    assert kv(r.request("4", "RESULT nope")) == {"state": "unknown", "boot": "beef"}
+    r.run(1000)
+    assert kv(r.request("5", "STATUS"))["state"] == "idle"
+
+
+def test_config_get_set():
+    r = Rig()
+    c = kv(r.request("1", "CONFIG"))
+    assert c["tone"] == "100" and c["gap"] == "100" and c["dialect"] == "catapult"
+    c = kv(r.request("2", "CONFIG tone=60 gap=50 twist=1.5 dialect=gws"))
+    assert c["tone"] == "60" and c["gap"] == "50" and c["dialect"] == "gws"
+    assert r.request("3", "CONFIG tone=10").startswith("ERR bad-arg")
+    assert r.request("4", "CONFIG bogus=1").startswith("ERR bad-arg")
+    assert r.request("5", "CONFIG twist=9").startswith("ERR bad-arg")
+    assert r.request("6", "CONFIG dialect=xx").startswith("ERR bad-arg")
+    assert kv(r.request("7", "CONFIG"))["tone"] == "60"
+    # defaults apply to SEND
+    rep = kv(r.request("8", "SEND 11"))
+    assert rep["ms"] == "170"
+
+
+def test_hook():
+    r = Rig()
+    assert r.request("1", "HOOK off") == "OK hook=off"
+    assert r.hook is True
+    assert ("!", "-", "HOOK off") in r.frames
+    assert r.request("2", "HOOK on") == "OK hook=on"
+    assert r.hook is False
+    assert r.request("3", "HOOK sideways").startswith("ERR bad-arg")
+    r.eng.line_event("timeout")
+    r.pump()
+    assert r.frames[-1] == ("!", "-", "HOOK on timeout")
+
+
+def test_unknown_verb():
+    r = Rig()
+    assert r.request("1", "FLY away").startswith("ERR unknown-verb")
+
+
+def test_window_is_bounded():
+    r = Rig()
+    for i in range(engine.WINDOW * 3):
+        r.request("p" + str(i), "HOOK on")
+    assert len(r.eng._records) <= engine.WINDOW
+    assert len(r.eng._ids) <= engine.WINDOW
+
+
+def test_stall_guard_aborts_silent_player():
+    r = Rig()
+
+    class Dead:
+        def play(self, rid, plan):
+            pass
+
+        def cancel(self):
+            return []
+
+        def service(self):
+            return []
+
+    r.player = Dead()
+    r.request("1", "SEND 12")
+    r.run(300 + engine.STALL_MARGIN_MS * 2 + 50, step=50)
+    assert any(f[2].startswith("FAULT stall") for f in r.frames)
+    assert r.events("1")[-1] == "ABORT 0 stalled"
+    assert not r.eng.busy()
+
+
+def test_garbage_and_banner_between_requests():
+    r = Rig()
+    r.eng.receive(b"\x00\xff garbage >>> \r\nMicroPython v1.24\r\n>1 SEND 1 *0000\n")
+    r.pump()
+    assert r.player.job is None
+    assert r.request("2", "PING").startswith("OK")
