@@ -1,0 +1,65 @@
+"""API errors: one exception type, rendered by each API in its own envelope.
+
+GWS answers `{"statusCode": N, "statusMessage": "..."}`; Catapult answers
+`{"category", "code", "message", "details"}` with the matching HTTP status.
+The HTTP status that accompanies a GWS error is not documented publicly; the table
+below is our choice (docs/api.md).
+"""
+
+from __future__ import annotations
+
+from starlette.responses import JSONResponse
+
+# kind -> (GWS statusCode, GWS HTTP status, Catapult HTTP status, Catapult category, Catapult code)
+KINDS = {
+    "missing_parameter": (1, 400, 400, "bad-request", "validation-error"),
+    "validation": (10, 400, 400, "bad-request", "validation-error"),
+    "malformed": (10, 400, 400, "bad-request", "invalid-json"),
+    "media_type": (10, 415, 415, "bad-request", "unsupported-media-type"),
+    "too_large": (10, 413, 413, "bad-request", "request-too-large"),
+    "invalid_state": (2, 400, 403, "forbidden", "call-invalid-state"),
+    "not_found": (6, 404, 404, "not-found", "call-not-found"),
+    "unauthenticated": (20, 401, 401, "unauthorized", "user-access-denied"),
+    "forbidden": (5, 403, 403, "forbidden", "user-access-denied"),
+    "csrf": (3, 403, 403, "forbidden", "csrf-token-invalid"),
+    "unsupported": (3, 400, 400, "bad-request", "unsupported-operation"),
+    "conflict": (18, 409, 409, "conflict", "call-update-conflict"),
+    "in_use": (19, 409, 409, "conflict", "no-free-line"),
+    "rate_limited": (4, 429, 429, "too-many-requests", "too-many-requests"),
+    "send_failed": (4, 503, 503, "unavailable", "send-dtmf-failure"),
+    "internal": (4, 500, 500, "internal-server-error", "internal-error"),
+}
+
+
+class ApiError(Exception):
+    """A request we refuse. `kind` selects the envelope fields in both APIs."""
+
+    def __init__(self, kind: str, message: str, *, details=None, headers=None):
+        if kind not in KINDS:
+            raise ValueError(f"unknown error kind {kind}")
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+        self.details = details or []
+        self.headers = dict(headers or {})
+
+    def gws_response(self) -> JSONResponse:
+        code, http, *_ = KINDS[self.kind]
+        return JSONResponse(
+            {"statusCode": code, "statusMessage": self.message},
+            status_code=http,
+            headers=self.headers,
+        )
+
+    def catapult_response(self) -> JSONResponse:
+        _, _, http, category, code = KINDS[self.kind]
+        return JSONResponse(
+            {"category": category, "code": code, "message": self.message, "details": self.details},
+            status_code=http,
+            headers=self.headers,
+        )
+
+    def response_for(self, path: str) -> JSONResponse:
+        if path.startswith("/v1/"):
+            return self.catapult_response()
+        return self.gws_response()

@@ -1,0 +1,426 @@
+"""Genesys Web Services (GWS) v2 voice API subset, plus the CometD endpoint."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from dataclasses import dataclass
+
+from fastapi import APIRouter, Request
+from starlette.responses import JSONResponse, Response
+
+from .app import read_body, read_json
+from .auth import CSRF_HEADER_NAME, SESSION_COOKIE, Session
+from .errors import ApiError
+from .lines import Call, CallReleased, SendFailed
+
+router = APIRouter(tags=["GWS v2"])
+
+CAPABILITIES = {
+    "Dialing": ["Hangup"],
+    "Established": ["SendDtmf", "Hangup"],
+    "Held": ["Hangup"],
+    "Released": [],
+}
+
+SEND_DTMF_BODY = {
+    "required": True,
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "required": ["operationName"],
+                "properties": {
+                    "operationName": {
+                        "type": "string",
+                        "enum": ["SendDtmf", "Hangup", "Answer", "Hold", "Retrieve"],
+                    },
+                    "digits": {"type": "string", "pattern": "^[0-9*#A-D]{1,92}$"},
+                },
+            },
+            "example": {"operationName": "SendDtmf", "digits": "5"},
+        }
+    },
+}
+DIAL_BODY = {
+    "required": True,
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "required": ["operationName", "destination"],
+                "properties": {
+                    "operationName": {"type": "string", "enum": ["Dial"]},
+                    "destination": {
+                        "type": "object",
+                        "required": ["phoneNumber"],
+                        "properties": {"phoneNumber": {"type": "string"}},
+                    },
+                },
+            },
+            "example": {"operationName": "Dial", "destination": {"phoneNumber": "5001"}},
+        }
+    },
+}
+STATUS_RESPONSES = {
+    200: {"description": "statusCode 0 on success"},
+    400: {"description": "GWS error envelope: statusCode 1, 2, 3 or 10"},
+    401: {"description": "statusCode 20 Access denied"},
+    403: {"description": "Missing or invalid Csrf token"},
+    404: {"description": "statusCode 6 not found"},
+}
+
+
+@dataclass
+class Ctx:
+    user: str
+    session: Session
+    new: bool
+
+    def headers(self) -> dict:
+        return {"X-CSRF-HEADER": CSRF_HEADER_NAME, CSRF_HEADER_NAME: self.session.csrf}
+
+    def decorate(self, response: Response) -> Response:
+        for name, value in self.headers().items():
+            response.headers[name] = value
+        if self.new:
+            response.set_cookie(
+                SESSION_COOKIE, self.session.sid, path="/", httponly=True, samesite="lax"
+            )
+        return response
+
+
+def _bridge(request: Request):
+    return request.app.state.bridge
+
+
+def authenticate(request: Request, *, post: bool, limit=True) -> Ctx:
+    bridge = _bridge(request)
+    auth = bridge.auth
+    header = request.headers.get("authorization")
+    cookie_session = auth.session(request.cookies.get(SESSION_COOKIE))
+    if header:
+        user = auth.check_basic(header)
+        if user is None:
+            raise ApiError(
+                "unauthenticated",
+                "Access denied",
+                headers={"WWW-Authenticate": 'Basic realm="tonebridge"'},
+            )
+        if cookie_session is not None and cookie_session.user == user:
+            ctx = Ctx(user, cookie_session, False)
+        else:
+            ctx = Ctx(user, auth.new_session(user), True)
+    elif cookie_session is not None:
+        ctx = Ctx(cookie_session.user, cookie_session, False)
+    else:
+        raise ApiError(
+            "unauthenticated",
+            "Access denied",
+            headers={"WWW-Authenticate": 'Basic realm="tonebridge"'},
+        )
+    if limit:
+        bridge.limiter.take(ctx.user)
+    if post and bridge.cfg.csrf:
+        token = request.headers.get(CSRF_HEADER_NAME)
+        if ctx.new or not auth.csrf_ok(ctx.session, token):
+            headers = ctx.headers()
+            if ctx.new:
+                headers["Set-Cookie"] = (
+                    f"{SESSION_COOKIE}={ctx.session.sid}; Path=/; HttpOnly; SameSite=lax"
+                )
+            raise ApiError("csrf", "Missing or invalid Csrf token", headers=headers)
+    return ctx
+
+
+def ok(ctx: Ctx, extra: dict | None = None) -> Response:
+    body = {"statusCode": 0}
+    if extra:
+        body.update(extra)
+    return ctx.decorate(JSONResponse(body))
+
+
+# --------------------------------------------------------------------- representations
+def call_json(call: Call, base: str) -> dict:
+    line = call.line
+    active = call.active_time or call.created
+    end = call.end_time or time.time()
+    return {
+        "id": call.id,
+        "state": call.state,
+        "callUuid": call.id,
+        "connId": call.conn_id,
+        "deviceUri": f"{base}/api/v2/devices/{line.device_id}",
+        "participants": [
+            {
+                "e164Number": "",
+                "formattedPhoneNumber": call.remote,
+                "phoneNumber": call.remote,
+                "digits": call.remote,
+            }
+        ],
+        "dnis": call.local,
+        "callType": "Outbound" if call.direction == "out" else "Inbound",
+        "capabilities": list(CAPABILITIES.get(call.state, [])),
+        "userData": {},
+        "duration": str(max(0, int(end - active))),
+        "mute": "Off",
+        "supervisorListeningIn": False,
+        "monitoredUserMuted": False,
+        "monitoring": False,
+        "uri": f"{base}/api/v2/me/calls/{call.id}",
+        "path": f"/calls/{call.id}",
+    }
+
+
+def notification(call: Call, base: str, kind: str) -> dict:
+    return {
+        "notificationType": kind,
+        "call": call_json(call, base),
+        "phoneNumber": call.line.number,
+        "extensions": {"BusinessCall": 0},
+        "messageType": "CallStateChangeMessage",
+    }
+
+
+def install_listener(bridge):
+    """Publish call events on /v2/me/calls to the owning user's CometD clients."""
+
+    def listener(kind, call, info):
+        base = bridge.cfg.base_url
+        if kind == "dtmf_sent":
+            bridge.bayeux.publish(call.owner, "/v2/me/calls", notification(call, base, "DtmfSent"))
+        elif kind == "state":
+            bridge.bayeux.publish(
+                call.owner, "/v2/me/calls", notification(call, base, "StatusChange")
+            )
+        elif kind == "send_failed":
+            exc = info["failure"]
+            bridge.bayeux.publish(
+                call.owner,
+                "/v2/me/calls",
+                {
+                    "messageType": "ErrorMessage",
+                    "notificationType": "DtmfSendFailed",
+                    "requestedOperation": "SendDtmf",
+                    "errorMessage": exc.message,
+                    "digitsPlayed": exc.played,
+                    "digitsTotal": exc.total,
+                    "call": call_json(call, base),
+                    "phoneNumber": call.line.number,
+                },
+            )
+
+    bridge.board.listeners.append(listener)
+
+
+# --------------------------------------------------------------------- routes
+@router.get("/api/v2/me", summary="The signed-in user (starts a session, gives the CSRF token)")
+async def get_me(request: Request):
+    ctx = authenticate(request, post=False)
+    bridge = _bridge(request)
+    lines = [line for line in bridge.board.lines if line.owner == ctx.user]
+    return ok(
+        ctx,
+        {
+            "user": {
+                "userName": ctx.user,
+                "id": ctx.user,
+                "agentLogin": ctx.user,
+                "phoneNumber": lines[0].number if lines else "",
+                "roles": ["ROLE_AGENT"],
+            }
+        },
+    )
+
+
+@router.get("/api/v2/me/devices", summary="The user's devices (one per board line)")
+async def get_devices(request: Request):
+    ctx = authenticate(request, post=False)
+    bridge = _bridge(request)
+    devices = []
+    for line in bridge.board.lines:
+        if line.owner != ctx.user:
+            continue
+        devices.append(
+            {
+                "id": line.device_id,
+                "deviceState": "Active" if line.open_error is None else "Inactive",
+                "userState": {"state": "Ready"},
+                "phoneNumber": line.number,
+                "e164Number": "",
+                "telephonyNetwork": "Private",
+                "capabilities": ["Dial"] if line.call is None or not line.call.live else [],
+            }
+        )
+    return ok(ctx, {"devices": devices})
+
+
+@router.get("/api/v2/me/calls", summary="The user's calls", responses=STATUS_RESPONSES)
+async def list_calls(request: Request):
+    ctx = authenticate(request, post=False)
+    bridge = _bridge(request)
+    base = bridge.cfg.base_url
+    calls = [call_json(c, base) for c in bridge.board.calls_of(ctx.user) if c.live]
+    return ok(ctx, {"calls": calls})
+
+
+@router.get("/api/v2/me/calls/{call_id}", summary="One call", responses=STATUS_RESPONSES)
+async def get_call(request: Request, call_id: str):
+    ctx = authenticate(request, post=False)
+    bridge = _bridge(request)
+    call = bridge.board.call_of(ctx.user, call_id)
+    if call is None:
+        raise ApiError("not_found", f"Call {call_id} not found")
+    return ok(ctx, {"data": {"call": call_json(call, bridge.cfg.base_url)}})
+
+
+@router.post(
+    "/api/v2/me/calls/{call_id}",
+    summary="Call operation: SendDtmf, Hangup, Answer, Hold, Retrieve",
+    openapi_extra={"requestBody": SEND_DTMF_BODY},
+    responses=STATUS_RESPONSES,
+)
+async def call_operation(request: Request, call_id: str):
+    ctx = authenticate(request, post=True)
+    bridge = _bridge(request)
+    body, raw = await read_json(request, bridge.cfg.body_bytes)
+    if not isinstance(body, dict):
+        raise ApiError("validation", "request body must be a JSON object")
+    op = body.get("operationName")
+    if op is None:
+        raise ApiError("missing_parameter", "operationName is required")
+    if not isinstance(op, str):
+        raise ApiError("validation", "operationName must be a string")
+    call = bridge.board.call_of(ctx.user, call_id)
+    if call is None:
+        raise ApiError("not_found", f"Call {call_id} not found")
+
+    if op == "SendDtmf":
+        digits = body.get("digits")
+        if digits is None:
+            raise ApiError("missing_parameter", "digits is required")
+        if not isinstance(digits, str):
+            raise ApiError("validation", "digits must be a string")
+        _compile(digits, "gws", "digits")
+
+        async def handler(request_id):
+            if call.state != "Established":
+                raise ApiError(
+                    "invalid_state", f"SendDtmf is not valid for a call in state {call.state}"
+                )
+            job = bridge.board.send(call, digits, "gws", request_id)
+            await _accepted(job, call)
+            return ok(ctx)
+
+        return await bridge.idempotency.run(request, ctx.user, raw, handler)
+
+    if op == "Hangup":
+        if not call.live:
+            raise ApiError("invalid_state", f"Hangup is not valid for a call in state {call.state}")
+        bridge.board.hangup(call)
+        return ok(ctx)
+    if op == "Answer":
+        raise ApiError(
+            "invalid_state",
+            f"Answer is not valid for a call in state {call.state} (the line has no ringing call)",
+        )
+    if op in ("Hold", "Retrieve"):
+        raise ApiError(
+            "unsupported",
+            f"{op} is not possible on a tonebridge line: the board has no hold function",
+        )
+    raise ApiError("validation", f"unsupported operationName {op[:40]!r}")
+
+
+@router.post(
+    "/api/v2/me/devices/{device_id}/calls",
+    summary="Dial: take the line off-hook and dial the destination as DTMF",
+    openapi_extra={"requestBody": DIAL_BODY},
+    responses=STATUS_RESPONSES,
+)
+async def dial(request: Request, device_id: str):
+    ctx = authenticate(request, post=True)
+    bridge = _bridge(request)
+    body, raw = await read_json(request, bridge.cfg.body_bytes)
+    if not isinstance(body, dict):
+        raise ApiError("validation", "request body must be a JSON object")
+    op = body.get("operationName")
+    if op is None:
+        raise ApiError("missing_parameter", "operationName is required")
+    if op != "Dial":
+        raise ApiError("validation", "operationName must be Dial")
+    dest = body.get("destination")
+    if dest is None:
+        raise ApiError("missing_parameter", "destination is required")
+    number = dest.get("phoneNumber") if isinstance(dest, dict) else None
+    if number is None:
+        raise ApiError("missing_parameter", "destination.phoneNumber is required")
+    if not isinstance(number, str):
+        raise ApiError("validation", "destination.phoneNumber must be a string")
+    _compile(number, "gws", "destination.phoneNumber")
+    line = bridge.board.line_by_device(ctx.user, device_id)
+    if line is None:
+        raise ApiError("not_found", f"Device {device_id} not found")
+
+    async def handler(request_id):
+        if line.call is not None and line.call.live:
+            raise ApiError("in_use", f"Device {device_id} is in use by call {line.call.id}")
+        call = bridge.board.dial(line, ctx.user, number, "gws")
+        return ok(ctx, {"id": call.id})
+
+    return await bridge.idempotency.run(request, ctx.user, raw, handler)
+
+
+@router.post("/api/v2/notifications", summary="CometD (Bayeux 1.0 long-polling)")
+@router.post("/api/v2/notifications/{rest:path}", include_in_schema=False)
+async def notifications(request: Request, rest: str = ""):
+    bridge = _bridge(request)
+    try:
+        ctx = authenticate(request, post=True, limit=False)
+        user = ctx.user
+    except ApiError as exc:
+        if exc.kind == "csrf":
+            raise
+        ctx, user = None, None
+    raw = await read_body(request, bridge.cfg.body_bytes)
+    try:
+        messages = json.loads(raw) if raw.strip() else None
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        messages = None
+    replies = await bridge.bayeux.handle(messages, user)
+    response = JSONResponse(replies)
+    return ctx.decorate(response) if ctx else response
+
+
+def _compile(text: str, dialect: str, field: str):
+    from tonebridge_fw.dialstring import DialStringError, compile_plan
+
+    try:
+        return compile_plan(text, dialect=dialect)
+    except DialStringError as exc:
+        raise ApiError("validation", f"{field}: {exc}") from None
+    except ValueError as exc:
+        raise ApiError("validation", f"{field}: {exc}") from None
+
+
+async def _accepted(job, call):
+    """Wait until the board accepted the sequence; map failures to API errors."""
+    try:
+        await asyncio.shield(job.accepted)
+    except CallReleased:
+        raise ApiError(
+            "invalid_state",
+            f"call {call.id} was released before this sequence started; no digits were sent",
+        ) from None
+    except SendFailed as exc:
+        raise ApiError(
+            "send_failed",
+            f"DTMF digits could not be sent for call {call.id}: {exc.message} "
+            f"({exc.played} of {exc.total} digits played)",
+            details=[
+                {"name": "digitsPlayed", "value": str(exc.played)},
+                {"name": "digitsTotal", "value": str(exc.total)},
+            ],
+        ) from None

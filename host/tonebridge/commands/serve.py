@@ -1,0 +1,123 @@
+"""`tonebridge serve`: GWS- and Catapult-compatible HTTP APIs in front of the boards."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+
+
+def register(subparsers):
+    p = subparsers.add_parser(
+        "serve",
+        help="serve Genesys GWS / Bandwidth Catapult compatible HTTP APIs for the boards",
+        description=(
+            "Serve GWS v2 and Catapult v1 compatible HTTP APIs. Each board line is one call. "
+            "Binds 127.0.0.1 unless told otherwise; every request needs HTTP Basic credentials."
+        ),
+    )
+    p.add_argument(
+        "--port",
+        action="append",
+        default=[],
+        metavar="PORT",
+        help="a board's serial port or pyserial URL (repeatable)",
+    )
+    p.add_argument(
+        "--sim",
+        action="append",
+        default=[],
+        metavar="BOARD",
+        help="a simulated board, e.g. pico, pico-mt8880, esp32-i2s (repeatable)",
+    )
+    p.add_argument(
+        "--listen", metavar="HOST:PORT", help="address to listen on (default 127.0.0.1:8080)"
+    )
+    p.add_argument(
+        "--record",
+        metavar="DIR",
+        help="write each send's line signal as DIR/<callId>-<n>.wav (simulated boards)",
+    )
+    p.add_argument(
+        "--auth",
+        action="append",
+        default=[],
+        metavar="USER:SECRET",
+        help="credentials (repeatable): GWS user name / Catapult API token and userId",
+    )
+    p.add_argument("--config", metavar="FILE", help="TOML configuration (see docs/api.md)")
+    p.add_argument(
+        "--demo",
+        action="store_true",
+        help="one simulated Pico, default credentials, recordings under ./recordings/",
+    )
+    p.set_defaults(func=run)
+
+
+def banner(cfg) -> str:
+    base = cfg.base_url
+    lines = ["tonebridge API bridge listening on " + base]
+    for user, secret in cfg.users.items():
+        shown = secret if cfg.demo else "*" * 8
+        lines.append(f"  credentials: {user}:{shown}")
+    for line in cfg.lines:
+        lines.append(
+            f"  line {line.url}: call id {line.call_id}, device {line.device_id}, owner {line.owner}"
+        )
+    if cfg.record_dir:
+        lines.append(f"  recordings: {cfg.record_dir}/<callId>-<n>.wav")
+    first = cfg.lines[0]
+    user = first.owner
+    secret = cfg.users[user] if cfg.demo else "SECRET"
+    url = f"{base}/v1/users/{user}/calls/{first.call_id}/dtmf"
+    lines.append("Try (Catapult):")
+    lines.append(
+        f"  curl -v -X POST {url} -u {shlex.quote(user + ':' + secret)} "
+        '-H "Content-type: application/json" -d \'{"dtmfOut": "1WWW,59#"}\''
+    )
+    lines.append("OpenAPI: " + base + "/openapi.json   docs: " + base + "/docs")
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    import logging
+    import socket
+
+    import uvicorn
+
+    from tonebridge.api import ConfigError, build_config, create_app
+
+    try:
+        cfg = build_config(
+            config_file=args.config,
+            ports=args.port,
+            sims=args.sim,
+            listen=args.listen,
+            record=args.record,
+            auth=args.auth,
+            demo=args.demo,
+        )
+    except ConfigError as exc:
+        print(f"tonebridge serve: {exc}", file=sys.stderr)
+        return 2
+    family = socket.AF_INET6 if ":" in cfg.listen_host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((cfg.listen_host, cfg.listen_port))
+    except OSError as exc:
+        print(
+            f"tonebridge serve: cannot listen on {cfg.listen_host}:{cfg.listen_port}: {exc.strerror}",
+            file=sys.stderr,
+        )
+        return 2
+    if cfg.listen_port == 0:
+        cfg.listen_port = sock.getsockname()[1]
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    app = create_app(cfg)
+    print(banner(cfg), flush=True)
+    server = uvicorn.Server(
+        uvicorn.Config(app, log_level="info", timeout_graceful_shutdown=2, lifespan="on")
+    )
+    server.run(sockets=[sock])
+    return 0
