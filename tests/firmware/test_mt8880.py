@@ -1,0 +1,260 @@
+"""MT8880 driver logic against a small pin double (runs under CPython and MicroPython).
+
+The double is a 6800-style bus decoder: it sees only what the driver does through the pin
+interface (Pin(id, mode), value([v]), init(mode), Pin.IN, Pin.OUT) and records each bus
+cycle: writes latched on the phi2 falling edge, reads answered while phi2 is high.
+"""
+
+from fwtest import raises
+from tonebridge_fw.backends.mt8880 import MT8880Backend
+
+PROFILE = {"d_pins": [10, 11, 12, 13], "rs0_pin": 14, "rw_pin": 15, "cs_pin": 16, "phi2_pin": 17}
+
+
+class Clock:
+    def __init__(self):
+        self.us = 5000
+        self.sleeps = []
+
+    def ticks_us(self):
+        return self.us
+
+    def sleep_ms(self, ms):
+        self.sleeps.append((self.us, ms))
+        self.us += ms * 1000
+
+
+class Bus:
+    """Pin-level double of the chip's bus interface."""
+
+    def __init__(self, clock):
+        self.clock = clock
+        self.mode = {}
+        self.out = {}
+        self.cycles = []  # (t_us, "w"|"r", rs0, value)
+        self.status = 0
+        self.status_script = []  # values returned by successive status reads (then self.status)
+        self.errors = []
+        self.reading = False
+        bus = self
+
+        class Pin:
+            IN = 0
+            OUT = 1
+
+            def __init__(self, id, mode):
+                self.id = id
+                bus.mode[id] = mode
+                if mode == Pin.OUT and id not in bus.out:
+                    bus.out[id] = 0
+
+            def init(self, mode):
+                bus.mode[self.id] = mode
+
+            def value(self, v=None):
+                if v is None:
+                    return bus.read(self.id)
+                bus.write(self.id, 1 if v else 0)
+
+        self.Pin = Pin
+
+    def level(self, pin):
+        return self.out.get(pin, 0)
+
+    def read(self, pin):
+        if self.mode.get(pin) != 0:
+            self.errors.append("read of output pin %d" % pin)
+        if pin in PROFILE["d_pins"]:
+            if not self.reading:
+                self.errors.append("D sampled outside a read cycle")
+            return (self.value_out >> PROFILE["d_pins"].index(pin)) & 1
+        return 0
+
+    def write(self, pin, v):
+        if self.mode.get(pin) != 1:
+            self.errors.append("write to input pin %d" % pin)
+        old = self.out.get(pin, 0)
+        self.out[pin] = v
+        if pin != PROFILE["phi2_pin"] or old == v:
+            return
+        cs = self.level(PROFILE["cs_pin"])
+        rw = self.level(PROFILE["rw_pin"])
+        rs0 = self.level(PROFILE["rs0_pin"])
+        if cs:
+            self.errors.append("phi2 strobe with /CS high")
+            return
+        if v and rw:  # read: chip drives D while phi2 is high
+            for d in PROFILE["d_pins"]:
+                if self.mode.get(d) != 0:
+                    self.errors.append("bus conflict: D%d is an output on a read" % d)
+            if rs0:
+                self.value_out = self.status_script.pop(0) if self.status_script else self.status
+            else:
+                self.value_out = 0
+            self.reading = True
+            self.cycles.append((self.clock.us, "r", rs0, self.value_out))
+        elif not v and not rw:  # write: latched on the falling edge
+            val = 0
+            for i, d in enumerate(PROFILE["d_pins"]):
+                if self.mode.get(d) != 1:
+                    self.errors.append("write cycle with D%d not an output" % d)
+                val |= self.level(d) << i
+            self.cycles.append((self.clock.us, "w", rs0, val))
+        elif not v:
+            self.reading = False
+
+    def take(self):
+        c = [x[1:] for x in self.cycles]
+        self.cycles = []
+        return c
+
+
+def make(mode=None):
+    clock = Clock()
+    bus = Bus(clock)
+    prof = dict(PROFILE)
+    if mode:
+        prof["mt8880_mode"] = mode
+    be = MT8880Backend(prof, pin_class=bus.Pin, ticks_us=clock.ticks_us, sleep_ms=clock.sleep_ms)
+    return be, bus, clock
+
+
+INIT = [("r", 1, 0), ("w", 1, 0), ("w", 1, 0), ("w", 1, 8), ("w", 1, 0), ("r", 1, 0)]
+
+
+def test_power_up_sequence_manual():
+    be, bus, clock = make()
+    assert clock.sleeps == [(5000, 100)]
+    assert bus.cycles[0][0] >= 5000 + 100000  # first access after the 100 ms wait
+    # datasheet sequence, then CRA=RSEL, CRB=BURST (manual mode)
+    assert bus.take() == INIT + [("w", 1, 8), ("w", 1, 1)]
+    assert be.cra == 0 and be.crb == 1
+    assert bus.errors == []
+
+
+def test_power_up_sequence_burst():
+    be, bus, clock = make("burst")
+    # CRA = TOUT|IRQ|RSEL, CRB = 0 (burst mode on)
+    assert bus.take() == INIT + [("w", 1, 13), ("w", 1, 0)]
+    assert be.cra == 5 and be.crb == 0
+    assert bus.errors == []
+
+
+def run_until(be, clock, t_us, step_us=1000):
+    while clock.us < t_us:
+        clock.us += step_us
+        be.service()
+
+
+def test_manual_mode_schedule():
+    be, bus, clock = make()
+    bus.take()
+    plan = [("5", 100), (None, 50), ("#", 80), (None, 30), ("D", 40)]
+    t0 = clock.us
+    be.start(plan)
+    assert bus.take() == [("w", 0, 5), ("w", 1, 1)]  # code, then TOUT on
+    assert be.position() == 0
+    run_until(be, clock, t0 + 99000)
+    assert bus.take() == [] and be.position() == 0
+    run_until(be, clock, t0 + 100000)
+    assert bus.take() == [("w", 1, 0)] and be.position() == 1  # TOUT off at 100 ms
+    run_until(be, clock, t0 + 150000)
+    assert bus.take() == [("w", 0, 0xC), ("w", 1, 1)] and be.position() == 2
+    run_until(be, clock, t0 + 230000)
+    assert bus.take() == [("w", 1, 0)]
+    run_until(be, clock, t0 + 260000)
+    assert bus.take() == [("w", 0, 0x0), ("w", 1, 1)]
+    run_until(be, clock, t0 + 299000)
+    assert be.position() == 4
+    run_until(be, clock, t0 + 300000)
+    assert bus.take() == [("w", 1, 0)]
+    assert be.position() == len(plan)
+    assert bus.errors == []
+
+
+def test_manual_mode_late_service_keeps_schedule():
+    # A main loop that stalls for 35 ms still switches every step and does not drift.
+    be, bus, clock = make()
+    bus.take()
+    plan = [("1", 40), (None, 40), ("2", 40)]
+    t0 = clock.us
+    be.start(plan)
+    bus.take()
+    run_until(be, clock, t0 + 35000, step_us=35000)
+    run_until(be, clock, t0 + 70000, step_us=35000)  # 40 ms due: late by 30 ms
+    assert bus.take() == [("w", 1, 0)] and be.position() == 1
+    run_until(be, clock, t0 + 80000, step_us=10000)  # 80 ms due: on time
+    assert bus.take() == [("w", 0, 2), ("w", 1, 1)] and be.position() == 2
+
+
+def test_burst_mode_waits_for_transmit_empty():
+    be, bus, clock = make("burst")
+    bus.take()
+    plan = [("7", 100), (None, 40), ("0", 100), (None, 151), ("*", 100)]
+    be.start(plan)
+    # stale TX_EMPTY cleared by a status read, then the code
+    assert bus.take() == [("r", 1, 0), ("w", 0, 7)]
+    t_w = clock.us
+    run_until(be, clock, t_w + 50000)
+    assert be.position() == 0
+    run_until(be, clock, t_w + 52000)
+    assert be.position() == 1  # chip ended the 51 ms tone: the pause step is playing
+    c = bus.take()
+    assert c and all(x == ("r", 1, 0) for x in c)  # polling status, not writing
+    bus.status_script = [0x03]  # pause over: IRQ + transmit register empty
+    clock.us += 1000
+    be.service()
+    # silence step 40 ms <= chip pause: next code at once (and its first status poll)
+    assert bus.take() == [("r", 1, 3), ("r", 1, 0), ("w", 0, 0xA), ("r", 1, 0)]
+    t_w = clock.us
+    bus.status_script = [0x02]
+    clock.us += 1000
+    be.service()
+    assert bus.take() == [("r", 1, 2)]
+    # silence step 151 ms: 100 ms more than the chip's 51 ms pause, in software
+    run_until(be, clock, t_w + 1000 + 99000)
+    assert [c for c in bus.take() if c[1] == "w"] == []
+    run_until(be, clock, t_w + 1000 + 100000)
+    assert bus.take() == [("r", 1, 0), ("w", 0, 0xB), ("r", 1, 0)]
+    bus.status_script = [0x02]
+    run_until(be, clock, clock.us + 1000)
+    assert be.position() == len(plan)
+    assert bus.errors == []
+
+
+def test_abort_silences_at_once():
+    be, bus, clock = make()
+    bus.take()
+    be.start([("9", 1000), (None, 100), ("9", 100)])
+    bus.take()
+    run_until(be, clock, clock.us + 300000)
+    be.abort()
+    assert bus.take() == [("w", 1, 0)]  # TOUT off
+    assert be.position() == 0  # the step that was sounding
+    run_until(be, clock, clock.us + 2000000)
+    assert bus.take() == []
+
+
+def test_abort_burst_clears_tout():
+    be, bus, clock = make("burst")
+    bus.take()
+    be.start([("3", 100)])
+    bus.take()
+    be.abort()
+    assert bus.take() == [("w", 1, 4)]  # CRA = IRQ only: TOUT off
+    be.start([("3", 100)])
+    assert bus.take() == [("w", 1, 5), ("r", 1, 0), ("w", 0, 3)]
+
+
+def test_bad_profiles_and_plans():
+    clock = Clock()
+    bus = Bus(clock)
+    prof = dict(PROFILE)
+    prof["d_pins"] = [1, 2, 3]
+    e = raises(ValueError, MT8880Backend, prof, bus.Pin, clock.ticks_us, clock.sleep_ms)
+    assert "4 data pins" in str(e)
+    prof = dict(PROFILE)
+    prof["mt8880_mode"] = "fast"
+    raises(ValueError, MT8880Backend, prof, bus.Pin, clock.ticks_us, clock.sleep_ms)
+    be, bus, clock = make()
+    raises(ValueError, be.start, [("x", 100)])
