@@ -134,7 +134,7 @@ class Line:
     def _ensure_open(self):
         if self.client is not None:
             return self.client
-        client = self._client_factory(self.url)
+        client = self._client_factory(self.url, self._on_board_event)
         try:
             client.open()
         except Exception as exc:
@@ -143,6 +143,15 @@ class Line:
         self.client = client
         self.open_error = None
         return client
+
+    def _on_board_event(self, event):
+        """Unsolicited board events (link thread): the board hung up by itself, restarted."""
+        if not isinstance(event, dict):
+            return
+        if event.get("event") == "hook" and event.get("off_hook") is False:
+            self._post(self.board._board_on_hook, self, event.get("reason") or "board")
+        elif event.get("event") == "fault":
+            log.warning("line %s: board fault %s", self.url, event)
 
     def _run(self):
         try:
@@ -282,10 +291,7 @@ class Line:
             else:
                 end = None
             os.makedirs(self.board.record_dir, exist_ok=True)
-            path = os.path.join(self.board.record_dir, name)
-            tmp = path + ".part"
-            _write_segment(sim, tmp, t0_us, end)
-            os.replace(tmp, path)
+            _write_segment(sim, os.path.join(self.board.record_dir, name), t0_us, end)
         except Exception:
             log.exception("line %s: recording %s failed", self.url, name)
 
@@ -318,20 +324,17 @@ def _now_us(sim):
 
 
 def _write_segment(sim, path, start_us, end_us):
-    import numpy as np
+    lock = getattr(sim, "lock", None)
+    with lock if lock is not None else _NoLock():
+        sim.line.write_wav(path, RECORD_RATE, start_us=start_us or 0.0, end_us=end_us)
 
-    from tonebridge.analysis import write_wav
 
-    line = sim.line
-    try:
-        samples = line.samples(RECORD_RATE, start_us=start_us, end_us=end_us)
-    except TypeError:
-        samples = line.samples(RECORD_RATE)
-        if start_us is not None:
-            a = int(round(start_us * RECORD_RATE / 1e6))
-            b = int(round(end_us * RECORD_RATE / 1e6)) if end_us is not None else len(samples)
-            samples = samples[a:b]
-    write_wav(path, np.asarray(samples, dtype=float), RECORD_RATE)
+class _NoLock:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
 
 
 def _resolve(fut, value):
@@ -351,10 +354,10 @@ class Switchboard:
     def __init__(self, line_configs, client_factory=None, record_dir=None):
         if client_factory is None:
 
-            def client_factory(url):
+            def client_factory(url, on_event):
                 from tonebridge.link.client import BoardClient
 
-                return BoardClient(url)
+                return BoardClient(url, on_event=on_event)
 
         self.record_dir = record_dir
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -464,6 +467,17 @@ class Switchboard:
         job = Job(kind="hook", call=call, off_hook=False, done=self.loop.create_future())
         line.submit(job)
         self._emit("state", call)
+
+    def _board_on_hook(self, line: Line, reason: str):
+        """The board went on-hook by itself (e.g. its off-hook time limit): call ends."""
+        call = line.call
+        if call is not None and call.live:
+            log.warning(
+                "line %s: board went on-hook (%s); call %s released", line.url, reason, call.id
+            )
+            call.state = "Released"
+            call.end_time = time.time()
+            self._emit("state", call)
 
     def set_state(self, call: Call, state: str):
         call.state = state
