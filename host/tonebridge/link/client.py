@@ -366,9 +366,12 @@ class BoardClient:
             self._counter += 1
             return f"{self._session}.{self._counter}"
 
-    def _request(self, body: str, rid: str | None = None, timeout: float | None = None) -> str:
+    def _request(
+        self, body: str, rid: str | None = None, timeout: float | None = None, tries=None
+    ) -> str:
         """Send a request frame and return the reply body; retransmit the same frame (same
-        id) on timeout.  Raises LinkError when the board never answers."""
+        id) on timeout.  Raises LinkError when the board never answers.  `tries`, a list,
+        gets the number of transmissions appended."""
         rid = rid or self.new_id()
         frame = codec.encode(codec.REQUEST, rid, body)
         timeout = self.timeout if timeout is None else timeout
@@ -376,7 +379,9 @@ class BoardClient:
         with self._state:
             self._waiters[rid] = w
         try:
-            for _attempt in range(self.retries + 1):
+            for attempt in range(self.retries + 1):
+                if tries is not None:
+                    tries.append(attempt + 1)
                 self._write(frame)
                 deadline = self._clock() + timeout
                 while w.reply is None and self._clock() < deadline:
@@ -500,34 +505,44 @@ class BoardClient:
 
     def _send_locked(self, rid, text, dialect, tone_ms, gap_ms, plan, total, on_acc, on_prog):
         if self.boot_id is None or self._reconnected:
-            self.hello()
-        words = ["SEND", f"boot={self.boot_id}", f"dialect={dialect}"]
+            try:
+                self.hello()
+            except LinkError as e:
+                raise SendError(
+                    0, total, f"{e}; nothing was sent", code="link", request_id=rid
+                ) from e
+        opts = [f"dialect={dialect}"]
         if tone_ms is not None:
-            words.append(f"tone={int(tone_ms)}")
+            opts.append(f"tone={int(tone_ms)}")
         if gap_ms is not None:
-            words.append(f"gap={int(gap_ms)}")
-        words.append(text)
-        body = " ".join(words)
+            opts.append(f"gap={int(gap_ms)}")
         job = _Job(rid, total, plan)
         with self._state:
             self._jobs[rid] = job
         t0 = self._clock()
         progress = _Progress(job, on_prog)
         try:
-            try:
-                reply = self._request(body, rid=rid)
-            except LinkError as e:
-                self._settle_unknown(job, progress, t0, "no answer from the board")
-                raise AssertionError("unreachable") from e  # _settle_unknown raises
+            for _round in range(3):
+                body = " ".join(["SEND", f"boot={self.boot_id}", *opts, text])
+                tries: list[int] = []
+                try:
+                    reply = self._request(body, rid=rid, tries=tries)
+                except LinkError as e:
+                    self._settle_unknown(job, progress, t0, "no answer from the board")
+                    raise AssertionError("unreachable") from e  # _settle_unknown raises
+                if not reply.startswith("ERR boot"):
+                    break
+                # refused because the board restarted since our HELLO
+                self._board_restarted(self._boot_from(reply) or self.boot_id or "")
+                if len(tries) > 1 or _round > 0:
+                    # an earlier copy of this frame may have started on the old board
+                    self._settle_unknown(job, progress, t0, "the board restarted")
+                # the only copy was refused: nothing ran anywhere; ask again on the new boot
+                job.reset = False
             if reply.startswith("ERR"):
                 words = reply.split(" ")
                 code = words[1] if len(words) > 1 else "error"
                 msg = " ".join(w for w in words[2:] if not w.startswith("pos="))
-                if code == "boot":
-                    # refused on a fresh board; an earlier copy of this request may have
-                    # started on the old one before it restarted
-                    self._board_restarted(self._boot_from(msg) or self.boot_id or "")
-                    self._settle_unknown(job, progress, t0, "the board restarted")
                 raise SendError(
                     0, total, f"board refused the sequence: {msg}", code=code, request_id=rid
                 )
@@ -563,9 +578,12 @@ class BoardClient:
         hard_deadline = t0 + plan_s + ahead_s + 30.0
         polls_failed = 0
         while True:
-            with self._io:
-                if not job.events and not job.reset:
-                    self._pump_once()
+            try:
+                with self._io:
+                    if not job.events and not job.reset:
+                        self._pump_once()
+            except LinkError:
+                self._settle_unknown(job, progress, t0, "lost the connection to the board")
             self._deliver_events()
             with self._state:
                 events = job.events
