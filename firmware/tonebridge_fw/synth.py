@@ -1,0 +1,311 @@
+"""DTMF renderer: direct digital synthesis of a plan into caller-provided sample buffers.
+
+Renderer(sample_rate, bits=12, signed=False, level=LEVEL, twist_db=2.0, ramp_ms=2)
+
+- Two integer phase accumulators (PHASE_BITS = 29 bits, so every per-sample value is a
+  MicroPython small int and nothing allocates) index a 2048-entry sine table per tone
+  group; each table is pre-scaled to that group's amplitude (twist baked in), so a
+  steady sample is two table lookups and two adds. Tables are allocated once, in
+  __init__. Frequency resolution is fs / 2**29 (< 0.0001 Hz at 48 kHz).
+- sample_rate: int, float, or an exact rational (num, den) such as
+  (125000000, 8192). Internally a rational num/den; all timing is integer arithmetic.
+- Output: unsigned (PWM duty / DAC code) in [0, 2**bits - 1], idle at 2**(bits-1); or
+  signed=True: in [-2**(bits-1), 2**(bits-1) - 1], idle 0 (bits=16 for I2S).
+- level: peak of the two-tone sum as a fraction of full scale (0 < level <= 1).
+- twist_db: high group louder than low group by 0..4 dB.
+- Edges: raised cosine, ramp_ms long (1..3 ms), CENTRED on the plan's step boundaries:
+  the envelope is exactly 1/2 at the boundary sample, so a tone measured between its
+  50 % amplitude points lasts exactly its planned duration and gaps/pauses are exact.
+  To make room for the first rising edge the output starts with a lead-in of
+  H = max(1, round(ramp_ms * fs / 2000)) samples and ends H + 1 samples after the plan
+  (the last one idle, so the output always ends at exactly the idle value):
+      boundary k (k >= 1) is at sample  H + round(t_k_ms * fs / 1000)
+      total samples                      2H + 1 + round(plan_ms * fs / 1000)
+  (t_k cumulative from plan start, so rounding never accumulates). step_start() and
+  step_at() give this mapping; step_start(0) is 0.
+- Tone steps must be separated by silence (compile_plan always does this) and every
+  step must last at least ramp_ms, so edges never overlap.
+"""
+
+try:
+    from micropython import const
+except ImportError:
+
+    def const(x):
+        return x
+
+
+import math
+from array import array
+
+from tonebridge_fw.keypad import COL_HZ, KEYS, ROW_HZ
+
+PHASE_BITS = const(29)
+TABLE_BITS = const(11)
+_PHASE_MASK = const(0x1FFFFFFF)  # 2**29 - 1
+_SHIFT = const(18)  # PHASE_BITS - TABLE_BITS
+_TABLE_LEN = const(2048)
+_ENV_BITS = const(14)
+_ENV_ONE = const(16384)
+_ENV_HALF = const(8192)
+
+LEVEL = 0.8
+RAMP_MS_MIN = 1
+RAMP_MS_MAX = 3
+TWIST_DB_MIN = 0.0
+TWIST_DB_MAX = 4.0
+
+# region kinds
+_IDLE = const(0)
+_UP = const(1)
+_STEADY = const(2)
+_DOWN = const(3)
+
+
+def _rational(rate):
+    """(num, den) for an int, float or (num, den) sample rate; ValueError if not > 0."""
+    if isinstance(rate, tuple):
+        num, den = rate
+        if not isinstance(num, int) or not isinstance(den, int):
+            raise ValueError("sample rate (num, den) must be integers")
+    elif isinstance(rate, int):
+        num, den = rate, 1
+    elif isinstance(rate, float):
+        num, den = int(round(rate * 1024)), 1024
+    else:
+        raise ValueError("sample rate must be a number or (num, den)")
+    if num <= 0 or den <= 0:
+        raise ValueError("sample rate must be positive")
+    a, b = num, den
+    while b:
+        a, b = b, a % b
+    return num // a, den // a
+
+
+class Renderer:
+    def __init__(self, sample_rate, bits=12, signed=False, level=LEVEL, twist_db=2.0, ramp_ms=2):
+        num, den = _rational(sample_rate)
+        self.rate_num = num
+        self.rate_den = den
+        self.sample_rate = num / den
+        # highest tone must stay below Nyquist (also keeps phase sums in small ints)
+        if 2 * COL_HZ[3] * den >= num:
+            raise ValueError(
+                "sample rate %s is too low for 1633 Hz (need > 3266)" % self.sample_rate
+            )
+        if not isinstance(bits, int) or bits < 8 or bits > 16:
+            raise ValueError("bits must be 8..16, got %s" % repr(bits))
+        if not (0 < level <= 1):
+            raise ValueError("level must be in (0, 1], got %s" % repr(level))
+        if not (TWIST_DB_MIN <= twist_db <= TWIST_DB_MAX):
+            raise ValueError(
+                "twist_db %s is outside %s..%s dB" % (repr(twist_db), TWIST_DB_MIN, TWIST_DB_MAX)
+            )
+        if not (RAMP_MS_MIN <= ramp_ms <= RAMP_MS_MAX):
+            raise ValueError(
+                "ramp_ms %s is outside %d..%d ms" % (repr(ramp_ms), RAMP_MS_MIN, RAMP_MS_MAX)
+            )
+        self.bits = bits
+        self.signed = bool(signed)
+        self.level = level
+        self.twist_db = twist_db
+        self.ramp_ms = ramp_ms
+        half_scale = 1 << (bits - 1)
+        self.mid = 0 if signed else half_scale
+        self.min_value = -half_scale if signed else 0
+        self.max_value = half_scale - 1 if signed else (1 << bits) - 1
+        # peak amplitudes in output units; sum <= half_scale - 2 so rounding cannot clip
+        peak = level * (half_scale - 2)
+        g = math.pow(10.0, twist_db / 20.0)
+        self.amp_low = peak / (1.0 + g)
+        self.amp_high = peak - self.amp_low
+        self._tl = array("h", [0] * _TABLE_LEN)
+        self._th = array("h", [0] * _TABLE_LEN)
+        w = 2.0 * math.pi / _TABLE_LEN
+        for i in range(_TABLE_LEN):
+            s = math.sin(w * i)
+            self._tl[i] = int(round(self.amp_low * s))
+            self._th[i] = int(round(self.amp_high * s))
+        # half ramp H in samples; envelope table (Q14) for offsets 0..2H
+        self.lead_in = self.ms_to_samples_half(ramp_ms)
+        h2 = 2 * self.lead_in
+        self._env = array("h", [0] * (h2 + 1))
+        for j in range(h2 + 1):
+            self._env[j] = int(round(_ENV_ONE * 0.5 * (1.0 - math.cos(math.pi * j / h2))))
+        self._env[self.lead_in] = _ENV_HALF
+        # phase increments per key row/column
+        self._inc_row = [self._phase_inc(f) for f in ROW_HZ]
+        self._inc_col = [self._phase_inc(f) for f in COL_HZ]
+        self.load([])
+
+    # --- timing ------------------------------------------------------------------
+    def ms_to_samples(self, ms):
+        """round(ms * fs / 1000), exact integer arithmetic (ms may be an int)."""
+        return (2 * ms * self.rate_num + 1000 * self.rate_den) // (2000 * self.rate_den)
+
+    def ms_to_samples_half(self, ms):
+        """max(1, round(ms * fs / 2000)) for ms given as int or float."""
+        if isinstance(ms, float):
+            h = int(round(ms * self.rate_num / (2000.0 * self.rate_den)))
+        else:
+            h = (ms * self.rate_num + 1000 * self.rate_den) // (2000 * self.rate_den)
+        return h if h > 0 else 1
+
+    def _phase_inc(self, hz):
+        # round(hz * 2**PHASE_BITS / fs) = round(hz * 2**PB * den / num)
+        n = hz * (1 << PHASE_BITS) * self.rate_den
+        return (2 * n + self.rate_num) // (2 * self.rate_num)
+
+    def actual_hz(self, hz):
+        """The frequency the DDS really produces for a nominal `hz` at this sample rate."""
+        return self._phase_inc(hz) * self.rate_num / (self.rate_den * float(1 << PHASE_BITS))
+
+    # --- plan ----------------------------------------------------------------------
+    def load(self, plan):
+        """Reset and prepare to render `plan` ([(key|None, ms), ...]); ValueError if unusable."""
+        h = self.lead_in
+        starts = [0]
+        t = 0
+        prev_tone = False
+        for k in range(len(plan)):
+            step = plan[k]
+            key, ms = step[0], step[1]
+            if not isinstance(ms, int) or ms <= 0:
+                raise ValueError("step %d: duration must be a positive int of ms" % k)
+            if key is not None:
+                if not isinstance(key, str) or len(key) != 1 or KEYS.find(key) < 0:
+                    raise ValueError("step %d: not a DTMF key: %s" % (k, repr(key)))
+                if prev_tone:
+                    raise ValueError("step %d: tone steps must be separated by silence" % k)
+            prev_tone = key is not None
+            t += ms
+            b = h + self.ms_to_samples(t)
+            prev_b = starts[k] if k else h
+            if b - prev_b < 2 * h:
+                raise ValueError(
+                    "step %d: %d ms is shorter than the %s ms ramp" % (k, ms, self.ramp_ms)
+                )
+            starts.append(b)
+        # trailing H samples for the last falling edge, plus one idle sample so the
+        # output always ends exactly at idle (a DMA-fed PWM holds its last value)
+        total = starts[-1] + h + 1 if plan else 0
+        starts[-1] = total
+        # regions: [start, end, kind, row_inc, col_inc]
+        regions = []
+        cursor = 0
+        for k in range(len(plan)):
+            key = plan[k][0]
+            if key is None:
+                continue
+            b0 = starts[k] if k else h
+            b1 = starts[k + 1] if k + 1 < len(plan) else total - h - 1
+            i = KEYS.find(key)
+            ri, ci = self._inc_row[i >> 2], self._inc_col[i & 3]
+            if b0 - h > cursor:
+                regions.append((cursor, b0 - h, _IDLE, 0, 0))
+            regions.append((b0 - h, b0 + h, _UP, ri, ci))
+            if b1 - h > b0 + h:
+                regions.append((b0 + h, b1 - h, _STEADY, ri, ci))
+            regions.append((b1 - h, b1 + h, _DOWN, ri, ci))
+            cursor = b1 + h
+        if total > cursor:
+            regions.append((cursor, total, _IDLE, 0, 0))
+        self.plan = plan
+        self._starts = starts
+        self._regions = regions
+        self.total_samples = total
+        self.position = 0
+        self._r = 0
+        self._ph1 = 0
+        self._ph2 = 0
+
+    def step_start(self, k):
+        """First sample of step k (its 50 % edge for tones after step 0); k == len(plan) -> end."""
+        return self._starts[k]
+
+    def step_at(self, sample_index):
+        """Index of the step being emitted at `sample_index`; len(plan) once past the end."""
+        s = self._starts
+        n = len(s) - 1
+        if sample_index >= s[n]:
+            return n
+        lo, hi = 0, n - 1
+        while lo < hi:
+            mid = (lo + hi + 1) >> 1
+            if s[mid] <= sample_index:
+                lo = mid
+            else:
+                hi = mid - 1
+        return lo
+
+    @property
+    def done(self):
+        return self.position >= self.total_samples
+
+    # --- rendering -------------------------------------------------------------------
+    def fill(self, buf, start=0, count=None):
+        """Write the next samples into buf[start:start+count]; return how many were written
+        (fewer than asked only at the end of the plan). Allocates nothing."""
+        if count is None:
+            count = len(buf) - start
+        written = 0
+        regions = self._regions
+        nreg = len(regions)
+        pos = self.position
+        mid = self.mid
+        while written < count and self._r < nreg:
+            reg = regions[self._r]
+            end = reg[1]
+            n = end - pos
+            if n > count - written:
+                n = count - written
+            p = start + written
+            q = p + n
+            kind = reg[2]
+            if kind == _IDLE:
+                for i in range(p, q):
+                    buf[i] = mid
+            else:
+                tl = self._tl
+                th = self._th
+                i1 = reg[3]
+                i2 = reg[4]
+                ph1 = self._ph1
+                ph2 = self._ph2
+                if kind == _STEADY:
+                    for i in range(p, q):
+                        buf[i] = mid + tl[ph1 >> _SHIFT] + th[ph2 >> _SHIFT]
+                        ph1 = (ph1 + i1) & _PHASE_MASK
+                        ph2 = (ph2 + i2) & _PHASE_MASK
+                else:
+                    env = self._env
+                    if kind == _UP:
+                        j = pos - reg[0]
+                        dj = 1
+                    else:
+                        j = reg[1] - pos
+                        dj = -1
+                    for i in range(p, q):
+                        v = tl[ph1 >> _SHIFT] + th[ph2 >> _SHIFT]
+                        buf[i] = mid + ((v * env[j] + _ENV_HALF) >> _ENV_BITS)
+                        ph1 = (ph1 + i1) & _PHASE_MASK
+                        ph2 = (ph2 + i2) & _PHASE_MASK
+                        j += dj
+                    if kind == _DOWN and pos + n == end:
+                        ph1 = 0  # next burst starts at phase 0
+                        ph2 = 0
+                self._ph1 = ph1
+                self._ph2 = ph2
+            pos += n
+            written += n
+            if pos >= end:
+                self._r += 1
+        self.position = pos
+        return written
+
+    def render(self, plan):
+        """Convenience (allocates): the whole plan as a new array ('h' if signed else 'H')."""
+        self.load(plan)
+        buf = array("h" if self.signed else "H", [0] * self.total_samples)
+        self.fill(buf)
+        return buf

@@ -1,0 +1,233 @@
+"""DDS renderer tests; run under CPython and under real MicroPython (no numpy here).
+
+The audio itself (frequencies, purity, edge timing, decodability) is measured on the
+host in tests/core/test_synth_audio.py; these tests pin the buffer contract.
+"""
+
+from array import array
+
+from fwtest import raises
+from tonebridge_fw.dialstring import compile_plan
+from tonebridge_fw.synth import Renderer
+
+SEED_PLAN = [("1", 100), (None, 3500), ("5", 100), (None, 100), ("9", 100), (None, 100), ("#", 100)]
+
+
+def render(r, plan, chunk, typecode="H"):
+    r.load(plan)
+    out = []
+    buf = array(typecode, [0] * chunk)
+    while True:
+        n = r.fill(buf)
+        out.extend(buf[:n])
+        if n < chunk:
+            return out
+
+
+def test_step_boundaries_are_cumulative_and_exact():
+    # hand-computed: boundary k = H + round(t_k * fs / 1000), H = round(ramp_ms * fs / 2000),
+    # end = 2H + 1 + round(plan_ms * fs / 1000)
+    cases = (
+        (8000, 8, [0, 808, 28808, 29608, 30408, 31208, 32008, 32817]),
+        ((125000000, 8192), 15, [0, 1541, 54947, 56473, 57998, 59524, 61050, 62592]),
+        (48000, 48, [0, 4848, 172848, 177648, 182448, 187248, 192048, 196897]),
+    )
+    for rate, h, starts in cases:
+        r = Renderer(rate)
+        r.load(SEED_PLAN)
+        assert r.lead_in == h
+        assert [r.step_start(k) for k in range(len(SEED_PLAN) + 1)] == starts
+        assert r.total_samples == starts[-1]
+
+
+def test_float_rate_equals_rational_rate():
+    a = Renderer(125e6 / 8192)
+    b = Renderer((125000000, 8192))
+    assert (a.rate_num, a.rate_den) == (b.rate_num, b.rate_den) == (1953125, 128)
+    a.load(SEED_PLAN)
+    b.load(SEED_PLAN)
+    assert a.total_samples == b.total_samples
+
+
+def test_no_drift_over_a_long_plan():
+    r = Renderer((125000000, 8192))
+    plan = compile_plan("1" * 92, tone_ms=41, gap_ms=43)
+    r.load(plan)
+    t = 0
+    for k in range(len(plan)):
+        t += plan[k][1]
+        # exact: round(t * 1953125 / 128 / 1000) without floats
+        expect = 15 + (2 * t * 1953125 + 128000) // 256000
+        if k + 1 < len(plan):
+            assert r.step_start(k + 1) == expect
+    assert r.total_samples == 2 * 15 + 1 + (2 * t * 1953125 + 128000) // 256000
+
+
+def test_step_at_inverts_step_start():
+    r = Renderer(16000)
+    r.load(SEED_PLAN)
+    for k in range(len(SEED_PLAN)):
+        assert r.step_at(r.step_start(k)) == k
+        assert r.step_at(r.step_start(k + 1) - 1) == k
+    assert r.step_at(r.total_samples) == len(SEED_PLAN)
+    assert r.step_at(10**9) == len(SEED_PLAN)
+
+
+def test_unsigned_range_idle_and_edges():
+    r = Renderer(8000, bits=12)
+    plan = compile_plan("1D", tone_ms=40, gap_ms=60)
+    out = render(r, plan, 100)
+    assert len(out) == r.total_samples
+    assert min(out) >= 0 and max(out) <= 4095
+    h = r.lead_in
+    assert out[0] == 2048 and out[-1] == 2048
+    # the gap between the two tones idles at exactly mid-scale
+    gap = out[r.step_start(1) + h : r.step_start(2) - h]
+    assert len(gap) > 0 and gap == [2048] * len(gap)
+    # the tone reaches its level: peak close to level * full scale
+    peak = max(abs(v - 2048) for v in out)
+    assert 0.7 * 2047 < peak <= 0.8 * 2047 + 1
+
+
+def test_bits_8_and_16_unsigned_and_signed():
+    for bits in (8, 10, 14, 16):
+        r = Renderer(22050, bits=bits)
+        out = render(r, [("5", 50)], 64)
+        assert min(out) >= 0 and max(out) <= (1 << bits) - 1
+        assert out[0] == 1 << (bits - 1)
+        assert max(out) - min(out) > (1 << bits) // 2
+    r = Renderer(48000, bits=16, signed=True)
+    out = render(r, [(None, 40), ("#", 50), (None, 40)], 333, "h")
+    assert out[0] == 0 and out[-1] == 0
+    assert min(out) >= -32768 and max(out) <= 32767
+    assert max(out) > 20000 and min(out) < -20000
+
+
+def test_chunked_fill_equals_one_fill():
+    plan = compile_plan("1W2", tone_ms=40, gap_ms=40)
+    whole = render(Renderer(16000), plan, 50000)
+    for chunk in (1, 7, 64, 255):
+        assert render(Renderer(16000), plan, chunk) == whole, chunk
+
+
+def test_fill_into_offsets_and_memoryview():
+    r = Renderer(8000)
+    plan = [("4", 40)]
+    ref = render(Renderer(8000), plan, 1000)
+    r.load(plan)
+    buf = array("H", [7] * (len(ref) + 20))
+    n = r.fill(buf, 10, 5)
+    assert n == 5 and list(buf[:10]) == [7] * 10 and list(buf[10:15]) == ref[:5]
+    mv = memoryview(buf)
+    n = r.fill(mv, 15)
+    assert n == len(ref) - 5
+    assert list(buf[10 : 10 + len(ref)]) == ref
+    assert r.done
+    assert r.fill(buf) == 0  # past the end: nothing more
+
+
+def test_reload_restarts_from_the_beginning():
+    r = Renderer(8000)
+    a = render(r, [("7", 40)], 13)
+    b = render(r, [("7", 40)], 13)
+    assert a == b
+    r.load([("7", 40)])
+    buf = array("H", [0] * 5)
+    r.fill(buf)
+    r.load([("7", 40)])
+    r.fill(buf)
+    assert list(buf) == a[:5]
+
+
+def test_bursts_start_at_the_same_phase():
+    r = Renderer(8000)
+    plan = [("3", 40), (None, 40), ("3", 40)]
+    out = render(r, plan, 100)
+    a0 = r.step_start(0)
+    b0 = r.step_start(2) - r.lead_in
+    n = r.step_start(1) + r.lead_in
+    assert out[a0:n] == out[b0 : b0 + n - a0]
+
+
+def test_twist_sets_the_amplitude_ratio():
+    for twist in (0.0, 2.0, 4.0):
+        r = Renderer(8000, twist_db=twist)
+        ratio = r.amp_high / r.amp_low
+        want = 10 ** (twist / 20)
+        assert abs(ratio / want - 1) < 1e-4
+    assert Renderer(8000).twist_db == 2.0
+
+
+def test_phase_increments_give_nominal_frequencies():
+    for rate in (8000, (125000000, 8192), 16000, 22050, (125000000, 4096), 44100, 48000):
+        r = Renderer(rate)
+        for hz in (697, 770, 852, 941, 1209, 1336, 1477, 1633):
+            assert abs(r.actual_hz(hz) / hz - 1) < 1e-5, (rate, hz)
+
+
+def test_bad_settings_are_errors():
+    e = raises(ValueError, Renderer, 8000, 7)
+    assert "bits must be 8..16" in str(e)
+    raises(ValueError, Renderer, 8000, 17)
+    e = raises(ValueError, Renderer, 8000, 12, False, 0.8, 4.5)
+    assert "twist_db" in str(e) and "0.0..4.0" in str(e)
+    raises(ValueError, Renderer, 8000, 12, False, 0.8, -0.5)
+    e = raises(ValueError, Renderer, 8000, 12, False, 0.8, 2.0, 5)
+    assert "ramp_ms" in str(e)
+    raises(ValueError, Renderer, 8000, 12, False, 0.8, 2.0, 0.5)
+    raises(ValueError, Renderer, 8000, 12, False, 0.0)
+    raises(ValueError, Renderer, 8000, 12, False, 1.5)
+    e = raises(ValueError, Renderer, 3000)
+    assert "too low" in str(e)
+    raises(ValueError, Renderer, 0)
+    raises(ValueError, Renderer, (1, 0))
+    raises(ValueError, Renderer, "8000")
+
+
+def test_bad_plans_are_errors():
+    r = Renderer(8000)
+    e = raises(ValueError, r.load, [("1", 40), ("2", 40)])
+    assert "separated by silence" in str(e)
+    raises(ValueError, r.load, [("x", 40)])
+    raises(ValueError, r.load, [("1", 0)])
+    raises(ValueError, r.load, [("1", 40.0)])
+    e = raises(ValueError, r.load, [("1", 1)])
+    assert "shorter than" in str(e)
+    r.load([])
+    assert r.total_samples == 0 and r.fill(array("H", [0] * 4)) == 0
+
+
+def test_fill_allocates_nothing():
+    try:
+        import micropython
+
+        lock = micropython.heap_lock
+        unlock = micropython.heap_unlock
+    except (ImportError, AttributeError):
+        return  # CPython: the MicroPython run of this test is the proof
+    r = Renderer((125000000, 8192), bits=12)
+    plan = compile_plan("1W5#", tone_ms=40, gap_ms=40)
+    r.load(plan)
+    buf = array("H", [0] * 97)
+    total = 0
+    n = 0
+    lock()
+    try:
+        while True:
+            n = r.fill(buf)
+            total += n
+            if n < 97:
+                break
+    finally:
+        unlock()
+    assert total == r.total_samples
+    r2 = Renderer(48000, bits=16, signed=True)
+    r2.load(plan)
+    buf2 = array("h", [0] * 128)
+    lock()
+    try:
+        while r2.fill(buf2) == 128:
+            pass
+    finally:
+        unlock()
+    assert r2.done
