@@ -82,6 +82,7 @@ class Job:
     gap_ms: int | None = None
     request_id: object = None
     number: int = 0  # recording number
+    total: int = 0  # digits in the sequence
     off_hook: bool = True
     accepted: asyncio.Future | None = None
     done: asyncio.Future | None = None
@@ -250,6 +251,7 @@ class Line:
             played, total = self._play(job, job.text)
             outcome = None
         except SendFailed as exc:
+            exc.total = exc.total or job.total
             played, total, outcome = exc.played, exc.total, exc
             if not exc.accepted:
                 self._post(_fail, job.accepted, exc)
@@ -419,10 +421,14 @@ class Switchboard:
     # ------------------------------------------------------------ operations
     def send(self, call: Call, text: str, dialect: str, request_id=None) -> Job:
         """Queue a send; returns the job whose futures the caller awaits."""
+        from tonebridge_fw.dialstring import compile_plan, digits_in
+
+        total = digits_in(compile_plan(text, dialect))
         call.sends += 1
         line = call.line
         job = Job(
             kind="send",
+            total=total,
             call=call,
             text=text,
             dialect=dialect,
