@@ -246,3 +246,17 @@ def test_wav_roundtrip(tmp_path):
     write_wav(p, np.array([1, -2, 3], dtype=np.int16), 8000)
     y, _ = read_wav(p)
     assert list(np.round(y * 32768)) == [1, -2, 3]
+
+
+@pytest.mark.parametrize("snr_db", [40, 25])
+def test_segments_with_noise(snr_db):
+    rate = 16000
+    rng = np.random.default_rng(7)
+    x, expect = synth(rate, [(None, 0.05), ("2", 0.1), (None, 0.1), ("*", 0.04), (None, 0.05)])
+    noise_rms = 0.3 * 10 ** (-snr_db / 20)
+    y = x + rng.normal(0, noise_rms, len(x))
+    got = segments(y, rate)
+    assert len(got) == 2
+    tol = 1.0 if snr_db >= 40 else 3.0  # samples
+    for (gs, ge), (es, ee) in zip(got, expect, strict=True):
+        assert abs(gs - es) * rate < tol and abs(ge - ee) * rate < tol

@@ -9,8 +9,19 @@ from tonebridge_fw.keypad import KEYS, freqs
 from tonebridge_fw.synth import Renderer
 
 # Sample rates the firmware uses: rp2 PWM at 125 MHz / 8192 and / 4096, I2S and common rates.
-RATES = [8000, (125_000_000, 8192), 16000, 22050, (125_000_000, 4096), 44100, 48000]
-RATE_IDS = ["8000", "15258.789", "16000", "22050", "30517.578", "44100", "48000"]
+# (125 MHz * 16) / (20 * 4096) = 24414.0625 Hz is what backends/pwm_dma_rp2.py picks at
+# 125 MHz (12-bit TOP, DIV 1.25) and, with DIV 1.5, at the RP2350's 150 MHz.
+RATES = [
+    8000,
+    (125_000_000, 8192),
+    16000,
+    22050,
+    (125_000_000 * 16, 20 * 4096),
+    (125_000_000, 4096),
+    44100,
+    48000,
+]
+RATE_IDS = ["8000", "15258.789", "16000", "22050", "24414.0625", "30517.578", "44100", "48000"]
 
 
 def render(rate, plan, **kw):

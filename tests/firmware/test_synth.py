@@ -159,7 +159,8 @@ def test_twist_sets_the_amplitude_ratio():
 
 
 def test_phase_increments_give_nominal_frequencies():
-    for rate in (8000, (125000000, 8192), 16000, 22050, (125000000, 4096), 44100, 48000):
+    rates = (8000, (125000000, 8192), 16000, 22050, (2000000000, 81920), (125000000, 4096))
+    for rate in rates + (44100, 48000, (150000000 * 16, 24 * 4096)):
         r = Renderer(rate)
         for hz in (697, 770, 852, 941, 1209, 1336, 1477, 1633):
             assert abs(r.actual_hz(hz) / hz - 1) < 1e-5, (rate, hz)
