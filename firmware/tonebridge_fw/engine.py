@@ -35,9 +35,10 @@ MAX_SEND_CHARS = const(200)
 _TICKS_PERIOD = const(1 << 30)
 _TICKS_HALF = const(1 << 29)
 
-DEFAULT_CONFIG = {"dialect": "catapult", "tone": 100, "gap": 100, "twist": 2.0, "level": -8.0}
-TWIST_RANGE = (-6.0, 6.0)
-LEVEL_RANGE = (-30.0, 0.0)
+DEFAULT_CONFIG = {"dialect": "catapult", "tone": 100, "gap": 100}
+# settings a backend may let CONFIG change at run time (Engine(tunable={...}))
+TWIST_RANGE = (0.0, 4.0)  # dB, high group above low group (synth.Renderer limits)
+LEVEL_RANGE = (0.05, 1.0)  # peak of the two-tone sum as a fraction of full scale
 
 
 def ticks_diff(a, b):
@@ -76,7 +77,9 @@ class Record:
 
 
 class Engine:
-    def __init__(self, ticks_ms, boot_id, info=None, window=WINDOW, queue_depth=QUEUE_DEPTH):
+    def __init__(
+        self, ticks_ms, boot_id, info=None, window=WINDOW, queue_depth=QUEUE_DEPTH, tunable=None
+    ):
         self.ticks_ms = ticks_ms
         self.boot_id = boot_id
         self.info = info or {}
@@ -84,6 +87,9 @@ class Engine:
         self.queue_depth = queue_depth
         self.decoder = codec.Decoder(accept=codec.REQUEST)
         self.config = dict(DEFAULT_CONFIG)
+        self.tunable = tunable or {}
+        for k in self.tunable:
+            self.config[k] = self.tunable[k]
         self.off_hook = False
         self.started_ms = ticks_ms()
         self._out = []
@@ -266,6 +272,8 @@ class Engine:
             elif k == "tone" or k == "gap":
                 new[k] = _int(v, k)
             elif k == "twist" or k == "level":
+                if k not in self.tunable:
+                    raise ValueError(k + " cannot be changed on this board")
                 f = _float(v, k)
                 lo, hi = TWIST_RANGE if k == "twist" else LEVEL_RANGE
                 if not lo <= f <= hi:
@@ -281,20 +289,24 @@ class Engine:
             self.config = new
             self._actions.append(("config", dict(new)))
         c = self.config
-        return "OK " + codec.format_kv(
-            [
-                ("dialect", c["dialect"]),
-                ("tone", c["tone"]),
-                ("gap", c["gap"]),
-                ("twist", c["twist"]),
-                ("level", c["level"]),
-            ]
-        )
+        pairs = [("dialect", c["dialect"]), ("tone", c["tone"]), ("gap", c["gap"])]
+        for k in ("twist", "level"):
+            if k in c:
+                pairs.append((k, c[k]))
+        return "OK " + codec.format_kv(pairs)
 
     def _hook(self, rid, args):
         if len(args) != 1 or args[0] not in ("on", "off"):
             raise ValueError("HOOK takes on or off")
         off = args[0] == "off"
+        cur = self._cur
+        if not off and cur is not None:
+            # hanging up stops the sequence (and drops the queued ones)
+            for job in self._queue:
+                self._finish(job, "aborted", "hangup")
+            self._queue = []
+            cur.reason = "hangup"
+            self._actions.append(("cancel", cur.rid))
         self._actions.append(("hook", off))
         if off != self.off_hook:
             self.off_hook = off
@@ -395,6 +407,9 @@ class Engine:
     def player_event(self, ev):
         """Feed one Player event tuple."""
         kind = ev[0]
+        if kind == "hangup":
+            self.line_event("timeout" if ev[1] == "timeout" else "hook", False)
+            return
         job = self._cur
         if job is None or ev[1] != job.rid:
             return  # stale event (a job already given up on)

@@ -289,17 +289,31 @@ def test_status_ping_result():
 def test_config_get_set():
     r = Rig()
     c = kv(r.request("1", "CONFIG"))
-    assert c["tone"] == "100" and c["gap"] == "100" and c["dialect"] == "catapult"
-    c = kv(r.request("2", "CONFIG tone=60 gap=50 twist=1.5 dialect=gws"))
+    assert c == {"tone": "100", "gap": "100", "dialect": "catapult"}
+    c = kv(r.request("2", "CONFIG tone=60 gap=50 dialect=gws"))
     assert c["tone"] == "60" and c["gap"] == "50" and c["dialect"] == "gws"
     assert r.request("3", "CONFIG tone=10").startswith("ERR bad-arg")
     assert r.request("4", "CONFIG bogus=1").startswith("ERR bad-arg")
-    assert r.request("5", "CONFIG twist=9").startswith("ERR bad-arg")
+    assert r.request("5", "CONFIG twist=1").startswith("ERR bad-arg twist cannot be changed")
     assert r.request("6", "CONFIG dialect=xx").startswith("ERR bad-arg")
-    assert kv(r.request("7", "CONFIG"))["tone"] == "60"
-    # defaults apply to SEND
+    assert r.request("6b", "CONFIG tone=70 gap=1").startswith("ERR bad-arg")
+    assert kv(r.request("7", "CONFIG"))["tone"] == "60"  # refused CONFIGs changed nothing
+    # defaults apply to SEND (gws: no pauses)
     rep = kv(r.request("8", "SEND 11"))
     assert rep["ms"] == "170"
+
+
+def test_config_tunable_settings():
+    r = Rig()
+    r.eng = engine.Engine(r.clock, "b1", tunable={"twist": 2.0, "level": 0.8})
+    r.eng.output()
+    c = kv(r.request("1", "CONFIG"))
+    assert c["twist"] == "2.0" and c["level"] == "0.8"
+    c = kv(r.request("2", "CONFIG twist=3.5 level=0.5"))
+    assert c["twist"] == "3.5" and c["level"] == "0.5"
+    assert ("config", r.eng.config) in [("config", r.eng.config)]
+    assert r.request("3", "CONFIG twist=9").startswith("ERR bad-arg")
+    assert r.request("4", "CONFIG level=x").startswith("ERR bad-arg")
 
 
 def test_hook():
@@ -311,6 +325,27 @@ def test_hook():
     assert r.hook is False
     assert r.request("3", "HOOK sideways").startswith("ERR bad-arg")
     r.eng.line_event("timeout")
+    r.pump()
+    assert r.frames[-1] == ("!", "-", "HOOK on timeout")
+
+
+def test_hangup_stops_sequence():
+    r = Rig()
+    r.request("1", "HOOK off")
+    r.request("2", "SEND 123456")
+    r.request("3", "SEND 7")
+    r.run(150)
+    assert r.request("4", "HOOK on") == "OK hook=on"
+    r.run(20)
+    assert r.events("3") == ["ABORT 0 hangup"]
+    assert r.events("2")[-1] == "ABORT 1 hangup"
+    assert r.hook is False
+
+
+def test_player_hangup_event():
+    r = Rig()
+    r.request("1", "HOOK off")
+    r.eng.player_event(("hangup", "timeout"))
     r.pump()
     assert r.frames[-1] == ("!", "-", "HOOK on timeout")
 
