@@ -93,6 +93,9 @@ def test_render_errors(tmp_path, capsys):
     assert main(["render", "--twist-db", "6", "--out", str(out), "1"]) == 2
     assert main(["render", "--bits", "20", "--out", str(out), "1"]) == 2
     assert not out.exists()
+    capsys.readouterr()
+    assert main(["render", "--out", str(tmp_path / "no" / "such" / "dir.wav"), "1"]) == 1
+    assert "error: cannot write" in capsys.readouterr().err
 
 
 def test_parse_rate():

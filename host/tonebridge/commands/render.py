@@ -124,7 +124,11 @@ def run(args) -> int:
         return 2
     from tonebridge.analysis import write_wav
 
-    write_wav(args.out, samples, r.sample_rate)
+    try:
+        write_wav(args.out, samples, r.sample_rate)
+    except OSError as e:
+        print(f"error: cannot write {args.out}: {e.strerror or e}", file=sys.stderr)
+        return 1
     print(
         f"wrote {args.out}: {dialstring.digits_in(plan)} digits, "
         f"{len(samples) / r.sample_rate:.3f} s at {r.sample_rate:g} Hz, {len(samples)} samples"
