@@ -1,0 +1,232 @@
+# rp2 tone backend: PWM duty samples clocked by DMA (RP2040 and RP2350).
+#
+# The tone pin's PWM slice runs with TOP = 2**BITS - 1 and a clock divider chosen from
+# machine.freq() for a sample rate near TARGET_RATE; every PWM period ends with a wrap, and the
+# slice's wrap DREQ paces a DMA channel that writes the next 16-bit duty value to the slice's CC
+# register (the bus replicates a 16-bit write into both halves, so the A and B channels get it).
+# CC is double-buffered in the PWM, so a value takes effect at the next wrap: one sample per PWM
+# period, timed by hardware. The sample rate is therefore clk_sys / (DIV * (TOP + 1)), computed
+# from the real registers, and handed to the Renderer as an exact fraction.
+#
+# Two DMA channels and two buffers: while one channel plays its buffer the main loop renders the
+# next chunk into the other buffer, arms that channel (not triggered) and sets CHAIN_TO of the
+# playing channel to it, so the hardware starts it the moment the playing one completes. If the
+# main loop is late (the playing channel finished before the chain was set), service() notices,
+# counts an underrun and triggers the armed channel itself: the PWM holds the last duty value
+# meanwhile (never garbage). position() counts samples the DMA has really transferred
+# (completed chunks + the playing channel's remaining TRANS_COUNT).
+#
+# Idle: CC at mid-scale, the slice keeps running (no click), DMA channels stopped.
+
+try:
+    from micropython import const
+except ImportError:
+
+    def const(x):
+        return x
+
+
+from array import array
+
+import machine
+import rp2
+
+from tonebridge_fw.synth import Renderer
+
+# per-MCU registers (RP2040 / RP2350 datasheets, pico-sdk hardware/regs/{pwm,dreq}.h)
+_MCU = {
+    "rp2040": (0x40050000, 8, 24),  # PWM_BASE, slices, DREQ_PWM_WRAP0
+    "rp2350": (0x400A8000, 12, 32),
+}
+_CSR = const(0x00)
+_DIV = const(0x04)
+_CTR = const(0x08)
+_CC = const(0x0C)
+_TOP = const(0x10)
+_SLICE_STRIDE = const(0x14)
+_CSR_EN = const(0x01)
+
+BITS = const(12)
+TARGET_RATE = const(24000)
+CHUNK = const(1024)  # samples per DMA buffer (~42 ms at 24.4 kHz)
+
+_IDLE = const(0)
+_PLAY = const(1)
+_DONE = const(2)
+_ABORTED = const(3)
+
+
+def slice_of(pin):
+    if pin < 32:
+        return (pin >> 1) & 7
+    return 8 + ((pin >> 1) & 3)
+
+
+def pwm_divider(freq_hz, top, rate):
+    """DIV register value (8.4 fixed point, 1.0 .. 255.9375) nearest to freq/(rate*(top+1))."""
+    div16 = (freq_hz * 16 * 2 + rate * (top + 1)) // (2 * rate * (top + 1))
+    if div16 < 16:
+        div16 = 16
+    if div16 > 0xFFF:
+        div16 = 0xFFF
+    return div16
+
+
+class PwmDmaBackend:
+    def __init__(self, profile, chunk=CHUNK, target_rate=TARGET_RATE, level=None):
+        mcu = profile.get("mcu", "rp2040")
+        if mcu not in _MCU:
+            raise ValueError("pwm_dma backend needs an rp2 mcu, not %s" % mcu)
+        pwm_base, _nslices, dreq0 = _MCU[mcu]
+        pin = profile["pwm_pin"]
+        self.pin = pin
+        self.slice = slice_of(pin)
+        self._base = pwm_base + _SLICE_STRIDE * self.slice
+        self._cc_addr = self._base + _CC
+        self.top = (1 << BITS) - 1
+        self.mid = 1 << (BITS - 1)
+        freq = machine.freq()
+        self.div16 = pwm_divider(freq, self.top, target_rate)
+        # exact sample rate: clk_sys * 16 / (div16 * (TOP + 1))
+        self.rate = (freq * 16, self.div16 * (self.top + 1))
+        self.sample_rate = freq * 16 / (self.div16 * (self.top + 1))
+        if level is None:
+            self._r = Renderer(self.rate, bits=BITS)
+        else:
+            self._r = Renderer(self.rate, bits=BITS, level=level)
+        # the pin to the PWM function, then the slice set up by register
+        self._pwm = machine.PWM(machine.Pin(pin))
+        m = machine.mem32
+        m[self._base + _CSR] = 0
+        m[self._base + _DIV] = self.div16
+        m[self._base + _TOP] = self.top
+        m[self._base + _CC] = self.mid | (self.mid << 16)
+        m[self._base + _CTR] = 0
+        m[self._base + _CSR] = _CSR_EN
+        # buffers and DMA channels, allocated once
+        self._buf = (array("H", [self.mid] * chunk), array("H", [self.mid] * chunk))
+        self._n = [0, 0]
+        self._chunk = chunk
+        self._dma = (rp2.DMA(), rp2.DMA())
+        self._treq = dreq0 + self.slice
+        self._ctrl = [0, 0]
+        for i in (0, 1):
+            d = self._dma[i]
+            self._ctrl[i] = d.pack_ctrl(
+                size=1,
+                inc_read=1,
+                inc_write=0,
+                treq_sel=self._treq,
+                chain_to=d.channel,
+                irq_quiet=1,
+                high_pri=1,
+            )
+            d.config(write=self._cc_addr, ctrl=self._ctrl[i], trigger=False)
+        self._state = _IDLE
+        self._cur = 0  # index of the channel playing (or that played last)
+        self._armed = False  # the other channel holds the next chunk
+        self._done_samples = 0  # samples of completed chunks
+        self._plan_len = 0
+        self._abort_pos = 0
+        self.underruns = 0
+        self.chunks = 0
+
+    # ---- helpers --------------------------------------------------------------------
+    def _chain_ctrl(self, i, to):
+        # CHAIN_TO: RP2040 bits 14:11, RP2350 bits 16:13; let pack_ctrl place it
+        return self._dma[i].pack_ctrl(default=self._ctrl[i], chain_to=to)
+
+    def _fill(self, i):
+        n = self._r.fill(self._buf[i], 0, self._chunk)
+        self._n[i] = n
+        return n
+
+    def _arm(self, i):
+        """Load channel i with buffer i (not triggered) and chain the playing one to it."""
+        d = self._dma[i]
+        d.config(read=self._buf[i], count=self._n[i], ctrl=self._ctrl[i], trigger=False)
+        self._dma[1 - i].ctrl = self._chain_ctrl(1 - i, d.channel)
+        self._armed = True
+
+    # ---- backend interface ----------------------------------------------------------------
+    def start(self, plan):
+        self.abort()
+        self._r.load(plan)
+        self._plan_len = len(plan)
+        self._done_samples = 0
+        self._cur = 0
+        self._armed = False
+        if self._fill(0) == 0:
+            self._state = _DONE
+            return
+        self._state = _PLAY
+        self._dma[0].config(read=self._buf[0], count=self._n[0], ctrl=self._ctrl[0], trigger=True)
+        self.chunks = 1
+        if self._fill(1):
+            self._arm(1)
+
+    def service(self):
+        if self._state != _PLAY:
+            return
+        for _ in range(3):
+            cur = self._dma[self._cur]
+            if cur.active():
+                return
+            # the playing chunk is complete
+            self._done_samples += self._n[self._cur]
+            nxt = 1 - self._cur
+            if not self._armed:
+                self._state = _DONE
+                self._idle()
+                return
+            if not self._dma[nxt].active() and self._dma[nxt].count == self._n[nxt]:
+                # we chained too late: the next chunk never started
+                self.underruns += 1
+                self._dma[nxt].active(1)
+            cur.ctrl = self._ctrl[self._cur]  # unchain the finished channel
+            self._cur = nxt
+            self._armed = False
+            self.chunks += 1
+            if self._fill(1 - nxt):
+                self._arm(1 - nxt)
+
+    def samples_played(self):
+        """Samples the DMA has transferred so far in this plan."""
+        if self._state == _IDLE:
+            return 0
+        if self._state == _DONE:
+            return self._done_samples
+        return self._done_samples + self._n[self._cur] - self._dma[self._cur].count
+
+    def position(self):
+        if self._state == _IDLE:
+            return 0
+        if self._state == _DONE:
+            return self._plan_len
+        if self._state == _ABORTED:
+            return self._abort_pos
+        return self._r.step_at(self.samples_played())
+
+    def busy(self):
+        return self._state == _PLAY
+
+    def _idle(self):
+        machine.mem32[self._cc_addr] = self.mid | (self.mid << 16)
+
+    def abort(self):
+        if self._state == _PLAY:
+            self._abort_pos = self._r.step_at(self.samples_played())
+            self._state = _ABORTED
+        for d in self._dma:
+            d.active(0)
+        for i in (0, 1):
+            self._dma[i].ctrl = self._ctrl[i]
+        self._idle()
+        self._armed = False
+
+    def close(self):
+        self.abort()
+        for d in self._dma:
+            d.close()
+        machine.mem32[self._base + _CSR] = 0
+        self._state = _IDLE

@@ -1,0 +1,149 @@
+# Board profiles: pins and backend choice as data (hw/wiring.md documents the same pins).
+#
+# A board selects its profile with the small file tonebridge.json on its filesystem:
+#   {"board": "pico"}                       -> PROFILES["pico"]
+#   {"board": "pico", "pwm_pin": 18}        -> the same with overrides
+# load_config() returns the merged profile dict (with "board" set to the profile name).
+#
+# Pin keys: "pwm_pin" (tone PWM output into the reconstruction filter), "hook_pin" (hook
+# relay driver, high = off-hook), "mute_pin" (tone mute, high = muted), MT8880 bus "d_pins"
+# (D0-D3), "rs0_pin", "rw_pin", "cs_pin", "phi2_pin", "irq_pin", I2S "sck_pin", "ws_pin",
+# "sd_pin"; "led_pin" (status LED) may be an int or a name such as "LED".
+# "uart": {"id": 0, "tx": 0, "rx": 1, "baudrate": 115200} when the protocol runs on a UART
+# instead of USB-CDC (None: USB-CDC / REPL stdio).
+
+_LINE = {"hook_pin": 14, "mute_pin": 15, "max_offhook_s": 600}
+
+PROFILES = {
+    "pico": {
+        "mcu": "rp2040",
+        "backend": "pwm_dma",
+        "pwm_pin": 16,
+        "led_pin": 25,
+        "uart": None,
+    },
+    "pico2": {
+        "mcu": "rp2350",
+        "backend": "pwm_dma",
+        "pwm_pin": 16,
+        "led_pin": 25,
+        "uart": None,
+    },
+    "picow": {
+        "mcu": "rp2040",
+        "backend": "pwm_dma",
+        "pwm_pin": 16,
+        "led_pin": "LED",
+        "uart": None,
+    },
+    "pico-mt8880": {
+        "mcu": "rp2040",
+        "backend": "mt8880",
+        "d_pins": [2, 3, 4, 5],
+        "rs0_pin": 6,
+        "rw_pin": 7,
+        "cs_pin": 8,
+        "phi2_pin": 9,
+        "irq_pin": 10,
+        "led_pin": 25,
+        "uart": None,
+    },
+    "esp32-i2s": {
+        "mcu": "esp32",
+        "backend": "i2s",
+        "sck_pin": 26,
+        "ws_pin": 25,
+        "sd_pin": 22,
+        "i2s_id": 0,
+        "sample_rate": 16000,
+        "hook_pin": 32,
+        "mute_pin": 33,
+        "led_pin": 2,
+        "uart": None,
+    },
+    "esp32s3-i2s": {
+        "mcu": "esp32s3",
+        "backend": "i2s",
+        "sck_pin": 12,
+        "ws_pin": 13,
+        "sd_pin": 11,
+        "i2s_id": 0,
+        "sample_rate": 16000,
+        "hook_pin": 4,
+        "mute_pin": 5,
+        "led_pin": 48,
+        "uart": None,
+    },
+}
+
+for _name in PROFILES:
+    for _k in _LINE:
+        if _k not in PROFILES[_name]:
+            PROFILES[_name][_k] = _LINE[_k]
+
+DEFAULT_BOARD = "pico"
+CONFIG_FILE = "tonebridge.json"
+
+# keys a tonebridge.json may override, with the type each must have
+_INT_KEYS = (
+    "pwm_pin",
+    "hook_pin",
+    "mute_pin",
+    "rs0_pin",
+    "rw_pin",
+    "cs_pin",
+    "phi2_pin",
+    "irq_pin",
+    "sck_pin",
+    "ws_pin",
+    "sd_pin",
+    "i2s_id",
+    "sample_rate",
+    "max_offhook_s",
+)
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def profile(name, overrides=None):
+    """The profile dict for board `name` (a copy) with `overrides` applied and checked."""
+    if name not in PROFILES:
+        raise ConfigError("unknown board '%s' (known: %s)" % (name, ", ".join(sorted(PROFILES))))
+    p = {}
+    for k in PROFILES[name]:
+        v = PROFILES[name][k]
+        p[k] = list(v) if isinstance(v, list) else v
+    p["board"] = name
+    if overrides:
+        for k in overrides:
+            if k == "board":
+                continue
+            v = overrides[k]
+            if k in _INT_KEYS and (not isinstance(v, int) or isinstance(v, bool) or v < 0):
+                raise ConfigError("%s must be a non-negative integer" % k)
+            if k == "d_pins" and (not isinstance(v, list) or len(v) != 4):
+                raise ConfigError("d_pins must be a list of 4 pin numbers")
+            p[k] = v
+    return p
+
+
+def load_config(path=CONFIG_FILE):
+    """Read the board's tonebridge.json and return its profile (default board if absent)."""
+    import json
+
+    try:
+        f = open(path)
+    except OSError:
+        return profile(DEFAULT_BOARD)
+    try:
+        try:
+            data = json.loads(f.read())
+        except ValueError:
+            raise ConfigError("%s is not valid JSON" % path)
+    finally:
+        f.close()
+    if not isinstance(data, dict):
+        raise ConfigError("%s must hold a JSON object" % path)
+    return profile(data.get("board", DEFAULT_BOARD), data)

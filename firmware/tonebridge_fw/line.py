@@ -1,0 +1,123 @@
+# Line control: hook relay, tone mute, maximum off-hook time, watchdog.
+#
+# hook_pin high = relay energised = off-hook (the board holds the line). The board has a
+# pull-down on the relay driver, so a reset or crash (pins float) drops the line.
+# mute_pin high = tone path shunted. A pull-up keeps it muted while the pin floats.
+# (hw/line-interface.md)
+#
+# Line(profile, ticks_ms) ; off_hook(), on_hook(), mute(), unmute(), is_off_hook(),
+# service() -> list of events: ("hangup", reason) when the board hung up by itself
+# (reason "timeout": off-hook longer than max_offhook_s).
+# Watchdog(timeout_ms): machine.WDT fed only by feed(), which the main loop calls once per
+# healthy pass.
+
+try:
+    from micropython import const
+except ImportError:
+
+    def const(x):
+        return x
+
+
+MAX_OFFHOOK_S_DEFAULT = const(600)
+
+
+def _diff(a, b):
+    try:
+        import time
+
+        return time.ticks_diff(a, b)
+    except (ImportError, AttributeError):
+        return a - b
+
+
+class Line:
+    def __init__(self, profile, ticks_ms, pin_class=None, max_offhook_s=None):
+        if pin_class is None:
+            from machine import Pin
+
+            pin_class = Pin
+        self._ticks = ticks_ms
+        out = pin_class.OUT
+        self._hook = None
+        self._mute = None
+        hp = profile.get("hook_pin")
+        mp = profile.get("mute_pin")
+        # set the level before switching to output: no glitch
+        if hp is not None:
+            self._hook = pin_class(hp, out, value=0)
+        if mp is not None:
+            self._mute = pin_class(mp, out, value=1)
+        if max_offhook_s is None:
+            max_offhook_s = profile.get("max_offhook_s", MAX_OFFHOOK_S_DEFAULT)
+        if not isinstance(max_offhook_s, int) or max_offhook_s <= 0:
+            raise ValueError("max_offhook_s must be a positive integer")
+        self.max_offhook_ms = max_offhook_s * 1000
+        self._off = False
+        self._since = 0
+        self._muted = True
+        self._events = []
+
+    def off_hook(self):
+        if not self._off:
+            self._off = True
+            self._since = self._ticks()
+            if self._hook is not None:
+                self._hook.value(1)
+
+    def on_hook(self):
+        self.mute()
+        if self._off:
+            self._off = False
+            if self._hook is not None:
+                self._hook.value(0)
+
+    def is_off_hook(self):
+        return self._off
+
+    def offhook_ms(self):
+        """How long the line has been held (0 when on-hook)."""
+        if not self._off:
+            return 0
+        return _diff(self._ticks(), self._since)
+
+    def mute(self):
+        self._muted = True
+        if self._mute is not None:
+            self._mute.value(1)
+
+    def unmute(self):
+        self._muted = False
+        if self._mute is not None:
+            self._mute.value(0)
+
+    def is_muted(self):
+        return self._muted
+
+    def service(self):
+        """Hang up when held too long; returns (and clears) the events since the last call."""
+        if self._off and _diff(self._ticks(), self._since) >= self.max_offhook_ms:
+            self.on_hook()
+            self._events.append(("hangup", "timeout"))
+        if not self._events:
+            return ()
+        ev = self._events
+        self._events = []
+        return ev
+
+
+class Watchdog:
+    """machine.WDT wrapper: feed() from the main loop, once per healthy pass."""
+
+    def __init__(self, timeout_ms=5000, wdt_class=None):
+        if wdt_class is None:
+            from machine import WDT
+
+            wdt_class = WDT
+        self.timeout_ms = timeout_ms
+        self._wdt = wdt_class(timeout=timeout_ms)
+        self.feeds = 0
+
+    def feed(self):
+        self._wdt.feed()
+        self.feeds += 1

@@ -1,0 +1,106 @@
+# Player: plays a plan on a backend and reports progress (docs/architecture.md).
+#
+# Player(backend, ticks_ms, line=None)
+#   play(request_id, plan)  start (RuntimeError if still playing: the engine queues)
+#   cancel()                stop at once; service() then reports ("aborted", rid, n, "cancelled")
+#   service() -> list of events, in order:
+#     ("started", rid, digit_index, key)   the backend began emitting tone step digit_index
+#     ("finished", rid, digit_index, key)  that tone is over
+#     ("done", rid, digits_played)         the whole plan was emitted
+#     ("aborted", rid, digits_played, reason)  reason "cancelled" or "hangup"
+#     ("hangup", reason)                   (only with a line) the line hung up by itself
+# Progress comes from backend.position() (the step the hardware is emitting now).
+# With a line: play() unmutes (and takes the line off-hook if it is on-hook); the line is muted
+# again when the plan ends or is aborted; line.service() runs inside service().
+
+_IDLE = 0
+_PLAY = 1
+
+
+class Player:
+    def __init__(self, backend, ticks_ms, line=None):
+        self.backend = backend
+        self._ticks = ticks_ms
+        self.line = line
+        self._state = _IDLE
+        self._rid = None
+        self._plan = ()
+        self._tone_steps = []  # plan index of each tone step
+        self._next_start = 0  # index into _tone_steps of the next "started" to report
+        self._next_finish = 0
+        self._pending = []
+        self.started_ms = 0
+
+    def busy(self):
+        return self._state == _PLAY
+
+    def play(self, request_id, plan):
+        if self._state == _PLAY:
+            raise RuntimeError("player busy")
+        tones = []
+        for i in range(len(plan)):
+            if plan[i][0] is not None:
+                tones.append(i)
+        self._rid = request_id
+        self._plan = plan
+        self._tone_steps = tones
+        self._next_start = 0
+        self._next_finish = 0
+        if self.line is not None:
+            if not self.line.is_off_hook():
+                self.line.off_hook()
+            self.line.unmute()
+        self.started_ms = self._ticks()
+        self._state = _PLAY
+        self.backend.start(plan)
+
+    def cancel(self):
+        self._abort("cancelled")
+
+    def _abort(self, reason):
+        if self._state != _PLAY:
+            return
+        self.backend.abort()
+        self._progress(self.backend.position())
+        self._state = _IDLE
+        if self.line is not None:
+            self.line.mute()
+        self._pending.append(("aborted", self._rid, self._next_finish, reason))
+
+    def _progress(self, pos):
+        tones = self._tone_steps
+        plan = self._plan
+        ev = self._pending
+        n = len(tones)
+        while True:
+            if self._next_finish < self._next_start and tones[self._next_finish] < pos:
+                i = self._next_finish
+                ev.append(("finished", self._rid, i, plan[tones[i]][0]))
+                self._next_finish = i + 1
+            elif self._next_start < n and tones[self._next_start] <= pos and (self._state == _PLAY):
+                i = self._next_start
+                ev.append(("started", self._rid, i, plan[tones[i]][0]))
+                self._next_start = i + 1
+            else:
+                break
+
+    def service(self):
+        if self.line is not None:
+            for e in self.line.service():
+                if e[0] == "hangup":
+                    self._abort("hangup")
+                self._pending.append(e)
+        if self._state == _PLAY:
+            self.backend.service()
+            pos = self.backend.position()
+            self._progress(pos)
+            if pos >= len(self._plan):
+                self._state = _IDLE
+                if self.line is not None:
+                    self.line.mute()
+                self._pending.append(("done", self._rid, self._next_finish))
+        if not self._pending:
+            return []
+        ev = self._pending
+        self._pending = []
+        return ev

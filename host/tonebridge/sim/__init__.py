@@ -1,0 +1,21 @@
+"""Simulated tonebridge boards: the firmware files run unmodified on simulated hardware.
+
+See docs/architecture.md ("Simulated board") for the API other parts attach to.
+"""
+
+from .analog import LineInterface, LineRecorder, OutputChain
+from .board import BoardReset, SimBoard, render_on_board
+from .clock import RealClock, VirtualClock
+from .pinbus import PinBus
+
+__all__ = [
+    "BoardReset",
+    "LineInterface",
+    "LineRecorder",
+    "OutputChain",
+    "PinBus",
+    "RealClock",
+    "SimBoard",
+    "VirtualClock",
+    "render_on_board",
+]

@@ -1,0 +1,568 @@
+"""``SimBoard``: one simulated tonebridge board running the firmware files unmodified.
+
+The board owns its clock, pin bus, rp2 register model (rp2 boards), analog output chain, line
+interface (hook relay + mute), line recorder and serial link; its firmware modules are loaded by a
+per-board ``FirmwareLoader`` with simulated ``machine``/``rp2``/``time``/``sys``/``select``/
+``micropython``/``gc``/``os`` modules.
+
+Running the firmware:
+
+* ``run_main=True`` (default when ``firmware/main.py`` exists): the firmware's ``main.py`` runs in
+  its own thread, as on a board after boot. With a ``VirtualClock`` the board and the test harness
+  take turns (lockstep): ``run_for(ms)`` lets the firmware run until its next sleep/poll would
+  pass the target time, so everything is deterministic and a 3.5 s pause costs no wall time. With
+  a ``RealClock`` the firmware thread just runs.
+* ``run_main=False``: nothing runs by itself; tests (and ``render_on_board``) load firmware modules
+  with ``board.load(name)`` and drive them, advancing time with ``run_for``.
+
+Resets: ``machine.reset()``, a watchdog that was not fed in time, or ``reset()`` from the harness
+reboot the board: peripherals back to reset state, pins floating (the hook relay drops), the
+firmware loaded afresh and ``main.py`` run again. ``resets`` lists ``(t_us, reason)``.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import shutil
+import tempfile
+import threading
+import traceback
+from pathlib import Path
+
+from . import machine as sim_machine
+from .analog import LineInterface, LineRecorder, OutputChain
+from .clock import VirtualClock
+from .loader import (
+    FIRMWARE_ROOT,
+    FirmwareLoader,
+    make_gc_module,
+    make_micropython_module,
+    make_os_module,
+    make_uctypes_module,
+)
+from .pinbus import PinBus
+from .rp2 import Rp2Hardware, make_rp2_module
+from .stdio import SerialLink, make_select_module, make_sys_module
+from .timemod import make_time_module
+
+MACHINE_NAMES = {
+    "pico": "Raspberry Pi Pico with RP2040",
+    "pico2": "Raspberry Pi Pico2 with RP2350",
+    "picow": "Raspberry Pi Pico W with RP2040",
+    "pico-mt8880": "Raspberry Pi Pico with RP2040",
+    "esp32-i2s": "Generic ESP32 module with ESP32",
+    "esp32s3-i2s": "Generic ESP32S3 module with ESP32S3",
+}
+
+
+class BoardReset(BaseException):
+    """Raised inside the firmware thread to unwind it when the board resets."""
+
+
+class _ClockView:
+    """The board clock as peripheral models see it: advancing goes through the board, so a
+    model that blocks the firmware (e.g. a full I2S ring) keeps the lockstep intact."""
+
+    def __init__(self, board):
+        self._b = board
+        self.virtual = board.clock.virtual
+
+    def now_us(self):
+        return self._b.clock.now_us()
+
+    def call_at(self, t_us, fn):
+        return self._b.clock.call_at(t_us, fn)
+
+    def call_later(self, d_us, fn):
+        return self._b.clock.call_later(d_us, fn)
+
+    def cancel(self, h):
+        return self._b.clock.cancel(h)
+
+    def advance_to(self, t_us):
+        self._b._advance_to(t_us)
+
+    def advance_us(self, n):
+        self._b._advance_us(n)
+
+
+class _Watchdog:
+    def __init__(self, board, timeout_us):
+        self.board = board
+        self.timeout_us = max(1000, int(timeout_us))
+        self._h = None
+        self.feeds = 0
+        self.feed()
+
+    def feed(self):
+        clock = self.board.clock
+        clock.cancel(self._h)
+        self.feeds += 1
+        self.deadline_us = clock.now_us() + self.timeout_us
+        self._h = clock.call_at(self.deadline_us, self._expire)
+
+    def _expire(self):
+        self._h = None
+        self.board.request_reset("watchdog", sim_machine.WDT_RESET)
+
+    def stop(self):
+        self.board.clock.cancel(self._h)
+        self._h = None
+
+
+class SimBoard:
+    def __init__(
+        self,
+        board: str = "pico",
+        clock=None,
+        *,
+        config: dict | None = None,
+        fs_root=None,
+        run_main: bool | None = None,
+        ticks_offset_us: int = 0,
+        relay_us: int = 0,
+        firmware_root=FIRMWARE_ROOT,
+    ):
+        from tonebridge_fw import boards as fw_boards
+
+        self.name = board
+        self.clock = clock if clock is not None else VirtualClock()
+        self.clock_view = _ClockView(self)
+        self.profile = fw_boards.profile(board, config)
+        self.machine_name = MACHINE_NAMES.get(board, board)
+        mcu = self.profile.get("mcu", "")
+        self.sys_platform = "rp2" if mcu.startswith("rp2") else "esp32"
+        self.serial_seed = f"{board}-{id(self):x}"
+        self.ticks_offset_us = int(ticks_offset_us)
+        self.firmware_root = Path(firmware_root)
+        self.cpu_freq = 240_000_000
+        self.regs: dict[int, int] = {}
+        # hardware
+        self.bus = PinBus(self.clock)
+        self.recorder = LineRecorder()
+        self.link = SerialLink()
+        self.hw = Rp2Hardware(self.clock, self.bus, mcu) if mcu.startswith("rp2") else None
+        self.line_if = LineInterface(self.bus, self.recorder, self.profile, relay_us=relay_us)
+        self.chain = None
+        if self.hw is not None:
+            if self.profile.get("backend") == "pwm_dma":
+                self.chain = OutputChain(self.recorder, "pwm")
+                self.hw.attach_output(self.profile["pwm_pin"], self.chain)
+            self.recorder.add_flusher(self.hw.flush)
+            if self.clock.virtual:
+                self.clock.add_listener(lambda t: self.hw.sync(t))
+        self.chip = None
+        if self.profile.get("backend") == "mt8880":
+            from .mt8880_chip import MT8880Chip
+
+            self.chip = MT8880Chip(self.bus, self.clock_view, self.recorder, self.profile)
+            self.recorder.add_flusher(self.chip.flush)
+        # flash filesystem with the board's tonebridge.json
+        self._own_fs = fs_root is None
+        self.fs_root = (
+            Path(fs_root)
+            if fs_root is not None
+            else Path(tempfile.mkdtemp(prefix=f"tonebridge-{board}-"))
+        )
+        cfg = self.fs_root / "tonebridge.json"
+        if not cfg.exists():
+            data = {"board": board}
+            data.update(config or {})
+            cfg.write_text(json.dumps(data))
+        # run state
+        self.reset_cause = sim_machine.PWRON_RESET
+        self.resets: list[tuple[int, str]] = []
+        self.wdt: _Watchdog | None = None
+        self.crash: BaseException | None = None
+        self.state = "off"
+        self._cv = threading.Condition()
+        self._turn = "harness"
+        self._target = self.clock.now_us()
+        self._fw_thread: threading.Thread | None = None
+        self._reset_pending: tuple[str, int] | None = None
+        self._closed = False
+        if run_main is None:
+            run_main = (self.firmware_root / "main.py").is_file()
+        self.run_main = run_main
+        self._boot()
+
+    # ---- boot / reset -----------------------------------------------------------------------
+    def _make_modules(self) -> None:
+        self.heap_locked = 0
+        self.scheduled: list = []
+        self.loader = FirmwareLoader(self, {}, self.firmware_root)
+        sim = self.loader.sim
+        sim["time"] = make_time_module(self)
+        sim["micropython"] = make_micropython_module(self)
+        sim["gc"] = make_gc_module(self)
+        sim["os"] = make_os_module(self)
+        sim["sys"] = make_sys_module(self)
+        sim["select"] = make_select_module(self)
+        sim["machine"] = sim_machine.make_machine_module(self)
+        if self.hw is not None:
+            sim["rp2"] = make_rp2_module(self.hw)
+            sim["uctypes"] = make_uctypes_module(self)
+
+    def _boot(self) -> None:
+        self._make_modules()
+        self.crash = None
+        self.state = "running" if self.run_main else "idle"
+        if self.run_main:
+            t = threading.Thread(target=self._fw_main, name=f"sim-{self.name}", daemon=True)
+            self._fw_thread = t
+            t.start()
+            if not self.clock.virtual:
+                return
+        else:
+            self._fw_thread = None
+
+    def load(self, name: str):
+        """A firmware module in this board's namespace (fresh per board and per boot)."""
+        return self.loader.load(name)
+
+    @property
+    def modules(self) -> dict:
+        """The simulated modules the firmware sees (``machine``, ``time``, ...)."""
+        return self.loader.sim
+
+    def request_reset(self, reason: str, cause: int = sim_machine.HARD_RESET) -> None:
+        """Reset the board (from a clock event, the firmware, or the harness)."""
+        if self._reset_pending is None:
+            self._reset_pending = (reason, cause)
+        if threading.current_thread() is self._fw_thread:
+            raise BoardReset(reason)
+        if self._fw_thread is not None and self._fw_thread.is_alive() and not self.clock.virtual:
+            ctypes.pythonapi.PyThreadState_SetAsyncExc(
+                ctypes.c_ulong(self._fw_thread.ident), ctypes.py_object(BoardReset)
+            )
+
+    def reset(self, reason: str = "harness") -> None:
+        """Reset the board now (like pressing RUN): the firmware restarts."""
+        self.request_reset(reason, sim_machine.HARD_RESET)
+        if self.clock.virtual:
+            if self._fw_thread is not None and self._fw_thread.is_alive():
+                self._target = self.clock.now_us()
+                self._resume_fw()
+            self._do_reset()
+
+    def _do_reset(self) -> None:
+        reason, cause = self._reset_pending
+        self._reset_pending = None
+        if self._fw_thread is not None and self._fw_thread is not threading.current_thread():
+            self._fw_thread.join(timeout=5)
+        self.resets.append((self.clock.now_us(), reason))
+        self.reset_cause = cause
+        if self.wdt is not None:
+            self.wdt.stop()
+            self.wdt = None
+        if self.hw is not None:
+            self.hw.reset()
+        for gpio in list(self.bus._mode):
+            self.bus.configure(gpio, mode=0, pull=None)
+        self._boot()
+
+    def start_watchdog(self, timeout_us: int) -> _Watchdog:
+        self.wdt = _Watchdog(self, timeout_us)
+        return self.wdt
+
+    # ---- the firmware thread --------------------------------------------------------------------
+    def _fw_main(self) -> None:
+        with self._cv:
+            self._cv.wait_for(lambda: self._turn == "fw" or self._closed)
+        try:
+            if self._closed:
+                return
+            self._check_async()
+            self.run_firmware_main()
+            self.state = "repl"
+        except BoardReset:
+            self.state = "reset"
+        except KeyboardInterrupt:
+            self.state = "repl"
+            self.link.board_write(b"Traceback (most recent call last):\r\nKeyboardInterrupt: \r\n")
+            self._banner()
+        except SystemExit:
+            self.state = "repl"
+            self._banner()
+        except BaseException as e:  # the firmware crashed: MicroPython prints it, REPL follows
+            self.crash = e
+            self.state = "crashed"
+            text = "".join(traceback.format_exception(type(e), e, e.__traceback__))
+            self.link.board_write(text.replace("\n", "\r\n").encode())
+            self._banner()
+        finally:
+            with self._cv:
+                self._turn = "harness"
+                self._cv.notify_all()
+
+    def _banner(self):
+        self.link.board_write(
+            f"MicroPython v1.24.1 (tonebridge sim); {self.machine_name}\r\n"
+            'Type "help()" for more information.\r\n>>> '.encode()
+        )
+
+    def run_firmware_main(self) -> None:
+        """What the board does after boot: run ``main.py`` as ``__main__``."""
+        path = self.firmware_root / "main.py"
+        import types
+
+        mod = types.ModuleType("__main__")
+        mod.__file__ = str(path)
+        mod.__builtins__ = self.loader.builtins
+        self.loader.modules["__main__"] = mod
+        exec(compile(path.read_text(), str(path), "exec"), mod.__dict__)
+
+    def _check_async(self) -> None:
+        if self._reset_pending is not None and threading.current_thread() is self._fw_thread:
+            raise BoardReset(self._reset_pending[0])
+        if self.link.interrupt_pending and threading.current_thread() is self._fw_thread:
+            if self.link.take_interrupt():
+                raise KeyboardInterrupt
+        while self.scheduled:
+            fn, arg = self.scheduled.pop(0)
+            fn(arg)
+
+    def _touch(self) -> None:
+        """Called on every time read / pin access by the firmware."""
+        if self._fw_thread is not None and threading.current_thread() is self._fw_thread:
+            self._check_async()
+
+    def _yield_to_harness(self) -> None:
+        with self._cv:
+            self._turn = "harness"
+            self._cv.notify_all()
+            self._cv.wait_for(lambda: self._turn == "fw" or self._closed)
+        if self._closed:
+            raise BoardReset("closed")
+        self._check_async()
+
+    def _resume_fw(self) -> None:
+        with self._cv:
+            self._turn = "fw"
+            self._cv.notify_all()
+            self._cv.wait_for(lambda: self._turn == "harness")
+
+    # ---- time as the firmware experiences it ---------------------------------------------------
+    def _advance_us(self, n: int, until_event: bool = False) -> None:
+        end = self.clock.now_us() + max(0, int(n))
+        if until_event:
+            nxt = self.clock.next_event_us()
+            if nxt is not None:
+                end = min(end, max(nxt, self.clock.now_us()))
+        self._advance_to(end)
+
+    def _advance_to(self, t_end: int, wake=None) -> bool:
+        """Let time pass until ``t_end`` or until ``wake()`` is true. True if woken."""
+        in_fw = self._fw_thread is not None and threading.current_thread() is self._fw_thread
+        if in_fw:
+            self._check_async()
+        if not self.clock.virtual:
+            return self._advance_real(t_end, wake, in_fw)
+        if not in_fw:
+            if wake is not None and wake():
+                return True
+            self.clock.advance_to(max(t_end, self.clock.now_us()))
+            return bool(wake and wake())
+        while True:
+            if wake is not None and wake():
+                return True
+            if t_end <= self._target:
+                if t_end > self.clock.now_us():
+                    self.clock.advance_to(t_end)
+                self._check_async()
+                return bool(wake and wake())
+            if self.clock.now_us() < self._target:
+                self.clock.advance_to(self._target)
+                self._check_async()
+                if wake is not None and wake():
+                    return True
+            self._yield_to_harness()
+
+    def _advance_real(self, t_end, wake, in_fw) -> bool:
+        while True:
+            self.clock.run_due()
+            if in_fw:
+                self._check_async()
+            if wake is not None and wake():
+                return True
+            now = self.clock.now_us()
+            if now >= t_end:
+                return False
+            step = min(t_end - now, 2000)
+            nxt = self.clock.next_event_us()
+            if nxt is not None:
+                step = max(0, min(step, nxt - now))
+            with self.link.cond:
+                self.link.cond.wait(step / 1e6)
+
+    def _wait_until(self, pred, timeout_ms) -> bool:
+        """Block the firmware until ``pred()`` or ``timeout_ms`` passes (None: forever)."""
+        if pred():
+            return True
+        if timeout_ms is None:
+            far = 1 << 62
+            return self._advance_to(far, pred)
+        return self._advance_to(self.clock.now_us() + int(timeout_ms) * 1000, pred)
+
+    def _readable(self, obj) -> bool:
+        stdin = self.loader.sim["sys"].stdin
+        if obj is stdin or obj is getattr(stdin, "buffer", None):
+            return self.link.board_available() > 0 or self.link.interrupt_pending
+        any_ = getattr(obj, "any", None)
+        if callable(any_):
+            return any_() > 0
+        return False
+
+    def pin_number(self, pin_id) -> int:
+        if isinstance(pin_id, int):
+            return pin_id
+        if isinstance(pin_id, str):
+            if pin_id in ("LED", "WL_GPIO0"):
+                led = self.profile.get("led_pin", 25)
+                return led if isinstance(led, int) else 64
+            s = pin_id.upper()
+            for prefix in ("GPIO", "GP"):
+                if s.startswith(prefix) and s[len(prefix) :].isdigit():
+                    return int(s[len(prefix) :])
+        raise ValueError(f"invalid pin {pin_id!r}")
+
+    # ---- harness API ----------------------------------------------------------------------------
+    def now_us(self) -> int:
+        return self.clock.now_us()
+
+    def run_for(self, ms: float) -> None:
+        self.run_until_us(self.clock.now_us() + int(round(ms * 1000)))
+
+    def run_until_us(self, t_us: int) -> None:
+        if not self.clock.virtual:
+            import time
+
+            while self.clock.now_us() < t_us:
+                time.sleep(min(0.05, (t_us - self.clock.now_us()) / 1e6))
+                self._service_real()
+            return
+        for _ in range(10_000):
+            alive = self._fw_thread is not None and self._fw_thread.is_alive()
+            if alive and self._turn == "harness":
+                self._target = t_us
+                self._resume_fw()
+                alive = self._fw_thread.is_alive()
+            if self._reset_pending is not None:
+                self._do_reset()
+                continue
+            if alive and self.clock.now_us() >= t_us:
+                break
+            # no firmware thread (or it ended): the harness moves time
+            while self.clock.now_us() < t_us and self._reset_pending is None:
+                nxt = self.clock.next_event_us()
+                step = t_us if nxt is None else min(t_us, max(nxt, self.clock.now_us()))
+                self.clock.advance_to(step)
+            if self._reset_pending is not None:
+                continue
+            break
+        if self.hw is not None:
+            self.hw.sync()
+
+    def _service_real(self) -> None:
+        if self._reset_pending is not None and (
+            self._fw_thread is None or not self._fw_thread.is_alive()
+        ):
+            self._do_reset()
+
+    def run_until(self, pred, timeout_ms: float = 60_000, step_ms: float = 1) -> bool:
+        """Run until ``pred()`` is true (checked every ``step_ms``); False on timeout."""
+        end = self.clock.now_us() + int(timeout_ms * 1000)
+        while not pred():
+            if self.clock.now_us() >= end:
+                return False
+            self.run_until_us(min(end, self.clock.now_us() + int(step_ms * 1000)))
+        return True
+
+    # serial link, host side
+    def write(self, data: bytes) -> int:
+        return self.link.host_write(data)
+
+    def read(self, n: int = -1) -> bytes:
+        return self.link.host_read(n)
+
+    @property
+    def line(self) -> LineRecorder:
+        return self.recorder
+
+    def close(self) -> None:
+        self._closed = True
+        with self._cv:
+            self._cv.notify_all()
+        if self._fw_thread is not None and self._fw_thread.is_alive():
+            if not self.clock.virtual:
+                ctypes.pythonapi.PyThreadState_SetAsyncExc(
+                    ctypes.c_ulong(self._fw_thread.ident), ctypes.py_object(BoardReset)
+                )
+            self._fw_thread.join(timeout=2)
+        if self._own_fs:
+            shutil.rmtree(self.fs_root, ignore_errors=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def render_on_board(
+    board: str,
+    text: str,
+    dialect: str = "catapult",
+    tone_ms: int = 100,
+    gap_ms: int = 100,
+    out=None,
+    *,
+    rate: int = 22050,
+    lead_ms: int = 50,
+    tail_ms: int = 50,
+    loop_ms: int = 2,
+    config: dict | None = None,
+) -> dict:
+    """Play ``text`` on a simulated ``board`` in virtual time, driving the firmware's own
+    ``board.make_board`` + ``Player`` (main-loop pass every ``loop_ms``), and write the line signal
+    as WAV to ``out`` (if given). Returns a dict: plan, events (with virtual times in µs),
+    start_us/end_us of the recording, samples (numpy array at ``rate``), board (the SimBoard)."""
+    sb = SimBoard(board, VirtualClock(), run_main=False, config=config)
+    try:
+        fw_dial = sb.load("tonebridge_fw.dialstring")
+        plan = fw_dial.compile_plan(text, dialect, tone_ms, gap_ms)
+        fw_boards = sb.load("tonebridge_fw.boards")
+        profile = fw_boards.load_config()
+        backend, line = sb.load("tonebridge_fw.board").make_board(profile)
+        player = sb.load("tonebridge_fw.player").Player(backend, sb.modules["time"].ticks_ms, line)
+        sb.run_for(lead_ms)
+        t_start = sb.now_us()
+        player.play(1, plan)
+        events = []
+        budget_us = (fw_dial.plan_ms(plan) + 5000) * 1000
+        while True:
+            for ev in player.service():
+                events.append((sb.now_us(), ev))
+            if not player.busy():
+                break
+            if sb.now_us() - t_start > budget_us:
+                raise RuntimeError("sim: the player never finished the plan")
+            sb.run_for(loop_ms)
+        sb.run_for(tail_ms)
+        t_end = sb.now_us()
+        x = sb.recorder.samples(rate, start_us=t_start - lead_ms * 1000, end_us=t_end)
+        if out is not None:
+            sb.recorder.write_wav(out, rate, start_us=t_start - lead_ms * 1000, end_us=t_end)
+        return {
+            "plan": plan,
+            "events": events,
+            "start_us": t_start,
+            "end_us": t_end,
+            "samples": x,
+            "rate": rate,
+            "board": sb,
+            "backend": backend,
+        }
+    finally:
+        sb.close()
