@@ -1,0 +1,160 @@
+# The board's main loop: serial link -> engine -> player/line -> engine -> serial link.
+#
+#   app = App(profile)      # builds backend + line (board.make_board), Player, link, Engine
+#   app.step() -> ms        # one main-loop pass; returns how long the loop may sleep
+#   app.run()               # forever; Ctrl-C (KeyboardInterrupt) stops the tone, hangs up and
+#                           # returns to the REPL
+#
+# The watchdog (machine.WDT via line.Watchdog) is started only when the profile sets
+# "watchdog_ms" (a started WDT cannot be stopped, so it would also reset a board sitting in the
+# REPL after Ctrl-C); it is fed once per pass that completed without an exception.
+
+try:
+    from micropython import const
+except ImportError:
+
+    def const(x):
+        return x
+
+
+from tonebridge_fw import board as board_mod
+from tonebridge_fw import engine as engine_mod
+from tonebridge_fw.player import Player
+
+BUSY_MS = const(1)  # sleep between passes while a sequence plays (buffers need refilling)
+IDLE_MS = const(20)  # sleep while idle (input wakes the loop earlier)
+ERROR_MS = const(100)
+
+
+def new_boot_id():
+    """32 random bits as 8 hex digits: different at every boot."""
+    try:
+        import os
+
+        b = os.urandom(4)
+        return "%02x%02x%02x%02x" % (b[0], b[1], b[2], b[3])
+    except (ImportError, AttributeError, OSError):
+        import time
+
+        return "%08x" % (time.ticks_us() & 0xFFFFFFFF)
+
+
+class App:
+    def __init__(self, profile, ticks_ms=None, link=None, boot_id=None):
+        if ticks_ms is None:
+            import time
+
+            ticks_ms = time.ticks_ms
+        self.profile = profile
+        self.ticks_ms = ticks_ms
+        self.backend, self.line = board_mod.make_board(profile, ticks_ms)
+        self.player = Player(self.backend, ticks_ms, self.line)
+        if link is None:
+            from tonebridge_fw import transport
+
+            link = transport.open_link(profile)
+        self.link = link
+        tunable = {}
+        if hasattr(self.backend, "configure"):
+            tunable = self.backend.configure()  # current {"twist": dB, "level": fraction}
+        self.engine = engine_mod.Engine(
+            ticks_ms,
+            boot_id or new_boot_id(),
+            info={"board": profile.get("board", "unknown"), "backend": profile["backend"]},
+            tunable=tunable,
+        )
+        self.wdt = None
+        wd = profile.get("watchdog_ms")
+        if wd:
+            from tonebridge_fw.line import Watchdog
+
+            self.wdt = Watchdog(wd)
+        self.passes = 0
+        self.errors = 0
+        self._flush()  # the BOOT event
+
+    def _flush(self):
+        out = self.engine.output()
+        if out:
+            self.link.write(out)
+
+    def _apply(self, actions):
+        eng = self.engine
+        for act in actions:
+            kind = act[0]
+            if kind == "play":
+                if self.player.busy():
+                    # the engine gave up on a stalled sequence; make sure it is silent
+                    self.player.cancel()
+                    self.player.service()
+                try:
+                    self.player.play(act[1], act[2])
+                except Exception as e:
+                    eng.fault("backend", str(e))
+                    eng.player_event(("aborted", act[1], 0, "error"))
+            elif kind == "cancel":
+                self.player.cancel()
+            elif kind == "hook":
+                if act[1]:
+                    self.line.off_hook()
+                else:
+                    self.line.on_hook()
+            elif kind == "config":
+                cfg = act[1]
+                if hasattr(self.backend, "configure"):
+                    kw = {}
+                    for k in ("twist", "level"):
+                        if k in cfg:
+                            kw[k] = cfg[k]
+                    self.backend.configure(**kw)
+
+    def step(self):
+        """One main-loop pass; returns the ms the loop may sleep before the next."""
+        eng = self.engine
+        data = self.link.read()
+        if data:
+            eng.receive(data)
+        self._apply(eng.actions())
+        for ev in self.player.service():
+            eng.player_event(ev)
+        self._apply(eng.actions())  # the next queued sequence starts at once
+        off = self.line.is_off_hook()
+        if off != eng.off_hook:
+            eng.line_event("hook", off)
+        eng.tick()
+        self._flush()
+        self.passes += 1
+        if self.wdt is not None:
+            self.wdt.feed()
+        if self.player.busy() or eng.busy():
+            return BUSY_MS
+        return IDLE_MS
+
+    def shutdown(self):
+        """Silence and hang up (Ctrl-C, fatal error)."""
+        try:
+            self.player.cancel()
+            self.player.service()
+        finally:
+            self.line.on_hook()
+
+    def run(self):
+        try:
+            while True:
+                try:
+                    ms = self.step()
+                except KeyboardInterrupt:
+                    raise
+                except Exception as e:
+                    # report and carry on; the watchdog (if any) was not fed this pass
+                    self.errors += 1
+                    try:
+                        self.player.cancel()
+                        self.engine.fault("error", type(e).__name__ + " " + str(e))
+                        self._flush()
+                    except Exception:
+                        pass
+                    ms = ERROR_MS
+                self.link.wait(ms)
+        finally:
+            self.shutdown()
