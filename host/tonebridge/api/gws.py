@@ -359,7 +359,8 @@ async def dial(request: Request, device_id: str):
         raise ApiError("missing_parameter", "destination.phoneNumber is required")
     if not isinstance(number, str):
         raise ApiError("validation", "destination.phoneNumber must be a string")
-    _compile(number, "gws", "destination.phoneNumber")
+    digits = number[1:] if number.startswith("+") else number
+    _compile(digits, "gws", "destination.phoneNumber")
     line = bridge.board.line_by_device(ctx.user, device_id)
     if line is None:
         raise ApiError("not_found", f"Device {device_id} not found")
@@ -367,7 +368,8 @@ async def dial(request: Request, device_id: str):
     async def handler(request_id):
         if line.call is not None and line.call.live:
             raise ApiError("in_use", f"Device {device_id} is in use by call {line.call.id}")
-        call = bridge.board.dial(line, ctx.user, number, "gws")
+        call = bridge.board.dial(line, ctx.user, digits, "gws")
+        call.remote = number
         return ok(ctx, {"id": call.id})
 
     return await bridge.idempotency.run(request, ctx.user, raw, handler)

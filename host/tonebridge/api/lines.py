@@ -122,6 +122,8 @@ class Line:
         self._thread.start()
 
     def stop(self, timeout=5.0):
+        if self._current is not None:
+            self.cancel_current()
         self._queue.put(None)
         self._wake.set()
         self._thread.join(timeout)
@@ -170,7 +172,10 @@ class Line:
                 if job.kind == "send":
                     self._do_send(job)
                 elif job.kind == "hook":
-                    self._hook(job.off_hook)
+                    try:
+                        self._hook(job.off_hook)
+                    except SendFailed as exc:
+                        log.warning("line %s: hook(%s): %s", self.url, job.off_hook, exc)
                     self._post(_resolve, job.done, None)
                 elif job.kind == "dial":
                     self._do_dial(job)
