@@ -4,7 +4,7 @@ See docs/architecture.md ("Simulated board") for the API other parts attach to.
 """
 
 from .analog import LineInterface, LineRecorder, OutputChain
-from .board import BoardReset, SimBoard, render_on_board
+from .board import BoardReset, SimBoard, play_on_board, render_on_board
 from .clock import RealClock, VirtualClock
 from .pinbus import PinBus
 
@@ -17,5 +17,6 @@ __all__ = [
     "RealClock",
     "SimBoard",
     "VirtualClock",
+    "play_on_board",
     "render_on_board",
 ]

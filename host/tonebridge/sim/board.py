@@ -510,6 +510,51 @@ class SimBoard:
         self.close()
 
 
+def play_on_board(
+    sb: SimBoard,
+    text: str,
+    dialect: str = "catapult",
+    tone_ms: int = 100,
+    gap_ms: int = 100,
+    *,
+    lead_ms: int = 50,
+    tail_ms: int = 50,
+    loop_ms: int = 2,
+) -> dict:
+    """Play ``text`` on an existing (``run_main=False``) board in virtual time, driving the
+    firmware's own ``board.make_board`` + ``Player`` with a main-loop pass every ``loop_ms``.
+    Returns a dict: plan, events [(t_us, event)], start_us (play() call), end_us, backend,
+    line, player."""
+    fw_dial = sb.load("tonebridge_fw.dialstring")
+    plan = fw_dial.compile_plan(text, dialect, tone_ms, gap_ms)
+    profile = sb.load("tonebridge_fw.boards").load_config()
+    backend, line = sb.load("tonebridge_fw.board").make_board(profile)
+    player = sb.load("tonebridge_fw.player").Player(backend, sb.modules["time"].ticks_ms, line)
+    sb.run_for(lead_ms)
+    t_start = sb.now_us()
+    player.play(1, plan)
+    events = []
+    budget_us = (fw_dial.plan_ms(plan) + 5000) * 1000
+    while True:
+        for ev in player.service():
+            events.append((sb.now_us(), ev))
+        if not player.busy():
+            break
+        if sb.now_us() - t_start > budget_us:
+            raise RuntimeError(f"sim: the player never finished the plan (events: {events})")
+        sb.run_for(loop_ms)
+    sb.run_for(tail_ms)
+    return {
+        "plan": plan,
+        "events": events,
+        "start_us": t_start,
+        "end_us": sb.now_us(),
+        "backend": backend,
+        "line": line,
+        "player": player,
+    }
+
+
 def render_on_board(
     board: str,
     text: str,
@@ -524,45 +569,21 @@ def render_on_board(
     loop_ms: int = 2,
     config: dict | None = None,
 ) -> dict:
-    """Play ``text`` on a simulated ``board`` in virtual time, driving the firmware's own
-    ``board.make_board`` + ``Player`` (main-loop pass every ``loop_ms``), and write the line signal
-    as WAV to ``out`` (if given). Returns a dict: plan, events (with virtual times in µs),
-    start_us/end_us of the recording, samples (numpy array at ``rate``), board (the SimBoard)."""
+    """Play ``text`` on a fresh simulated ``board`` in virtual time (see ``play_on_board``)
+    and write the recorded line signal, from ``lead_ms`` before the first tone to ``tail_ms``
+    after the player finished, as 16-bit WAV to ``out`` (if given). Returns the
+    ``play_on_board`` dict plus samples (numpy, volts, at ``rate``), rate and board."""
     sb = SimBoard(board, VirtualClock(), run_main=False, config=config)
     try:
-        fw_dial = sb.load("tonebridge_fw.dialstring")
-        plan = fw_dial.compile_plan(text, dialect, tone_ms, gap_ms)
-        fw_boards = sb.load("tonebridge_fw.boards")
-        profile = fw_boards.load_config()
-        backend, line = sb.load("tonebridge_fw.board").make_board(profile)
-        player = sb.load("tonebridge_fw.player").Player(backend, sb.modules["time"].ticks_ms, line)
-        sb.run_for(lead_ms)
-        t_start = sb.now_us()
-        player.play(1, plan)
-        events = []
-        budget_us = (fw_dial.plan_ms(plan) + 5000) * 1000
-        while True:
-            for ev in player.service():
-                events.append((sb.now_us(), ev))
-            if not player.busy():
-                break
-            if sb.now_us() - t_start > budget_us:
-                raise RuntimeError("sim: the player never finished the plan")
-            sb.run_for(loop_ms)
-        sb.run_for(tail_ms)
-        t_end = sb.now_us()
-        x = sb.recorder.samples(rate, start_us=t_start - lead_ms * 1000, end_us=t_end)
+        res = play_on_board(
+            sb, text, dialect, tone_ms, gap_ms, lead_ms=lead_ms, tail_ms=tail_ms, loop_ms=loop_ms
+        )
+        t0 = res["start_us"] - lead_ms * 1000
+        res["samples"] = sb.recorder.samples(rate, start_us=t0, end_us=res["end_us"])
         if out is not None:
-            sb.recorder.write_wav(out, rate, start_us=t_start - lead_ms * 1000, end_us=t_end)
-        return {
-            "plan": plan,
-            "events": events,
-            "start_us": t_start,
-            "end_us": t_end,
-            "samples": x,
-            "rate": rate,
-            "board": sb,
-            "backend": backend,
-        }
+            sb.recorder.write_wav(out, rate, start_us=t0, end_us=res["end_us"])
+        res["rate"] = rate
+        res["board"] = sb
+        return res
     finally:
         sb.close()
