@@ -8,6 +8,9 @@ from tonebridge.link.client import (
     SendError,
     SendResult,
 )
+from tonebridge.link.sim_url import register as _register_sim_url
+
+_register_sim_url()
 
 __all__ = [
     "BoardClient",

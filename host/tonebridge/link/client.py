@@ -170,6 +170,7 @@ class BoardClient:
         baudrate: int = DEFAULT_BAUD,
         retries: int = 4,
         reconnect_timeout: float = 10.0,
+        open_timeout: float = 2.0,
         on_event: Callable[[dict], None] | None = None,
         port_factory: Callable[[], object] | None = None,
         clock: Callable[[], float] = time.monotonic,
@@ -181,6 +182,7 @@ class BoardClient:
         self.baudrate = baudrate
         self.retries = retries
         self.reconnect_timeout = reconnect_timeout
+        self.open_timeout = open_timeout
         self.on_event = on_event
         self._port_factory = port_factory or self._open_serial
         self._clock = clock
@@ -204,6 +206,16 @@ class BoardClient:
         self._closed = True
         self._thread: threading.Thread | None = None
 
+    @property
+    def serial(self):
+        """The open pyserial port (None while disconnected)."""
+        return self._port
+
+    @property
+    def board(self):
+        """The SimBoard behind a sim:// URL (None for real boards)."""
+        return getattr(self._port, "board", None)
+
     # ---- lifecycle -----------------------------------------------------------------------
 
     def _open_serial(self):
@@ -211,7 +223,7 @@ class BoardClient:
 
     def open(self) -> BoardClient:
         self._closed = False
-        self._connect(self._clock() + self.reconnect_timeout)
+        self._connect(self._clock() + self.open_timeout)
         self.hello()
         if self._background and self._thread is None:
             self._thread = threading.Thread(

@@ -1,0 +1,56 @@
+"""`tonebridge sim --board pico`: a simulated board behind a pseudo-terminal."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "sim",
+        help="run a simulated board behind a pseudo-terminal and print its /dev/pts path",
+        description=(
+            "Run the firmware on a simulated board (in real time) behind a pseudo-terminal, "
+            "print the terminal's path, and serve until interrupted. Point any serial tool at "
+            "it: tonebridge send --port /dev/pts/N ..., tonebridge serve, picocom, pyserial."
+        ),
+    )
+    p.add_argument("--board", default="pico", help="board profile (default pico)")
+    p.add_argument("--record", metavar="FILE.wav", help="write the line signal here on exit")
+    p.add_argument("--link", metavar="PATH", help="also make a symlink to the terminal here")
+    p.add_argument("--duration", type=float, default=None, metavar="S", help="stop after S seconds")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from urllib.parse import quote
+
+    from serial import SerialException
+
+    from tonebridge.link.pty import PtyBridge
+
+    url = f"sim://{args.board}"
+    if args.record:
+        url += "?record=" + quote(args.record)
+    bridge = PtyBridge(url, link_path=args.link)
+    try:
+        path = bridge.start()
+    except SerialException as e:
+        print(f"tonebridge sim: {e}", file=sys.stderr)
+        return 2
+    print(path, flush=True)
+    print(f"simulated {args.board} board on {path} (Ctrl-C to stop)", file=sys.stderr, flush=True)
+    done = threading.Event()
+    old = signal.signal(signal.SIGTERM, lambda *_: done.set())
+    try:
+        done.wait(args.duration)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, old)
+        bridge.stop()
+        if args.record:
+            print(f"line signal written to {args.record}", file=sys.stderr)
+    return 0

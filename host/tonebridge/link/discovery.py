@@ -1,0 +1,46 @@
+"""Find tonebridge boards by USB VID:PID (`tonebridge devices`)."""
+
+from __future__ import annotations
+
+from serial.tools import list_ports
+
+# (vid, pid or None for any) -> what it is
+KNOWN = {
+    (0x2E8A, 0x0005): "Raspberry Pi RP2 (MicroPython USB-CDC)",
+    (0x2E8A, None): "Raspberry Pi RP2",
+    (0x303A, None): "Espressif (native USB)",
+    (0x10C4, 0xEA60): "CP210x USB-UART (ESP32 DevKit)",
+    (0x1A86, 0x7523): "CH340 USB-UART (ESP32 DevKit)",
+}
+
+
+def classify(vid: int | None, pid: int | None) -> str | None:
+    if vid is None:
+        return None
+    return KNOWN.get((vid, pid)) or KNOWN.get((vid, None))
+
+
+def find_boards(ports=None, include_unknown: bool = False) -> list[dict]:
+    """Serial ports that look like tonebridge boards (or all USB ports with include_unknown).
+
+    `ports` defaults to serial.tools.list_ports.comports(); each item needs .device, .vid,
+    .pid, .serial_number, .description (ListPortInfo)."""
+    if ports is None:
+        ports = list_ports.comports()
+    out = []
+    for p in ports:
+        kind = classify(p.vid, p.pid)
+        if kind is None and not (include_unknown and p.vid is not None):
+            continue
+        out.append(
+            {
+                "port": p.device,
+                "vid": p.vid,
+                "pid": p.pid,
+                "kind": kind or "unknown USB serial",
+                "serial_number": p.serial_number,
+                "description": p.description,
+            }
+        )
+    out.sort(key=lambda d: d["port"])
+    return out

@@ -1,0 +1,165 @@
+"""`sim://BOARD` URLs for pyserial: an in-process simulated board running in real time.
+
+    serial.serial_for_url("sim://pico")                      # also pico2, pico-mt8880, esp32-i2s, ...
+    serial.serial_for_url("sim://pico?record=/tmp/line.wav")  # line signal written on close()
+
+The board is a `tonebridge.sim.SimBoard` running the firmware files unmodified (its own
+`main.py` -> `tonebridge_fw.app.App`), on a virtual clock that a driver thread keeps in step
+with the wall clock: to the host it is a board on a serial port that answers in real time,
+while inside the simulation time stays exact, so the recorded audio does not depend on the
+host's load.  `.board` is the SimBoard.
+
+Registration: pyserial looks up `protocol_<scheme>` modules in the packages listed in
+`serial.protocol_handler_packages`; `register()` adds `tonebridge.link` (whose
+`protocol_sim` module re-exports `SimSerial` as `Serial`).  Importing `tonebridge.link` does it.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import urllib.parse
+
+import serial
+from serial.serialutil import PortNotOpenError, SerialBase, SerialException
+
+PACKAGE = "tonebridge.link"
+STEP_S = 0.002
+
+
+def register() -> None:
+    if PACKAGE not in serial.protocol_handler_packages:
+        serial.protocol_handler_packages.append(PACKAGE)
+
+
+def parse_url(url: str) -> tuple[str, dict]:
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme != "sim":
+        raise SerialException(f"expected a sim:// URL, not {url!r}")
+    board = (parts.netloc or parts.path.lstrip("/")).strip("/") or "pico"
+    opts = {}
+    for k, v in urllib.parse.parse_qsl(parts.query, keep_blank_values=True):
+        if k not in ("record", "rate", "config"):
+            raise SerialException(f"unknown sim:// option {k!r} (known: record, rate)")
+        opts[k] = v
+    return board, opts
+
+
+class SimSerial(SerialBase):
+    """pyserial port backed by a simulated board (see module docstring)."""
+
+    board = None
+
+    def open(self):
+        if self._port is None:
+            raise SerialException("port must be configured before it can be used")
+        if self.is_open:
+            raise SerialException("port already open")
+        from tonebridge_fw import boards
+
+        from tonebridge.sim import SimBoard, VirtualClock
+
+        name, opts = parse_url(self.portstr)
+        if name not in boards.PROFILES:
+            raise SerialException(
+                f"unknown simulated board {name!r} (known: {', '.join(sorted(boards.PROFILES))})"
+            )
+        self._record = opts.get("record")
+        self._rate = int(opts.get("rate", 22050))
+        self.board = SimBoard(name, VirtualClock())
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._t0 = time.monotonic()
+        self._us0 = self.board.now_us()
+        self._thread = threading.Thread(target=self._drive, name=f"sim://{name}", daemon=True)
+        self.is_open = True
+        self._thread.start()
+
+    def _drive(self):
+        b = self.board
+        while not self._stop.is_set():
+            target = self._us0 + int((time.monotonic() - self._t0) * 1e6)
+            with self._lock:
+                if target > b.now_us():
+                    b.run_until_us(target)
+            self._stop.wait(STEP_S)
+
+    def close(self):
+        if not self.is_open:
+            return
+        self.is_open = False
+        self._stop.set()
+        self._thread.join(timeout=5)
+        try:
+            if self._record:
+                self.board.line.write_wav(self._record, self._rate)
+        finally:
+            self.board.close()
+
+    def _reconfigure_port(self):
+        pass  # baud rate etc. mean nothing to a simulated USB-CDC port
+
+    @property
+    def in_waiting(self):
+        if not self.is_open:
+            raise PortNotOpenError()
+        return self.board.link.host_in_waiting()
+
+    def read(self, size=1):
+        if not self.is_open:
+            raise PortNotOpenError()
+        link = self.board.link
+        out = bytearray()
+        deadline = None if self._timeout is None else time.monotonic() + self._timeout
+        while len(out) < size:
+            out += link.host_read(size - len(out))
+            if len(out) >= size:
+                break
+            if deadline is None:
+                link.wait_host_data(0.05)
+                continue
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            link.wait_host_data(min(left, 0.05))
+        return bytes(out)
+
+    def write(self, data):
+        if not self.is_open:
+            raise PortNotOpenError()
+        return self.board.write(bytes(data))
+
+    def flush(self):
+        pass
+
+    def reset_input_buffer(self):
+        if self.is_open:
+            self.board.link.host_read(-1)
+
+    def reset_output_buffer(self):
+        pass
+
+    @property
+    def cts(self):
+        return True
+
+    @property
+    def dsr(self):
+        return True
+
+    @property
+    def ri(self):
+        return False
+
+    @property
+    def cd(self):
+        return True
+
+    def _update_rts_state(self):
+        pass
+
+    def _update_dtr_state(self):
+        pass
+
+    def _update_break_state(self):
+        pass
