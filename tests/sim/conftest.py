@@ -1,0 +1,47 @@
+import pytest
+from tonebridge.sim import SimBoard, VirtualClock, play_on_board
+
+RATE = 44100
+
+
+class Played:
+    """A plan played on a simulated board, with its line signal at RATE."""
+
+    def __init__(self, board, res, lead_ms):
+        self.board = board
+        self.res = res
+        self.events = res["events"]
+        self.backend = res["backend"]
+        self.t0 = res["start_us"] - lead_ms * 1000
+        self.x = board.recorder.samples(RATE, start_us=self.t0, end_us=res["end_us"])
+        self.rate = RATE
+
+
+@pytest.fixture
+def play():
+    boards = []
+
+    def _play(
+        name,
+        text,
+        *,
+        tone_ms=100,
+        gap_ms=100,
+        hooks=(),
+        patch=None,
+        config=None,
+        lead_ms=50,
+        loop_ms=2,
+    ):
+        sb = SimBoard(name, VirtualClock(), run_main=False, config=config)
+        boards.append(sb)
+        if sb.hw is not None:
+            sb.hw.write_hooks.extend(hooks)
+        if patch is not None:
+            patch(sb)
+        res = play_on_board(sb, text, "catapult", tone_ms, gap_ms, lead_ms=lead_ms, loop_ms=loop_ms)
+        return Played(sb, res, lead_ms)
+
+    yield _play
+    for sb in boards:
+        sb.close()

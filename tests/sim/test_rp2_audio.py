@@ -1,0 +1,106 @@
+"""The rp2 boards' line signal, recorded from the simulated PWM/DMA hardware the unmodified
+firmware configured, measured with independent tools (multimon-ng, least-squares tone fits,
+envelope edges)."""
+
+import shutil
+
+import numpy as np
+import pytest
+from tonebridge.analysis import decode_multimon, fit_tones, segments, steady_slices
+from tonebridge_fw.keypad import freqs
+
+ALL = "123A456B789C*0#D"
+needs_multimon = pytest.mark.skipif(
+    shutil.which("multimon-ng") is None, reason="multimon-ng not installed"
+)
+
+
+def _tone_gaps(x, rate):
+    seg = segments(x, rate)
+    tones = [e - s for s, e in seg]
+    gaps = [seg[i + 1][0] - seg[i][1] for i in range(len(seg) - 1)]
+    return seg, tones, gaps
+
+
+@needs_multimon
+@pytest.mark.parametrize("board", ["pico", "pico2"])
+def test_all_keys_decode_with_exact_frequencies_and_timing(play, board):
+    p = play(board, ALL)
+    assert decode_multimon(p.x, p.rate) == ALL
+    seg, tones, gaps = _tone_gaps(p.x, p.rate)
+    assert len(seg) == 16
+    assert max(abs(t - 0.100) for t in tones) < 0.001, tones
+    assert max(abs(g - 0.100) for g in gaps) < 0.001, gaps
+    for key, sl in zip(ALL, steady_slices(p.x, p.rate), strict=True):
+        fl, _al, fh, _ah, _res = fit_tones(sl, p.rate)
+        lo, hi = freqs(key)
+        assert abs(fl / lo - 1) < 0.0005, (key, fl)
+        assert abs(fh / hi - 1) < 0.0005, (key, fh)
+    # the player's events: started/finished per digit, then done
+    kinds = [e[1][0] for e in p.events]
+    assert kinds == ["started", "finished"] * 16 + ["done"]
+    assert p.events[-1][1] == ("done", 1, 16)
+    assert p.backend.underruns == 0
+
+
+def test_sample_rate_comes_from_clock_and_registers(play):
+    p = play("pico", "1")
+    be = p.backend
+    s = p.board.hw.slices[be.slice]
+    assert s.top == 4095
+    div16 = s.div
+    assert be.sample_rate == pytest.approx(125e6 * 16 / (div16 * 4096))
+    assert s.rate_hz() == pytest.approx(be.sample_rate)
+    p2 = play("pico2", "1")
+    assert p2.board.hw.freq == 150_000_000
+    assert p2.backend.sample_rate == pytest.approx(150e6 * 16 / (p2.board.hw.slices[0].div * 4096))
+
+
+def test_pause_timing_and_idle_silence(play):
+    # "1WWW,59#": 1, 3.5 s pause, 5, 9, #
+    p = play("pico", "1WWW,59#")
+    seg, tones, gaps = _tone_gaps(p.x, p.rate)
+    assert len(seg) == 4
+    assert abs(gaps[0] - 3.5) < 0.001
+    assert max(abs(t - 0.1) for t in tones) < 0.001
+    # during the pause the line is quiet (muted? no: unmuted, tone output idle at mid-scale)
+    a = int((seg[0][1] + 0.05) * p.rate)
+    b = int((seg[1][0] - 0.05) * p.rate)
+    assert np.max(np.abs(p.x[a:b])) < 0.01
+
+
+def test_line_silent_before_offhook_and_after_done(play):
+    p = play("pico", "5")
+    seg = segments(p.x, p.rate)
+    assert len(seg) == 1
+    # before play() the board was on-hook and muted: exact zeros on the line
+    assert np.all(p.x[: int(0.04 * p.rate)] == 0)
+    hook = p.board.recorder.gate_log("hook")
+    mute = p.board.recorder.gate_log("mute")
+    assert hook[-1][1] is True  # still off-hook (the app hangs up, not the player)
+    assert mute[-1][1] is False  # muted again after the plan
+
+
+def test_level_on_the_line(play):
+    p = play("pico", "1")
+    (sl,) = steady_slices(p.x, p.rate)
+    fl, al, fh, ah, res = fit_tones(sl, p.rate)
+    # high group ~2 dB over the low group (renderer twist), through the analog chain
+    assert 1.0 < 20 * np.log10(ah / al) < 3.0
+    # per-tone level in 600 ohm: between -16 and -4 dBm
+    dbm_low = 10 * np.log10((al / np.sqrt(2)) ** 2 / 600 / 1e-3)
+    assert -16 < dbm_low < -4, dbm_low
+    assert res < 0.05 * al
+
+
+@pytest.mark.slow
+def test_92_digits_and_a_long_pause_simulate(play):
+    import time
+
+    text = ("1234567890*#ABCD" * 6)[:92]
+    t = time.perf_counter()
+    p = play("pico", text, tone_ms=50, gap_ms=50)
+    wall = time.perf_counter() - t
+    seg = segments(p.x, p.rate)
+    assert len(seg) == 92
+    print(f"92 digits: {len(p.x) / p.rate:.2f} s of line simulated in {wall:.2f} s wall")
