@@ -80,10 +80,18 @@ class Server:
                 time.sleep(0.05)
 
     def sim(self, index=0):
-        line = self.bridge.board.lines[index]
         from tonebridge.api.lines import _board_of
 
-        return _board_of(line.client)
+        return _board_of(self.bridge.board.lines[index].client)
+
+    def line_samples(self, index=0, rate=22050):
+        """The whole line signal of board `index` so far (volts), read under the sim lock."""
+        from tonebridge.api.lines import _NoLock, _sim_of
+
+        board, lock = _sim_of(self.bridge.board.lines[index].client)
+        assert board is not None, "no simulated board behind the line"
+        with lock if lock is not None else _NoLock():
+            return board.line.samples(rate, start_us=0.0, end_us=board.clock.now_us())
 
     def stop(self):
         self.server.should_exit = True

@@ -88,16 +88,26 @@ class Job:
     done: asyncio.Future | None = None
 
 
-def _board_of(client):
-    """The in-process SimBoard behind a sim:// BoardClient, if any (for recordings)."""
-    for holder in (client, getattr(client, "serial", None), getattr(client, "port", None)):
+def _sim_of(client):
+    """(SimBoard, lock) behind a sim:// BoardClient, or (None, None) (for recordings).
+
+    The lock is the one the sim:// port's driver thread holds while it advances the
+    board, so a segment is rendered from a consistent state."""
+    for holder in (client, getattr(client, "_port", None), getattr(client, "serial", None)):
         if holder is None:
             continue
-        for name in ("board", "sim_board", "simboard"):
-            board = getattr(holder, name, None)
-            if board is not None and hasattr(board, "line"):
-                return board
-    return None
+        board = getattr(holder, "board", None)
+        if board is not None and hasattr(board, "line") and hasattr(board, "clock"):
+            lock = getattr(holder, "_lock", None) or getattr(board, "lock", None)
+            if lock is None:
+                port = getattr(client, "_port", None)
+                lock = getattr(port, "_lock", None)
+            return board, lock
+    return None, None
+
+
+def _board_of(client):
+    return _sim_of(client)[0]
 
 
 class Line:
@@ -250,8 +260,8 @@ class Line:
             self._post(_fail, job.accepted, CallReleased())
             self._post(_fail, job.done, CallReleased())
             return
-        sim = _board_of(self.client) if self.client is not None else None
-        t0 = _now_us(sim)
+        sim = _sim_of(self.client) if self.client is not None else (None, None)
+        t0 = _now_us(sim[0])
         try:
             played, total = self._play(job, job.text)
             outcome = None
@@ -260,7 +270,7 @@ class Line:
             played, total, outcome = exc.played, exc.total, exc
             if not exc.accepted:
                 self._post(_fail, job.accepted, exc)
-        if self.board.record_dir and sim is not None:
+        if self.board.record_dir and sim[0] is not None:
             self._record(sim, t0, f"{call.id}-{job.number}.wav")
         if outcome is None:
             self._post(self.board._send_done, job, played, total)
@@ -276,12 +286,12 @@ class Line:
                 self._wake.wait(self.cfg.dial_wait_ms / 1000.0)
             if not call.live or self.call is not call:
                 raise CallReleased()
-            sim = _board_of(self.client)
-            t0 = _now_us(sim)
+            sim = _sim_of(self.client)
+            t0 = _now_us(sim[0])
             try:
                 self._play(job, job.text)
             finally:
-                if self.board.record_dir and sim is not None:
+                if self.board.record_dir and sim[0] is not None:
                     self._record(sim, t0, f"{call.id}-{job.number}.wav")
             self._post(self.board._dial_done, job, None)
         except (SendFailed, CallReleased) as exc:
@@ -289,16 +299,15 @@ class Line:
 
     def _record(self, sim, t0_us, name):
         """Write the line signal from t0 to just after the last tone as DIR/name."""
+        board, lock = sim
         try:
-            if t0_us is not None:
-                end = t0_us
-                # let the board run past the last tone's release (real-time boards)
-                time.sleep(RECORD_TAIL_MS / 1000.0)
-                end = _now_us(sim)
-            else:
-                end = None
+            # let the board run past the last tone's release
+            time.sleep(RECORD_TAIL_MS / 1000.0)
             os.makedirs(self.board.record_dir, exist_ok=True)
-            _write_segment(sim, os.path.join(self.board.record_dir, name), t0_us, end)
+            path = os.path.join(self.board.record_dir, name)
+            with lock if lock is not None else _NoLock():
+                end = board.clock.now_us()
+                board.line.write_wav(path, RECORD_RATE, start_us=t0_us or 0.0, end_us=end)
         except Exception:
             log.exception("line %s: recording %s failed", self.url, name)
 
@@ -328,12 +337,6 @@ def _now_us(sim):
     if clock is None:
         return None
     return clock.now_us()
-
-
-def _write_segment(sim, path, start_us, end_us):
-    lock = getattr(sim, "lock", None)
-    with lock if lock is not None else _NoLock():
-        sim.line.write_wav(path, RECORD_RATE, start_us=start_us or 0.0, end_us=end_us)
 
 
 class _NoLock:

@@ -1,0 +1,91 @@
+"""Real client libraries nobody here wrote: node-bandwidth (Catapult SDK) and the CometD
+JavaScript client (GWS notifications), against the bridge in front of simulated boards."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+from apihelpers import HERE, env_with_node_path, need_node_modules, need_tools, wait_for_file
+from tonebridge.analysis import decode_multimon, read_wav
+
+JS = HERE / "js"
+
+
+def node_bandwidth(base, user, secret, call_id, dtmf):
+    proc = subprocess.run(
+        ["node", str(JS / "bandwidth_send.js"), base, user, user, secret, call_id, dtmf],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env_with_node_path(),
+    )
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.slow
+def test_node_bandwidth_send_dtmf_and_error_message(start_server, tmp_path):
+    need_tools("node", "multimon-ng")
+    need_node_modules("node-bandwidth")
+    srv = start_server(sims=["pico"], auth=["acct-1:tok-secret"])
+    srv.wait_boards()
+    call_id = srv.cfg.lines[0].call_id
+
+    assert node_bandwidth(srv.base, "acct-1", "tok-secret", call_id, "9193334444") == {"ok": True}
+    wav = wait_for_file(tmp_path / "rec" / f"{call_id}-1.wav")
+    x, rate = read_wav(wav)
+    assert decode_multimon(x, rate) == "9193334444"
+
+    bad = node_bandwidth(srv.base, "acct-1", "tok-secret", call_id, "12x4")
+    assert bad["ok"] is False and bad["statusCode"] == 400
+    assert bad["message"] == "dtmfOut: invalid character 'x' at position 2"
+    wrong = node_bandwidth(srv.base, "acct-1", "wrong", call_id, "1")
+    assert wrong["statusCode"] == 401 and "Access denied" in wrong["message"]
+    missing = node_bandwidth(srv.base, "acct-1", "tok-secret", "c-nope", "1")
+    assert missing["statusCode"] == 404 and missing["message"] == "call c-nope not found"
+    # only the good string reached the board
+    assert [t for _, t in srv.factory.sends] == ["9193334444"]
+
+
+@pytest.mark.slow
+def test_cometd_js_client_receives_dtmf_sent(start_server, tmp_path):
+    need_tools("node")
+    need_node_modules("cometd", "cometd-nodejs-client")
+    srv = start_server(sims=["pico"], auth=["agent7:pw7"])
+    srv.wait_boards()
+    call_id = srv.cfg.lines[0].call_id
+    listener = subprocess.Popen(
+        ["node", str(JS / "cometd_listen.mjs"), srv.base, "agent7", "pw7", "1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env_with_node_path(),
+    )
+    try:
+        assert listener.stdout.readline().strip() == "READY"
+        with srv.client("agent7", "pw7") as http:
+            token = http.get("/api/v2/me").headers["X-CSRF-TOKEN"]
+            r = http.post(
+                f"/api/v2/me/calls/{call_id}",
+                json={"operationName": "SendDtmf", "digits": "5"},
+                headers={"X-CSRF-TOKEN": token},
+            )
+            assert r.status_code == 200 and r.json() == {"statusCode": 0}
+        out, err = listener.communicate(timeout=60)
+    finally:
+        listener.kill()
+    assert listener.returncode == 0, err
+    message = json.loads(out.strip().splitlines()[-1])
+    assert message["channel"] == "/v2/me/calls"
+    data = message["data"]
+    assert data["notificationType"] == "DtmfSent"
+    assert data["messageType"] == "CallStateChangeMessage"
+    assert data["call"]["id"] == call_id and data["call"]["state"] == "Established"
+    assert "SendDtmf" in data["call"]["capabilities"]
+    assert data["phoneNumber"] == srv.cfg.lines[0].number
+    assert data["extensions"] == {"BusinessCall": 0}
+    wav = wait_for_file(tmp_path / "rec" / f"{call_id}-1.wav")
+    x, rate = read_wav(wav)
+    assert decode_multimon(x, rate) == "5"

@@ -1,0 +1,150 @@
+"""Ordering, concurrency, idempotent retries and failure reporting, on simulated boards."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import httpx
+import pytest
+from apihelpers import SpyFactory, wait_for_file
+from tonebridge.analysis import decode_multimon, read_wav
+
+USER, PW = "ops", "ops-pw"
+C1, C2 = "c-one", "c-two"
+
+
+def _tweak(cfg):
+    cfg.lines[0].call_id = C1
+    if len(cfg.lines) > 1:
+        cfg.lines[1].call_id = C2
+
+
+def dtmf(http, call, text, **headers):
+    return http.post(f"/v1/users/{USER}/calls/{call}/dtmf", json={"dtmfOut": text}, headers=headers)
+
+
+def call_info(http, call):
+    return http.get(f"/v1/users/{USER}/calls/{call}").json()
+
+
+def decode(path):
+    x, rate = read_wav(path)
+    return decode_multimon(x, rate)
+
+
+@pytest.mark.slow
+def test_fifo_per_call_and_concurrent_lines(start_server, tmp_path):
+    srv = start_server(sims=["pico", "pico"], auth=[f"{USER}:{PW}"], tweak=_tweak)
+    srv.wait_boards()
+    rec = tmp_path / "rec"
+    with srv.client(USER, PW) as http:
+        # three sends on one call, arriving 100 ms apart while the first still plays
+        results = {}
+
+        def post(text):
+            with srv.client(USER, PW) as own:
+                results[text] = dtmf(own, C1, text).status_code
+
+        threads = []
+        for text in ("1WW2", "34", "56"):
+            t = threading.Thread(target=post, args=(text,))
+            t.start()
+            threads.append(t)
+            time.sleep(0.1)
+        # line two plays at once, while line one is still inside its 2 s pause
+        r = dtmf(http, C2, "9")
+        assert r.status_code == 200
+        wait_for_file(rec / f"{C2}-1.wav")
+        assert call_info(http, C2)["dtmfDigitsSent"] == 1
+        assert call_info(http, C1)["dtmfDigitsSent"] == 0  # "1WW2" not finished yet
+        for t in threads:
+            t.join(30)
+        assert results == {"1WW2": 200, "34": 200, "56": 200}
+        for n, digits in ((1, "12"), (2, "34"), (3, "56")):
+            assert decode(wait_for_file(rec / f"{C1}-{n}.wav")) == digits
+        assert decode(rec / f"{C2}-1.wav") == "9"
+    # what reached the boards, per line, in order
+    sends = srv.factory.sends
+    assert [t for u, t in sends if t != "9"] == ["1WW2", "34", "56"]
+    # nothing interleaved or dropped on the line itself: the whole line signal decodes in order
+    x = srv.line_samples(0, 22050)
+    assert decode_multimon(x, 22050) == "123456"
+
+
+@pytest.mark.slow
+def test_retry_with_idempotency_key_plays_once(start_server, tmp_path):
+    srv = start_server(sims=["pico"], auth=[f"{USER}:{PW}"], tweak=_tweak)
+    srv.wait_boards()
+    rec = tmp_path / "rec"
+    with srv.client(USER, PW) as http:
+        first = dtmf(http, C1, "47", **{"Idempotency-Key": "order-1"})
+        retry = dtmf(http, C1, "47", **{"Idempotency-Key": "order-1"})
+        assert first.status_code == retry.status_code == 200
+        assert retry.headers["Idempotent-Replayed"] == "true"
+        clash = dtmf(http, C1, "48", **{"Idempotency-Key": "order-1"})
+        assert clash.status_code == 409 and clash.json()["code"] == "call-update-conflict"
+        # GWS clients use X-Request-Id the same way
+        token = http.get("/api/v2/me").headers["X-CSRF-TOKEN"]
+        gws = [
+            http.post(
+                f"/api/v2/me/calls/{C1}",
+                json={"operationName": "SendDtmf", "digits": "5"},
+                headers={"X-CSRF-TOKEN": token, "X-Request-Id": "gws-req-1"},
+            )
+            for _ in range(2)
+        ]
+        assert [g.json() for g in gws] == [{"statusCode": 0}] * 2
+        assert decode(wait_for_file(rec / f"{C1}-1.wav")) == "47"
+        assert decode(wait_for_file(rec / f"{C1}-2.wav")) == "5"
+        assert dtmf(http, C1, "8").status_code == 200
+        assert decode(wait_for_file(rec / f"{C1}-3.wav")) == "8"  # no send numbered for retries
+    assert [t for _, t in srv.factory.sends] == ["47", "5", "8"]
+    x = srv.line_samples(0, 22050)
+    assert decode_multimon(x, 22050) == "4758"
+
+
+@pytest.mark.slow
+def test_failure_after_acceptance_is_reported_on_the_next_request(start_server, tmp_path):
+    srv = start_server(sims=["pico"], auth=[f"{USER}:{PW}"], tweak=_tweak)
+    srv.wait_boards()
+    with srv.client(USER, PW) as http:
+        assert dtmf(http, C1, "1111111111").status_code == 200  # 10 digits, ~2 s
+        time.sleep(0.7)
+        # the board aborts the sequence half-way (as a fault or a local cancel would)
+        srv.factory.clients[srv.cfg.lines[0].url].cancel()
+        deadline = time.monotonic() + 15
+        while "lastDtmfFailure" not in call_info(http, C1):
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        failure = call_info(http, C1)["lastDtmfFailure"]
+        played = failure["digitsPlayed"]
+        assert failure["digitsTotal"] == 10 and 0 < played < 10
+        r = dtmf(http, C1, "2")
+        assert r.status_code == 503
+        body = r.json()
+        assert body["code"] == "send-dtmf-failure"
+        assert f"({played} of 10 digits played)" in body["message"]
+        # reported once: the next request goes out
+        assert dtmf(http, C1, "2").status_code == 200
+        rec = tmp_path / "rec"
+        heard = decode(wait_for_file(rec / f"{C1}-1.wav"))
+        assert heard in ("1" * played, "1" * (played + 1))  # a digit cut mid-tone may be heard
+        # the refused request was not sent and took no recording number
+        assert decode(wait_for_file(rec / f"{C1}-2.wav")) == "2"
+        assert not (rec / f"{C1}-3.wav").exists()
+    assert [t for _, t in srv.factory.sends] == ["1111111111", "2"]
+
+
+def test_failure_before_acceptance_answers_503_at_once(start_server, tmp_path):
+    factory = SpyFactory(reconnect_timeout=0.2)
+    srv = start_server(
+        ports=[str(tmp_path / "no-such-port")], auth=[f"{USER}:{PW}"], tweak=_tweak, factory=factory
+    )
+    with httpx.Client(base_url=srv.base, auth=(USER, PW), timeout=30) as http:
+        r = dtmf(http, C1, "123")
+        assert r.status_code == 503
+        body = r.json()
+        assert body["code"] == "send-dtmf-failure"
+        assert "cannot open" in body["message"] and "(0 of 3 digits played)" in body["message"]
+        assert "lastDtmfFailure" not in call_info(http, C1)
