@@ -1,0 +1,172 @@
+"""Player logic against a small scripted backend (runs under CPython and MicroPython).
+
+The backend double only reports a position (the step being emitted), as a real backend derives
+it from hardware progress; the tests move it and check the events the player reports."""
+
+from fwtest import raises
+from tonebridge_fw.player import Player
+
+PLAN = [("1", 100), (None, 100), ("2", 100), (None, 3500), ("#", 100)]
+
+
+class Backend:
+    def __init__(self):
+        self.pos = 0
+        self.plan = None
+        self.starts = 0
+        self.aborts = 0
+        self.services = 0
+
+    def start(self, plan):
+        self.plan = plan
+        self.pos = 0
+        self.starts += 1
+
+    def service(self):
+        self.services += 1
+
+    def position(self):
+        return self.pos
+
+    def abort(self):
+        self.aborts += 1
+
+
+class Line:
+    def __init__(self):
+        self.off = False
+        self.muted = True
+        self.events = []
+
+    def is_off_hook(self):
+        return self.off
+
+    def off_hook(self):
+        self.off = True
+
+    def on_hook(self):
+        self.off = False
+        self.muted = True
+
+    def mute(self):
+        self.muted = True
+
+    def unmute(self):
+        self.muted = False
+
+    def service(self):
+        ev = self.events
+        self.events = []
+        return ev
+
+
+def ticks():
+    return 0
+
+
+def test_events_step_by_step():
+    b = Backend()
+    p = Player(b, ticks)
+    p.play(9, PLAN)
+    assert b.starts == 1 and p.busy()
+    assert p.service() == [("started", 9, 0, "1")]
+    assert p.service() == []
+    b.pos = 1
+    assert p.service() == [("finished", 9, 0, "1")]
+    b.pos = 2
+    assert p.service() == [("started", 9, 1, "2")]
+    b.pos = 3
+    assert p.service() == [("finished", 9, 1, "2")]
+    b.pos = 4
+    assert p.service() == [("started", 9, 2, "#")]
+    b.pos = 5
+    assert p.service() == [("finished", 9, 2, "#"), ("done", 9, 3)]
+    assert not p.busy()
+    assert p.service() == []
+    assert b.services == 7
+
+
+def test_jump_to_end_reports_everything_in_order():
+    b = Backend()
+    p = Player(b, ticks)
+    p.play(1, PLAN)
+    b.pos = len(PLAN)
+    ev = p.service()
+    assert ev == [
+        ("started", 1, 0, "1"),
+        ("finished", 1, 0, "1"),
+        ("started", 1, 1, "2"),
+        ("finished", 1, 1, "2"),
+        ("started", 1, 2, "#"),
+        ("finished", 1, 2, "#"),
+        ("done", 1, 3),
+    ]
+
+
+def test_leading_pause_reports_nothing_until_the_tone():
+    b = Backend()
+    p = Player(b, ticks)
+    p.play(2, [(None, 500), ("5", 100)])
+    assert p.service() == []
+    b.pos = 1
+    assert p.service() == [("started", 2, 0, "5")]
+
+
+def test_cancel_reports_aborted_with_digits_finished():
+    b = Backend()
+    p = Player(b, ticks)
+    p.play(3, PLAN)
+    b.pos = 2
+    p.service()
+    p.cancel()
+    assert b.aborts == 1
+    assert not p.busy()
+    assert p.service() == [("aborted", 3, 1, "cancelled")]
+    p.cancel()  # nothing playing: no second event
+    assert p.service() == []
+
+
+def test_play_while_busy_is_refused_and_nothing_is_lost():
+    b = Backend()
+    p = Player(b, ticks)
+    p.play(4, PLAN)
+    e = raises(RuntimeError, p.play, 5, PLAN)
+    assert "busy" in str(e)
+    assert b.starts == 1
+    b.pos = len(PLAN)
+    assert p.service()[-1] == ("done", 4, 3)
+    p.play(5, PLAN)  # accepted once idle
+    assert b.starts == 2
+
+
+def test_line_is_taken_unmuted_and_muted_again():
+    b = Backend()
+    line = Line()
+    p = Player(b, ticks, line)
+    p.play(6, PLAN)
+    assert line.off and not line.muted
+    b.pos = len(PLAN)
+    p.service()
+    assert line.muted
+    assert line.off  # hanging up is the app's decision
+
+
+def test_line_hangup_aborts_the_sequence():
+    b = Backend()
+    line = Line()
+    p = Player(b, ticks, line)
+    p.play(8, PLAN)
+    b.pos = 3
+    p.service()
+    line.events.append(("hangup", "timeout"))
+    ev = p.service()
+    assert ev[-2:] == [("aborted", 8, 2, "hangup"), ("hangup", "timeout")]
+    assert b.aborts == 1
+    assert line.muted
+
+
+def test_empty_plan_is_done_at_once():
+    b = Backend()
+    p = Player(b, ticks)
+    p.play(10, [])
+    assert p.service() == [("done", 10, 0)]
