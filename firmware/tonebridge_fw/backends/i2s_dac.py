@@ -7,11 +7,15 @@
 # pre-allocated buffers ping-pong: the handler hands over the buffer that service() filled,
 # service() refills the buffer the handler released. Nothing allocates per sample.
 #
-# position(): an estimate of the frames played, re-anchored at every irq:
-#   est = anchor + elapsed_since_anchor * rate, clamped to
-#   [frames fully accepted into ibuf - ibuf capacity, frames handed to write()].
-# The clamp bounds the error to the ibuf/DMA depth; with no underrun the time base is within
-# one DMA buffer of the true output (the port starts a new write at its next DMA buffer).
+# position(): an estimate of the frames that have left the DAC (MicroPython's I2S API does not
+# report the ring fill), played():
+#   clock = frames by the clock since the first write of the plan (re-anchored at every irq;
+#           pulled back to what was written after an underrun)
+#   played = clock - latency, clamped to
+#            [frames accepted into ibuf - ibuf capacity - latency, frames handed to write()]
+# latency = 2 DMA buffers of the port (a frame written to an empty ring leaves the DAC 1..2
+# DMA buffers later), so the estimate is behind the true output by 0..1 DMA buffer and
+# never ahead of it: a step is never reported finished before it has been heard.
 
 try:
     from micropython import const
@@ -41,6 +45,10 @@ _DONE = const(2)
 DEFAULT_RATE = const(44100)
 DEFAULT_BUF_FRAMES = const(512)
 DEFAULT_IBUF = const(8192)
+# DMA buffer length in frames of the MicroPython ports (rp2: 256-byte buffers; esp32: 256
+# frames); only used for the playback-latency estimate.
+_DMA_FRAMES_RP2 = const(64)
+_DMA_FRAMES_ESP32 = const(256)
 
 
 class I2SBackend:
@@ -72,6 +80,12 @@ class I2SBackend:
             i2s_class.STEREO if self.channels == 2 else i2s_class.MONO,
         )
         self._ibuf_frames = self.ibuf // (2 * self.channels)
+        # Output pipeline after the ring buffer: the port double-buffers DMA, so a frame that
+        # enters an empty ring leaves the DAC 1..2 DMA buffers later. The estimate assumes 2
+        # (never reports a step finished before it has been heard).
+        mcu = profile.get("mcu", "")
+        dma = _DMA_FRAMES_RP2 if mcu[:3] == "rp2" else _DMA_FRAMES_ESP32
+        self._latency = profile.get("i2s_latency_frames", 2 * dma)
         kw = {}
         if "level" in profile:
             kw["level"] = profile["level"]
@@ -157,8 +171,7 @@ class I2SBackend:
         k = self._inflight
         if k < 0 or self._state != _RUN:
             return
-        self._anchor = self._estimate()
-        self._anchor_t = self._ticks_us()
+        self._rebase()
         self._accepted += self._n
         self._ready[k] = False
         self._inflight = -1
@@ -171,13 +184,13 @@ class I2SBackend:
     def start(self, plan):
         if self._state == _RUN:
             self.abort()
-        total = 0
-        for key, ms in plan:
-            total += ms
-        self._total = (total * self.rate + 500) // 1000  # round(t * rate / 1000)
+        self._r.load(plan)  # ValueError for an unusable plan
         self._plan = plan
         self._final = len(plan)
-        self._r.load(plan)
+        self._total = self._r.total_samples
+        if self._total == 0:
+            self._state = _DONE
+            return
         self._rendered = 0
         self._written = 0
         self._accepted = 0
@@ -197,34 +210,41 @@ class I2SBackend:
             return
         self._fill()
         if self._inflight < 0 and self._ready[self._next_write]:
-            self._anchor = self._estimate()
-            self._anchor_t = self._ticks_us()
+            self._rebase()
             self._write(self._next_write)
 
-    def _estimate(self):
-        dt = _ticks_diff(self._ticks_us(), self._anchor_t)
-        est = self._anchor + dt * self.rate // 1000000
-        lo = self._accepted - self._ibuf_frames
-        if est < lo:
-            est = lo
-        if est > self._written:
-            est = self._written
-        return est
+    def _clock_frames(self):
+        # Frames the DAC can have taken since the first write, by the clock.
+        return self._anchor + _ticks_diff(self._ticks_us(), self._anchor_t) * self.rate // 1000000
+
+    def _rebase(self):
+        # Re-anchor (keeps the arithmetic small) and pull the time base back if the clock
+        # ran ahead of the data written (an underrun: the DAC played silence meanwhile).
+        f = self._clock_frames()
+        hi = self._written + self._latency
+        self._anchor = f if f < hi else hi
+        self._anchor_t = self._ticks_us()
 
     def played(self):
-        """Estimated frames of the current plan that have left the DAC."""
+        """Estimated frames of the current plan that have left the DAC (never ahead of it)."""
         if self._state == _IDLE:
             return 0
         if self._state == _DONE:
             return self._total
-        return self._estimate()
+        p = self._clock_frames() - self._latency
+        lo = self._accepted - self._ibuf_frames - self._latency
+        if p < lo:
+            p = lo
+        if p > self._written:
+            p = self._written
+        return p if p > 0 else 0
 
     def position(self):
         if self._plan is None:
             return 0
         if self._state != _RUN:
             return self._final
-        p = self._estimate()
+        p = self.played()
         if p >= self._total and self._inflight < 0 and self._rendered >= self._total:
             self._state = _DONE
             return self._final

@@ -201,9 +201,11 @@ class SimI2S:
         chunk = bytes(self._ring[:want])
         del self._ring[:want]
         frames = len(chunk) // self.frame_bytes
-        if frames < self.dma_frames:
-            self.underrun_frames += self.dma_frames - frames
-        self._play(chunk, frames, self._boundary_us(k + 1))
+        if self._run or frames:
+            # Playing (or starting to): a short chunk is an underrun, the DAC gets zeros.
+            if frames < self.dma_frames and self._run:
+                self.underrun_frames += self.dma_frames - frames
+            self._play(chunk, frames, self._boundary_us(k + 1))
         done = False
         if self._pending is not None:
             space = self.ibuf - len(self._ring)
