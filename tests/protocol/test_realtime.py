@@ -1,0 +1,170 @@
+"""Real-time paths: pyserial over a pseudo-terminal to a simulated board, the sim:// URL
+handler, and the CLI commands (send, sim, devices, frame).
+
+These run on the wall clock (a simulated board paced to real time), so they use short strings.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from types import SimpleNamespace
+
+import pytest
+import serial
+from tonebridge.analysis import decode_multimon
+from tonebridge.analysis.wavio import read_wav
+from tonebridge.cli import main as cli_main
+from tonebridge.link import BoardClient, SendResult
+from tonebridge.link.discovery import classify, find_boards
+from tonebridge.link.pty import PtyBridge
+from tonebridge_fw import codec
+
+
+def test_pty_pyserial_end_to_end(tmp_path):
+    wav = tmp_path / "line.wav"
+    with PtyBridge(f"sim://pico?record={wav}") as br:
+        assert br.path.startswith("/dev/pts/")
+        with BoardClient(br.path) as c:
+            assert isinstance(c.serial, serial.Serial)  # the real pyserial tty path
+            assert c.hello()["board"] == "pico"
+            prog = []
+            r = c.send("159#*0", tone_ms=50, gap_ms=50, on_progress=prog.append)
+            assert r == SendResult(6, 6)
+            assert "".join(p["key"] for p in prog if p["event"] == "finished") == "159#*0"
+        assert br.to_board > 0 and br.to_host > 0
+    x, rate = read_wav(wav)
+    assert decode_multimon(x, rate) == "159#*0"
+
+
+def test_sim_url_exposes_board_and_records(tmp_path):
+    wav = tmp_path / "u.wav"
+    with BoardClient(f"sim://pico?record={wav}") as c:
+        assert c.board is not None and c.board.name == "pico"
+        assert c.send("7D", tone_ms=60, gap_ms=60) == SendResult(2, 2)
+        st = c.status()
+        assert st["state"] == "idle" and st["boot"] == c.boot_id
+    x, rate = read_wav(wav)
+    assert decode_multimon(x, rate) == "7D"
+
+
+def test_threads_status_and_cancel_during_send():
+    """The API calls the client from worker threads: status and cancel while a send blocks."""
+    import threading
+
+    with BoardClient("sim://pico") as c:
+        result = {}
+        started = threading.Event()
+
+        def prog(ev):
+            if ev["event"] == "finished" and ev["index"] == 1:
+                started.set()
+
+        def worker():
+            try:
+                result["r"] = c.send("1234567890", tone_ms=60, gap_ms=60, on_progress=prog)
+            except Exception as e:
+                result["e"] = e
+
+        t = threading.Thread(target=worker)
+        t.start()
+        assert started.wait(10)
+        st = c.status()
+        assert st["state"] == "playing" and st["digits"] == 10 and st["played"] >= 2
+        c.cancel()
+        t.join(10)
+        e = result["e"]
+        assert e.code == "cancelled" and 2 <= e.played < 10 and not e.uncertain
+        assert c.status()["state"] == "idle"
+
+
+def test_sim_url_rejects_unknown_board():
+    with pytest.raises(serial.SerialException, match="unknown simulated board"):
+        serial.serial_for_url("sim://nosuchboard")
+    with pytest.raises(serial.SerialException, match="unknown sim:// option"):
+        serial.serial_for_url("sim://pico?colour=red")
+
+
+def test_cli_send_progress_and_exit_codes(capsys):
+    rc = cli_main(["send", "--port", "sim://pico", "--tone-ms", "50", "--gap-ms", "50", "12#"])
+    out = capsys.readouterr()
+    assert rc == 0, out.err
+    assert "1/3 '1' ... played" in out.out and "3/3 '#' ... played" in out.out
+    assert "sent: 3/3 digits played" in out.out
+    rc = cli_main(["send", "--port", "sim://pico", "12x#"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "invalid character 'x' at position 2" in err and "    ^" in err
+    rc = cli_main(["send", "--port", "/dev/does-not-exist", "1"])
+    assert rc == 3 and "cannot talk to a board" in capsys.readouterr().err
+
+
+def test_cli_frame(capsys):
+    assert cli_main(["frame", ">1 HELLO"]) == 0
+    line = capsys.readouterr().out.strip()
+    assert line == codec.encode(">", "1", "HELLO").decode().strip()
+    assert cli_main(["frame", "--check", line]) == 0
+    assert cli_main(["frame", "--check", line[:-1] + ("0" if line[-1] != "0" else "1")]) == 1
+    assert "bad CRC: expected " + line in capsys.readouterr().err
+    assert cli_main(["frame", "HELLO"]) == 2
+
+
+def _port(device, vid, pid, sn=None, desc="x"):
+    return SimpleNamespace(device=device, vid=vid, pid=pid, serial_number=sn, description=desc)
+
+
+def test_discovery_by_vid_pid(capsys):
+    ports = [
+        _port("/dev/ttyACM0", 0x2E8A, 0x0005, "E660"),
+        _port("/dev/ttyUSB0", 0x10C4, 0xEA60),
+        _port("/dev/ttyUSB1", 0x1A86, 0x7523),
+        _port("/dev/ttyACM1", 0x303A, 0x1001),
+        _port("/dev/ttyACM2", 0x0403, 0x6001),  # FTDI: not ours
+        _port("/dev/ttyS0", None, None),
+    ]
+    found = find_boards(ports)
+    assert [b["port"] for b in found] == [
+        "/dev/ttyACM0",
+        "/dev/ttyACM1",
+        "/dev/ttyUSB0",
+        "/dev/ttyUSB1",
+    ]
+    assert classify(0x2E8A, 0x0005).startswith("Raspberry Pi RP2 (MicroPython")
+    assert len(find_boards(ports, include_unknown=True)) == 5
+    from tonebridge.commands import devices
+
+    args = SimpleNamespace(all=False, probe=False, json=False)
+    assert devices.run(args, ports=ports) == 0
+    out = capsys.readouterr().out
+    assert "/dev/ttyACM0  2E8A:0005  Raspberry Pi RP2 (MicroPython USB-CDC)  serial=E660" in out
+    assert devices.run(args, ports=[]) == 1
+
+
+def test_cli_sim_command_serves_a_pty(tmp_path):
+    wav = tmp_path / "sim.wav"
+    env = dict(os.environ)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tonebridge.cli", "sim", "--board", "pico", "--record", str(wav)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        path = proc.stdout.readline().strip()
+        assert path.startswith("/dev/pts/"), (path, proc.stderr.read() if proc.poll() else "")
+        rc = cli_main(["send", "--port", path, "-q", "--tone-ms", "50", "--gap-ms", "50", "*#0"])
+        assert rc == 0
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise
+    assert proc.returncode == 0, proc.stderr.read()
+    deadline = time.monotonic() + 5
+    while not wav.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    x, rate = read_wav(wav)
+    assert decode_multimon(x, rate) == "*#0"
