@@ -125,6 +125,7 @@ class Line:
         self._queue: queue.Queue = queue.Queue()
         self._current: Job | None = None
         self._wake = threading.Event()  # interrupts the dial wait on hangup
+        self._commanded_off_hook = False  # last hook state the worker told the board
         self._thread = threading.Thread(target=self._run, name=f"line-{cfg.device_id}", daemon=True)
 
     # ------------------------------------------------------------ thread side
@@ -162,7 +163,10 @@ class Line:
         if not isinstance(event, dict):
             return
         if event.get("event") == "hook" and event.get("off_hook") is False:
-            self._post(self.board._board_on_hook, self, event.get("reason") or "board")
+            # Our own HOOK on produces the same event; the check job runs after any hook
+            # command queued before it and tells a spontaneous hang-up from ours.
+            reason = event.get("reason") or "board"
+            self._queue.put(Job(kind="check_hook", call=self.call, text=reason))
         elif event.get("event") == "fault":
             log.warning("line %s: board fault %s", self.url, event)
 
@@ -189,6 +193,8 @@ class Line:
                     self._post(_resolve, job.done, None)
                 elif job.kind == "dial":
                     self._do_dial(job)
+                elif job.kind == "check_hook":
+                    self._check_hook(job)
             except Exception as exc:  # never let the worker die
                 log.exception("line %s: job failed", self.url)
                 failure = SendFailed(f"internal error: {exc}")
@@ -202,7 +208,21 @@ class Line:
             except Exception:
                 log.exception("line %s: close failed", self.url)
 
+    def _check_hook(self, job: Job):
+        """The board reported on-hook: if we last told it off-hook, it hung up by itself."""
+        if not self._commanded_off_hook:
+            return
+        try:
+            status = self._ensure_open().status()
+        except Exception as exc:
+            log.warning("line %s: status after a hook event failed: %s", self.url, exc)
+            return
+        if str(status.get("hook", "")).lower() == "on":
+            self._commanded_off_hook = False
+            self._post(self.board._board_on_hook, self, job.call, job.text)
+
     def _hook(self, off_hook: bool):
+        self._commanded_off_hook = off_hook
         try:
             self._ensure_open().hook(off_hook)
         except SendFailed:
@@ -482,10 +502,9 @@ class Switchboard:
         line.submit(job)
         self._emit("state", call)
 
-    def _board_on_hook(self, line: Line, reason: str):
+    def _board_on_hook(self, line: Line, call: Call | None, reason: str):
         """The board went on-hook by itself (e.g. its off-hook time limit): call ends."""
-        call = line.call
-        if call is not None and call.live:
+        if call is not None and call is line.call and call.live:
             log.warning(
                 "line %s: board went on-hook (%s); call %s released", line.url, reason, call.id
             )

@@ -75,6 +75,11 @@ def banner(cfg) -> str:
         f"  curl -v -X POST {url} -u {shlex.quote(user + ':' + secret)} "
         '-H "Content-type: application/json" -d \'{"dtmfOut": "1WWW,59#"}\''
     )
+    lines.append(
+        "GWS: GET /api/v2/me (session cookie + X-CSRF-TOKEN), then POST "
+        f"/api/v2/me/calls/{first.call_id} "
+        '{"operationName":"SendDtmf","digits":"5"}; CometD at /api/v2/notifications'
+    )
     lines.append("OpenAPI: " + base + "/openapi.json   docs: " + base + "/docs")
     return "\n".join(lines)
 
