@@ -10,7 +10,9 @@
 # (D0-D3), "rs0_pin", "rw_pin", "cs_pin", "phi2_pin", "irq_pin", I2S "sck_pin", "ws_pin",
 # "sd_pin"; "led_pin" (status LED) may be an int or a name such as "LED".
 # "uart": {"id": 0, "tx": 0, "rx": 1, "baudrate": 115200} when the protocol runs on a UART
-# instead of USB-CDC (None: USB-CDC / REPL stdio).
+# instead of USB-CDC (None: USB-CDC / REPL stdio). "max_offhook_s": the line controller hangs
+# up by itself after this long off-hook. "watchdog_ms" (in tonebridge.json, e.g. 5000): the
+# app starts machine.WDT and feeds it once per healthy main-loop pass (off when absent).
 
 _LINE = {"hook_pin": 14, "mute_pin": 15, "max_offhook_s": 600}
 

@@ -268,9 +268,10 @@ class SimBoard:
 
     # ---- the firmware thread --------------------------------------------------------------------
     def _fw_main(self) -> None:
-        with self._cv:
-            self._cv.wait_for(lambda: self._turn == "fw" or self._closed)
         try:
+            if self.clock.virtual:
+                with self._cv:
+                    self._cv.wait_for(lambda: self._turn == "fw" or self._closed)
             if self._closed:
                 return
             self._check_async()
@@ -465,6 +466,8 @@ class SimBoard:
             self.hw.sync()
 
     def _service_real(self) -> None:
+        if self._fw_thread is None or not self._fw_thread.is_alive():
+            self.clock.run_due()  # e.g. the watchdog of a board sitting at the REPL
         if self._reset_pending is not None and (
             self._fw_thread is None or not self._fw_thread.is_alive()
         ):

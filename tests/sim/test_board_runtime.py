@@ -1,0 +1,135 @@
+"""SimBoard running the firmware's own main.py (-> App) in its firmware thread: boot, lockstep
+virtual time, Ctrl-C to the REPL, watchdog and soft resets, several boards in one process."""
+
+import sys
+import time
+
+import numpy as np
+import pytest
+from tonebridge.sim import RealClock, SimBoard, VirtualClock
+from tonebridge_fw import codec
+
+
+@pytest.fixture
+def boards():
+    made = []
+
+    def make(name="pico", clock=None, **kw):
+        sb = SimBoard(name, clock or VirtualClock(), **kw)
+        made.append(sb)
+        return sb
+
+    yield make
+    for sb in made:
+        sb.close()
+
+
+def _frames(data):
+    out = []
+    for ln in data.split(b"\n"):
+        try:
+            out.append(codec.parse_line(ln + b"\n"))
+        except Exception:
+            pass
+    return out
+
+
+def test_boot_runs_main_and_says_boot(boards):
+    sb = boards()
+    assert sb.run_main and sb.state == "running"
+    sb.run_for(30)
+    out = sb.read()
+    assert b"BOOT" in out
+    assert sb.now_us() == 30_000
+    assert "machine" not in sys.modules  # nothing leaked into the host
+
+
+def test_send_frame_plays_and_reports_done_in_virtual_time(boards):
+    sb = boards()
+    sb.run_for(20)
+    sb.read()
+    sb.write(codec.encode(">", "7", "SEND 1WWW,59#"))
+    t0 = time.perf_counter()
+    got = bytearray()
+
+    def done():
+        got.extend(sb.read())
+        return b"DONE" in got
+
+    ok = sb.run_until(done, timeout_ms=10_000, step_ms=5)
+    wall = time.perf_counter() - t0
+    assert ok, got
+    assert 3_900_000 < sb.now_us() < 4_200_000  # 4 tones + 2 gaps + a 3.5 s pause
+    assert wall < 30  # generous: the point is that virtual time is not wall time
+    x = sb.line.samples(8000)
+    assert np.max(np.abs(x)) > 0.1
+
+
+def test_ctrl_c_reaches_the_repl_and_the_line_drops(boards):
+    sb = boards()
+    sb.run_for(20)
+    sb.write(b"\x03")
+    sb.run_for(5)
+    out = sb.read()
+    assert sb.state == "repl"
+    assert b"KeyboardInterrupt" in out and out.endswith(b">>> ")
+    hook = sb.profile["hook_pin"]
+    assert sb.bus.level(hook) == 0
+    assert sb.line_if.muted
+
+
+def test_unfed_watchdog_reboots_into_main_again(boards):
+    sb = boards(config={"watchdog_ms": 1000})
+    sb.run_for(2000)
+    assert sb.resets == []  # the healthy main loop feeds it
+    assert sb.wdt is not None and sb.wdt.feeds > 50
+    sb.read()
+    sb.write(b"\x03")  # main ends at the REPL: nobody feeds the watchdog any more
+    sb.run_for(10)
+    t_stop = sb.now_us()
+    sb.run_for(1500)
+    assert [r[1] for r in sb.resets] == ["watchdog"]
+    assert t_stop <= sb.resets[0][0] <= t_stop + 1_000_000
+    assert sb.state == "running"
+    assert sb.modules["machine"].reset_cause() == sb.modules["machine"].WDT_RESET
+    assert sb.read().count(b"BOOT") == 1  # the new boot announced itself
+
+
+def test_harness_reset_and_fresh_modules(boards):
+    sb = boards()
+    sb.run_for(20)
+    app_mod = sb.loader.modules["tonebridge_fw.app"]
+    sb.reset()
+    sb.run_for(20)
+    assert sb.loader.modules["tonebridge_fw.app"] is not app_mod
+    assert [r[1] for r in sb.resets] == ["harness"]
+
+
+def test_boards_are_independent_and_deterministic(boards):
+    a = boards("pico")
+    b = boards("pico")
+    c = boards("pico2")
+    for sb in (a, b, c):
+        sb.run_for(20)
+        sb.write(codec.encode(">", "1", "SEND 123"))
+        sb.run_for(800)
+    assert a.load("tonebridge_fw.player") is not b.load("tonebridge_fw.player")
+    xa, xb = a.line.samples(16000), b.line.samples(16000)
+    assert xa.size == xb.size and np.array_equal(xa, xb)
+    assert np.max(np.abs(xa)) > 0.1
+    assert c.hw.freq == 150_000_000 and a.hw.freq == 125_000_000
+
+
+def test_real_clock_board_boots_and_answers(boards):
+    sb = boards(clock=RealClock())
+    deadline = time.monotonic() + 5
+    out = b""
+    while b"BOOT" not in out and time.monotonic() < deadline:
+        time.sleep(0.02)
+        out += sb.read()
+    assert b"BOOT" in out
+    sb.write(codec.encode(">", "1", "HELLO"))
+    while b"<1 OK" not in out and time.monotonic() < deadline:
+        time.sleep(0.02)
+        out += sb.read()
+    assert b"<1 OK" in out
