@@ -271,6 +271,9 @@ class BoardClient:
                 pass
 
     def _idle_reader(self) -> None:
+        """Reads while no call is active, so unsolicited events arrive; after an unplug it
+        tries to reopen the port once a second (the next call then re-learns the boot id)."""
+        next_try = 0.0
         while not self._closed:
             got = self._io.acquire(timeout=0.05)
             if not got:
@@ -278,21 +281,29 @@ class BoardClient:
             try:
                 if self._port is not None:
                     self._pump_once()
+                elif time.monotonic() >= next_try:
+                    next_try = time.monotonic() + 1.0
+                    try:
+                        self._port = self._port_factory()
+                        self._decoder.reset()
+                        self.reconnects += 1
+                        self._reconnected = True
+                    except (serial.SerialException, OSError):
+                        pass
             except LinkError:
                 pass
             finally:
                 self._io.release()
             self._deliver_events()
-            if self._port is None:
-                time.sleep(0.05)
-            else:
-                time.sleep(0.001)
+            time.sleep(0.05 if self._port is None else 0.001)
 
     # ---- I/O pump ------------------------------------------------------------------------
 
     def _pump_once(self) -> None:
         """Read what the board sent (one short read) and dispatch it.  Holds the I/O lock."""
         if self._port is None:
+            if self._closed:
+                raise LinkError(f"{self.url}: the client is closed")
             self._connect(self._clock() + self.reconnect_timeout)
             self.reconnects += 1
             self._reconnected = True
@@ -309,6 +320,8 @@ class BoardClient:
     def _write(self, frame: bytes) -> None:
         with self._io:
             if self._port is None:
+                if self._closed:
+                    raise LinkError(f"{self.url}: the client is closed")
                 self._connect(self._clock() + self.reconnect_timeout)
                 self.reconnects += 1
                 self._reconnected = True

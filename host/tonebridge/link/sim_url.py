@@ -39,7 +39,7 @@ def parse_url(url: str) -> tuple[str, dict]:
     board = (parts.netloc or parts.path.lstrip("/")).strip("/") or "pico"
     opts = {}
     for k, v in urllib.parse.parse_qsl(parts.query, keep_blank_values=True):
-        if k not in ("record", "rate", "config"):
+        if k not in ("record", "rate"):
             raise SerialException(f"unknown sim:// option {k!r} (known: record, rate)")
         opts[k] = v
     return board, opts
