@@ -64,7 +64,7 @@ class I2SBackend:
                 pin_class = machine.Pin
         self._I2S = i2s_class
         self._ticks_us = ticks_us if ticks_us is not None else time.ticks_us
-        self.rate = profile.get("i2s_rate", DEFAULT_RATE)
+        self.rate = profile.get("sample_rate", DEFAULT_RATE)
         fmt = profile.get("i2s_format", "mono")
         if fmt not in ("mono", "stereo"):
             raise ValueError("i2s_format must be 'mono' or 'stereo'")
