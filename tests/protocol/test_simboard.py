@@ -156,3 +156,24 @@ def test_offhook_timeout_is_an_unsolicited_event():
         assert c.status()["hook"] == "on"
     finally:
         r.close()
+
+
+def test_watchdog_fed_by_healthy_loop_and_fires_when_it_stops():
+    r = SimRig("pico", config={"watchdog_ms": 500})
+    try:
+        c = r.client()
+        c.open()
+        boot = c.boot_id
+        assert c.send("12", tone_ms=50, gap_ms=50) == SendResult(2, 2)
+        r.advance(2000)  # idle much longer than the watchdog timeout: the loop feeds it
+        assert r.board.resets == []
+        assert c.status()["boot"] == boot
+        r.board.write(b"\x03")  # the loop stops (REPL): nobody feeds the watchdog
+        r.advance(100)
+        assert r.board.state == "repl"
+        r.advance(600)
+        assert [why for _t, why in r.board.resets] == ["watchdog"]
+        r.advance(50)
+        assert c.hello()["boot"] != boot
+    finally:
+        r.close()
