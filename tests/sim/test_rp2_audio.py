@@ -104,3 +104,17 @@ def test_92_digits_and_a_long_pause_simulate(play):
     seg = segments(p.x, p.rate)
     assert len(seg) == 92
     print(f"92 digits: {len(p.x) / p.rate:.2f} s of line simulated in {wall:.2f} s wall")
+
+
+def test_late_main_loop_underruns_are_recovered(play):
+    # a main loop slower than one DMA chunk (~42 ms): the chain is set too late, the backend
+    # notices (the armed channel never moved) and starts it itself; the plan still completes
+    p = play("pico", "12", loop_ms=60)
+    assert p.backend.underruns > 0
+    assert p.events[-1][1] == ("done", 1, 2)
+    seg = segments(p.x, p.rate)
+    # the stalls (the PWM holds its last duty value) stretch what was planned
+    assert (
+        sum(e - s for s, e in seg) + sum(seg[i + 1][0] - seg[i][1] for i in range(len(seg) - 1))
+        > 0.31
+    )

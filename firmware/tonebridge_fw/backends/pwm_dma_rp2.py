@@ -106,6 +106,7 @@ class PwmDmaBackend:
         # buffers and DMA channels, allocated once
         self._buf = (array("H", [self.mid] * chunk), array("H", [self.mid] * chunk))
         self._n = [0, 0]
+        self._addr = [0, 0]
         self._chunk = chunk
         self._dma = (rp2.DMA(), rp2.DMA())
         self._treq = dreq0 + self.slice
@@ -145,6 +146,7 @@ class PwmDmaBackend:
         """Load channel i with buffer i (not triggered) and chain the playing one to it."""
         d = self._dma[i]
         d.config(read=self._buf[i], count=self._n[i], ctrl=self._ctrl[i], trigger=False)
+        self._addr[i] = d.read  # READ_ADDR moves once the channel transfers
         self._dma[1 - i].ctrl = self._chain_ctrl(1 - i, d.channel)
         self._armed = True
 
@@ -179,8 +181,9 @@ class PwmDmaBackend:
                 self._state = _DONE
                 self._idle()
                 return
-            if not self._dma[nxt].active() and self._dma[nxt].count == self._n[nxt]:
-                # we chained too late: the next chunk never started
+            if not self._dma[nxt].active() and self._dma[nxt].read == self._addr[nxt]:
+                # we chained too late: the next chunk never started (not busy, and its read
+                # address has not moved; TRANS_COUNT would still show the last run's 0)
                 self.underruns += 1
                 self._dma[nxt].active(1)
             cur.ctrl = self._ctrl[self._cur]  # unchain the finished channel

@@ -614,9 +614,9 @@ class Rp2Hardware:
             elif r in (0x04, 0x18, 0x2C, 0x34):
                 ch.write = value
             elif r in (0x08, 0x1C, 0x24, 0x38):
+                # writing TRANS_COUNT sets the reload value; the live counter (what a read
+                # returns) is loaded from it only when the channel is triggered
                 ch.reload = value
-                if not ch.busy:
-                    ch.count = value
             else:
                 busy_lsb = MCU[self.mcu]["ctrl"]["busy"][0]
                 ch.ctrl = value & ~(1 << busy_lsb)
