@@ -177,3 +177,20 @@ def test_watchdog_fed_by_healthy_loop_and_fires_when_it_stops():
         assert c.hello()["boot"] != boot
     finally:
         r.close()
+
+
+@pytest.mark.parametrize(
+    "board", ["pico", "pico2", "picow", "pico-mt8880", "esp32-i2s", "esp32s3-i2s"]
+)
+def test_every_board_profile_speaks_the_protocol(board):
+    r = SimRig(board)
+    try:
+        c = r.client()
+        c.open()
+        assert c.info["board"] == board
+        t0 = r.board.now_us()
+        assert c.send("159#D", tone_ms=100, gap_ms=100) == SendResult(5, 5)
+        r.advance(100)
+        assert line_digits(r, t0) == "159#D"
+    finally:
+        r.close()
