@@ -1,0 +1,208 @@
+"""PWM+DMA backend sequencing against register-level doubles of machine and rp2 (runs under
+CPython and MicroPython). The audio itself is checked on the simulated hardware in tests/sim;
+here: the registers it programs, the DMA hand-over between the two channels, underrun recovery,
+abort. The doubles are installed in sys.modules only while the backend is imported."""
+
+import sys
+
+PWM0 = 0x40050000  # RP2040 PWM base; GP16 is slice 0 channel A
+
+
+class Mem:
+    def __init__(self):
+        self.regs = {}
+        self.log = []
+
+    def __setitem__(self, addr, v):
+        self.regs[addr] = v
+        self.log.append((addr, v))
+
+    def __getitem__(self, addr):
+        return self.regs.get(addr, 0)
+
+
+class FakeMachine:
+    def __init__(self, hz):
+        self.hz = hz
+        self.mem32 = Mem()
+        self.pwm_pins = []
+        outer = self
+
+        class Pin:
+            def __init__(self, n, *a, **k):
+                self.n = n
+
+        class PWM:
+            def __init__(self, pin):
+                outer.pwm_pins.append(pin.n)
+
+        self.Pin = Pin
+        self.PWM = PWM
+
+    def freq(self):
+        return self.hz
+
+
+class FakeDMA:
+    """Just enough of rp2.DMA: registers as attributes; the test completes transfers."""
+
+    made = []
+
+    def __init__(self):
+        self.channel = len(FakeDMA.made)
+        FakeDMA.made.append(self)
+        self.read = 0
+        self.write = 0
+        self.count = 0
+        self.reload = 0
+        self.ctrl = 0
+        self.busy = False
+        self.buf = None
+        self.triggers = 0
+
+    def pack_ctrl(self, default=None, **kw):
+        f = {"chain_to": self.channel, "treq_sel": 63, "size": 2}
+        if default is not None:
+            f = dict(default)
+        for k in kw:
+            f[k] = kw[k]
+        return f
+
+    def config(self, read=None, write=None, count=None, ctrl=None, trigger=False):
+        if read is not None:
+            self.buf = read
+            self.read = 0x20000000 + 0x1000 * self.channel
+        if write is not None:
+            self.write = write
+        if count is not None:
+            self.reload = count
+        if ctrl is not None:
+            self.ctrl = ctrl
+        if trigger:
+            self.active(1)
+
+    def active(self, v=None):
+        if v is not None:
+            if v:
+                self.busy = True
+                self.count = self.reload
+                self.triggers += 1
+            else:
+                self.busy = False
+        return self.busy
+
+    def close(self):
+        pass
+
+    # test side: the hardware finishes this channel's transfers
+    def complete(self, chain=True):
+        self.read += 2 * self.count
+        self.count = 0
+        self.busy = False
+        to = self.ctrl["chain_to"]
+        if chain and to != self.channel:
+            FakeDMA.made[to].active(1)
+
+
+class FakeRp2:
+    DMA = FakeDMA
+
+
+def _forget():
+    # import the backend afresh each time, bound to this test's doubles
+    sys.modules.pop("tonebridge_fw.backends.pwm_dma_rp2", None)
+    import tonebridge_fw.backends as pkg
+
+    if "pwm_dma_rp2" in pkg.__dict__:
+        delattr(pkg, "pwm_dma_rp2")
+
+
+def _backend(hz=125000000, mcu="rp2040", chunk=64):
+    FakeDMA.made = []
+    m = FakeMachine(hz)
+    sys.modules["machine"] = m
+    sys.modules["rp2"] = FakeRp2
+    _forget()
+    try:
+        from tonebridge_fw.backends import pwm_dma_rp2
+
+        be = pwm_dma_rp2.PwmDmaBackend({"mcu": mcu, "pwm_pin": 16}, chunk=chunk)
+    finally:
+        del sys.modules["machine"]
+        del sys.modules["rp2"]
+        _forget()
+    return be, m, FakeDMA.made
+
+
+def test_registers_and_sample_rate_from_the_clock():
+    be, m, dma = _backend()
+    assert m.pwm_pins == [16]
+    r = m.mem32.regs
+    assert r[PWM0 + 0x10] == 4095  # TOP: 12-bit duty
+    assert r[PWM0 + 0x04] == 20  # DIV 1.25 (8.4 fixed point) for ~24 kHz at 125 MHz
+    assert r[PWM0 + 0x0C] == 2048 | (2048 << 16)  # idle at mid-scale
+    assert r[PWM0] == 1  # enabled last
+    assert be.rate == (125000000 * 16, 20 * 4096)
+    assert 24414.0 < be.sample_rate < 24414.1
+    for d in dma:
+        assert d.write == PWM0 + 0x0C
+        assert d.ctrl["size"] == 1 and d.ctrl["inc_read"] == 1 and d.ctrl["inc_write"] == 0
+        assert d.ctrl["treq_sel"] == 24  # DREQ_PWM_WRAP0
+        assert d.ctrl["chain_to"] == d.channel  # not chained while idle
+
+
+def test_rp2350_constants():
+    be, m, dma = _backend(150000000, "rp2350")
+    base = 0x400A8000
+    assert m.mem32.regs[base + 0x04] == 24  # DIV 1.5 at 150 MHz
+    assert dma[0].ctrl["treq_sel"] == 32
+    assert 24414.0 < be.sample_rate < 24414.1
+
+
+PLAN = [("1", 40), (None, 40), ("2", 40)]
+
+
+def test_double_buffered_hand_over_and_position():
+    be, m, (a, b) = _backend(chunk=512)
+    be.start(PLAN)
+    assert a.busy and a.triggers == 1 and a.reload == 512
+    assert not b.busy and b.reload == 512
+    assert a.ctrl["chain_to"] == b.channel  # the next chunk is armed and chained
+    assert be.position() == 0
+    total = be._r.total_samples
+    played = 0
+    steps = []
+    while be.busy():
+        cur = a if a.busy else b
+        cur.complete()
+        played += 512
+        be.service()
+        steps.append(be.position())
+    assert be.underruns == 0
+    assert steps[-1] == len(PLAN)
+    assert steps == sorted(steps)
+    assert played >= total
+    assert m.mem32.regs[PWM0 + 0x0C] == 2048 | (2048 << 16)
+
+
+def test_late_chain_is_detected_and_restarted():
+    be, m, (a, b) = _backend(chunk=512)
+    be.start(PLAN)
+    a.complete(chain=False)  # the main loop was late: the chain was not followed
+    be.service()
+    assert be.underruns == 1
+    assert b.busy and b.triggers == 1
+
+
+def test_abort_stops_at_once_and_reports_where():
+    be, m, (a, b) = _backend(chunk=512)
+    be.start(PLAN)
+    a.complete()
+    be.service()
+    b.count = 100  # part way through the second chunk
+    pos = be.position()
+    be.abort()
+    assert not a.busy and not b.busy
+    assert be.position() == pos
+    assert not be.busy()
+    assert m.mem32.regs[PWM0 + 0x0C] == 2048 | (2048 << 16)
