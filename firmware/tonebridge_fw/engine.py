@@ -31,7 +31,7 @@ FW_VERSION = "0.1.0"
 WINDOW = const(32)
 QUEUE_DEPTH = const(4)
 STALL_MARGIN_MS = const(2000)
-MAX_SEND_CHARS = const(200)
+MAX_SEND_CHARS = const(150)  # a 40-char id and every SEND option still fit MAX_FRAME
 _TICKS_PERIOD = const(1 << 30)
 _TICKS_HALF = const(1 << 29)
 

@@ -390,3 +390,15 @@ def test_garbage_and_banner_between_requests():
     r.pump()
     assert r.player.job is None
     assert r.request("2", "PING").startswith("OK")
+
+
+def test_longest_send_fits_one_frame():
+    rid = "x" * codec.MAX_ID
+    body = "SEND boot=12345678 dialect=catapult tone=5000 gap=5000 " + "1" * engine.MAX_SEND_CHARS
+    f = codec.encode(">", rid, body)
+    assert len(f) <= codec.MAX_FRAME + 1
+    r = Rig("12345678")
+    rep = r.request(rid, body)
+    assert rep.startswith("ERR dial pos=92")  # the dialect's own limit comes first
+    rep = r.request("y", "SEND " + "1" * (engine.MAX_SEND_CHARS + 1))
+    assert rep.startswith("ERR too-long")

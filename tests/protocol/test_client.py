@@ -127,3 +127,15 @@ def test_busy_board_refuses_with_clear_error():
     with pytest.raises(SendError) as ei:
         c.send("5")
     assert ei.value.code == "busy" and ei.value.played == 0
+
+
+def test_too_long_for_the_board_refused_on_the_host():
+    w = World()
+    c = open_client(w)
+    assert c.info["chars"] == 150
+    c.info["chars"] = 3
+    frames_before = w.board.engine.decoder.frames
+    with pytest.raises(SendError) as ei:
+        c.send("1234")
+    assert ei.value.code == "too-long" and ei.value.played == 0
+    assert w.board.engine.decoder.frames == frames_before

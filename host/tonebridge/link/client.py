@@ -42,6 +42,7 @@ __all__ = [
 ]
 
 DEFAULT_BAUD = 115200
+MAX_SEND_CHARS = 150  # engine.MAX_SEND_CHARS; the board's HELLO says `chars`
 
 
 class LinkError(IOError):
@@ -523,6 +524,15 @@ class BoardClient:
         rid = request_id or self.new_id()
         if not codec.valid_id(rid):
             raise ValueError(f"request id {rid!r} is not 1-40 characters of [0-9A-Za-z_.:-]")
+        limit = int(self.info.get("chars", MAX_SEND_CHARS))
+        if len(text) > limit:
+            raise SendError(
+                0,
+                total,
+                f"dial string of {len(text)} characters is longer than the board takes ({limit})",
+                code="too-long",
+                request_id=rid,
+            )
         with self._send_lock:
             return self._send_locked(
                 rid, text, dialect, tone_ms, gap_ms, plan, total, on_accepted, on_progress
