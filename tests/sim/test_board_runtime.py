@@ -133,3 +133,55 @@ def test_real_clock_board_boots_and_answers(boards):
         time.sleep(0.02)
         out += sb.read()
     assert b"<1 OK" in out
+
+
+def _repl(sb):
+    sb.run_for(20)
+    sb.write(b"\x03")
+    sb.run_for(5)
+    assert sb.read().endswith(b">>> ")
+
+
+def test_repl_evaluates_in_the_board_namespace(boards):
+    sb = boards()
+    _repl(sb)
+    sb.write(b"import machine\r")
+    sb.write(b"machine.freq()\r")
+    sb.run_for(5)
+    out = sb.read()
+    assert b"125000000\r\n>>> " in out
+    sb.write(b"1/0\r")
+    sb.run_for(5)
+    assert b"ZeroDivisionError" in sb.read()
+
+
+def test_ctrl_d_soft_reboots_into_main(boards):
+    sb = boards()
+    _repl(sb)
+    sb.write(b"\x04")
+    sb.run_for(30)
+    out = sb.read()
+    assert b"MPY: soft reboot" in out and b"BOOT" in out
+    assert sb.state == "running"
+    assert sb.resets[-1][1] == "soft reboot"
+
+
+def test_raw_repl_as_mpremote_uses_it(boards):
+    sb = boards()
+    _repl(sb)
+    sb.write(b"\x01")
+    sb.run_for(5)
+    assert sb.read().endswith(b"raw REPL; CTRL-B to exit\r\n>")
+    sb.write(b"\x05A\x01")  # raw-paste query: this REPL answers "not supported"
+    sb.run_for(5)
+    assert sb.read() == b"R\x00"
+    sb.write(b"import sys\nprint(sys.platform, 6 * 7)\x04")
+    sb.run_for(5)
+    assert sb.read() == b"OKrp2 42\r\n\x04\x04>"
+    sb.write(b"raise ValueError('x')\x04")
+    sb.run_for(5)
+    out = sb.read()
+    assert out.startswith(b"OK\x04") and b"ValueError: x" in out and out.endswith(b"\x04>")
+    sb.write(b"\x02")
+    sb.run_for(5)
+    assert sb.read().endswith(b">>> ")

@@ -253,8 +253,8 @@ class SimBoard:
             self._fw_thread.join(timeout=5)
         self.resets.append((self.clock.now_us(), reason))
         self.reset_cause = cause
-        if self.wdt is not None:
-            self.wdt.stop()
+        if self.wdt is not None and cause != sim_machine.SOFT_RESET:
+            self.wdt.stop()  # a soft reboot leaves the watchdog running, as on the chip
             self.wdt = None
         if self.hw is not None:
             self.hw.reset()
@@ -274,28 +274,136 @@ class SimBoard:
                     self._cv.wait_for(lambda: self._turn == "fw" or self._closed)
             if self._closed:
                 return
-            self._check_async()
-            self.run_firmware_main()
-            self.state = "repl"
+            try:
+                self._check_async()
+                self.run_firmware_main()
+                self.state = "repl"
+            except KeyboardInterrupt:
+                self.state = "repl"
+                self.link.board_write(
+                    b"Traceback (most recent call last):\r\nKeyboardInterrupt: \r\n"
+                )
+            except SystemExit:
+                self.state = "repl"
+            except BoardReset:
+                raise
+            except BaseException as e:  # the firmware crashed: MicroPython prints it
+                self.crash = e
+                self.state = "crashed"
+                text = "".join(traceback.format_exception(type(e), e, e.__traceback__))
+                self.link.board_write(text.replace("\n", "\r\n").encode())
+            self._banner()
+            self._repl()
         except BoardReset:
             self.state = "reset"
-        except KeyboardInterrupt:
-            self.state = "repl"
-            self.link.board_write(b"Traceback (most recent call last):\r\nKeyboardInterrupt: \r\n")
-            self._banner()
-        except SystemExit:
-            self.state = "repl"
-            self._banner()
-        except BaseException as e:  # the firmware crashed: MicroPython prints it, REPL follows
-            self.crash = e
-            self.state = "crashed"
-            text = "".join(traceback.format_exception(type(e), e, e.__traceback__))
-            self.link.board_write(text.replace("\n", "\r\n").encode())
-            self._banner()
         finally:
             with self._cv:
                 self._turn = "harness"
                 self._cv.notify_all()
+            if not self.clock.virtual and self._reset_pending is not None and not self._closed:
+                self._do_reset()  # real time: nobody else is there to reboot the board
+
+    # ---- a small REPL: friendly mode, raw mode (what mpremote uses), Ctrl-D soft reboot ------
+    def _repl(self) -> None:
+        main = self.loader.modules.get("__main__")
+        ns = main.__dict__ if main is not None else {"__builtins__": self.loader.builtins}
+        line = bytearray()
+        raw = False
+        paste_req = 0
+        out = self.link.board_write
+        while True:
+            try:
+                self._wait_until(lambda: self.link.board_available() > 0, None)
+                data = self.link.board_read(-1)
+            except KeyboardInterrupt:
+                line.clear()
+                if not raw:
+                    out(b"\r\n>>> ")
+                continue
+            for b in data:
+                if raw:
+                    if paste_req:  # Ctrl-E 'A' Ctrl-A: raw-paste query; answer "unsupported"
+                        paste_req = paste_req + 1 if (paste_req, b) in ((1, 0x41),) else 0
+                        if paste_req == 2:
+                            continue
+                        if b == 0x01 and paste_req == 0:
+                            out(b"R\x00")
+                            continue
+                    if b == 0x05 and not line:
+                        paste_req = 1
+                    elif b == 0x04:
+                        if not line:
+                            self._soft_reboot()
+                        out(b"OK")
+                        err = self._exec_code(bytes(line).decode("utf-8", "replace"), ns, "exec")
+                        out(b"\x04" + err.encode() + b"\x04>")
+                        line.clear()
+                    elif b == 0x02:
+                        raw = False
+                        line.clear()
+                        out(b"\r\n")
+                        self._banner()
+                    elif b == 0x01:
+                        line.clear()
+                        out(b"raw REPL; CTRL-B to exit\r\n>")
+                    else:
+                        line.append(b)
+                    continue
+                if b == 0x01:
+                    raw = True
+                    line.clear()
+                    out(b"\r\nraw REPL; CTRL-B to exit\r\n>")
+                elif b == 0x04:
+                    if not line:
+                        self._soft_reboot()
+                elif b in (0x0D, 0x0A):
+                    out(b"\r\n")
+                    src = bytes(line).decode("utf-8", "replace")
+                    line.clear()
+                    if src.strip():
+                        err = self._exec_code(src, ns, "single")
+                        if err:
+                            out(err.replace("\n", "\r\n").encode())
+                    out(b">>> ")
+                elif b in (0x08, 0x7F):
+                    if line:
+                        line.pop()
+                        out(b"\x08 \x08")
+                elif b == 0x02:
+                    out(b"\r\n")
+                    self._banner()
+                elif b >= 0x20:
+                    line.append(b)
+                    out(bytes([b]))
+
+    def _exec_code(self, src: str, ns: dict, mode: str) -> str:
+        """Run REPL input in the board's namespace; returns the error text ('' if none)."""
+        try:
+            if mode == "single":
+                try:
+                    code = compile(src, "<stdin>", "eval")
+                except SyntaxError:
+                    code = None
+                if code is not None:
+                    val = eval(code, ns)
+                    if val is not None:
+                        self.link.board_write((repr(val) + "\r\n").encode())
+                    return ""
+            exec(compile(src, "<stdin>", "exec"), ns)
+            return ""
+        except BoardReset:
+            raise
+        except BaseException as e:
+            if isinstance(e, SystemExit):
+                return ""
+            return (
+                'Traceback (most recent call last):\n  File "<stdin>", line 1, in <module>\n'
+                f"{type(e).__name__}: {e}\n"
+            )
+
+    def _soft_reboot(self) -> None:
+        self.link.board_write(b"MPY: soft reboot\r\n")
+        self.request_reset("soft reboot", sim_machine.SOFT_RESET)
 
     def _banner(self):
         self.link.board_write(
