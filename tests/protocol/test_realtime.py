@@ -79,11 +79,24 @@ def test_threads_status_and_cancel_during_send():
         assert c.status()["state"] == "idle"
 
 
+def test_sim_url_profile_overrides_and_unsolicited_events():
+    """The idle reader delivers an event nobody asked for: the board hangs up by itself."""
+    events = []
+    with BoardClient("sim://pico?max_offhook_s=1", on_event=events.append) as c:
+        c.hook(True)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and not any(e.get("reason") for e in events):
+            time.sleep(0.05)
+    assert {"event": "hook", "off_hook": False, "reason": "timeout"} in events
+
+
 def test_sim_url_rejects_unknown_board():
     with pytest.raises(serial.SerialException, match="unknown simulated board"):
         serial.serial_for_url("sim://nosuchboard")
     with pytest.raises(serial.SerialException, match="unknown sim:// option"):
         serial.serial_for_url("sim://pico?colour=red")
+    with pytest.raises(serial.SerialException, match="max_offhook_s"):
+        serial.serial_for_url("sim://pico?max_offhook_s=-3")
 
 
 def test_cli_send_progress_and_exit_codes(capsys):

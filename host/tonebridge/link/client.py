@@ -224,8 +224,12 @@ class BoardClient:
 
     def open(self) -> BoardClient:
         self._closed = False
-        self._connect(self._clock() + self.open_timeout)
-        self.hello()
+        try:
+            self._connect(self._clock() + self.open_timeout)
+            self.hello()
+        except BaseException:
+            self.close()
+            raise
         if self._background and self._thread is None:
             self._thread = threading.Thread(
                 target=self._idle_reader, name=f"tonebridge-link {self.url}", daemon=True
@@ -279,9 +283,16 @@ class BoardClient:
             got = self._io.acquire(timeout=0.05)
             if not got:
                 continue
+            idle = True
             try:
                 if self._port is not None:
-                    self._pump_once()
+                    try:
+                        waiting = self._port.in_waiting
+                    except (serial.SerialException, OSError):
+                        waiting = 1  # let the pump notice the unplug
+                    if waiting:
+                        idle = False
+                        self._pump_once()
                 elif time.monotonic() >= next_try:
                     next_try = time.monotonic() + 1.0
                     try:
@@ -296,7 +307,8 @@ class BoardClient:
             finally:
                 self._io.release()
             self._deliver_events()
-            time.sleep(0.05 if self._port is None else 0.001)
+            # never sit on the I/O lock while nothing arrives: callers get it at once
+            time.sleep(0.05 if self._port is None else (0.005 if idle else 0))
 
     # ---- I/O pump ------------------------------------------------------------------------
 

@@ -2,6 +2,7 @@
 
     serial.serial_for_url("sim://pico")                      # also pico2, pico-mt8880, esp32-i2s, ...
     serial.serial_for_url("sim://pico?record=/tmp/line.wav")  # line signal written on close()
+    serial.serial_for_url("sim://pico?max_offhook_s=5&watchdog_ms=2000")  # profile overrides
 
 The board is a `tonebridge.sim.SimBoard` running the firmware files unmodified (its own
 `main.py` -> `tonebridge_fw.app.App`), on a virtual clock that a driver thread keeps in step
@@ -39,10 +40,29 @@ def parse_url(url: str) -> tuple[str, dict]:
     board = (parts.netloc or parts.path.lstrip("/")).strip("/") or "pico"
     opts = {}
     for k, v in urllib.parse.parse_qsl(parts.query, keep_blank_values=True):
-        if k not in ("record", "rate"):
-            raise SerialException(f"unknown sim:// option {k!r} (known: record, rate)")
         opts[k] = v
     return board, opts
+
+
+def _overrides(name: str, opts: dict) -> dict:
+    """Profile overrides from the URL query: any key of the board's profile, or watchdog_ms."""
+    from tonebridge_fw import boards
+
+    known = set(boards.PROFILES[name]) | {"watchdog_ms"}
+    out = {}
+    for k, v in opts.items():
+        if k in ("record", "rate"):
+            continue
+        if k not in known:
+            raise SerialException(
+                f"unknown sim:// option {k!r} (known: record, rate, watchdog_ms, "
+                f"or a profile key: {', '.join(sorted(boards.PROFILES[name]))})"
+            )
+        try:
+            out[k] = int(v)
+        except ValueError:
+            out[k] = v
+    return out
 
 
 class SimSerial(SerialBase):
@@ -66,7 +86,10 @@ class SimSerial(SerialBase):
             )
         self._record = opts.get("record")
         self._rate = int(opts.get("rate", 22050))
-        self.board = SimBoard(name, VirtualClock())
+        try:
+            self.board = SimBoard(name, VirtualClock(), config=_overrides(name, opts) or None)
+        except ValueError as e:  # boards.ConfigError
+            raise SerialException(f"sim://{name}: {e}") from e
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._t0 = time.monotonic()
