@@ -30,7 +30,7 @@ def test_aiocometd_receives_status_change(start_server, tmp_path):
         ports=[str(tmp_path / "absent")],
         auth=[f"{USER}:{PW}"],
         tweak=lambda cfg: setattr(cfg.lines[0], "call_id", "c-py"),
-        factory=SpyFactory(reconnect_timeout=0.1),
+        factory=SpyFactory(reconnect_timeout=0.1, open_timeout=0.1),
     )
     basic = "Basic " + base64.b64encode(f"{USER}:{PW}".encode()).decode()
     me = httpx.get(srv.base + "/api/v2/me", headers={"Authorization": basic})

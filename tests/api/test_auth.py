@@ -27,7 +27,7 @@ def srv(start_server, tmp_path):
         ports=[str(tmp_path / "absent0"), str(tmp_path / "absent1")],
         auth=[f"{A}:{APW}", f"{B}:{BPW}"],
         tweak=tweak,
-        factory=SpyFactory(reconnect_timeout=0.1),
+        factory=SpyFactory(reconnect_timeout=0.1, open_timeout=0.1),
     )
 
 
@@ -189,7 +189,7 @@ def test_rate_limit_both_apis(start_server, tmp_path):
         ports=[str(tmp_path / "absent")],
         auth=[f"{A}:{APW}"],
         tweak=tweak,
-        factory=SpyFactory(reconnect_timeout=0.1),
+        factory=SpyFactory(reconnect_timeout=0.1, open_timeout=0.1),
     )
     with httpx.Client(base_url=srv.base, auth=(A, APW)) as http:
         codes = [http.get(f"/v1/users/{A}/calls").status_code for _ in range(4)]

@@ -137,7 +137,7 @@ def test_failure_after_acceptance_is_reported_on_the_next_request(start_server, 
 
 
 def test_failure_before_acceptance_answers_503_at_once(start_server, tmp_path):
-    factory = SpyFactory(reconnect_timeout=0.2)
+    factory = SpyFactory(reconnect_timeout=0.1, open_timeout=0.1)
     srv = start_server(
         ports=[str(tmp_path / "no-such-port")], auth=[f"{USER}:{PW}"], tweak=_tweak, factory=factory
     )

@@ -1,0 +1,85 @@
+"""`tonebridge serve` as a user starts it (`make run` runs `serve --demo`)."""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from apihelpers import need_tools, wait_for_file
+from tonebridge.analysis import decode_multimon, read_wav
+from tonebridge.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_serve_refuses_without_credentials_or_lines(capsys):
+    assert main(["serve", "--sim", "pico"]) == 2
+    assert "no credentials" in capsys.readouterr().err
+    assert main(["serve", "--auth", "a:b"]) == 2
+    assert "no lines" in capsys.readouterr().err
+    assert main(["serve", "--auth", "a:b", "--sim", "pico", "--listen", "x"]) == 2
+    assert "HOST:PORT" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_demo_prints_a_working_curl_line_and_records(tmp_path):
+    need_tools("curl", "multimon-ng")
+    port = free_port()
+    exe = Path(sys.executable).with_name("tonebridge")
+    proc = subprocess.Popen(
+        [str(exe), "serve", "--demo", "--listen", f"127.0.0.1:{port}"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ, PYTHONUNBUFFERED="1"),
+    )
+    try:
+        banner = []
+        curl_line = None
+        deadline = time.monotonic() + 60
+        while curl_line is None:
+            assert time.monotonic() < deadline, banner
+            line = proc.stdout.readline()
+            assert line, "serve exited: " + proc.stderr.read()
+            banner.append(line)
+            if line.strip().startswith("curl "):
+                curl_line = line.strip()
+        text = "".join(banner)
+        assert f"http://127.0.0.1:{port}" in text
+        creds = re.search(r"credentials: (\S+):(\S+)", text)
+        assert creds, text
+        call_id = re.search(r"call id (\S+),", text).group(1)
+        # wait until the port answers, then run the printed line as it is
+        for _ in range(200):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        result = subprocess.run(shlex.split(curl_line), capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0 and "< HTTP/1.1 200" in result.stderr, result.stderr
+        wav = wait_for_file(tmp_path / "recordings" / f"{call_id}-1.wav")
+        x, rate = read_wav(wav)
+        assert decode_multimon(x, rate) == "159#"
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    assert proc.returncode in (0, -signal.SIGINT, 130)
