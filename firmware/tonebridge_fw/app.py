@@ -91,6 +91,11 @@ class App:
                     self.player.play(act[1], act[2])
                 except Exception as e:
                     eng.fault("backend", str(e))
+                    try:
+                        self.player.cancel()  # back to idle, tone path muted
+                        self.player.service()
+                    except Exception:
+                        pass
                     eng.player_event(("aborted", act[1], 0, "error"))
             elif kind == "cancel":
                 self.player.cancel()

@@ -194,3 +194,30 @@ def test_every_board_profile_speaks_the_protocol(board):
         assert line_digits(r, t0) == "159#D"
     finally:
         r.close()
+
+
+def test_backend_failure_is_reported_not_fatal(rig):
+    events = []
+    c = rig.client(on_event=events.append)
+    c.open()
+    mod = rig.board.loader.modules["tonebridge_fw.backends.pwm_dma_rp2"]
+    original = mod.PwmDmaBackend.start
+
+    def broken(self, plan):
+        raise OSError(5, "EIO")
+
+    mod.PwmDmaBackend.start = broken
+    try:
+        with pytest.raises(SendError) as ei:
+            c.send("123")
+        assert ei.value.code == "error" and ei.value.played == 0
+        st = c.status()
+        assert any(e["event"] == "fault" and e["code"] == "backend" for e in events)
+        assert st["state"] == "idle"
+        assert rig.board.bus.level(rig.board.profile["mute_pin"]) == 1  # tone path muted
+    finally:
+        mod.PwmDmaBackend.start = original
+    t0 = rig.board.now_us()
+    assert c.send("45", tone_ms=50, gap_ms=50) == SendResult(2, 2)  # the loop carried on
+    rig.advance(60)
+    assert line_digits(rig, t0) == "45"
