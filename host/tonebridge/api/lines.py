@@ -197,7 +197,7 @@ class Line:
                     self._check_hook(job)
             except Exception as exc:  # never let the worker die
                 log.exception("line %s: job failed", self.url)
-                failure = SendFailed(f"internal error: {exc}")
+                failure = SendFailed(f"internal error: {exc}", 0, job.total)
                 self._post(_fail, job.accepted, failure)
                 self._post(_fail, job.done, failure)
             finally:
