@@ -13,7 +13,7 @@
 #           pulled back to what was written after an underrun)
 #   played = clock - latency, clamped to
 #            [frames accepted into ibuf - ibuf capacity - latency, frames handed to write()]
-# latency = 2 DMA buffers of the port (a frame written to an empty ring leaves the DAC 1..2
+# latency = 3 DMA buffers of the port (a frame written to an empty ring leaves the DAC 2..3
 # DMA buffers later), so the estimate is behind the true output by 0..1 DMA buffer and
 # never ahead of it: a step is never reported finished before it has been heard.
 
@@ -80,12 +80,14 @@ class I2SBackend:
             i2s_class.STEREO if self.channels == 2 else i2s_class.MONO,
         )
         self._ibuf_frames = self.ibuf // (2 * self.channels)
-        # Output pipeline after the ring buffer: the port double-buffers DMA, so a frame that
-        # enters an empty ring leaves the DAC 1..2 DMA buffers later. The estimate assumes 2
-        # (never reports a step finished before it has been heard).
+        # Output pipeline after the ring buffer: the port's DMA irq first refills the DMA buffer
+        # that just finished from the ring, then copies our buffer into the ring; that DMA
+        # buffer plays after the one now playing. So a frame written into an empty ring leaves
+        # the DAC 2..3 DMA buffers later. The estimate assumes 3 (it never reports a step
+        # finished before it has been heard; it lags by at most one DMA buffer).
         mcu = profile.get("mcu", "")
         dma = _DMA_FRAMES_RP2 if mcu[:3] == "rp2" else _DMA_FRAMES_ESP32
-        self._latency = profile.get("i2s_latency_frames", 2 * dma)
+        self._latency = profile.get("i2s_latency_frames", 3 * dma)
         kw = {}
         if "level" in profile:
             kw["level"] = profile["level"]
@@ -245,6 +247,8 @@ class I2SBackend:
         if self._state != _RUN:
             return self._final
         p = self.played()
+        if p < self._r.lead_in:
+            return -1  # nothing of the plan has left the DAC yet
         if p >= self._total and self._inflight < 0 and self._rendered >= self._total:
             self._state = _DONE
             return self._final

@@ -20,8 +20,9 @@ Model of the port (what the firmware can observe):
   still being copied replaces it (counted in ``overlapping_writes``).
 
 DAC model: PCM5102A, full scale 2.1 Vrms (a full-scale sine peaks at 2.1 * sqrt(2) V); its
-interpolation filter already removes the images, so the line gets the samples as a band-limited
-signal at the I2S rate. The line is wired to the left channel (MONO sends the sample on both).
+interpolation filter (an oversampling FIR here, group delay removed: the DAC's own few-sample
+delay is not modelled) removes the images, so the line gets a band-limited signal, pushed to the
+recorder at >= 96 kHz. The line is wired to the left channel (MONO sends the sample on both).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from scipy import signal
 
 DACS = {
     # name: full-scale output (V rms for a full-scale sine)
@@ -201,9 +203,9 @@ class SimI2S:
         chunk = bytes(self._ring[:want])
         del self._ring[:want]
         frames = len(chunk) // self.frame_bytes
-        if self._run or frames:
+        if self._run_end is not None or frames:
             # Playing (or starting to): a short chunk is an underrun, the DAC gets zeros.
-            if frames < self.dma_frames and self._run:
+            if frames < self.dma_frames and self._run_end is not None:
                 self.underrun_frames += self.dma_frames - frames
             self._play(chunk, frames, self._boundary_us(k + 1))
         done = False
@@ -221,7 +223,7 @@ class SimI2S:
             self._ensure_ticking()
         else:
             # Idle: what was taken now still plays for one DMA buffer, then silence.
-            self._flush_run()
+            self._flush_run(end=True)
         if done and self._handler is not None:
             self._handler(self)
 
@@ -233,29 +235,58 @@ class SimI2S:
         v[:frames] = left * (self.full_scale_v / (1 << (self.bits - 1)))
         self.frames_played += frames
         if self._run_end is not None and abs(start_us - self._run_end) > 0.5:
-            self._flush_run()
-        if not self._run:
+            self._flush_run(end=True)  # a gap in the output: the previous run ended
+        if self._run_end is None:
             self._run_start = start_us
+            d = self._dac_filter()[2]
+            self._out_next_us = start_us - d * 1e6 / (self.rate * self._os)
         self._run.append(v)
         self._run_frames += len(v)
         self._run_end = start_us + self._period_us
         if self._run_frames >= _RUN_FLUSH_FRAMES:
             self._flush_run()
 
-    def _flush_run(self, cut_at_us=None):
-        if self._run:
-            v = np.concatenate(self._run)
-            if cut_at_us is not None:
-                keep = max(0, int(round((cut_at_us - self._run_start) * self.rate / 1e6)))
-                v = v[:keep]
-            if len(v):
-                self._recorder.add_segment(self._source, self._run_start, self.rate, v)
-            next_start = self._run_start + self._run_frames * 1e6 / self.rate
-            self._run = []
-            self._run_frames = 0
-            self._run_end = next_start if cut_at_us is None else None
-        else:
-            self._run_end = None if cut_at_us is not None else self._run_end
+    # The DAC's interpolation filter (PCM5102A: 8x FIR, passband to 0.45 fs, stopband from
+    # 0.55 fs). Modelled as an oversampling FIR to >= 96 kHz with its group delay removed, so
+    # the line recorder gets a band-limited signal it can resample without interpolation error.
+    def _dac_filter(self):
+        f = getattr(self, "_filt", None)
+        if f is None or f[3] != self.rate:
+            os_ = max(2, math.ceil(96000 / self.rate))
+            taps = 24 * os_ + 1
+            h = signal.firwin(taps, 0.5 * self.rate, window=("kaiser", 9.0), fs=self.rate * os_)
+            f = (h * os_, np.zeros(taps - 1), (taps - 1) // 2, self.rate)
+            self._filt = f
+            self._os = os_
+            self._zi = f[1].copy()
+        return f
+
+    def _dac_out(self, x, tail=False):
+        h, _, d, _ = self._dac_filter()
+        os_ = self._os
+        up = np.zeros(len(x) * os_ + (len(h) if tail else 0))
+        up[: len(x) * os_ : os_] = x
+        y, self._zi = signal.lfilter(h, 1.0, up, zi=self._zi)
+        if y.size:
+            self._recorder.add_segment(self._source, self._out_next_us, self.rate * os_, y)
+            self._out_next_us += y.size * 1e6 / (self.rate * os_)
+
+    def _flush_run(self, cut_at_us=None, end=False):
+        """Push the run to the recorder: continuing (filter state kept), ended (the filter's
+        tail is pushed too) or cut at a time (the output stops there)."""
+        if self._run_end is None:
+            return
+        v = np.concatenate(self._run) if self._run else np.zeros(0)
+        if cut_at_us is not None:
+            keep = max(0, int(round((cut_at_us - self._run_start) * self.rate / 1e6)))
+            v = v[:keep]
+        self._dac_out(v, tail=end)
+        self._run_start += self._run_frames * 1e6 / self.rate
+        self._run = []
+        self._run_frames = 0
+        if end or cut_at_us is not None:
+            self._run_end = None
+            self._zi = self._dac_filter()[1].copy()
 
     def flush(self):
         """Push what has been played so far to the recorder."""
