@@ -221,3 +221,28 @@ def test_backend_failure_is_reported_not_fatal(rig):
     assert c.send("45", tone_ms=50, gap_ms=50) == SendResult(2, 2)  # the loop carried on
     rig.advance(60)
     assert line_digits(rig, t0) == "45"
+
+
+def test_protocol_over_a_uart_profile():
+    """A profile with "uart": the App talks through machine.UART (tonebridge_fw.transport)."""
+    r = SimRig("esp32-i2s", config={"uart": {"id": 1, "tx": 17, "rx": 16, "baudrate": 115200}})
+    try:
+        tr = r.board.loader.modules["tonebridge_fw.transport"]
+        calls = {"uart": 0, "stdio": 0}
+        for cls, key in ((tr.UartLink, "uart"), (tr.StdioLink, "stdio")):
+            orig = cls.read
+
+            def counting(self, _orig=orig, _key=key):
+                calls[_key] += 1
+                return _orig(self)
+
+            cls.read = counting
+        c = r.client()
+        c.open()
+        t0 = r.board.now_us()
+        assert c.send("*0#", tone_ms=60, gap_ms=60) == SendResult(3, 3)
+        r.advance(60)
+        assert line_digits(r, t0) == "*0#"
+        assert calls["uart"] > 0 and calls["stdio"] == 0
+    finally:
+        r.close()
