@@ -188,6 +188,27 @@ def create_app(cfg: ServeConfig, client_factory=None) -> FastAPI:
     )
     app.state.bridge = bridge
 
+    def openapi():
+        if app.openapi_schema is None:
+            from fastapi.openapi.utils import get_openapi
+
+            doc = get_openapi(
+                title=app.title, version=app.version, description=app.description, routes=app.routes
+            )
+            doc.setdefault("components", {})["securitySchemes"] = {
+                "basic": {
+                    "type": "http",
+                    "scheme": "basic",
+                    "description": "GWS user:password, or Catapult apiToken:apiSecret",
+                },
+                "session": {"type": "apiKey", "in": "cookie", "name": "JSESSIONID"},
+            }
+            doc["security"] = [{"basic": []}, {"session": []}]
+            app.openapi_schema = doc
+        return app.openapi_schema
+
+    app.openapi = openapi
+
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError):
         return exc.response_for(request.url.path)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import hmac
 import secrets
 import time
@@ -18,6 +19,10 @@ MAX_SESSIONS = 4096
 SESSION_IDLE_S = 30 * 60
 
 
+def _digest(secret: str) -> bytes:
+    return hashlib.sha256(secret.encode("utf-8")).digest()
+
+
 @dataclass
 class Session:
     sid: str
@@ -30,10 +35,11 @@ class Authenticator:
     """Checks HTTP Basic credentials in constant time and keeps GWS sessions."""
 
     def __init__(self, users: dict[str, str]):
-        # Compare bytes of fixed-size digests so neither length nor content leaks timing.
-        self._users = {u: s.encode("utf-8") for u, s in users.items()}
+        # Compare fixed-size digests so neither the secret's length nor its content
+        # shows in the comparison time.
+        self._users = {u: _digest(s) for u, s in users.items()}
         self._sessions: OrderedDict[str, Session] = OrderedDict()
-        self._dummy = secrets.token_bytes(16)
+        self._dummy = _digest(secrets.token_hex(16))
 
     @property
     def users(self):
@@ -56,7 +62,7 @@ class Authenticator:
         expected = self._users.get(user)
         ok_user = expected is not None
         # Always run one comparison, against a dummy when the user is unknown.
-        ok_secret = hmac.compare_digest(secret.encode("utf-8"), expected or self._dummy)
+        ok_secret = hmac.compare_digest(_digest(secret), expected or self._dummy)
         return user if ok_user and ok_secret else None
 
     # --- sessions -------------------------------------------------------------------
