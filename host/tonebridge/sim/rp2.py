@@ -676,9 +676,8 @@ class Rp2Hardware:
                 ch_b = gpio & 1
                 cc = (cc32 >> 16) if ch_b else (cc32 & 0xFFFF)
                 duty = np.minimum(cc.astype(np.float64), s.top + 1) / (s.top + 1)
-                if s.csr & (0x8 if ch_b else 0x4):
-                    duty = 1.0 - duty
-                out.pwm_periods(start16, period16, duty)
+                inv = bool(s.csr & (0x8 if ch_b else 0x4))
+                out.pwm_periods(start16, period16, duty, bool(s.csr & 0x2), inv)
 
     def attach_output(self, gpio: int, chain, vdd: float = 3.3) -> PinOutput:
         out = PinOutput(self, gpio, chain, vdd)
@@ -687,11 +686,15 @@ class Rp2Hardware:
 
 
 class PinOutput:
-    """The average voltage of one GPIO over time, fed into an analog chain
+    """The voltage of one GPIO over time, fed into an analog chain
     (``OutputChain.feed(start_us, rate, volts)``). In PWM function it follows its slice period by
-    period; otherwise it holds the SIO level (or 0 V floating) at ``static_rate``."""
+    period (duty from the CC latched at that period's start), resolved into area-exact
+    sub-samples so the carrier itself reaches the filter; otherwise it holds the SIO level (or
+    0 V floating) at ``static_rate``."""
 
     static_rate = 48_000
+    pulse_rate = 96_000  # resolve the PWM pulse train at least this finely (carrier leakage)
+    max_oversampling = 256
 
     def __init__(self, hw: Rp2Hardware, gpio: int, chain, vdd: float):
         self.hw = hw
@@ -707,7 +710,14 @@ class PinOutput:
         s = self.hw.slices[self.hw.slice_of(self.gpio)]
         return s.running and self.hw.bus.function(self.gpio) == "pwm"
 
-    def pwm_periods(self, start16: int, period16: int, duty: np.ndarray) -> None:
+    def pwm_periods(
+        self,
+        start16: int,
+        period16: int,
+        duty: np.ndarray,
+        phase_correct: bool = False,
+        invert: bool = False,
+    ) -> None:
         end16 = start16 + period16 * duty.size
         if end16 <= self.done16:
             return
@@ -719,8 +729,32 @@ class PinOutput:
                 return
         if start16 > self.done16:
             self._static(start16)
-        self._push(start16, period16, self.vdd * duty)
+        self._push(
+            start16,
+            period16,
+            self.vdd * self.pulse_shape(duty, self.hw.freq * 16 / period16, phase_correct, invert),
+        )
         self.done16 = start16 + period16 * duty.size
+
+    def oversampling(self, pwm_rate: float) -> int:
+        """Sub-samples per PWM period so the pulse train is resolved to >= ``pulse_rate``."""
+        return int(min(self.max_oversampling, max(1, -(-self.pulse_rate // pwm_rate))))
+
+    def pulse_shape(self, duty, pwm_rate, phase_correct=False, invert=False) -> np.ndarray:
+        """The pin's level (0..1) as M area-exact sub-samples per period: the average over each
+        1/M of the period of the real pulse (edge-aligned: high for the first ``duty`` of the
+        period; phase-correct: high at both ends, ``duty/2`` each). Returns shape (n*M,)."""
+        m = self.oversampling(pwm_rate)
+        d = duty[:, None]
+        j = np.arange(m, dtype=np.float64)[None, :]
+        if phase_correct:
+            h = d * (m / 2.0)
+            x = np.clip(h - j, 0, 1) + np.clip(j + 1 - (m - h), 0, 1)
+        else:
+            x = np.clip(d * m - j, 0, 1)
+        if invert:
+            x = 1.0 - x
+        return x.reshape(-1)
 
     def _static(self, until16: int) -> None:
         if until16 <= self.done16:
@@ -735,7 +769,11 @@ class PinOutput:
         self.done16 += n * step
 
     def _push(self, start16, period16, volts) -> None:
-        self._pend.append((start16, period16, volts))
+        """Queue a stream: ``volts`` holds M sub-samples for each period of ``period16``."""
+        m = self.oversampling(self.hw.freq * 16 / period16) if period16 else 1
+        if volts.size % m:
+            m = 1
+        self._pend.append((start16, period16, m, volts))
         self._pend_n += volts.size
         if self._pend_n >= self.batch:
             self.flush()
@@ -755,17 +793,18 @@ class PinOutput:
         if not self._pend:
             return
         runs = []
-        for st, p, v in self._pend:
-            if runs and runs[-1][1] == p and runs[-1][0] + runs[-1][3] * p == st:
-                runs[-1][2].append(v)
-                runs[-1][3] += v.size
+        for st, p, m, v in self._pend:
+            r = runs[-1] if runs else None
+            if r and r[1] == p and r[2] == m and r[0] + r[4] * p == st:
+                r[3].append(v)
+                r[4] += v.size // m
             else:
-                runs.append([st, p, [v], v.size])
+                runs.append([st, p, m, [v], v.size // m])
         self._pend = []
         self._pend_n = 0
         f16 = self.hw.freq * 16
-        for st, p, parts, _n in runs:
-            self.chain.feed(st * 1e6 / f16, f16 / p, np.concatenate(parts))
+        for st, p, m, parts, _n in runs:
+            self.chain.feed(st * 1e6 / f16, f16 * m / p, np.concatenate(parts))
 
 
 # ---- the firmware-facing rp2 module ----------------------------------------------------------
