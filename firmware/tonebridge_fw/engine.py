@@ -32,6 +32,7 @@ WINDOW = const(32)
 QUEUE_DEPTH = const(4)
 STALL_MARGIN_MS = const(2000)
 MAX_SEND_CHARS = const(150)  # a 40-char id and every SEND option still fit MAX_FRAME
+_NONE = ()
 _TICKS_PERIOD = const(1 << 30)
 _TICKS_HALF = const(1 << 29)
 
@@ -118,6 +119,8 @@ class Engine:
     def actions(self):
         """Player/line actions since the last call."""
         a = self._actions
+        if not a:
+            return _NONE  # no allocation on the idle path
         self._actions = []
         return a
 

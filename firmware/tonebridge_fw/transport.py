@@ -43,6 +43,8 @@ class StdioLink:
                 break
             self._rx[n] = one[0]
             n += 1
+        if n == 0:
+            return b""
         return self._mv[:n]
 
     def write(self, data):
@@ -79,10 +81,10 @@ class UartLink:
     def read(self):
         u = self._uart
         if not u.any():
-            return self._mv[:0]
+            return b""
         n = u.readinto(self._rx)
         if not n:
-            return self._mv[:0]
+            return b""
         return self._mv[:n]
 
     def write(self, data):
