@@ -229,3 +229,48 @@ def test_body_limit_everywhere(srv):
             f"/v1/users/{A}/calls", content=big, headers={"Content-Type": "application/json"}
         )
         assert r.status_code == 413 and r.json()["code"] == "request-too-large"
+
+
+def test_cometd_js_client_rehandshakes_after_unknown_client(srv):
+    """The server forgets the client (as after an expiry or restart): the real CometD
+    client gets 402::Unknown client, handshakes again, resubscribes and still gets events."""
+    need_tools("node")
+    need_node_modules("cometd", "cometd-nodejs-client")
+    proc = subprocess.Popen(
+        ["node", str(HERE / "js" / "cometd_listen.mjs"), srv.base, A, APW, "1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env_with_node_path(),
+    )
+    try:
+        assert proc.stdout.readline().strip() == "READY"
+        bx = srv.bridge.bayeux
+        first = set(bx.clients)
+        assert len(first) == 1
+
+        def forget():
+            for client in bx.clients.values():
+                client.gone = True
+                client.wake.set()
+            bx.clients.clear()
+
+        srv.bridge.board.loop.call_soon_threadsafe(forget)
+        assert proc.stdout.readline().strip() == "READY"  # subscribed again
+        (again,) = bx.clients.values()
+        assert again.client_id not in first and again.subscriptions == {"/v2/me/calls"}
+        with httpx.Client(base_url=srv.base, auth=(A, APW)) as http:
+            token = http.get("/api/v2/me").headers["X-CSRF-TOKEN"]
+            r = http.post(
+                "/api/v2/me/calls/c-a",
+                json={"operationName": "Hangup"},
+                headers={"X-CSRF-TOKEN": token},
+            )
+            assert r.json() == {"statusCode": 0}
+        out, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
+    message = json.loads(out.strip().splitlines()[-1])
+    assert message["data"]["notificationType"] == "StatusChange"
+    assert message["data"]["call"]["id"] == "c-a"
