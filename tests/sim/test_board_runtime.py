@@ -185,3 +185,27 @@ def test_raw_repl_as_mpremote_uses_it(boards):
     sb.write(b"\x02")
     sb.run_for(5)
     assert sb.read().endswith(b">>> ")
+
+
+def test_uart_profile_speaks_on_the_uart(boards):
+    sb = boards(config={"uart": {"id": 0, "tx": 0, "rx": 1, "baudrate": 115200}})
+    sb.run_for(20)
+    assert b"BOOT" in sb.read()
+    sb.write(codec.encode(">", "3", "HELLO"))
+    sb.run_for(30)
+    assert b"<3 OK" in sb.read()
+
+
+@pytest.mark.parametrize("name", ["esp32-i2s", "pico-mt8880", "pico2", "picow"])
+def test_every_board_boots_main(boards, name):
+    sb = boards(name)
+    sb.run_for(150)
+    out = sb.read()
+    assert b"BOOT" in out, out
+    assert sb.state == "running"
+
+
+def test_rp2040_watchdog_limit(boards):
+    sb = boards(run_main=False)
+    with pytest.raises(ValueError, match="too long"):
+        sb.modules["machine"].WDT(timeout=9000)

@@ -215,6 +215,8 @@ def make_machine_module(board) -> types.ModuleType:
     # ---- WDT -------------------------------------------------------------------------
     class WDT:
         def __init__(self, id=0, timeout=5000):
+            if profile.get("mcu") == "rp2040" and int(timeout) > 8388:
+                raise ValueError("WDT timeout too long")  # 24-bit counter at 2 ticks/us
             if board.wdt is not None:
                 board.wdt.timeout_us = int(timeout) * 1000
                 board.wdt.feed()
