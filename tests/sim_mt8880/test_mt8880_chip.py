@@ -6,7 +6,14 @@ from tonebridge.sim.clock import VirtualClock
 from tonebridge.sim.mt8880_chip import MT8880Chip, tone_hz
 from tonebridge.sim.pinbus import IN, OUT, PinBus
 
-PROF = {"d_pins": [2, 3, 4, 5], "rs0_pin": 6, "rw_pin": 7, "cs_pin": 8, "phi2_pin": 9}
+PROF = {
+    "d_pins": [2, 3, 4, 5],
+    "rs0_pin": 6,
+    "rw_pin": 7,
+    "cs_pin": 8,
+    "phi2_pin": 9,
+    "irq_pin": 10,
+}
 
 
 class Host:
@@ -107,8 +114,12 @@ def test_status_read_drives_bus_then_releases_and_clears_bits():
     h.write(1, 0)  # CRB: burst mode
     h.write(0, 0xA)
     assert h.read(1) & 0x2 == 0  # burst running: transmit register not empty
-    h.ms(102)
+    h.ms(101)
+    assert h.bus.level(10) is None  # /IRQ released (open drain, no pull here)
+    h.ms(1)
+    assert h.bus.level(10) == 0  # /IRQ pulled low: pause over
     assert h.read(1) == 0x3  # IRQ + transmit register empty
+    assert h.bus.level(10) is None
     assert h.after_read == [None] * 4  # released when phi2 fell
     assert h.read(1) == 0  # both cleared by the read
     assert h.chip.bus_conflicts == 0

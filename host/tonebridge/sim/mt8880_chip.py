@@ -105,6 +105,7 @@ class MT8880Chip:
         self.rw = profile["rw_pin"]
         self.cs = profile["cs_pin"]
         self.phi2 = profile["phi2_pin"]
+        self.irq_pin = profile.get("irq_pin")  # /IRQ/CP: open drain, low while IRQ is pending
         self.power_on_us = clock.now_us()
         # registers
         self.cra = 0
@@ -186,6 +187,7 @@ class MT8880Chip:
             return
         if rs0:
             self.status &= ~(ST_IRQ | ST_TX_EMPTY)
+            self._irq_out()
             self._track(("rs",))
 
     def _write(self, rs0, value, t_us):
@@ -244,6 +246,11 @@ class MT8880Chip:
             self.status |= ST_TX_EMPTY
             if self.cra & CRA_IRQ:
                 self.status |= ST_IRQ
+                self._irq_out()
+
+    def _irq_out(self):
+        if self.irq_pin is not None:
+            self.bus.drive(self.irq_pin, 0 if self.status & ST_IRQ else None)
 
     # ---- tone output -------------------------------------------------------------------
     def _wanted(self):
