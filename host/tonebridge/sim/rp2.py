@@ -6,7 +6,9 @@ then *derives* the line signal from what was configured:
 
 * PWM slices (CSR/DIV/CC/CTR/TOP at ``PWM_BASE + 0x14*n``; EN alias register): the period is
   ``(TOP+1) * (PH_CORRECT+1) * DIV`` system clocks; CC is double-buffered and latched at each
-  wrap; the output pin carries ``CC/(TOP+1)`` of VDD on average during each period.
+  wrap; during each period the pin is high for ``CC/(TOP+1)`` of it (edge-aligned: at the
+  start; phase-correct: centred on the wrap), resolved into area-exact sub-samples (at least
+  ``PinOutput.pulse_rate``) so the carrier, not only the duty average, reaches the analog chain.
 * DMA channels (READ/WRITE/TRANS_COUNT/CTRL and their aliases, MULTI_CHAN_TRIGGER, CHAN_ABORT,
   pacing TIMER0-3): transfers happen when their TREQ fires (PWM wrap DREQ of a slice, a pacing
   timer at ``clk_sys * X / Y``, or unpaced), read from the buffers the firmware handed over and
