@@ -106,9 +106,31 @@ def test_retry_with_idempotency_key_plays_once(start_server, tmp_path):
 
 @pytest.mark.slow
 def test_failure_after_acceptance_is_reported_on_the_next_request(start_server, tmp_path):
-    srv = start_server(sims=["pico"], auth=[f"{USER}:{PW}"], tweak=_tweak)
+    def tweak(cfg):
+        _tweak(cfg)
+        cfg.rate, cfg.burst = 100.0, 100  # this test polls
+
+    srv = start_server(sims=["pico"], auth=[f"{USER}:{PW}"], tweak=tweak)
     srv.wait_boards()
     with srv.client(USER, PW) as http:
+        # a GWS client listening on CometD
+        token = http.get("/api/v2/me").headers["X-CSRF-TOKEN"]
+
+        def bayeux(msg):
+            r = http.post("/api/v2/notifications", json=[msg], headers={"X-CSRF-TOKEN": token})
+            return r.json()
+
+        cid = bayeux(
+            {
+                "channel": "/meta/handshake",
+                "id": "1",
+                "version": "1.0",
+                "supportedConnectionTypes": ["long-polling"],
+            }
+        )[0]["clientId"]
+        bayeux({"channel": "/meta/subscribe", "clientId": cid, "subscription": "/v2/me/calls"})
+        bayeux({"channel": "/meta/connect", "clientId": cid, "connectionType": "long-polling"})
+
         assert dtmf(http, C1, "1111111111").status_code == 200  # 10 digits, ~2 s
         time.sleep(0.7)
         # the board aborts the sequence half-way (as a fault or a local cancel would)
@@ -120,6 +142,12 @@ def test_failure_after_acceptance_is_reported_on_the_next_request(start_server, 
         failure = call_info(http, C1)["lastDtmfFailure"]
         played = failure["digitsPlayed"]
         assert failure["digitsTotal"] == 10 and 0 < played < 10
+        events = bayeux({"channel": "/meta/connect", "clientId": cid, "advice": {"timeout": 0}})
+        (note,) = [m["data"] for m in events if m["channel"] == "/v2/me/calls"]
+        assert note["messageType"] == "ErrorMessage"
+        assert note["notificationType"] == "DtmfSendFailed"
+        assert (note["digitsPlayed"], note["digitsTotal"]) == (played, 10)
+        assert note["call"]["id"] == C1
         r = dtmf(http, C1, "2")
         assert r.status_code == 503
         body = r.json()
