@@ -197,6 +197,15 @@ CATAPULT_CASES = [
         "validation-error",
         "invalid character 'x'",
     ),
+    (
+        "unknown path",
+        f"/v1/users/{ALICE}/bridges",
+        {"json": {}},
+        "alice",
+        404,
+        "call-not-found",
+        "no such resource",
+    ),
 ]
 
 
@@ -316,6 +325,9 @@ def test_gws_bad_input(srv, tmp_path):
                 "application/json",
             ),
             ("hold", url, {"json": {"operationName": "Hold"}}, 400, 3, "no hold"),
+            ("retrieve", url, {"json": {"operationName": "Retrieve"}}, 400, 3, "no hold"),
+            ("answer", url, {"json": {"operationName": "Answer"}}, 400, 2, "no ringing call"),
+            ("unknown path", "/api/v2/me/nothing", {"json": {}}, 404, 6, "no such resource"),
         ]
         failures = []
         for desc, path, kw, status, code, part in cases:
