@@ -203,7 +203,7 @@ CATAPULT_CASES = [
         {"json": {}},
         "alice",
         404,
-        "call-not-found",
+        "resource-not-found",
         "no such resource",
     ),
 ]

@@ -215,7 +215,7 @@ def create_app(cfg: ServeConfig, client_factory=None) -> FastAPI:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException):
-        kind = {404: "not_found", 405: "validation", 413: "too_large"}.get(
+        kind = {404: "no_route", 405: "validation", 413: "too_large"}.get(
             exc.status_code, "validation"
         )
         message = {404: "no such resource", 405: "method not allowed"}.get(

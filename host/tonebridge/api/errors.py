@@ -19,6 +19,7 @@ KINDS = {
     "too_large": (10, 413, 413, "bad-request", "request-too-large"),
     "invalid_state": (2, 400, 403, "forbidden", "call-invalid-state"),
     "not_found": (6, 404, 404, "not-found", "call-not-found"),
+    "no_route": (6, 404, 404, "not-found", "resource-not-found"),
     "unauthenticated": (20, 401, 401, "unauthorized", "user-access-denied"),
     "forbidden": (5, 403, 403, "forbidden", "user-access-denied"),
     "csrf": (3, 403, 403, "forbidden", "csrf-token-invalid"),
