@@ -31,6 +31,8 @@ log = logging.getLogger("tonebridge.api")
 LIVE = ("Dialing", "Established", "Held")
 RECORD_TAIL_MS = 150  # recorded after the board reports the last tone finished
 RECORD_RATE = 22050
+RECORD_KEEP_S = 30  # simulated line signal kept for recordings
+TRIM_EVERY_S = 5.0
 
 
 class SendFailed(Exception):
@@ -178,7 +180,11 @@ class Line:
         except Exception as exc:
             log.error("line %s: %s", self.url, exc)
         while True:
-            job = self._queue.get()
+            try:
+                job = self._queue.get(timeout=TRIM_EVERY_S)
+            except queue.Empty:
+                self._trim()
+                continue
             if job is None:
                 break
             self._current = job
@@ -207,6 +213,19 @@ class Line:
                 self.client.close()
             except Exception:
                 log.exception("line %s: close failed", self.url)
+
+    def _trim(self):
+        """Let a simulated board forget line signal older than RECORD_KEEP_S (between jobs,
+        so no recording in progress needs it); a long-running serve would grow otherwise."""
+        board, lock = _sim_of(self.client) if self.client is not None else (None, None)
+        discard = getattr(getattr(board, "line", None), "discard_before", None)
+        if discard is None:
+            return
+        try:
+            with lock if lock is not None else _NoLock():
+                discard(board.clock.now_us() - RECORD_KEEP_S * 1_000_000)
+        except Exception:
+            log.exception("line %s: trimming the simulated line signal failed", self.url)
 
     def _check_hook(self, job: Job):
         """The board reported on-hook: if we last told it off-hook, it hung up by itself."""
