@@ -128,6 +128,7 @@ class Line:
         self._current: Job | None = None
         self._wake = threading.Event()  # interrupts the dial wait on hangup
         self._commanded_off_hook = False  # last hook state the worker told the board
+        self._last_trim = time.monotonic()
         self._thread = threading.Thread(target=self._run, name=f"line-{cfg.device_id}", daemon=True)
 
     # ------------------------------------------------------------ thread side
@@ -208,6 +209,8 @@ class Line:
                 self._post(_fail, job.done, failure)
             finally:
                 self._current = None
+            if time.monotonic() - self._last_trim > TRIM_EVERY_S:
+                self._trim()
         if self.client is not None:
             try:
                 self.client.close()
@@ -217,6 +220,7 @@ class Line:
     def _trim(self):
         """Let a simulated board forget line signal older than RECORD_KEEP_S (between jobs,
         so no recording in progress needs it); a long-running serve would grow otherwise."""
+        self._last_trim = time.monotonic()
         board, lock = _sim_of(self.client) if self.client is not None else (None, None)
         discard = getattr(getattr(board, "line", None), "discard_before", None)
         if discard is None:
