@@ -258,3 +258,28 @@ def test_bad_profiles_and_plans():
     raises(ValueError, MT8880Backend, prof, bus.Pin, clock.ticks_us, clock.sleep_ms)
     be, bus, clock = make()
     raises(ValueError, be.start, [("x", 100)])
+    raises(ValueError, be.start, [("1", 0)])
+    raises(ValueError, be.start, [("1", 1.5)])
+
+
+def test_manual_mode_across_ticks_wrap():
+    # MicroPython's ticks_us wraps at 2**30; a schedule crossing it must not stall or jump.
+    import sys
+
+    mask = (1 << 30) - 1 if sys.implementation.name == "micropython" else -1
+    be, bus, clock = make()
+    bus.take()
+    clock.us = (1 << 30) - 50000
+    be._ticks_us = lambda: clock.us & mask
+    plan = [("1", 100), (None, 100), ("2", 100)]
+    t0 = clock.us
+    be.start(plan)
+    bus.take()
+    run_until(be, clock, t0 + 99000)
+    assert be.position() == 0
+    run_until(be, clock, t0 + 100000)
+    assert be.position() == 1
+    run_until(be, clock, t0 + 200000)
+    assert be.position() == 2 and bus.take() == [("w", 1, 0), ("w", 0, 2), ("w", 1, 1)]
+    run_until(be, clock, t0 + 300000)
+    assert be.position() == 3

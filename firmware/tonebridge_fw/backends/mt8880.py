@@ -28,10 +28,14 @@ from tonebridge_fw.keypad import MT8880_CODE
 
 try:
     _ticks_diff = time.ticks_diff
+    _ticks_add = time.ticks_add
 except AttributeError:  # CPython host tests inject a plain integer clock
 
     def _ticks_diff(a, b):
         return a - b
+
+    def _ticks_add(a, b):
+        return a + b
 
 
 # Control register A
@@ -94,10 +98,9 @@ class MT8880Backend:
         self._plan = None
         self._state = _IDLE
         self._k = 0  # step index now being emitted
-        self._t0 = 0  # ticks_us of plan start (manual) / of step start (burst)
-        self._due = 0  # ms offset of the end of step k from _t0 (manual)
+        self._t0 = 0  # ticks_us: scheduled start of step k (manual) / its real start (burst)
+        self._due = 0  # ms: length of step k (manual) / software wait of step k (burst)
         self._tone_on = False
-        self._wait_empty = False  # burst: waiting for status TX_EMPTY
         self._saw_empty = False
         self.status_reads = 0
         self._power_up()
@@ -189,6 +192,8 @@ class MT8880Backend:
         for key, ms in plan:
             if key is not None and key not in MT8880_CODE:
                 raise ValueError("key not in MT8880 table: " + str(key))
+            if not isinstance(ms, int) or ms <= 0:
+                raise ValueError("step duration must be a positive int of ms")
         self._plan = plan
         self._k = 0
         self._due = 0
@@ -197,7 +202,6 @@ class MT8880Backend:
         if self.burst:
             if not self.cra & _CRA_TOUT:
                 self.write_cra(_CRA_TOUT | _CRA_IRQ)
-            self._wait_empty = False
             self._begin_burst_step()
         else:
             self._begin_manual_step()
@@ -206,7 +210,8 @@ class MT8880Backend:
         self._state = _DONE
         self._k = len(self._plan)
 
-    # manual mode: steps are scheduled from _t0 cumulatively (no drift).
+    # manual mode: each step starts when the previous one was scheduled to end (no drift, and
+    # ticks differences stay within one step, far from the ticks_us wrap).
     def _begin_manual_step(self):
         plan = self._plan
         if self._k >= len(plan):
@@ -223,14 +228,14 @@ class MT8880Backend:
             self.write_tx(MT8880_CODE[key])
             if not self._tone_on:
                 self._tout(True)
-        self._due += ms
+        self._due = ms
 
     def _service_manual(self):
         # Handle every step that became due (a late pass never skips a step's switching).
         while self._state == _RUN:
-            late = _ticks_diff(self._ticks_us(), self._t0) - self._due * 1000
-            if late < 0:
+            if _ticks_diff(self._ticks_us(), self._t0) < self._due * 1000:
                 return
+            self._t0 = _ticks_add(self._t0, self._due * 1000)
             self._k += 1
             self._begin_manual_step()
 
