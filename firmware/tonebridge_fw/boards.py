@@ -102,6 +102,8 @@ _INT_KEYS = (
     "i2s_id",
     "sample_rate",
     "max_offhook_s",
+    "watchdog_ms",
+    "relay_settle_ms",
 )
 
 

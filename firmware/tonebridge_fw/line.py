@@ -6,6 +6,7 @@
 # (hw/line-interface.md)
 #
 # Line(profile, ticks_ms) ; off_hook(), on_hook(), mute(), unmute(), is_off_hook(),
+# ready() (off-hook for profile "relay_settle_ms", default 10 ms: the relay has closed),
 # service() -> list of events: ("hangup", reason) when the board hung up by itself
 # (reason "timeout": off-hook longer than max_offhook_s).
 # Watchdog(timeout_ms): machine.WDT fed only by feed(), which the main loop calls once per
@@ -20,6 +21,7 @@ except ImportError:
 
 
 MAX_OFFHOOK_S_DEFAULT = const(600)
+RELAY_SETTLE_MS_DEFAULT = const(10)  # hook relay operate time + contact bounce (hw/)
 
 
 def _diff(a, b):
@@ -53,6 +55,7 @@ class Line:
         if not isinstance(max_offhook_s, int) or max_offhook_s <= 0:
             raise ValueError("max_offhook_s must be a positive integer")
         self.max_offhook_ms = max_offhook_s * 1000
+        self.settle_ms = profile.get("relay_settle_ms", RELAY_SETTLE_MS_DEFAULT)
         self._off = False
         self._since = 0
         self._muted = True
@@ -74,6 +77,10 @@ class Line:
 
     def is_off_hook(self):
         return self._off
+
+    def ready(self):
+        """Off-hook long enough for the relay contacts to have settled (tones may start)."""
+        return self._off and _diff(self._ticks(), self._since) >= self.settle_ms
 
     def offhook_ms(self):
         """How long the line has been held (0 when on-hook)."""

@@ -10,11 +10,13 @@
 #     ("aborted", rid, digits_played, reason)  reason "cancelled" or "hangup"
 #     ("hangup", reason)                   (only with a line) the line hung up by itself
 # Progress comes from backend.position() (the step the hardware is emitting now).
-# With a line: play() unmutes (and takes the line off-hook if it is on-hook); the line is muted
-# again when the plan ends or is aborted; line.service() runs inside service().
+# With a line: play() unmutes (and takes the line off-hook if it is on-hook); the plan starts
+# once line.ready() (the hook relay has settled), so the first tone is not clipped; the line is
+# muted again when the plan ends or is aborted; line.service() runs inside service().
 
 _IDLE = 0
 _PLAY = 1
+_WAIT = 2  # line taken off-hook by play(): waiting for the hook relay to settle
 
 
 class Player:
@@ -32,10 +34,10 @@ class Player:
         self.started_ms = 0
 
     def busy(self):
-        return self._state == _PLAY
+        return self._state != _IDLE
 
     def play(self, request_id, plan):
-        if self._state == _PLAY:
+        if self._state != _IDLE:
             raise RuntimeError("player busy")
         tones = []
         for i in range(len(plan)):
@@ -51,6 +53,9 @@ class Player:
                 self.line.off_hook()
             self.line.unmute()
         self.started_ms = self._ticks()
+        if self.line is not None and hasattr(self.line, "ready") and not self.line.ready():
+            self._state = _WAIT  # service() starts the backend once the relay has closed
+            return
         self._state = _PLAY
         self.backend.start(plan)
 
@@ -58,10 +63,11 @@ class Player:
         self._abort("cancelled")
 
     def _abort(self, reason):
-        if self._state != _PLAY:
+        if self._state == _IDLE:
             return
-        self.backend.abort()
-        self._progress(self.backend.position())
+        if self._state == _PLAY:
+            self.backend.abort()
+            self._progress(self.backend.position())
         self._state = _IDLE
         if self.line is not None:
             self.line.mute()
@@ -90,6 +96,9 @@ class Player:
                 if e[0] == "hangup":
                     self._abort("hangup")
                 self._pending.append(e)
+        if self._state == _WAIT and self.line.ready():
+            self._state = _PLAY
+            self.backend.start(self._plan)
         if self._state == _PLAY:
             self.backend.service()
             pos = self.backend.position()

@@ -91,3 +91,10 @@ def test_load_config_reads_the_board_file():
 def test_missing_config_file_means_default_board():
     p = boards.load_config("no_such_tonebridge.json")
     assert p["board"] == "pico"
+
+
+def test_timing_keys_are_checked():
+    assert boards.profile("pico", {"watchdog_ms": 5000})["watchdog_ms"] == 5000
+    assert boards.profile("pico", {"relay_settle_ms": 20})["relay_settle_ms"] == 20
+    raises(boards.ConfigError, boards.profile, "pico", {"watchdog_ms": "5s"})
+    raises(boards.ConfigError, boards.profile, "pico", {"relay_settle_ms": -1})

@@ -114,3 +114,16 @@ def test_watchdog_helper_feeds_the_machine_wdt():
     w.feed()
     w.feed()
     assert WDT.made[0].fed == 2 and w.feeds == 2
+
+
+def test_ready_once_the_relay_has_settled():
+    line, clock = _line()
+    assert not line.ready()
+    line.off_hook()
+    assert not line.ready()
+    clock.ms += 9
+    assert not line.ready()
+    clock.ms += 1
+    assert line.ready()
+    line.on_hook()
+    assert not line.ready()

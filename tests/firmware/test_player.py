@@ -170,3 +170,43 @@ def test_empty_plan_is_done_at_once():
     p = Player(b, ticks)
     p.play(10, [])
     assert p.service() == [("done", 10, 0)]
+
+
+class SlowLine(Line):
+    """A line whose hook relay needs 10 ms to close after off_hook()."""
+
+    def __init__(self, clock):
+        Line.__init__(self)
+        self.clock = clock
+        self.since = None
+
+    def off_hook(self):
+        self.off = True
+        self.since = self.clock[0]
+
+    def ready(self):
+        return self.off and self.clock[0] - self.since >= 10
+
+
+def test_plan_waits_for_the_hook_relay():
+    clock = [0]
+    b = Backend()
+    line = SlowLine(clock)
+    p = Player(b, lambda: clock[0], line)
+    p.play(11, PLAN)
+    assert p.busy() and b.starts == 0  # relay still closing: nothing plays yet
+    assert p.service() == []
+    clock[0] = 10
+    assert p.service() == [("started", 11, 0, "1")]
+    assert b.starts == 1
+    raises(RuntimeError, p.play, 12, PLAN)
+
+
+def test_cancel_while_waiting_for_the_relay():
+    clock = [0]
+    b = Backend()
+    p = Player(b, lambda: clock[0], SlowLine(clock))
+    p.play(13, PLAN)
+    p.cancel()
+    assert p.service() == [("aborted", 13, 0, "cancelled")]
+    assert b.starts == 0 and b.aborts == 0 and not p.busy()

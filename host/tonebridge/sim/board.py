@@ -121,7 +121,7 @@ class SimBoard:
         fs_root=None,
         run_main: bool | None = None,
         ticks_offset_us: int = 0,
-        relay_us: int = 0,
+        relay_us: int = 5000,
         firmware_root=FIRMWARE_ROOT,
     ):
         from tonebridge_fw import boards as fw_boards
