@@ -303,7 +303,10 @@ class Line:
             self._post(_fail, job.accepted, CallReleased())
             self._post(_fail, job.done, CallReleased())
             return
-        sim = _sim_of(self.client) if self.client is not None else (None, None)
+        try:
+            sim = _sim_of(self._ensure_open())
+        except SendFailed:
+            sim = (None, None)  # _play reports the failure
         t0 = _now_us(sim[0])
         try:
             played, total = self._play(job, job.text)
@@ -511,7 +514,8 @@ class Switchboard:
             }
             call.failure_reported = False
         _fail(job.done, exc)
-        self._emit("send_failed", call, failure=exc)
+        if exc.accepted:  # a failure before acceptance was the request's own answer
+            self._emit("send_failed", call, failure=exc)
 
     def hangup(self, call: Call):
         line = call.line
