@@ -199,6 +199,8 @@ class MT8880Chip:
             if self.rsel:
                 self.crb = value
                 self.rsel = False
+                if value & CRB_BURST:  # b1 is cleared in non-burst mode
+                    self.status &= ~ST_TX_EMPTY
                 self._track(("wb", value))
             else:
                 self.cra = value
@@ -226,8 +228,7 @@ class MT8880Chip:
         # A transmit write (re)starts a burst: tone for 51 ms, then 51 ms pause, then b1.
         self._burst_gen += 1
         gen = self._burst_gen
-        self._burst_on = True
-        self.status &= ~ST_TX_EMPTY
+        self._burst_on = True  # b1 stays as it is: only a status read clears it (datasheet)
         self.clock.call_at(t_us + BURST_TONE_US, lambda: self._burst_tone_end(gen))
         self.clock.call_at(
             t_us + BURST_TONE_US + BURST_PAUSE_US, lambda: self._burst_pause_end(gen)
