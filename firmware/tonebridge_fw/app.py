@@ -86,17 +86,11 @@ class App:
                 if self.player.busy():
                     # the engine gave up on a stalled sequence; make sure it is silent
                     self.player.cancel()
-                    self.player.service()
+                    self._service_player()
                 try:
                     self.player.play(act[1], act[2])
                 except Exception as e:
-                    eng.fault("backend", str(e))
-                    try:
-                        self.player.cancel()  # back to idle, tone path muted
-                        self.player.service()
-                    except Exception:
-                        pass
-                    eng.player_event(("aborted", act[1], 0, "error"))
+                    self._player_failed(e)
             elif kind == "cancel":
                 self.player.cancel()
             elif kind == "hook":
@@ -113,6 +107,28 @@ class App:
                             kw[k] = cfg[k]
                     self.backend.configure(**kw)
 
+    def _player_failed(self, e):
+        """The player or backend raised: report, silence, end the sequence as 'error'."""
+        eng = self.engine
+        eng.player_failed(type(e).__name__ + " " + str(e))
+        evs = ()
+        try:
+            self.player.cancel()  # back to idle, tone path muted
+            evs = self.player.service()
+        except Exception:
+            pass
+        for ev in evs:
+            if ev[0] != "started":  # after a failure, "started" is not evidence of sound
+                eng.player_event(ev)
+        eng.abort_current("error")
+
+    def _service_player(self):
+        try:
+            return self.player.service()
+        except Exception as e:
+            self._player_failed(e)
+            return ()
+
     def step(self):
         """One main-loop pass; returns the ms the loop may sleep before the next."""
         eng = self.engine
@@ -120,7 +136,7 @@ class App:
         if data:
             eng.receive(data)
         self._apply(eng.actions())
-        for ev in self.player.service():
+        for ev in self._service_player():
             eng.player_event(ev)
         self._apply(eng.actions())  # the next queued sequence starts at once
         off = self.line.is_off_hook()

@@ -33,6 +33,7 @@ REPLY = "<"
 EVENT = "!"
 MARKS = "><!"
 
+_NONE = ()
 _NL = const(10)
 _CR = const(13)
 _STAR = const(42)
@@ -168,7 +169,8 @@ def parse_line(line):
 
 
 class Decoder:
-    """Incremental frame decoder.  feed(bytes) -> list of (mark, id, body).
+    """Incremental frame decoder.  feed(bytes) -> frames: a list of (mark, id, body), or an
+    empty tuple when no frame completed (so the idle path allocates nothing).
 
     Buffering is bounded (MAX_FRAME plus room for noise in front of a frame): when a
     line outgrows the buffer, only the part from its last mark is kept, or the line is
@@ -213,7 +215,7 @@ class Decoder:
         self._n = m
 
     def feed(self, data):
-        out = []
+        out = None  # allocated only when a frame arrives
         buf = self._buf
         cap = self.max_line
         for b in data:
@@ -224,6 +226,8 @@ class Decoder:
                         self.dropped += 1
                     elif f[0] in self.accept:
                         self.frames += 1
+                        if out is None:
+                            out = []
                         out.append(f)
                     else:
                         self.dropped += 1
@@ -241,6 +245,8 @@ class Decoder:
                     continue
             buf[self._n] = b
             self._n += 1
+        if out is None:
+            return _NONE
         return out
 
 

@@ -435,6 +435,21 @@ class Engine:
             self._cur = None
             self._start_next()
 
+    def player_failed(self, text):
+        """The player/backend raised: report it; the current sequence ends as 'error'."""
+        self.fault("backend", text)
+        if self._cur is not None:
+            self._cur.reason = "error"
+
+    def abort_current(self, reason):
+        """End the current sequence now with what is known (the player cannot say more)."""
+        job = self._cur
+        if job is None:
+            return
+        self._finish(job, "aborted", job.reason or reason)
+        self._cur = None
+        self._start_next()
+
     def line_event(self, kind, value=None):
         """Feed a line-controller event: ("hook", off_hook), ("timeout",), ("fault", text)."""
         if kind == "hook":

@@ -102,7 +102,7 @@ def test_lowercase_crc_rejected():
     f = codec.encode("<", "9", "OK")
     lower = f[:-5] + f[-5:].lower()
     if lower != f:
-        assert codec.Decoder().feed(lower) == []
+        assert codec.Decoder().feed(lower) == ()
 
 
 def test_accept_filter():
@@ -122,7 +122,7 @@ def test_every_single_bit_flip_is_rejected():
             if bad[i] == 10:
                 continue  # became a newline: splits the line; checked below
             got = codec.Decoder().feed(bytes(bad))
-            assert got == [], (i, bit, bytes(bad))
+            assert got == (), (i, bit, bytes(bad))
 
 
 def test_flip_to_newline_rejected():
@@ -130,14 +130,14 @@ def test_flip_to_newline_rejected():
     for i in range(len(f) - 1):
         bad = bytearray(f)
         bad[i] = 10
-        assert codec.Decoder().feed(bytes(bad)) == []
+        assert codec.Decoder().feed(bytes(bad)) == ()
 
 
 def test_every_truncation_and_deletion_rejected():
     f = codec.encode(">", "12", "SEND catapult 100 100 1234")
     for i in range(len(f) - 1):
-        assert codec.Decoder().feed(f[:i] + f[i + 1 :]) == []
-        assert codec.Decoder().feed(f[:i] + b"\n") == []
+        assert codec.Decoder().feed(f[:i] + f[i + 1 :]) == ()
+        assert codec.Decoder().feed(f[:i] + b"\n") == ()
 
 
 def test_micropython_banner_and_traceback_never_parse():
@@ -179,7 +179,7 @@ def test_merged_lines_keep_only_last_frame():
 def test_overlong_line_bounded_and_resyncs():
     d = codec.Decoder()
     junk = b"x" * 5000
-    assert d.feed(junk) == []
+    assert d.feed(junk) == ()
     assert d.pending() <= d.max_line
     f = codec.encode("<", "4", "OK")
     assert d.feed(b"\n" + f) == [("<", "4", "OK")]
@@ -192,7 +192,7 @@ def test_overlong_line_bounded_and_resyncs():
 
 def test_overlong_marked_junk_is_dropped():
     d = codec.Decoder()
-    assert d.feed(b">" + b"y" * 2000 + b"\n") == []
+    assert d.feed(b">" + b"y" * 2000 + b"\n") == ()
     assert d.pending() == 0
     assert d.feed(codec.encode(">", "5", "PING")) == [(">", "5", "PING")]
 

@@ -402,3 +402,46 @@ def test_longest_send_fits_one_frame():
     assert rep.startswith("ERR dial pos=92")  # the dialect's own limit comes first
     rep = r.request("y", "SEND " + "1" * (engine.MAX_SEND_CHARS + 1))
     assert rep.startswith("ERR too-long")
+
+
+def test_idle_pass_allocates_nothing():
+    """Under MicroPython the idle main-loop work of the engine runs with the heap locked."""
+    r = Rig()
+    r.request("1", "PING")
+    eng = r.eng
+    dec = eng.decoder
+    try:
+        import micropython
+
+        lock = micropython.heap_lock
+        unlock = micropython.heap_unlock
+    except (ImportError, AttributeError):
+        lock = unlock = None
+    if lock is not None:
+        lock()
+    try:
+        for _ in range(10):
+            a = eng.actions()
+            eng.tick()
+            o = eng.output()
+            f = dec.feed(b"")
+            busy = eng.busy()
+    finally:
+        if unlock is not None:
+            unlock()
+    assert a == () and o == b"" and f == () and busy is False
+
+
+def test_player_failure_ends_sequence_as_error():
+    r = Rig()
+    r.request("1", "SEND 123")
+    r.request("2", "SEND 4")
+    r.run(150)
+    r.eng.player_failed("OSError EIO")
+    r.player.job = None
+    r.eng.abort_current("error")
+    r.pump()
+    assert ("!", "-", "FAULT backend OSError EIO") in r.frames
+    assert r.events("1")[-1] == "ABORT 1 error"
+    r.run(300)
+    assert r.events("2")[-1] == "DONE 1"  # the queue goes on
