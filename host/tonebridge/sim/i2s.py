@@ -28,6 +28,7 @@ recorder at >= 96 kHz. The line is wired to the left channel (MONO sends the sam
 from __future__ import annotations
 
 import math
+import threading
 
 import numpy as np
 from scipy import signal
@@ -72,6 +73,8 @@ class SimI2S:
 
     def __init__(self, id, **kw):
         self.id = id
+        # the recorder may flush from another thread (API recording while the board runs)
+        self._lock = threading.RLock()
         self._active = False
         self._event = None
         self._handler = None
@@ -125,6 +128,10 @@ class SimI2S:
         self._active = True
 
     def deinit(self):
+        with self._lock:
+            self._deinit_locked()
+
+    def _deinit_locked(self):
         if not self._active:
             return
         self._active = False
@@ -194,6 +201,10 @@ class SimI2S:
         self._event = self._clock.call_at(math.ceil(self._boundary_us(k)), self._on_dma)
 
     def _on_dma(self):
+        with self._lock:
+            self._on_dma_locked()
+
+    def _on_dma_locked(self):
         self._event = None
         if not self._active:
             return
@@ -289,6 +300,10 @@ class SimI2S:
             self._zi = self._dac_filter()[1].copy()
 
     def flush(self):
+        with self._lock:
+            self._flush_locked()
+
+    def _flush_locked(self):
         """Push what has been played so far to the recorder."""
         self._flush_run()
 

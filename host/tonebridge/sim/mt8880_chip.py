@@ -25,6 +25,7 @@ the board's line recorder as one sampled segment.
 from __future__ import annotations
 
 import math
+import threading
 
 import numpy as np
 
@@ -94,6 +95,7 @@ class MT8880Chip:
     ):
         self.bus = bus
         self.clock = clock
+        self._lock = threading.RLock()  # the recorder may flush from another thread
         self.recorder = recorder
         self.f_osc = f_osc
         self.rate = sample_rate
@@ -269,6 +271,10 @@ class MT8880Chip:
         return (fr, fc, ar, ac)
 
     def _update(self, t_us):
+        with self._lock:
+            self._update_locked(t_us)
+
+    def _update_locked(self, t_us):
         want = self._wanted()
         if want == self._out:
             return
@@ -295,8 +301,9 @@ class MT8880Chip:
 
     def flush(self):
         """Push the part of a tone still sounding up to now (the stretch continues)."""
-        if self._out is not None:
-            self._emit(self.clock.now_us())
+        with self._lock:
+            if self._out is not None:
+                self._emit(self.clock.now_us())
 
     @property
     def sounding(self) -> bool:
