@@ -79,7 +79,6 @@ class App:
             self.link.write(out)
 
     def _apply(self, actions):
-        eng = self.engine
         for act in actions:
             kind = act[0]
             if kind == "play":
