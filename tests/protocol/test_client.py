@@ -139,3 +139,66 @@ def test_too_long_for_the_board_refused_on_the_host():
         c.send("1234")
     assert ei.value.code == "too-long" and ei.value.played == 0
     assert w.board.engine.decoder.frames == frames_before
+
+
+class EchoReplPort:
+    """A board sitting in the MicroPython REPL: echoes what it gets, then a SyntaxError."""
+
+    def __init__(self, world):
+        self.w = world
+        self.out = bytearray(b"MicroPython v1.24.1 on 2024-11-29; Raspberry Pi Pico\r\n>>> ")
+        self.got = 0
+
+    in_waiting = 0
+
+    def read(self, n=1):
+        if not self.out:
+            self.w.advance(0.01)
+        d = bytes(self.out[:n])
+        del self.out[:n]
+        return d
+
+    def write(self, data):
+        self.got += len(data)
+        self.out += data.replace(b"\n", b"\r\n")
+        self.out += b'Traceback (most recent call last):\r\n  File "<stdin>", line 1\r\n'
+        self.out += b"SyntaxError: invalid syntax\r\n>>> "
+        return len(data)
+
+    def close(self):
+        pass
+
+
+def test_a_board_in_the_repl_never_answers():
+    from tonebridge.link import BoardClient, LinkError
+
+    w = World()
+    port = EchoReplPort(w)
+    c = BoardClient(
+        "repl://", timeout=0.2, port_factory=lambda: port, clock=w.now, sleep=w.advance,
+        background=False,
+    )  # fmt: skip
+    with pytest.raises(LinkError, match="no answer"):
+        c.open()
+    assert port.got > 0  # it did try (HELLO, retried with the same id)
+
+
+def test_protocol_version_mismatch_is_refused():
+    from tonebridge_fw import engine
+
+    w = World()
+    c = w.client()
+    orig = engine.Engine._hello
+
+    def hello_v2(self, rid, args):
+        return orig(self, rid, args).replace("proto=1", "proto=2")
+
+    engine.Engine._hello = hello_v2
+    engine._VERBS["HELLO"] = hello_v2
+    try:
+        with pytest.raises(BoardError) as ei:
+            c.open()
+        assert ei.value.code == "proto"
+    finally:
+        engine.Engine._hello = orig
+        engine._VERBS["HELLO"] = orig

@@ -451,6 +451,12 @@ class BoardClient:
     def hello(self) -> dict:
         """Handshake: firmware version, boot id, backend, character set, limits."""
         info = self._call("HELLO")
+        if info.get("proto") != codec.PROTOCOL_VERSION:
+            raise BoardError(
+                "proto",
+                f"the board speaks protocol {info.get('proto')!r}; "
+                f"this host speaks {codec.PROTOCOL_VERSION} (update one of them)",
+            )
         boot = str(info.get("boot", ""))
         with self._state:
             if self.boot_id is not None and boot != self.boot_id:
