@@ -209,3 +209,15 @@ def test_rp2040_watchdog_limit(boards):
     sb = boards(run_main=False)
     with pytest.raises(ValueError, match="too long"):
         sb.modules["machine"].WDT(timeout=9000)
+
+
+def test_idle_board_keeps_no_line_samples(boards):
+    # on-hook and muted: what the line switches cut off is not stored (bounded memory for a
+    # board left running), and the rendered line is the same silence
+    sb = boards()
+    sb.run_for(30_000)
+    stored = sum(v.size for segs in sb.line._segs.values() for _s, _r, v in segs)
+    assert sb.line.dropped_samples > 30 * 90_000
+    assert stored < 100_000
+    x = sb.line.samples(8000)
+    assert x.size == pytest.approx(30 * 8000, abs=800) and not np.any(x)

@@ -106,16 +106,43 @@ class OutputChain:
 class LineRecorder:
     """Line signal of one board, assembled from per-source sampled segments."""
 
-    def __init__(self):
+    def __init__(self, drop_gated: bool = False):
+        """``drop_gated``: do not store segments the line switches cut off entirely (on-hook
+        or muted throughout): the rendered line is the same, memory stays bounded for a
+        board left running (``samples(gated=False)`` then lacks those stretches)."""
         self._segs: dict[str, list] = {}
         self._gates: dict[str, list] = {}
         self._flushers: list = []
+        self.drop_gated = drop_gated
+        self.dropped_samples = 0
+        self._end = 0.0
 
     # ---- producers ---------------------------------------------------------------
     def add_segment(self, source: str, start_us: float, rate: float, volts) -> None:
         v = np.asarray(volts, dtype=np.float64)
-        if v.size:
-            self._segs.setdefault(source, []).append((float(start_us), float(rate), v))
+        if not v.size:
+            return
+        end = float(start_us) + v.size * 1e6 / rate
+        self._end = max(self._end, end)
+        if self.drop_gated and self._cut_throughout(float(start_us), end):
+            self.dropped_samples += v.size
+            return
+        self._segs.setdefault(source, []).append((float(start_us), float(rate), v))
+
+    def _cut_throughout(self, t0: float, t1: float) -> bool:
+        for ev in self._gates.values():
+            state = None
+            for t, closed in ev:
+                if t <= t0:
+                    state = closed
+                elif t <= t1:
+                    state = None  # the switch moves inside the segment
+                    break
+                else:
+                    break
+            if state is False:
+                return True
+        return False
 
     add = add_segment
 
@@ -143,7 +170,7 @@ class LineRecorder:
 
     def end_us(self) -> float:
         self.flush()
-        end = 0.0
+        end = self._end
         for segs in self._segs.values():
             for s, r, v in segs:
                 end = max(end, s + v.size * 1e6 / r)

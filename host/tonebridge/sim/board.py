@@ -140,7 +140,7 @@ class SimBoard:
         self.regs: dict[int, int] = {}
         # hardware
         self.bus = PinBus(self.clock)
-        self.recorder = LineRecorder()
+        self.recorder = LineRecorder(drop_gated=True)
         self.link = SerialLink()
         self.hw = Rp2Hardware(self.clock, self.bus, mcu) if mcu.startswith("rp2") else None
         self.line_if = LineInterface(self.bus, self.recorder, self.profile, relay_us=relay_us)
