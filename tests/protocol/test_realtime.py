@@ -181,3 +181,20 @@ def test_cli_sim_command_serves_a_pty(tmp_path):
         time.sleep(0.05)
     x, rate = read_wav(wav)
     assert decode_multimon(x, rate) == "*#0"
+
+
+def test_cli_send_interrupted_cancels_on_the_board():
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tonebridge.cli", "send", "--port", "sim://pico", "12345WWWWW6"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    # wait until the first digit was played, then Ctrl-C
+    first = proc.stdout.readline()
+    assert first.startswith("1/6 '1' ... played"), first + proc.stderr.read()
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 130, err
+    assert "interrupted; cancelled on the board" in err
+    assert "sent:" not in out

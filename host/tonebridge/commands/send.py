@@ -87,6 +87,15 @@ def run(args) -> int:
         except DialStringError as e:
             _show_dial_error(text, e)
             return 2
+        except KeyboardInterrupt:
+            # stop the board too: a sequence must not go on playing behind the user's back
+            try:
+                client.cancel()
+                note = "cancelled on the board"
+            except Exception as e:  # the link may be what hung
+                note = f"could not cancel on the board: {e}"
+            print(f"\ntonebridge send: interrupted; {note}", file=sys.stderr)
+            return 130
         except SendError as e:
             out.write("\n" if not args.quiet else "")
             print(f"tonebridge send: {e.message}", file=sys.stderr)
