@@ -78,10 +78,24 @@ def test_retry_with_idempotency_key_plays_once(start_server, tmp_path):
     srv.wait_boards()
     rec = tmp_path / "rec"
     with srv.client(USER, PW) as http:
-        first = dtmf(http, C1, "47", **{"Idempotency-Key": "order-1"})
+        # keep the line busy, so the keyed request and its retry are both in flight together
+        assert dtmf(http, C1, "1W").status_code == 200
+        answers = []
+
+        def keyed():
+            with srv.client(USER, PW) as own:
+                answers.append(dtmf(own, C1, "47", **{"Idempotency-Key": "order-1"}))
+
+        threads = [threading.Thread(target=keyed) for _ in range(2)]
+        for t in threads:
+            t.start()
+            time.sleep(0.05)
+        for t in threads:
+            t.join(30)
+        assert [a.status_code for a in answers] == [200, 200]
+        assert sorted(a.headers.get("Idempotent-Replayed", "") for a in answers) == ["", "true"]
         retry = dtmf(http, C1, "47", **{"Idempotency-Key": "order-1"})
-        assert first.status_code == retry.status_code == 200
-        assert retry.headers["Idempotent-Replayed"] == "true"
+        assert retry.status_code == 200 and retry.headers["Idempotent-Replayed"] == "true"
         clash = dtmf(http, C1, "48", **{"Idempotency-Key": "order-1"})
         assert clash.status_code == 409 and clash.json()["code"] == "call-update-conflict"
         # GWS clients use X-Request-Id the same way
@@ -95,13 +109,14 @@ def test_retry_with_idempotency_key_plays_once(start_server, tmp_path):
             for _ in range(2)
         ]
         assert [g.json() for g in gws] == [{"statusCode": 0}] * 2
-        assert decode(wait_for_file(rec / f"{C1}-1.wav")) == "47"
-        assert decode(wait_for_file(rec / f"{C1}-2.wav")) == "5"
+        assert decode(wait_for_file(rec / f"{C1}-1.wav")) == "1"
+        assert decode(wait_for_file(rec / f"{C1}-2.wav")) == "47"
+        assert decode(wait_for_file(rec / f"{C1}-3.wav")) == "5"
         assert dtmf(http, C1, "8").status_code == 200
-        assert decode(wait_for_file(rec / f"{C1}-3.wav")) == "8"  # no send numbered for retries
-    assert [t for _, t in srv.factory.sends] == ["47", "5", "8"]
+        assert decode(wait_for_file(rec / f"{C1}-4.wav")) == "8"  # no send numbered for retries
+    assert [t for _, t in srv.factory.sends] == ["1W", "47", "5", "8"]
     x = srv.line_samples(0, 22050)
-    assert decode_multimon(x, 22050) == "4758"
+    assert decode_multimon(x, 22050) == "14758"
 
 
 @pytest.mark.slow
