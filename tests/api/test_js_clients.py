@@ -12,6 +12,26 @@ from tonebridge.analysis import decode_multimon, read_wav
 
 JS = HERE / "js"
 
+# the call object's fields in the GWS SendDTMF seed's CometD sample
+SEED_CALL_KEYS = {
+    "id",
+    "state",
+    "callUuid",
+    "connId",
+    "deviceUri",
+    "participants",
+    "dnis",
+    "callType",
+    "capabilities",
+    "duration",
+    "mute",
+    "supervisorListeningIn",
+    "monitoredUserMuted",
+    "monitoring",
+    "uri",
+    "path",
+}
+
 
 def node_bandwidth(base, user, secret, call_id, dtmf):
     proc = subprocess.run(
@@ -86,6 +106,14 @@ def test_cometd_js_client_receives_dtmf_sent(start_server, tmp_path):
     assert "SendDtmf" in data["call"]["capabilities"]
     assert data["phoneNumber"] == srv.cfg.lines[0].number
     assert data["extensions"] == {"BusinessCall": 0}
+    assert set(data) == {"notificationType", "call", "phoneNumber", "extensions", "messageType"}
+    assert SEED_CALL_KEYS <= set(data["call"])  # every field of the seed's sample call
+    assert set(data["call"]["participants"][0]) == {
+        "e164Number",
+        "formattedPhoneNumber",
+        "phoneNumber",
+        "digits",
+    }
     wav = wait_for_file(tmp_path / "rec" / f"{call_id}-1.wav")
     x, rate = read_wav(wav)
     assert decode_multimon(x, rate) == "5"
