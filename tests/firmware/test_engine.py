@@ -445,3 +445,12 @@ def test_player_failure_ends_sequence_as_error():
     assert r.events("1")[-1] == "ABORT 1 error"
     r.run(300)
     assert r.events("2")[-1] == "DONE 1"  # the queue goes on
+
+
+def test_app_and_transport_import_without_hardware():
+    """app.py and transport.py import hardware modules only when an App/link is built."""
+    from tonebridge_fw import app, transport
+
+    assert app.BUSY_MS >= 1 and app.IDLE_MS > app.BUSY_MS
+    assert len(app.new_boot_id()) == 8
+    assert transport.MAX_READ >= codec.MAX_FRAME
