@@ -137,3 +137,22 @@ def test_cc_written_as_32_bit_words(play):
         p = play("pico", "1", hooks=[hook])
         fl, _, fh, _, _ = _first_tone(p)
         assert abs(fl / 697 - 1) < 5e-4
+
+
+def test_pico2_with_rp2040_dreq_numbers_stalls(play):
+    # RP2040's DREQ_PWM_WRAP0 (24) on an RP2350 is SPI0_TX: nothing paces the DMA
+    def patch(sb):
+        mod = sb.load("tonebridge_fw.backends.pwm_dma_rp2")
+        mod._MCU["rp2350"] = (0x400A8000, 12, 24)
+
+    with pytest.raises(RuntimeError, match="never finished"):
+        play("pico2", "1", patch=patch)
+
+
+def test_pico2_with_rp2040_pwm_base_is_silent(play):
+    def patch(sb):
+        mod = sb.load("tonebridge_fw.backends.pwm_dma_rp2")
+        mod._MCU["rp2350"] = (0x40050000, 8, 32)
+
+    with pytest.raises(RuntimeError, match="never finished"):
+        play("pico2", "1", patch=patch)
