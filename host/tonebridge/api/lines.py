@@ -95,17 +95,14 @@ def _sim_of(client):
 
     The lock is the one the sim:// port's driver thread holds while it advances the
     board, so a segment is rendered from a consistent state."""
-    for holder in (client, getattr(client, "_port", None), getattr(client, "serial", None)):
-        if holder is None:
-            continue
-        board = getattr(holder, "board", None)
-        if board is not None and hasattr(board, "line") and hasattr(board, "clock"):
-            lock = getattr(holder, "_lock", None) or getattr(board, "lock", None)
-            if lock is None:
-                port = getattr(client, "_port", None)
-                lock = getattr(port, "_lock", None)
-            return board, lock
-    return None, None
+    if client is None:
+        return None, None
+    port = getattr(client, "serial", None) or getattr(client, "_port", None)
+    board = getattr(client, "board", None) or getattr(port, "board", None)
+    if board is None or not hasattr(board, "line") or not hasattr(board, "clock"):
+        return None, None
+    lock = getattr(port, "_lock", None) or getattr(board, "lock", None)
+    return board, lock
 
 
 def _board_of(client):
