@@ -294,7 +294,9 @@ class Rp2Hardware:
         self.dma = [DmaChannel(self, i) for i in range(self.c["dma_channels"])]
         self.dma_timers = [0, 0, 0, 0]
         self.regs: dict[int, int] = {}  # registers with no model: last value written
-        self.write_hooks: list = []  # fn(addr, value) -> value: fault injection in tests
+        # fn(addr, value) -> value|None, applied to every register write the CPU makes
+        # (mem32, machine.PWM, rp2.DMA attributes); DMA transfers do not pass through them
+        self.write_hooks: list = []
         self.outputs: dict[int, object] = {}  # gpio -> PinOutput
         self.irq_handlers: dict[int, object] = {}
         self._synced16 = 0
@@ -501,7 +503,7 @@ class Rp2Hardware:
             v = v * np.uint32(0x01010101)
         base = self.c["pwm_base"]
         off = a0 - base
-        if 0 <= off < 0x14 * len(self.slices) and off % 0x14 == 0x0C and not self.write_hooks:
+        if 0 <= off < 0x14 * len(self.slices) and off % 0x14 == 0x0C:
             self.slices[off // 0x14].log_write(tt, v)
             return
         for t, x in zip(tt.tolist(), v.tolist(), strict=True):
