@@ -98,3 +98,12 @@ def test_timing_keys_are_checked():
     assert boards.profile("pico", {"relay_settle_ms": 20})["relay_settle_ms"] == 20
     raises(boards.ConfigError, boards.profile, "pico", {"watchdog_ms": "5s"})
     raises(boards.ConfigError, boards.profile, "pico", {"relay_settle_ms": -1})
+
+
+def test_backend_classes_are_imported_by_name():
+    from tonebridge_fw import board
+
+    cls = board.backend_class("mt8880")
+    assert cls.__name__ == "MT8880Backend"
+    e = raises(ValueError, board.backend_class, "pwm")
+    assert "unknown backend 'pwm'" in str(e)
