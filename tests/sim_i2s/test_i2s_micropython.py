@@ -49,7 +49,7 @@ class Pin:
     def __init__(self, id):
         self.id = id
 
-prof = {"mcu": "esp32", "sck_pin": 26, "ws_pin": 25, "sd_pin": 22, "sample_rate": 16000}
+prof = {"mcu": "esp32", "sck_pin": 26, "ws_pin": 25, "sd_pin": 22, "i2s_rate": 16000}
 be = I2SBackend(prof, i2s_class=I2S, pin_class=Pin, ticks_us=clock.ticks_us)
 i2s = I2S.inst
 assert i2s.args[5] == 16 and i2s.args[7] == 16000 and i2s.args[6] == I2S.MONO

@@ -64,7 +64,7 @@ class I2SBackend:
                 pin_class = machine.Pin
         self._I2S = i2s_class
         self._ticks_us = ticks_us if ticks_us is not None else time.ticks_us
-        self.rate = profile.get("sample_rate", DEFAULT_RATE)
+        self.rate = profile.get("i2s_rate", DEFAULT_RATE)
         fmt = profile.get("i2s_format", "mono")
         if fmt not in ("mono", "stereo"):
             raise ValueError("i2s_format must be 'mono' or 'stereo'")
@@ -102,6 +102,7 @@ class I2SBackend:
         self._next_fill = 0
         self._next_write = 0
         self._final = 0
+        self._drained = False  # the last plan ended normally (its padding may still be queued)
         self._cb = self._on_irq  # bound once: the handler path never allocates a bound method
         self._plan = None
         self._state = _IDLE
@@ -186,6 +187,21 @@ class I2SBackend:
     def start(self, plan):
         if self._state == _RUN:
             self.abort()
+        # Frames of the previous plan (its zero padding) possibly still queued in the port
+        # (an upper bound: written minus the played estimate, which is never ahead). The new
+        # plan plays right after them; with more than the pipeline latency queued, that queue
+        # replaces the latency in the estimate. Capped by what the ring + DMA can hold (a ticks
+        # wrap over a long idle time can only make the estimate late, never early).
+        backlog = 0
+        if self._drained:
+            backlog = self._written + self._latency - self._clock_frames()
+            cap = self._ibuf_frames + self._latency
+            if backlog > cap:
+                backlog = cap
+            backlog -= self._latency
+            if backlog < 0:
+                backlog = 0
+        self._drained = False
         self._r.load(plan)  # ValueError for an unusable plan
         self._plan = plan
         self._final = len(plan)
@@ -203,7 +219,7 @@ class I2SBackend:
         self._fill()
         self._fill()
         self._state = _RUN
-        self._anchor = 0
+        self._anchor = -backlog
         self._anchor_t = self._ticks_us()
         self._write(0)
 
@@ -251,6 +267,7 @@ class I2SBackend:
             return -1  # nothing of the plan has left the DAC yet
         if p >= self._total and self._inflight < 0 and self._rendered >= self._total:
             self._state = _DONE
+            self._drained = True
             return self._final
         if p >= self._total:
             p = self._total - 1
