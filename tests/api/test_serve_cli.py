@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 from apihelpers import need_tools, wait_for_file
 from tonebridge.analysis import decode_multimon, read_wav
@@ -83,3 +84,48 @@ def test_demo_prints_a_working_curl_line_and_records(tmp_path):
         except subprocess.TimeoutExpired:
             proc.kill()
     assert proc.returncode in (0, -signal.SIGINT, 130)
+
+
+def test_serve_from_a_toml_config(tmp_path):
+    port = free_port()
+    cfg = tmp_path / "serve.toml"
+    cfg.write_text(
+        f"""
+listen = "127.0.0.1:{port}"
+auth = ["ops:pw-1", "other:pw-2"]
+[[lines]]
+url = "sim://pico"
+call_id = "c-from-toml"
+device_id = "desk-9"
+owner = "ops"
+"""
+    )
+    exe = Path(sys.executable).with_name("tonebridge")
+    proc = subprocess.Popen(
+        [str(exe), "serve", "--config", str(cfg)],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                r = httpx.get(f"http://127.0.0.1:{port}/v1/users/ops/calls", auth=("ops", "pw-1"))
+                break
+            except httpx.TransportError:
+                assert proc.poll() is None, proc.stderr.read()
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
+        assert [c["id"] for c in r.json()] == ["c-from-toml"]
+        r = httpx.get(f"http://127.0.0.1:{port}/v1/users/other/calls", auth=("other", "pw-2"))
+        assert r.json() == []
+        r = httpx.get(f"http://127.0.0.1:{port}/api/v2/me/devices", auth=("ops", "pw-1"))
+        assert [d["id"] for d in r.json()["devices"]] == ["desk-9"]
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
