@@ -118,3 +118,24 @@ def test_dma_memory_to_memory_unpaced(sb):
     assert not d.active() and d.count == 0
     assert list(dst) == list(range(100))
     d.close()
+
+
+def test_gpio_steps_on_the_tone_pin_reach_the_line_when_they_happen(sb):
+    # the tone pin used as a plain GPIO (a firmware bug): each step is a click at its time
+    m = sb.modules["machine"]
+    _line_open(sb)
+    p = m.Pin(16, m.Pin.OUT, value=0)
+    sb.run_for(50)
+    t_up = sb.now_us()
+    p.value(1)
+    sb.run_for(20)
+    t_down = sb.now_us()
+    p.value(0)
+    sb.run_for(30)
+    rate = 48000
+    x = sb.line.samples(rate, start_us=0, end_us=sb.now_us())
+    i_up = int(np.argmax(x))
+    i_down = int(np.argmin(x))
+    assert abs(i_up / rate * 1e6 - t_up) < 500
+    assert abs(i_down / rate * 1e6 - t_down) < 500
+    assert x[i_up] > 0.3 and x[i_down] < -0.3

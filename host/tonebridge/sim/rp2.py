@@ -709,6 +709,20 @@ class PinOutput:
         self._pend: list = []  # (start16, period16, volts) waiting to be fed
         self._pend_n = 0
         self.batch = 16384
+        self._level = self._sio_level()
+        hw.bus.watch(gpio, self._on_pin)
+
+    def _sio_level(self) -> float:
+        bus = self.hw.bus
+        lv = bus.level(self.gpio) if bus.function(self.gpio) == "sio" else 0
+        return self.vdd * (lv or 0)
+
+    def _on_pin(self, gpio, level, t_us) -> None:
+        # a GPIO level change: what came before it is emitted with the level it had
+        with self.hw.lock:
+            if not self._pwm_live():
+                self._static(self.hw.t16(t_us))
+            self._level = self._sio_level()
 
     def _pwm_live(self) -> bool:
         s = self.hw.slices[self.hw.slice_of(self.gpio)]
@@ -763,8 +777,7 @@ class PinOutput:
     def _static(self, until16: int) -> None:
         if until16 <= self.done16:
             return
-        lv = self.hw.bus.level(self.gpio) if self.hw.bus.function(self.gpio) == "sio" else 0
-        v = self.vdd * (lv or 0)
+        v = self._level
         step = round(self.hw.freq * 16 / self.static_rate)
         n = (until16 - self.done16) // step
         if n <= 0:
