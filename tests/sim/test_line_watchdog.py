@@ -104,3 +104,19 @@ def test_reset_stops_pwm_and_dma(board):
     assert not any(ch.busy for ch in sb.hw.dma)
     assert not any(s.running for s in sb.hw.slices)
     assert sb.resets[-1][1] == "harness"
+
+
+def test_offhook_timeout_across_the_ticks_ms_wrap(board):
+    # ticks_ms wraps at 2**30 ms on MicroPython: start 0.5 s before the wrap
+    sb = board(config={"max_offhook_s": 2}, ticks_offset_us=(2**30 - 500) * 1000)
+    line, prof = _line(sb)
+    t = sb.modules["time"]
+    line.off_hook()
+    t0 = sb.now_us()
+    events = []
+    while not events:
+        events = list(line.service())
+        sb.run_for(10)
+    assert t.ticks_ms() < 10_000  # wrapped
+    assert events == [("hangup", "timeout")]
+    assert 2_000_000 <= sb.now_us() - t0 <= 2_020_000
