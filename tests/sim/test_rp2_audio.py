@@ -93,17 +93,20 @@ def test_level_on_the_line(play):
     assert res < 0.05 * al
 
 
-@pytest.mark.slow
-def test_92_digits_and_a_long_pause_simulate(play):
+def test_92_characters_with_a_long_pause_simulate(play):
     import time
 
-    text = ("1234567890*#ABCD" * 6)[:92]
+    digits = ("1234567890*#ABCD" * 6)[:88]
+    text = digits[:44] + "WWW," + digits[44:]  # 92 characters, a 3.5 s pause in the middle
     t = time.perf_counter()
     p = play("pico", text, tone_ms=50, gap_ms=50)
     wall = time.perf_counter() - t
-    seg = segments(p.x, p.rate)
-    assert len(seg) == 92
-    print(f"92 digits: {len(p.x) / p.rate:.2f} s of line simulated in {wall:.2f} s wall")
+    seg, tones, gaps = _tone_gaps(p.x, p.rate)
+    assert len(seg) == 88
+    assert abs(gaps[43] - 3.5) < 0.001
+    assert max(abs(t - 0.05) for t in tones) < 0.001
+    assert max(abs(g - 0.05) for i, g in enumerate(gaps) if i != 43) < 0.001
+    print(f"92 characters: {len(p.x) / p.rate:.2f} s of line simulated in {wall:.2f} s wall")
 
 
 def test_late_main_loop_underruns_are_recovered(play):
