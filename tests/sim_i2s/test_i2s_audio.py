@@ -77,6 +77,11 @@ def test_rp2_i2s_all_keys():
     p = play("pico", ALL, config=RP2_I2S)
     check_board(p, ALL, 60, 50)
     assert p.i2s[0].rate == 48000
+    # the PIO divider makes the sample clock 64 ppm fast: every tone is 64 ppm high
+    ppm = p.i2s[0].actual_rate / 48000
+    f = fit_tones(steady_slices(p.x, p.rate)[0], p.rate)
+    assert f.f_low == pytest.approx(697 * ppm, rel=2e-6)
+    assert f.f_high == pytest.approx(1209 * ppm, rel=2e-6)
 
 
 def test_esp32_i2s_pause_and_long_tones():

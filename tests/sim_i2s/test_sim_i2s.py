@@ -147,3 +147,19 @@ def test_shift():
     assert list(buf) == [400, -400, 12]
     SimI2S.shift(buf=buf, bits=16, shift=-3)
     assert list(buf) == [50, -50, 1]
+
+
+def test_rp2_sample_clock_is_the_pio_divider_rate():
+    from tonebridge.sim.i2s import rp2_actual_rate
+
+    # 125 MHz / (48000 * 64) = 40.6901 -> 16.8 fixed point truncates to 40 + 176/256
+    assert rp2_actual_rate(48000, 16, 125_000_000) == pytest.approx(125e6 / (40.6875 * 64))
+    clock, rec, bus, I2S, i2s = make(mcu="rp2040", sck=18, ws=19, sd=20, rate=48000)
+    assert i2s.actual_rate == pytest.approx(48003.072, abs=1e-3)
+    assert i2s.dma_frames == 32
+    i2s.write(sine(1000, 48000, 9600))  # blocking
+    clock.advance_us(100_000)
+    x = rec.samples(96000, start_us=0, end_us=clock.now_us(), gated=False)
+    on = np.flatnonzero(np.abs(x) > 0.01)
+    f, _ = fit_freq(x[on[0] + 960 : on[-1] - 960], 96000)
+    assert f == pytest.approx(1000 * 48003.072 / 48000, rel=1e-6)

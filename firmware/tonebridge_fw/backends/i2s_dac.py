@@ -45,9 +45,9 @@ _DONE = const(2)
 DEFAULT_RATE = const(44100)
 DEFAULT_BUF_FRAMES = const(512)
 DEFAULT_IBUF = const(8192)
-# DMA buffer length in frames of the MicroPython ports (rp2: 256-byte buffers; esp32: 256
-# frames); only used for the playback-latency estimate.
-_DMA_FRAMES_RP2 = const(64)
+# DMA buffer length in frames of the MicroPython ports (rp2: 128-byte halves of a 256-byte
+# buffer, stereo 16-bit frames; esp32: 256 frames); only used for the playback-latency estimate.
+_DMA_FRAMES_RP2 = const(32)
 _DMA_FRAMES_ESP32 = const(256)
 
 

@@ -39,7 +39,21 @@ DACS = {
 }
 
 # DMA buffer size in frames per port (rp2: 256-byte DMA buffers; esp32: 256-frame DMA buffers).
-DMA_FRAMES = {"rp2": 64, "esp32": 256}
+DMA_FRAMES = {"rp2": 32, "esp32": 256}  # rp2: 128-byte half buffers of stereo 16-bit frames
+# rp2 port: app data copied into the ring per DMA irq in non-blocking mode (bytes; esp32: no cap)
+RP2_COPY_PER_IRQ = 512
+RP2_SYS_HZ = {"rp2040": 125_000_000, "rp2350": 150_000_000}
+
+
+def rp2_actual_rate(rate: int, bits: int, sys_hz: int) -> float:
+    """The rp2 port clocks its PIO program at rate * 2 slots * bits * 2 instructions per bit;
+    the SDK stores the divider as 16.8 fixed point, truncating the fraction."""
+    pio_hz = rate * 2 * bits * 2
+    div = sys_hz / pio_hz
+    whole = int(div)
+    frac = int((div - whole) * 256)
+    return sys_hz / ((whole + frac / 256) * pio_hz / rate)
+
 
 _RUN_FLUSH_FRAMES = 1 << 15  # push a contiguous run to the recorder at least this often
 
@@ -114,7 +128,15 @@ class SimI2S:
         self.ibuf = ibuf
         self.channels = 2 if format == self.STEREO else 1
         self.frame_bytes = bits // 8 * self.channels
-        self.dma_frames = DMA_FRAMES["rp2" if self._mcu.startswith("rp2") else "esp32"]
+        rp2 = self._mcu.startswith("rp2")
+        self.dma_frames = DMA_FRAMES["rp2"] * 16 // bits if rp2 else DMA_FRAMES["esp32"]
+        self.copy_per_irq = RP2_COPY_PER_IRQ if rp2 else None
+        # The sample clock the DAC really gets (esp32: APLL/fractional divider, taken as exact)
+        self.actual_rate = (
+            rp2_actual_rate(rate, bits, RP2_SYS_HZ.get(self._mcu, 125_000_000))
+            if rp2
+            else float(rate)
+        )
         self.full_scale_v = DACS[self._dac] * math.sqrt(2)
         if self._bus is not None:
             for p in pins:
@@ -124,7 +146,7 @@ class SimI2S:
         self._pending_off = 0
         self._t0 = float(self._clock.now_us())  # DMA phase
         self._k = 0  # next DMA boundary index
-        self._period_us = self.dma_frames * 1e6 / rate
+        self._period_us = self.dma_frames * 1e6 / self.actual_rate
         self._active = True
 
     def deinit(self):
@@ -224,6 +246,8 @@ class SimI2S:
             space = self.ibuf - len(self._ring)
             rest = len(self._pending) - self._pending_off
             take = min(space, rest)
+            if self.copy_per_irq is not None:
+                take = min(take, self.copy_per_irq)
             if take:
                 self._ring += self._pending[self._pending_off : self._pending_off + take]
                 self._pending_off += take
@@ -250,7 +274,7 @@ class SimI2S:
         if self._run_end is None:
             self._run_start = start_us
             d = self._dac_filter()[2]
-            self._out_next_us = start_us - d * 1e6 / (self.rate * self._os)
+            self._out_next_us = start_us - d * 1e6 / (self.actual_rate * self._os)
         self._run.append(v)
         self._run_frames += len(v)
         self._run_end = start_us + self._period_us
@@ -262,11 +286,13 @@ class SimI2S:
     # the line recorder gets a band-limited signal it can resample without interpolation error.
     def _dac_filter(self):
         f = getattr(self, "_filt", None)
-        if f is None or f[3] != self.rate:
-            os_ = max(2, math.ceil(96000 / self.rate))
+        if f is None or f[3] != self.actual_rate:
+            os_ = max(2, math.ceil(96000 / self.actual_rate))
             taps = 24 * os_ + 1
-            h = signal.firwin(taps, 0.5 * self.rate, window=("kaiser", 9.0), fs=self.rate * os_)
-            f = (h * os_, np.zeros(taps - 1), (taps - 1) // 2, self.rate)
+            h = signal.firwin(
+                taps, 0.5 * self.actual_rate, window=("kaiser", 9.0), fs=self.actual_rate * os_
+            )
+            f = (h * os_, np.zeros(taps - 1), (taps - 1) // 2, self.actual_rate)
             self._filt = f
             self._os = os_
             self._zi = f[1].copy()
@@ -279,8 +305,8 @@ class SimI2S:
         up[: len(x) * os_ : os_] = x
         y, self._zi = signal.lfilter(h, 1.0, up, zi=self._zi)
         if y.size:
-            self._recorder.add_segment(self._source, self._out_next_us, self.rate * os_, y)
-            self._out_next_us += y.size * 1e6 / (self.rate * os_)
+            self._recorder.add_segment(self._source, self._out_next_us, self.actual_rate * os_, y)
+            self._out_next_us += y.size * 1e6 / (self.actual_rate * os_)
 
     def _flush_run(self, cut_at_us=None, end=False):
         """Push the run to the recorder: continuing (filter state kept), ended (the filter's
@@ -289,10 +315,10 @@ class SimI2S:
             return
         v = np.concatenate(self._run) if self._run else np.zeros(0)
         if cut_at_us is not None:
-            keep = max(0, int(round((cut_at_us - self._run_start) * self.rate / 1e6)))
+            keep = max(0, int(round((cut_at_us - self._run_start) * self.actual_rate / 1e6)))
             v = v[:keep]
         self._dac_out(v, tail=end)
-        self._run_start += self._run_frames * 1e6 / self.rate
+        self._run_start += self._run_frames * 1e6 / self.actual_rate
         self._run = []
         self._run_frames = 0
         if end or cut_at_us is not None:
