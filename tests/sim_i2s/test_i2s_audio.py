@@ -84,6 +84,13 @@ def test_rp2_i2s_all_keys():
     assert f.f_high == pytest.approx(1209 * ppm, rel=2e-6)
 
 
+def test_esp32_i2s_stereo_format():
+    p = play("esp32-i2s", "0#D", config={"i2s_format": "stereo", "i2s_rate": 48000})
+    check_board(p, "0#D", 60, 50)
+    (i2s,) = p.i2s
+    assert i2s.format == i2s.STEREO and i2s.rate == 48000
+
+
 def test_esp32_i2s_pause_and_long_tones():
     p = play("esp32-i2s", "1W#", tone_ms=300, gap_ms=80)
     assert decode_multimon(p.x, p.rate) == "1#"
