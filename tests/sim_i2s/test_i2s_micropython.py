@@ -2,6 +2,7 @@
 through a machine.I2S double with the port's non-blocking semantics, and its irq handler path
 and buffer refill run under micropython.heap_lock() (nothing allocates)."""
 
+import pytest
 from tonebridge.testing.micropython import run_micropython
 
 CODE = r"""
@@ -49,17 +50,18 @@ class Pin:
     def __init__(self, id):
         self.id = id
 
-prof = {"mcu": "esp32", "sck_pin": 26, "ws_pin": 25, "sd_pin": 22, "i2s_rate": 16000}
+prof = {"mcu": "esp32", "sck_pin": 26, "ws_pin": 25, "sd_pin": 22, "i2s_rate": RATE,
+        "i2s_buf_frames": BUF}
 be = I2SBackend(prof, i2s_class=I2S, pin_class=Pin, ticks_us=clock.ticks_us)
 i2s = I2S.inst
-assert i2s.args[5] == 16 and i2s.args[7] == 16000 and i2s.args[6] == I2S.MONO
+assert i2s.args[5] == 16 and i2s.args[7] == RATE and i2s.args[6] == I2S.MONO
 plan = [("1", 100), (None, 100), ("#", 100)]
 be.start(plan)
 assert be.position() == -1
 steps = []
 locked_calls = 0
 while True:
-    clock.us += 16000  # one 512-frame buffer = 32 ms; the DMA takes 256 frames per 16 ms
+    clock.us += 16000  # the port completes a write every other step (32 ms)
     if i2s.pending is not None and (clock.us // 16000) % 2 == 0:
         micropython.heap_lock()
         try:
@@ -86,7 +88,8 @@ print("ok", i2s.frames, steps)
 """
 
 
-def test_i2s_backend_under_micropython():
-    run = run_micropython(CODE)
+@pytest.mark.parametrize("rate,buf", [(16000, 512), (48000, 2048)])
+def test_i2s_backend_under_micropython(rate, buf):
+    run = run_micropython("RATE = %d\nBUF = %d\n" % (rate, buf) + CODE)
     assert run.ok, run.stderr + run.stdout
     assert run.stdout.startswith("ok ")

@@ -233,7 +233,10 @@ class I2SBackend:
 
     def _clock_frames(self):
         # Frames the DAC can have taken since the first write, by the clock.
-        return self._anchor + _ticks_diff(self._ticks_us(), self._anchor_t) * self.rate // 1000000
+        # in two parts so the products stay small ints (no allocation) for dt up to ~20 s
+        dt = _ticks_diff(self._ticks_us(), self._anchor_t)
+        r = self.rate
+        return self._anchor + (dt // 1000) * r // 1000 + (dt % 1000) * r // 1000000
 
     def _rebase(self):
         # Re-anchor (keeps the arithmetic small) and pull the time base back if the clock
