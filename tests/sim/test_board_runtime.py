@@ -221,3 +221,30 @@ def test_idle_board_keeps_no_line_samples(boards):
     assert stored < 100_000
     x = sb.line.samples(8000)
     assert x.size == pytest.approx(30 * 8000, abs=800) and not np.any(x)
+
+
+def test_pyboard_raw_repl_soft_reset_sequence(boards):
+    # what mpremote/pyboard.py send: interrupt, raw REPL, Ctrl-D soft reset (main.py is
+    # skipped after a raw-REPL soft reset), run code, leave the raw REPL
+    sb = boards()
+    sb.run_for(20)
+    sb.write(b"\r\x03\x03")
+    sb.run_for(5)
+    sb.write(b"\r\x01")
+    sb.run_for(5)
+    assert sb.read().endswith(b"raw REPL; CTRL-B to exit\r\n>")
+    sb.write(b"\x04")
+    sb.run_for(20)
+    out = sb.read()
+    assert out == b"OK\r\nMPY: soft reboot\r\nraw REPL; CTRL-B to exit\r\n>"
+    assert b"BOOT" not in out
+    sb.write(b"print(1 + 1)\x04")
+    sb.run_for(5)
+    assert sb.read() == b"OK2\r\n\x04\x04>"
+    sb.write(b"\x02")  # friendly REPL; Ctrl-D there reboots into main.py
+    sb.run_for(5)
+    sb.read()
+    sb.write(b"\x04")
+    sb.run_for(30)
+    assert b"BOOT" in sb.read()
+    assert sb.state == "running"

@@ -181,6 +181,7 @@ class SimBoard:
         self._target = self.clock.now_us()
         self._fw_thread: threading.Thread | None = None
         self._reset_pending: tuple[str, int] | None = None
+        self._boot_raw = False
         self._closed = False
         if run_main is None:
             run_main = (self.firmware_root / "main.py").is_file()
@@ -253,6 +254,8 @@ class SimBoard:
             self._fw_thread.join(timeout=5)
         self.resets.append((self.clock.now_us(), reason))
         self.reset_cause = cause
+        if cause != sim_machine.SOFT_RESET:
+            self._boot_raw = False
         if self.wdt is not None and cause != sim_machine.SOFT_RESET:
             self.wdt.stop()  # a soft reboot leaves the watchdog running, as on the chip
             self.wdt = None
@@ -273,6 +276,12 @@ class SimBoard:
                 with self._cv:
                     self._cv.wait_for(lambda: self._turn == "fw" or self._closed)
             if self._closed:
+                return
+            raw = self._boot_raw
+            self._boot_raw = False
+            if raw:  # soft reset from the raw REPL: MicroPython skips main.py
+                self.state = "repl"
+                self._repl(raw=True)
                 return
             try:
                 self._check_async()
@@ -304,13 +313,14 @@ class SimBoard:
                 self._do_reset()  # real time: nobody else is there to reboot the board
 
     # ---- a small REPL: friendly mode, raw mode (what mpremote uses), Ctrl-D soft reboot ------
-    def _repl(self) -> None:
+    def _repl(self, raw: bool = False) -> None:
         main = self.loader.modules.get("__main__")
         ns = main.__dict__ if main is not None else {"__builtins__": self.loader.builtins}
         line = bytearray()
-        raw = False
         paste_req = 0
         out = self.link.board_write
+        if raw:
+            out(b"raw REPL; CTRL-B to exit\r\n>")
         while True:
             try:
                 self._wait_until(lambda: self.link.board_available() > 0, None)
@@ -333,7 +343,8 @@ class SimBoard:
                         paste_req = 1
                     elif b == 0x04:
                         if not line:
-                            self._soft_reboot()
+                            out(b"OK\r\n")
+                            self._soft_reboot(raw=True)
                         out(b"OK")
                         err = self._exec_code(bytes(line).decode("utf-8", "replace"), ns, "exec")
                         out(b"\x04" + err.encode() + b"\x04>")
@@ -401,8 +412,9 @@ class SimBoard:
                 f"{type(e).__name__}: {e}\n"
             )
 
-    def _soft_reboot(self) -> None:
+    def _soft_reboot(self, raw: bool = False) -> None:
         self.link.board_write(b"MPY: soft reboot\r\n")
+        self._boot_raw = raw
         self.request_reset("soft reboot", sim_machine.SOFT_RESET)
 
     def _banner(self):

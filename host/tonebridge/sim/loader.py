@@ -138,6 +138,14 @@ def make_os_module(board) -> types.ModuleType:
             int(st.st_mtime),
         )
 
+    def ilistdir(path=""):
+        for name in sorted(os.listdir(_p(path))):
+            full = _p(path) / name
+            kind = 0x4000 if full.is_dir() else 0x8000
+            yield (name, kind, 0, 0 if full.is_dir() else full.stat().st_size)
+
+    mod.ilistdir = ilistdir
+
     def uname():
         return types.SimpleNamespace(
             sysname=board.sys_platform,
