@@ -90,6 +90,6 @@ print("ok", i2s.frames, steps)
 
 @pytest.mark.parametrize("rate,buf", [(16000, 512), (48000, 2048)])
 def test_i2s_backend_under_micropython(rate, buf):
-    run = run_micropython("RATE = %d\nBUF = %d\n" % (rate, buf) + CODE)
+    run = run_micropython(f"RATE = {rate}\nBUF = {buf}\n" + CODE)
     assert run.ok, run.stderr + run.stdout
     assert run.stdout.startswith("ok ")
