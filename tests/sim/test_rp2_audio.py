@@ -41,6 +41,13 @@ def test_all_keys_decode_with_exact_frequencies_and_timing(play, board):
     assert kinds == ["started", "finished"] * 16 + ["done"]
     assert p.events[-1][1] == ("done", 1, 16)
     assert p.backend.underruns == 0
+    # events come from hardware progress: each within a main-loop pass (2 ms) of the audio
+    # (the first "started" comes with the 1 ms lead-in ramp, before its 50 % point)
+    started = [t for t, e in p.events if e[0] == "started"]
+    finished = [t for t, e in p.events if e[0] == "finished"]
+    for (s, e), ts, tf in zip(seg, started, finished, strict=True):
+        assert -1500 < ts - (p.t0 + s * 1e6) < 2500, (s, ts)
+        assert -500 < tf - (p.t0 + e * 1e6) < 2500, (e, tf)
 
 
 def test_sample_rate_comes_from_clock_and_registers(play):
