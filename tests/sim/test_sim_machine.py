@@ -139,3 +139,17 @@ def test_gpio_steps_on_the_tone_pin_reach_the_line_when_they_happen(sb):
     assert abs(i_up / rate * 1e6 - t_up) < 500
     assert abs(i_down / rate * 1e6 - t_down) < 500
     assert x[i_up] > 0.3 and x[i_down] < -0.3
+
+
+def test_atomic_register_aliases(sb):
+    m = sb.modules["machine"]
+    m.mem32[PWM0 + 0x10] = 0x00F0  # TOP
+    m.mem32[PWM0 + 0x10 + 0x2000] = 0x000F  # SET alias
+    assert sb.hw.slices[0].top == 0x00FF
+    m.mem32[PWM0 + 0x10 + 0x3000] = 0x00F0  # CLR alias
+    assert sb.hw.slices[0].top == 0x000F
+    m.mem32[PWM0 + 0x10 + 0x1000] = 0x0003  # XOR alias
+    assert sb.hw.slices[0].top == 0x000C
+    dma = sim_rp2.MCU["rp2040"]["dma_base"]
+    m.mem32[dma + 0x420 + 0x2000] = 0x00010002  # DMA TIMER0 through the SET alias
+    assert sb.hw.dma_timers[0] == 0x00010002

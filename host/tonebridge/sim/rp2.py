@@ -566,7 +566,7 @@ class Rp2Hardware:
             value = hook(addr, value)
             if value is None:
                 return
-        alias = addr & 0x3000 if (addr >> 28) in (4,) else 0
+        alias = addr & 0x3000 if (addr >> 28) in (4, 5) else 0
         base_addr = addr - alias
         if alias:
             old = self._reg_read(base_addr)
