@@ -153,3 +153,23 @@ def test_atomic_register_aliases(sb):
     dma = sim_rp2.MCU["rp2040"]["dma_base"]
     m.mem32[dma + 0x420 + 0x2000] = 0x00010002  # DMA TIMER0 through the SET alias
     assert sb.hw.dma_timers[0] == 0x00010002
+
+
+def test_dma_completion_flag_and_irq_handler(sb):
+    from array import array
+
+    rp2 = sb.modules["rp2"]
+    m = sb.modules["machine"]
+    dma_base = sim_rp2.MCU["rp2040"]["dma_base"]
+    src = array("B", range(16))
+    dst = array("B", [0] * 16)
+    d = rp2.DMA()
+    calls = []
+    d.irq(lambda ch: calls.append(ch.channel))
+    d.config(read=src, write=dst, count=16, ctrl=d.pack_ctrl(size=0, irq_quiet=0), trigger=True)
+    sb.run_for(1)
+    assert m.mem32[dma_base + 0x400] & (1 << d.channel)
+    assert calls == [d.channel]
+    m.mem32[dma_base + 0x400] = 1 << d.channel
+    assert not m.mem32[dma_base + 0x400] & (1 << d.channel)
+    d.close()

@@ -300,6 +300,7 @@ class Rp2Hardware:
         self.outputs: dict[int, object] = {}  # gpio -> PinOutput
         self.irq_handlers: dict[int, object] = {}
         self._synced16 = 0
+        self._irq_queue: list = []
         self.lock = threading.RLock()
 
     def reset(self) -> None:
@@ -351,6 +352,8 @@ class Rp2Hardware:
         self._synced16 = t16
         for out in self.outputs.values():
             out.sync(t16)
+        while self._irq_queue:
+            self._irq_queue.pop(0)()
 
     def flush(self) -> None:
         with self.lock:
@@ -419,7 +422,7 @@ class Rp2Hardware:
             ch.irq_pending = True
             fn = self.irq_handlers.get(ch.idx)
             if fn is not None:
-                self.clock.call_at(int(self.us(t16)) + 1, fn)
+                self._irq_queue.append(fn)  # run once the model has caught up (soft IRQ)
         nxt = ch.f("chain_to")
         if nxt != ch.idx and nxt < len(self.dma):
             self.dma[nxt].trigger(t16)
@@ -544,6 +547,10 @@ class Rp2Hardware:
             return ch.ctrl_read()
         if c["dma_timer0"] <= d < c["dma_timer0"] + 16:
             return self.dma_timers[(d - c["dma_timer0"]) // 4]
+        if d == 0x400:  # INTR: raw completion flags of channels that are not IRQ_QUIET
+            return sum(1 << ch.idx for ch in self.dma if ch.irq_pending)
+        if d == 0x40C:  # INTS0 = INTR masked by INTE0
+            return self._reg_read(addr - 0x0C) & self.regs.get(c["dma_base"] + 0x404, 0)
         io = addr - c["io_bank0"]
         if 0 <= io < 8 * c["gpios"] and io % 8 == 4:
             fn = self.bus.function(io // 8)
@@ -629,6 +636,11 @@ class Rp2Hardware:
             return
         if c["dma_timer0"] <= d < c["dma_timer0"] + 16:
             self.dma_timers[(d - c["dma_timer0"]) // 4] = value
+            return
+        if d in (0x400, 0x40C):  # write 1 to clear completion flags
+            for ch in self.dma:
+                if (value >> ch.idx) & 1:
+                    ch.irq_pending = False
             return
         if d == c["dma_multi_trigger"]:
             for ch in self.dma:
