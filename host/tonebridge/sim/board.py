@@ -23,6 +23,7 @@ firmware loaded afresh and ``main.py`` run again. ``resets`` lists ``(t_us, reas
 from __future__ import annotations
 
 import ctypes
+import errno
 import json
 import shutil
 import tempfile
@@ -55,6 +56,17 @@ MACHINE_NAMES = {
     "esp32s3-i2s": "Generic ESP32S3 module with ESP32S3",
 }
 
+
+
+def mp_exception_line(e: BaseException) -> str:
+    """The last traceback line as MicroPython prints it. MicroPython has no OSError
+    subclasses and names the errno (`OSError: [Errno 2] ENOENT`); tools such as mpremote
+    parse exactly that, so the simulated REPL must not print CPython's
+    `FileNotFoundError: [Errno 2] No such file or directory`."""
+    if isinstance(e, OSError) and e.errno is not None:
+        return f"OSError: [Errno {e.errno}] {errno.errorcode.get(e.errno, e.errno)}"
+    text = str(e)
+    return f"{type(e).__name__}: {text}" if text else type(e).__name__
 
 class BoardReset(BaseException):
     """Raised inside the firmware thread to unwind it when the board resets."""
@@ -409,7 +421,7 @@ class SimBoard:
                 return ""
             return (
                 'Traceback (most recent call last):\n  File "<stdin>", line 1, in <module>\n'
-                f"{type(e).__name__}: {e}\n"
+                f"{mp_exception_line(e)}\n"
             )
 
     def _soft_reboot(self, raw: bool = False) -> None:
