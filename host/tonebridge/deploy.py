@@ -20,7 +20,26 @@ from tonebridge_fw import boards
 
 FIRMWARE_DIR = Path(__file__).resolve().parents[2] / "firmware"
 ARCH = {"rp2040": "armv6m", "rp2350": "armv7emsp", "esp32": "xtensawin", "esp32s3": "xtensawin"}
-_MKDIR_LIB = "import os\ntry:\n    os.mkdir('/lib')\nexcept OSError:\n    pass\n"
+# Run on the board before copying: make /lib, remove any previous /lib/tonebridge_fw (a fresh
+# board has none, so a plain `mpremote rm -r` would fail there).
+PREPARE = """import os
+def _rm(p):
+    try:
+        mode = os.stat(p)[0]
+    except OSError:
+        return
+    if mode & 0x4000:
+        for n in os.listdir(p):
+            _rm(p + '/' + n)
+        os.rmdir(p)
+    else:
+        os.remove(p)
+try:
+    os.mkdir('/lib')
+except OSError:
+    pass
+_rm('/lib/tonebridge_fw')
+"""
 
 
 def board_config(board: str, overrides: dict) -> dict:
@@ -59,8 +78,7 @@ def mpremote_argv(port: str, staged: Path) -> list[str]:
     """One chained mpremote invocation that installs the staged tree and resets the board."""
     return [
         sys.executable, "-m", "mpremote", "connect", port,
-        "exec", _MKDIR_LIB, "+",
-        "rm", "-rv", ":/lib/tonebridge_fw", "+",
+        "exec", PREPARE, "+",
         "cp", "-r", str(staged / "lib" / "tonebridge_fw"), ":/lib/", "+",
         "cp", str(staged / "main.py"), ":/main.py", "+",
         "cp", str(staged / "tonebridge.json"), ":/tonebridge.json", "+",

@@ -1,6 +1,8 @@
 """`tonebridge deploy` stages exactly the firmware a board needs (checked without a board)."""
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 from tonebridge import deploy
@@ -33,3 +35,33 @@ def test_dry_run_shows_the_mpremote_command(capsys):
     out = capsys.readouterr().out
     assert "lib/tonebridge_fw/synth.mpy" in out
     assert "mpremote connect /dev/ttyACM0" in out and "reset" in out
+
+
+def test_deploy_with_real_mpremote_onto_a_simulated_board(capsys):
+    """The whole path a user runs: mpremote over a serial port (a pty to a simulated Pico
+    whose REPL behaves as MicroPython's), onto a board that has no /lib/tonebridge_fw yet."""
+    from tonebridge.link.pty import PtyBridge
+
+    bridge = PtyBridge("sim://pico")
+    port = bridge.start()
+    try:
+        assert main(["deploy", "--port", port, "--board", "pico", "--set", "watchdog_ms=5000"]) == 0
+        capsys.readouterr()
+        proc = subprocess.run(
+            [sys.executable, "-m", "mpremote", "connect", port,
+             "ls", ":/lib/tonebridge_fw", "+", "cat", ":/tonebridge.json"],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+        for name in ("synth.mpy", "engine.mpy", "codec.mpy", "backends/"):
+            assert name in proc.stdout, proc.stdout
+        assert '{"board": "pico", "watchdog_ms": 5000}' in proc.stdout
+        # deploying again over an existing install replaces it
+        assert main(["deploy", "--port", port, "--board", "pico", "--source"]) == 0
+        proc = subprocess.run(
+            [sys.executable, "-m", "mpremote", "connect", port, "ls", ":/lib/tonebridge_fw"],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert "synth.py" in proc.stdout and "synth.mpy" not in proc.stdout, proc.stdout
+    finally:
+        bridge.stop()
