@@ -68,7 +68,7 @@ class App:
         if wd:
             from tonebridge_fw.line import Watchdog
 
-            self.wdt = Watchdog(wd)
+            self.wdt = Watchdog(wd, repl_grace_ms=1000 * profile.get("repl_grace_s", 600))
         self.passes = 0
         self.errors = 0
         self._flush()  # the BOOT event
@@ -176,5 +176,9 @@ class App:
                         pass
                     ms = ERROR_MS
                 self.link.wait(ms)
+        except KeyboardInterrupt:
+            if self.wdt is not None:
+                self.wdt.keep_alive_for_repl()  # Ctrl-C: a person is at the REPL now
+            raise
         finally:
             self.shutdown()

@@ -12,7 +12,9 @@
 # "uart": {"id": 0, "tx": 0, "rx": 1, "baudrate": 115200} when the protocol runs on a UART
 # instead of USB-CDC (None: USB-CDC / REPL stdio). "max_offhook_s": the line controller hangs
 # up by itself after this long off-hook. "watchdog_ms" (in tonebridge.json, e.g. 5000): the
-# app starts machine.WDT and feeds it once per healthy main-loop pass (off when absent).
+# app starts machine.WDT and feeds it once per healthy main-loop pass (off when absent);
+# after Ctrl-C a timer keeps it fed for "repl_grace_s" (default 600) so mpremote can work at
+# the REPL, then the watchdog resets the board back into service.
 
 _LINE = {"hook_pin": 14, "mute_pin": 15, "max_offhook_s": 600}
 
@@ -101,6 +103,7 @@ _INT_KEYS = (
     "i2s_rate",
     "max_offhook_s",
     "watchdog_ms",
+    "repl_grace_s",
     "relay_settle_ms",
 )
 

@@ -115,15 +115,42 @@ class Line:
 class Watchdog:
     """machine.WDT wrapper: feed() from the main loop, once per healthy pass."""
 
-    def __init__(self, timeout_ms=5000, wdt_class=None):
+    def __init__(self, timeout_ms=5000, wdt_class=None, repl_grace_ms=600000):
         if wdt_class is None:
             from machine import WDT
 
             wdt_class = WDT
         self.timeout_ms = timeout_ms
+        self.repl_grace_ms = repl_grace_ms
         self._wdt = wdt_class(timeout=timeout_ms)
         self.feeds = 0
 
     def feed(self):
         self._wdt.feed()
         self.feeds += 1
+
+    def keep_alive_for_repl(self):
+        """After Ctrl-C: feed from a timer from now on. A started machine.WDT cannot be
+        stopped, and a person (or mpremote deploying new firmware) is now working at the
+        REPL with the line on-hook and silent; without this the board would reset under
+        them. A crash or a hung main loop never gets here, so those still reset. The grace
+        is bounded (repl_grace_ms, default 10 min): a board left at the REPL is then reset
+        by the watchdog and boots back into service."""
+        from machine import Timer
+
+        try:
+            timer = Timer(-1)  # a virtual (soft) timer where the port has them (rp2)
+        except (ValueError, TypeError):
+            timer = Timer(0)  # esp32: hardware timer 0
+        self._feed_cb = self._timer_feed  # bound once, not in the callback
+        period = max(50, self.timeout_ms // 4)
+        self._grace_feeds = self.repl_grace_ms // period
+        timer.init(mode=Timer.PERIODIC, period=period, callback=self._feed_cb)
+        self._timer = timer
+
+    def _timer_feed(self, timer):
+        if self._grace_feeds > 0:
+            self._grace_feeds -= 1
+            self._wdt.feed()
+        else:
+            timer.deinit()  # grace over: the watchdog resets the board into service

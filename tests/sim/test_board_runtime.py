@@ -78,18 +78,33 @@ def test_ctrl_c_reaches_the_repl_and_the_line_drops(boards):
     assert sb.line_if.muted
 
 
-def test_unfed_watchdog_reboots_into_main_again(boards):
+def test_ctrl_c_keeps_a_started_watchdog_fed_at_the_repl(boards):
+    # A started WDT cannot be stopped; after Ctrl-C a person (or mpremote, deploying) works at
+    # the REPL, so the firmware hands the feeding to a timer instead of resetting under them.
     sb = boards(config={"watchdog_ms": 1000})
+    sb.run_for(2000)
+    assert sb.resets == []
+    sb.read()
+    sb.write(b"\x03")
+    sb.run_for(10_000)
+    assert sb.resets == []
+    assert sb.state == "repl"
+
+
+def test_watchdog_reboots_into_main_after_the_repl_grace(boards):
+    sb = boards(config={"watchdog_ms": 1000, "repl_grace_s": 3})
     sb.run_for(2000)
     assert sb.resets == []  # the healthy main loop feeds it
     assert sb.wdt is not None and sb.wdt.feeds > 50
     sb.read()
-    sb.write(b"\x03")  # main ends at the REPL: nobody feeds the watchdog any more
+    sb.write(b"\x03")  # main ends at the REPL: fed by the timer for the grace only
     sb.run_for(10)
     t_stop = sb.now_us()
+    sb.run_for(2900)
+    assert sb.resets == []
     sb.run_for(1500)
     assert [r[1] for r in sb.resets] == ["watchdog"]
-    assert t_stop <= sb.resets[0][0] <= t_stop + 1_000_000
+    assert t_stop + 3_000_000 <= sb.resets[0][0] <= t_stop + 4_100_000
     assert sb.state == "running"
     assert sb.modules["machine"].reset_cause() == sb.modules["machine"].WDT_RESET
     assert sb.read().count(b"BOOT") == 1  # the new boot announced itself
