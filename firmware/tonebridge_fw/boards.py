@@ -59,6 +59,7 @@ PROFILES = {
         "ws_pin": 25,
         "sd_pin": 22,
         "i2s_id": 0,
+        "level": 0.24,  # PCM5102A 2.1 Vrms full scale: about -11 dBm per tone on the line
         "hook_pin": 32,
         "mute_pin": 33,
         "led_pin": 2,
@@ -71,6 +72,7 @@ PROFILES = {
         "ws_pin": 13,
         "sd_pin": 11,
         "i2s_id": 0,
+        "level": 0.24,  # PCM5102A 2.1 Vrms full scale: about -11 dBm per tone on the line
         "hook_pin": 4,
         "mute_pin": 5,
         "led_pin": 48,
