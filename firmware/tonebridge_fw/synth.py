@@ -61,6 +61,18 @@ _UP = const(1)
 _STEADY = const(2)
 _DOWN = const(3)
 
+# Fast path: viper kernels (synth_viper.py) for the loops in fill(), on ports with a native
+# emitter (rp2, esp32). Elsewhere (WebAssembly port, CPython, the simulator) the import or
+# the self-test fails and the portable loops below run; both give identical samples.
+try:
+    from tonebridge_fw import synth_viper as _fast
+
+    if not _fast.selftest():
+        _fast = None
+except Exception:
+    _fast = None
+FAST = _fast is not None
+
 
 def _rational(rate):
     """(num, den) for an int, float or (num, den) sample rate; ValueError if not > 0."""
@@ -133,6 +145,12 @@ class Renderer:
         for j in range(h2 + 1):
             self._env[j] = int(round(_ENV_ONE * 0.5 * (1.0 - math.cos(math.pi * j / h2))))
         self._env[self.lead_in] = _ENV_HALF
+        # fast-path state (see synth_viper.py), allocated once
+        self._fast = _fast
+        self._tabs = (self._tl, self._th, self._env)
+        self._st = array("i", [0] * 9)
+        self._st[6] = self.mid
+        self._fbufs = [None, None]  # the last two buffers known to hold 16-bit items
         # phase increments per key row/column
         self._inc_row = [self._phase_inc(f) for f in ROW_HZ]
         self._inc_col = [self._phase_inc(f) for f in COL_HZ]
@@ -243,6 +261,21 @@ class Renderer:
         return self.position >= self.total_samples
 
     # --- rendering -------------------------------------------------------------------
+    def _fast_buf(self, buf):
+        """True if the viper kernels may write `buf`: an array/memoryview of 16-bit items.
+        The last two such buffers are remembered, so double buffering allocates nothing."""
+        c = self._fbufs
+        if buf is c[0] or buf is c[1]:
+            return True
+        try:
+            ok = len(buf) > 0 and len(bytes(memoryview(buf)[:1])) == 2
+        except Exception:
+            ok = False
+        if ok:
+            c[1] = c[0]
+            c[0] = buf
+        return ok
+
     def fill(self, buf, start=0, count=None):
         """Write the next samples into buf[start:start+count]; return how many were written
         (fewer than asked only at the end of the plan). Allocates nothing."""
@@ -253,6 +286,15 @@ class Renderer:
         nreg = len(regions)
         pos = self.position
         mid = self.mid
+        fast = self._fast
+        if fast is not None and count > 0 and self._fast_buf(buf):
+            st = self._st
+            tabs = self._tabs
+            blen = len(buf)
+            if start < 0:
+                raise IndexError("fill: negative start")
+        else:
+            fast = None
         while written < count and self._r < nreg:
             reg = regions[self._r]
             end = reg[1]
@@ -262,9 +304,19 @@ class Renderer:
             p = start + written
             q = p + n
             kind = reg[2]
+            if fast is not None:
+                # the kernels do not bounds-check: refuse what the portable loops would
+                # fail on (IndexError) before writing anything
+                if q > blen:
+                    raise IndexError("fill: buffer too short")
+                st[0] = p
+                st[1] = q
             if kind == _IDLE:
-                for i in range(p, q):
-                    buf[i] = mid
+                if fast is not None:
+                    fast.idle(buf, tabs, st)
+                else:
+                    for i in range(p, q):
+                        buf[i] = mid
             else:
                 tl = self._tl
                 th = self._th
@@ -272,7 +324,27 @@ class Renderer:
                 i2 = reg[4]
                 ph1 = self._ph1
                 ph2 = self._ph2
-                if kind == _STEADY:
+                if fast is not None:
+                    st[2] = ph1
+                    st[3] = ph2
+                    st[4] = i1
+                    st[5] = i2
+                    if kind == _STEADY:
+                        fast.steady(buf, tabs, st)
+                    else:
+                        if kind == _UP:
+                            st[7] = pos - reg[0]
+                            st[8] = 1
+                        else:
+                            st[7] = reg[1] - pos
+                            st[8] = -1
+                        fast.ramp(buf, tabs, st)
+                    ph1 = st[2]
+                    ph2 = st[3]
+                    if kind == _DOWN and pos + n == end:
+                        ph1 = 0  # next burst starts at phase 0
+                        ph2 = 0
+                elif kind == _STEADY:
                     for i in range(p, q):
                         buf[i] = mid + tl[ph1 >> _SHIFT] + th[ph2 >> _SHIFT]
                         ph1 = (ph1 + i1) & _PHASE_MASK

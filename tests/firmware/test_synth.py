@@ -232,3 +232,11 @@ def test_fill_allocates_nothing():
     finally:
         unlock()
     assert r2.done
+
+
+def test_fast_path_off_without_a_native_emitter():
+    # CPython and the WebAssembly port have no viper: the portable loops render
+    from tonebridge_fw import synth
+
+    assert synth.FAST is False
+    assert synth.Renderer(8000)._fast is None
