@@ -6,8 +6,9 @@
 #                           # returns to the REPL
 #
 # The watchdog (machine.WDT via line.Watchdog) is started only when the profile sets
-# "watchdog_ms" (a started WDT cannot be stopped, so it would also reset a board sitting in the
-# REPL after Ctrl-C); it is fed once per pass that completed without an exception.
+# "watchdog_ms"; it is fed once per pass that completed without an exception. A started WDT
+# cannot be stopped: after Ctrl-C a timer keeps feeding it for "repl_grace_s" (so mpremote can
+# work at the REPL), then it resets the board back into service.
 
 try:
     from micropython import const
