@@ -32,7 +32,7 @@ def parse_args(argv=None):
         default=os.environ.get("PORT") or None,
         help="also measure latency on a real board at this serial port (or env PORT)",
     )
-    p.add_argument("--lines", type=int, default=64, help="simulated lines in row 6 (default 64)")
+    p.add_argument("--lines", type=int, default=None, help="simulated lines in row 6 (64; quick 8)")
     p.add_argument(
         "--duration", type=float, default=None, help="row 6 sending time in s (15; quick 5)"
     )
@@ -89,9 +89,10 @@ def main(argv=None) -> int:
         elif section == "scale":
             from . import scale
 
-            duration = args.duration or (5.0 if args.quick else 15.0)
-            log(f"  scale: {args.lines} simulated lines at 40/40 ms for {duration:g} s ...")
-            results["scale"] = scale.measure(args.lines, duration, log=log)
+            duration = args.duration or (3.0 if args.quick else 15.0)
+            lines = args.lines or (8 if args.quick else 64)
+            log(f"  scale: {lines} simulated lines at 40/40 ms for {duration:g} s ...")
+            results["scale"] = scale.measure(lines, duration, log=log)
         results["timings_s"][section] = round(time.perf_counter() - t, 2)
     results["timings_s"]["total"] = round(time.perf_counter() - t_all, 2)
     rows = report.build_rows(results)

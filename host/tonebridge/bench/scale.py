@@ -24,8 +24,12 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
+import subprocess
+import sys
+import tempfile
 import threading
 import time
+from pathlib import Path
 
 import httpx
 import numpy as np
@@ -33,6 +37,7 @@ import numpy as np
 from tonebridge.analysis import decode_multimon
 
 from .server import SECRET, USER, BenchServer
+from .signal import decode_share
 
 SEQUENCES = ("1234", "5678", "90*#", "ABCD", "4862", "#*07", "DCBA", "3915")
 DECODE_RATE = 22050
@@ -141,41 +146,83 @@ async def _drive(srv, n, duration):
     )
 
 
-def measure(n: int, duration: float, board: str = "pico", log=print) -> dict:
-    import tonebridge.link  # noqa: F401  (sim://)
+def _proc_cpu(pid: int) -> float:
+    tick = os.sysconf("SC_CLK_TCK")
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / tick
 
-    urls = [f"sim://{board}"] * n
-    srv = BenchServer(urls, tone_ms=40, gap_ms=40)
-    lag = []
-    stop = threading.Event()
-    with srv:
-        sent, fails, lat, want, played, w_sent, wall, cpu, proc_cpu = asyncio.run(
-            _drive(srv, n, duration)
+
+def _start_board_procs(n, board, per_proc, record_dir):
+    procs, paths = [], []
+    for first in range(0, n, per_proc):
+        count = min(per_proc, n - first)
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "tonebridge.bench.boards",
+                "--board",
+                board,
+                "--count",
+                str(count),
+                "--first",
+                str(first),
+                "--record-dir",
+                str(record_dir),
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
         )
-        stop.set()
-        # independent count: decode every line's recording
-        decoded_ok = 0
-        lost = dup = 0
-        clients = [srv.clients[u] for u in srv.clients]  # one per distinct url? (same url!)
-        del clients
-        lines = srv.bridge.board.lines
-        for i, line in enumerate(lines):
-            port = getattr(line.client, "_port", None) or getattr(line.client, "serial", None)
-            board_obj = getattr(port, "board", None)
-            if board_obj is None:
-                continue
-            lock = getattr(port, "_lock", None)
-            with lock:
-                x = board_obj.recorder.samples(DECODE_RATE)
-                behind = (time.monotonic() - port._t0) - (board_obj.now_us() - port._us0) / 1e6
-            lag.append(behind)
-            got = decode_multimon(x, DECODE_RATE)
+        procs.append(proc)
+    for proc in procs:
+        while True:
+            line = proc.stdout.readline()
+            if not line:
+                raise RuntimeError("a board process died while starting")
+            line = line.strip()
+            if line == "READY":
+                break
+            paths.append(line)
+    return procs, paths
+
+
+def _stop_board_procs(procs):
+    for proc in procs:
+        proc.stdin.close()
+    for proc in procs:
+        try:
+            proc.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def measure(n: int, duration: float, board: str = "pico", per_proc: int = 16, log=print) -> dict:
+    with tempfile.TemporaryDirectory(prefix="tonebridge-bench-") as tmp:
+        procs, paths = _start_board_procs(n, board, per_proc, tmp)
+        try:
+            srv = BenchServer(paths, tone_ms=40, gap_ms=40)
+            with srv:
+                c0 = sum(_proc_cpu(p.pid) for p in procs)
+                sent, fails, lat, want, played, w_sent, wall, cpu, proc_cpu = asyncio.run(
+                    _drive(srv, n, duration)
+                )
+                cpu["sim"] = sum(_proc_cpu(p.pid) for p in procs) - c0
+        finally:
+            _stop_board_procs(procs)
+        # independent count: decode every line's recording (written by the board processes)
+        decoded_ok = lost = dup = 0
+        for i in range(n):
+            wav = Path(tmp) / f"line-{i}.wav"
+            got = decode_multimon(str(wav)) if wav.exists() else ""
             expect = "".join(sent[i])
             if got == expect:
                 decoded_ok += 1
             else:
-                from .signal import decode_share
-
                 _share, miss, extra = decode_share(expect, got)
                 lost += miss
                 dup += extra
@@ -184,6 +231,7 @@ def measure(n: int, duration: float, board: str = "pico", log=print) -> dict:
     return {
         "lines": n,
         "board": board,
+        "board_processes": len(procs),
         "duration_s": duration,
         "sending_wall_s": w_sent,
         "total_wall_s": wall,
@@ -201,15 +249,16 @@ def measure(n: int, duration: float, board: str = "pico", log=print) -> dict:
         "accept_latency_p50_ms": float(np.percentile(lat, 50) * 1000) if lat else None,
         "accept_latency_p99_ms": float(np.percentile(lat, 99) * 1000) if lat else None,
         "cpu_s": cpu,
-        "process_cpu_s": proc_cpu,
+        "bridge_process_cpu_s": proc_cpu,
         "bridge_cpu_ms_per_request": cpu["bridge"] / requests * 1000 if requests else None,
-        "sim_cpu_share_of_core": cpu["sim"] / wall if wall else None,
-        "board_lag_s_max": max(lag) if lag else None,
+        "sim_cpu_cores": cpu["sim"] / wall if wall else None,
+        "bridge_cpu_cores": cpu["bridge"] / wall if wall else None,
         "cores": os.cpu_count(),
     }
 
 
-def run(quick: bool, lines: int = 64, log=print) -> dict:
-    duration = 5.0 if quick else 15.0
-    log(f"  scale: {lines} simulated lines at 40/40 ms for {duration:.0f} s ...")
+def run(quick: bool, lines: int | None = None, duration: float | None = None, log=print):
+    duration = duration or (3.0 if quick else 15.0)
+    lines = lines or (8 if quick else 64)
+    log(f"  scale: {lines} simulated lines at 40/40 ms for {duration:g} s ...")
     return measure(lines, duration, log=log)

@@ -1,0 +1,138 @@
+"""`make bench`: the measures themselves (they must be able to fail) and a --quick smoke run."""
+
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from tonebridge.bench import report, signal
+from tonebridge_fw.dialstring import compile_plan
+
+needs_multimon = pytest.mark.skipif(
+    shutil.which("multimon-ng") is None, reason="multimon-ng not installed"
+)
+
+
+def test_decode_share_counts_lost_and_duplicated_digits():
+    assert signal.decode_share("1234", "1234") == (1.0, 0, 0)
+    assert signal.decode_share("1234", "124") == (0.75, 1, 0)
+    assert signal.decode_share("1234", "12234") == (1.0, 0, 1)
+    assert signal.decode_share("1234", "") == (0.0, 4, 0)
+
+
+def test_timing_errors_see_a_late_tone():
+    plan = compile_plan("123", "catapult", 100, 100)
+    x, rate = signal.ref_signal(signal.MT8880SinesRef, "123", 100, 100)
+    tone, gap, _ = signal.timing_errors(x, rate, plan)
+    assert tone < 0.5 and gap < 0.5
+    # the second tone 2 ms late (and 2 ms shorter): the measure must see it
+    t0 = int(round((0.05 + 0.2) * rate))
+    y = x.copy()
+    y[t0 : t0 + int(0.002 * rate)] = 0
+    tone, gap, errs = signal.timing_errors(y, rate, plan)
+    assert 1.5 < tone < 2.5 and 1.5 < gap < 2.5, (tone, gap)
+
+
+def test_square_reference_is_impure_and_mt8880_reference_is_off_frequency():
+    from tonebridge.analysis import fit_tones, steady_slices, unwanted_db
+
+    x, rate = signal.ref_signal(signal.SquareRef, "5", 100, 100)
+    (sl,) = steady_slices(x, rate)
+    assert unwanted_db(sl, rate) > -15  # 3rd harmonics are in band
+    x, rate = signal.ref_signal(signal.MT8880SinesRef, "1", 100, 100)
+    (sl,) = steady_slices(x, rate)
+    fl, _, fh, _, _ = fit_tones(sl, rate)
+    assert abs(fl / 697 - 1) > 0.002  # 3.579545 MHz / (32 * 160) = 699.1 Hz
+
+
+def test_report_marks_misses():
+    rows = report.build_rows(
+        {
+            "signal": {
+                "pico": {"name": "p", "measures": {"freq_err_pct": 0.01, "decoded_min": 1.0}},
+                "square-ref": {"name": "s", "measures": {"freq_err_pct": 0.5}},
+            }
+        }
+    )
+    acc = rows[0]
+    assert acc["pass"] == {"pico": True, "square-ref": False}
+    table = report.format_table(rows)
+    assert "0.5000 MISS" in table and "0.0100 " in table
+    dec = [r for r in rows if r["metric"].endswith("40/40 ms") and r["group"] == "4 decode"][0]
+    assert dec["values"]["pico"] == 100.0
+
+
+def _val(rows, metric, subject):
+    (r,) = [r for r in rows if r["metric"] == metric]
+    return r["values"][subject]
+
+
+@pytest.mark.slow
+@needs_multimon
+def test_quick_bench_runs_and_discriminates(tmp_path):
+    out = tmp_path / "bench.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "tonebridge.bench", "--quick", "--json", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    table = proc.stdout
+    for needle in (
+        "1 accuracy",
+        "2 purity",
+        "3 timing",
+        "4 decode",
+        "5 latency",
+        "6 scale",
+        "7 footprint",
+        "ref:square",
+        "ref:MT8880 sines",
+    ):
+        assert needle in table, needle
+    res = json.loads(out.read_text())
+    assert set(res) >= {"meta", "signal", "footprint", "latency", "scale", "rows", "timings_s"}
+    for row in res["rows"]:
+        assert set(row) >= {"group", "metric", "unit", "goal", "values", "pass"}
+    sig = {k: v["measures"] for k, v in res["signal"].items()}
+    assert set(sig) == {"pico", "esp32-i2s", "pico-mt8880", "square-ref", "mt8880-sines-ref"}
+    # every subject was measured on all 16 keys and every plan
+    for m in sig.values():
+        assert m["keys_found"] == 16
+        for key in (
+            "freq_err_pct",
+            "unwanted_inband_db",
+            "tone_err_ms",
+            "tone_err_min_ms",
+            "pause_w_err_ms",
+            "decoded_min",
+        ):
+            assert key in m and np.isfinite(m[key]), key
+    # the references come out worse where they should: the measures discriminate
+    synth = ("pico", "esp32-i2s")
+    for s in synth:
+        assert sig["square-ref"]["unwanted_inband_db"] > sig[s]["unwanted_inband_db"] + 10
+        assert sig["mt8880-sines-ref"]["freq_err_pct"] > 10 * sig[s]["freq_err_pct"]
+    # the MT8880 board is as far off frequency as its crystal divider makes it
+    assert sig["pico-mt8880"]["freq_err_pct"] == pytest.approx(
+        sig["mt8880-sines-ref"]["freq_err_pct"], rel=0.01
+    )
+    # row 5: every request measured, latency positive
+    lat = res["latency"]["sim"]
+    assert lat["failed"] == 0 and lat["measured"] == lat["requests"]
+    assert lat["api_to_tone"]["min_ms"] > 0
+    # row 6: nothing lost, nothing duplicated, by both counts
+    sc = res["scale"]
+    assert sc["failed_requests"] == 0 and sc["requests"] > 0
+    assert sc["digits_reported_played"] == sc["digits_requested"]
+    assert sc["lines_decoded_exactly"] == sc["lines"]
+    assert sc["decoded_lost"] == 0 and sc["decoded_extra"] == 0
+    # row 7: the sample path allocates nothing (heap_lock and GC-off count)
+    for h in res["footprint"]["heap"].values():
+        assert h["locked_alloc_errors"] == 0 and h["bytes_allocated_in_fills"] == 0
+        assert h["samples"] == h["total_samples"]
+        assert h["heap_hw"] > 0
+    assert res["footprint"]["mpy_armv6m"] > 0
