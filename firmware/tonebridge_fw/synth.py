@@ -334,10 +334,10 @@ class Renderer:
                     else:
                         if kind == _UP:
                             st[7] = pos - reg[0]
-                            st[8] = 1
+                            st[8] = 0  # envelope index counts up
                         else:
                             st[7] = reg[1] - pos
-                            st[8] = -1
+                            st[8] = 1  # counts down
                         fast.ramp(buf, tabs, st)
                     ph1 = st[2]
                     ph2 = st[3]

@@ -13,7 +13,9 @@ Every kernel takes (buf, tabs, st):
   st    array('i') of _ST_LEN machine words, allocated once by the Renderer:
         [P] first index, [Q] end index (exclusive), [PH1]/[PH2] phase accumulators (29-bit,
         updated in place), [I1]/[I2] phase increments, [MID] idle value, [J] envelope index
-        of the first sample, [DJ] +1 (rising edge) or -1 (falling edge)
+        of the first sample, [DJ] 0 (rising edge: j counts up) or 1 (falling edge: down).
+        Every slot holds a value in 0..2**31-1: a ptr32 load then means the same on 32-bit
+        boards and on 64-bit ports (whose ptr32 loads zero-extend).
 No Python object is touched inside a loop and nothing allocates.
 
 Arithmetic (32-bit machine words; every intermediate stays below 2**31 in magnitude):
@@ -94,7 +96,7 @@ def ramp(buf, tabs, st):
     i2 = s[5]
     base = s[6] - 0x8000
     j = s[7]
-    dj = s[8]
+    dj = 1 - 2 * s[8]
     while p < q:
         v = (tl[ph1 >> 18] ^ 0x8000) + (th[ph2 >> 18] ^ 0x8000) - 0x10000
         b[p] = base + ((v * env[j] + 0x20002000) >> 14)
@@ -144,7 +146,7 @@ def selftest():
             st[_I1] = inc
             st[_I2] = inc
             st[_J] = 0 if dj > 0 else 4
-            st[_DJ] = dj
+            st[_DJ] = 0 if dj > 0 else 1
             ramp(out, tabs, st)
             for k in range(4):
                 e = env[k if dj > 0 else 4 - k]
