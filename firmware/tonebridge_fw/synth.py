@@ -147,9 +147,9 @@ class Renderer:
         self._env[self.lead_in] = _ENV_HALF
         # fast-path state (see synth_viper.py), allocated once
         self._fast = _fast
-        self._tabs = (self._tl, self._th, self._env)
-        self._st = array("i", [0] * 9)
-        self._st[6] = self.mid
+        self._st = array("i", [0] * 7)  # synth_viper.ST_LEN words
+        self._st[3] = self.mid  # [MID]
+        self._ctx = [None, self._tl, self._th, self._env, self._st]  # [0] = buf per fill()
         self._fbufs = [None, None]  # the last two buffers known to hold 16-bit items
         # phase increments per key row/column
         self._inc_row = [self._phase_inc(f) for f in ROW_HZ]
@@ -289,7 +289,8 @@ class Renderer:
         fast = self._fast
         if fast is not None and count > 0 and self._fast_buf(buf):
             st = self._st
-            tabs = self._tabs
+            ctx = self._ctx
+            ctx[0] = buf
             blen = len(buf)
             if start < 0:
                 raise IndexError("fill: negative start")
@@ -309,11 +310,9 @@ class Renderer:
                 # fail on (IndexError) before writing anything
                 if q > blen:
                     raise IndexError("fill: buffer too short")
-                st[0] = p
-                st[1] = q
             if kind == _IDLE:
                 if fast is not None:
-                    fast.idle(buf, tabs, st)
+                    fast.idle(p, q, mid, buf)
                 else:
                     for i in range(p, q):
                         buf[i] = mid
@@ -325,22 +324,21 @@ class Renderer:
                 ph1 = self._ph1
                 ph2 = self._ph2
                 if fast is not None:
-                    st[2] = ph1
-                    st[3] = ph2
-                    st[4] = i1
-                    st[5] = i2
+                    # st: [Q, I1, I2, MID, J, DOWN, PH2] (synth_viper.py)
+                    st[0] = q
+                    st[1] = i1
+                    st[2] = i2
                     if kind == _STEADY:
-                        fast.steady(buf, tabs, st)
+                        ph1 = fast.steady(p, ph1, ph2, ctx)
                     else:
                         if kind == _UP:
-                            st[7] = pos - reg[0]
-                            st[8] = 0  # envelope index counts up
+                            st[4] = pos - reg[0]
+                            st[5] = 0  # envelope index counts up
                         else:
-                            st[7] = reg[1] - pos
-                            st[8] = 1  # counts down
-                        fast.ramp(buf, tabs, st)
-                    ph1 = st[2]
-                    ph2 = st[3]
+                            st[4] = reg[1] - pos
+                            st[5] = 1  # counts down
+                        ph1 = fast.ramp(p, ph1, ph2, ctx)
+                    ph2 = st[6]
                     if kind == _DOWN and pos + n == end:
                         ph1 = 0  # next burst starts at phase 0
                         ph2 = 0
