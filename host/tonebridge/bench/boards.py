@@ -2,8 +2,9 @@
 
     python -m tonebridge.bench.boards --board pico --count 16 --record-dir DIR --first 0
 
-prints one /dev/pts path per line, then ``READY``; runs until its stdin closes, then stops
-the boards, writing each one's line signal to DIR/line-<i>.wav (22050 Hz).
+prints one /dev/pts path per line, then ``READY``; runs until its stdin closes, then prints
+``LAG <s>`` per board (the most its simulated clock fell behind the wall clock while
+running) and stops the boards, writing each one's line signal to DIR/line-<i>.wav (22050 Hz).
 Several such processes spread the simulated boards over the cores, so the boards and the
 bridge do not share one interpreter lock.
 """
@@ -12,6 +13,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+import threading
+import time
 
 
 def main(argv=None) -> int:
@@ -35,7 +38,24 @@ def main(argv=None) -> int:
             print(b.start(), flush=True)
             bridges.append(b)
         print("READY", flush=True)
+        # how far each simulated board's clock falls behind the wall clock, sampled
+        stop = threading.Event()
+        worst = [0.0] * len(bridges)
+
+        def sample():
+            while not stop.wait(0.05):
+                for i, b in enumerate(bridges):
+                    port = b.port
+                    behind = (time.monotonic() - port._t0) - (port.board.now_us() - port._us0) / 1e6
+                    worst[i] = max(worst[i], behind)
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
         sys.stdin.read()  # until the parent closes our stdin
+        stop.set()
+        sampler.join()
+        for w in worst:
+            print(f"LAG {w:.4f}", flush=True)
     finally:
         for b in bridges:
             b.stop()

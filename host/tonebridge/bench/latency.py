@@ -117,7 +117,7 @@ def measure_sim(n: int, board: str = "pico", log=print) -> dict:
                 sampler.start()
                 arrivals_before = len(srv.arrivals[srv.dtmf_path(0)])
                 started_before = len(srv.started[path])
-                fails = _requests(client, srv, n, 0.25, log)
+                fails = _requests(client, srv, n, 0.2, log)
                 time.sleep(0.3)
                 stop.set()
                 sampler.join()
@@ -169,7 +169,7 @@ def measure_port(port: str, n: int, log=print) -> dict:
             time.sleep(0.3)
             a0 = len(srv.arrivals[srv.dtmf_path(0)])
             s0 = len(srv.started[port])
-            fails = _requests(client, srv, n, 0.25, log)
+            fails = _requests(client, srv, n, 0.2, log)
             time.sleep(0.3)
         arrivals = srv.arrivals[srv.dtmf_path(0)][a0:]
         started = srv.started[port][s0:]
@@ -182,7 +182,7 @@ def measure_port(port: str, n: int, log=print) -> dict:
 
 
 def run(quick: bool, port: str | None = None, log=print) -> dict:
-    n = 10 if quick else 40
+    n = 10 if quick else 80
     log(f"  latency: {n} requests to a simulated pico over a pty ...")
     out = {"sim": measure_sim(n, log=log)}
     if port:

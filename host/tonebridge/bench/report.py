@@ -207,6 +207,14 @@ def build_rows(results: dict) -> list[dict]:
             ),
             _row(
                 "6 scale",
+                "simulated boards behind the wall clock, worst",
+                "s",
+                None,
+                "{:.2f}",
+                {b: sc.get("board_lag_s_max")},
+            ),
+            _row(
+                "6 scale",
                 "accept latency p99 (request -> 200)",
                 "ms",
                 None,

@@ -191,14 +191,22 @@ def _start_board_procs(n, board, per_proc, record_dir):
     return procs, paths
 
 
-def _stop_board_procs(procs):
+def _stop_board_procs(procs) -> list[float]:
+    """Stop the board processes; returns each board's lag behind the wall clock (s)."""
+    lags = []
     for proc in procs:
         proc.stdin.close()
     for proc in procs:
+        out = proc.stdout.read()  # until the process exits (it writes its recordings first)
         try:
             proc.wait(timeout=120)
         except subprocess.TimeoutExpired:
             proc.kill()
+            continue
+        for line in out.splitlines():
+            if line.startswith("LAG "):
+                lags.append(float(line[4:]))
+    return lags
 
 
 def measure(n: int, duration: float, board: str = "pico", per_proc: int = 16, log=print) -> dict:
@@ -213,7 +221,7 @@ def measure(n: int, duration: float, board: str = "pico", per_proc: int = 16, lo
                 )
                 cpu["sim"] = sum(_proc_cpu(p.pid) for p in procs) - c0
         finally:
-            _stop_board_procs(procs)
+            lags = _stop_board_procs(procs)
         # independent count: decode every line's recording (written by the board processes)
         decoded_ok = lost = dup = 0
         for i in range(n):
@@ -253,6 +261,7 @@ def measure(n: int, duration: float, board: str = "pico", per_proc: int = 16, lo
         "bridge_cpu_ms_per_request": cpu["bridge"] / requests * 1000 if requests else None,
         "sim_cpu_cores": cpu["sim"] / wall if wall else None,
         "bridge_cpu_cores": cpu["bridge"] / wall if wall else None,
+        "board_lag_s_max": max(lags) if lags else None,
         "cores": os.cpu_count(),
     }
 
