@@ -12,6 +12,7 @@ from array import array
 from pathlib import Path
 
 import pytest
+import viper_cycles
 from tonebridge_fw import synth
 from tonebridge_fw.dialstring import compile_plan
 from tonebridge_fw.keypad import KEYS
@@ -358,3 +359,17 @@ def test_real_micropython_rejects_a_kernel_without_sign_extension(tmp_path):
     )
     lines = run_unix_micropython(tmp_path, bad_dir)
     assert "BAD False" in lines
+
+
+# ---- what the armv6m code costs (needs arm-none-eabi-objdump: binutils-arm-none-eabi) ---------
+
+
+@pytest.mark.skipif(not viper_cycles.available(), reason="arm-none-eabi-objdump not installed")
+def test_armv6m_loops_call_nothing_and_fit_the_rp2_budget():
+    costs = viper_cycles.loop_costs(SRC)
+    assert len(costs) == 3 and all(c is not None for c in costs)  # idle, steady, ramp
+    budget = 125_000_000 * 20 * 4096 // (125_000_000 * 16)  # cycles per sample at 24414 Hz
+    for n, cycles, path in costs:
+        # no call into the runtime (no Python object, no allocation) inside a loop
+        assert not any(t.split()[0] in ("bl", "blx", "svc") for t in path), path
+        assert cycles < budget // 10, (n, cycles)
