@@ -25,6 +25,8 @@ Renderer(sample_rate, bits=12, signed=False, level=LEVEL, twist_db=2.0, ramp_ms=
   step_at() give this mapping; step_start(0) is 0.
 - Tone steps must be separated by silence (compile_plan always does this) and every
   step must last at least ramp_ms, so edges never overlap.
+- Fast path: on ports with a native emitter (rp2, esp32) fill() runs the viper kernels of
+  synth_viper.py for 16-bit buffers, bit-identical to the portable loops below; FAST tells.
 """
 
 try:

@@ -253,7 +253,7 @@ def test_fast_is_off_in_the_simulator():
 
 def test_kernels_need_a_native_emitter(tmp_path):
     # viper code: mpy-cross compiles it only for a real architecture (deploy passes -march)
-    for arch in ("armv6m", "xtensawin"):
+    for arch in ("armv6m", "armv7emsp", "xtensawin"):  # RP2040, RP2350 (deploy.ARCH), ESP32
         out = tmp_path / f"sv-{arch}.mpy"
         proc = subprocess.run(
             [str(MPY_CROSS), f"-march={arch}", "-o", str(out), str(SRC)],
