@@ -5,7 +5,6 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 NPM_STAMP := node_modules/.installed
-SYS_STAMP := .sys-deps-checked
 LISTEN ?= 127.0.0.1:8080
 PYTEST_ARGS ?=
 
@@ -13,16 +12,18 @@ PYTEST_ARGS ?=
 
 setup: $(STAMP) $(NPM_STAMP) sysdeps
 
-# System tools the tests use as independent oracles. Installed when root on Debian.
+# System tools the tests use as independent oracles (command:Debian package). Installed when
+# root on Debian; otherwise named, and setup fails.
+SYSTOOLS := sox:sox multimon-ng:multimon-ng node:nodejs npm:npm curl:curl \
+            arm-none-eabi-objdump:binutils-arm-none-eabi
 sysdeps:
-	@missing=""; for t in sox multimon-ng node npm curl; do command -v $$t >/dev/null || missing="$$missing $$t"; done; \
+	@missing=""; for t in $(SYSTOOLS); do command -v $${t%%:*} >/dev/null || missing="$$missing $${t#*:}"; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    echo "installing:$$missing"; \
-	    pkgs=$$(echo "$$missing" | sed 's/\bnode\b/nodejs/'); \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$pkgs >/dev/null; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	  else \
-	    echo "missing system tools:$$missing (install them, e.g. apt-get install sox multimon-ng nodejs npm)"; exit 1; \
+	    echo "missing system packages:$$missing (install them, e.g. sudo apt-get install$$missing)"; exit 1; \
 	  fi; \
 	fi
 
