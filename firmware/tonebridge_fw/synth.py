@@ -27,6 +27,10 @@ Renderer(sample_rate, bits=12, signed=False, level=LEVEL, twist_db=2.0, ramp_ms=
   step must last at least ramp_ms, so edges never overlap.
 - Fast path: on ports with a native emitter (rp2, esp32) fill() runs the viper kernels of
   synth_viper.py for 16-bit buffers, bit-identical to the portable loops below; FAST tells.
+- Memory: a loaded plan costs one array('i') word per step (the boundaries; reused by
+  the next load() if it is long enough, so reloading allocates nothing). The idle / edge /
+  steady regions are not stored: fill() derives the next one from the boundaries when
+  the current one ends (_enter), so a send's heap does not grow with its region count.
 """
 
 try:
@@ -62,6 +66,7 @@ _IDLE = const(0)
 _UP = const(1)
 _STEADY = const(2)
 _DOWN = const(3)
+_END = const(4)  # past the last region
 
 # Fast path: viper kernels (synth_viper.py) for the loops in fill(), on ports with a native
 # emitter (rp2, esp32). Elsewhere (WebAssembly port, CPython, the simulator) the import or
@@ -156,6 +161,9 @@ class Renderer:
         # phase increments per key row/column
         self._inc_row = [self._phase_inc(f) for f in ROW_HZ]
         self._inc_col = [self._phase_inc(f) for f in COL_HZ]
+        self._starts = None  # step boundaries: array('i'), sized by load()
+        self._i1 = 0  # the current tone's phase increments (set by _enter)
+        self._i2 = 0
         self.load([])
 
     # --- timing ------------------------------------------------------------------
@@ -182,71 +190,153 @@ class Renderer:
 
     # --- plan ----------------------------------------------------------------------
     def load(self, plan):
-        """Reset and prepare to render `plan` ([(key|None, ms), ...]); ValueError if unusable."""
+        """Reset and prepare to render `plan` ([(key|None, ms), ...]); ValueError if unusable.
+
+        Keeps only the step boundaries (one array('i') word per step, reused by the next
+        load() when it is long enough); the idle/ramp/steady regions are derived from them
+        one at a time while rendering (_enter), so memory does not grow with region count."""
         h = self.lead_in
-        starts = [0]
-        t = 0
-        prev_tone = False
-        for k in range(len(plan)):
-            step = plan[k]
-            key, ms = step[0], step[1]
-            if not isinstance(ms, int) or ms <= 0:
-                raise ValueError("step %d: duration must be a positive int of ms" % k)
-            if key is not None:
-                if not isinstance(key, str) or len(key) != 1 or KEYS.find(key) < 0:
-                    raise ValueError("step %d: not a DTMF key: %s" % (k, repr(key)))
-                if prev_tone:
-                    raise ValueError("step %d: tone steps must be separated by silence" % k)
-            prev_tone = key is not None
-            t += ms
-            b = h + self.ms_to_samples(t)
-            prev_b = starts[k] if k else h
-            if b - prev_b < 2 * h:
-                raise ValueError(
-                    "step %d: %d ms is shorter than the %s ms ramp" % (k, ms, self.ramp_ms)
-                )
-            starts.append(b)
+        n = len(plan)
+        # Boundary k is h + round(t_k * fs / 1000) = h + (2 t_k num + 1000 den) // D with
+        # D = 2000 den, kept as quotient q and remainder r and advanced by at most `piece`
+        # ms at a time, so every intermediate stays a small int (no big-int garbage at
+        # rates like 125 MHz / 8192 whose numerator times a few seconds exceeds 2**30).
+        den2 = 2000 * self.rate_den
+        inc_q = (2 * self.rate_num) // den2
+        inc_r = (2 * self.rate_num) % den2
+        piece = 0x3FFFFFFF // den2 - 1
+        if piece < 1:
+            piece = 1
+        starts = self._starts
+        # pass 0 validates without touching the current plan's state (a rejected plan
+        # leaves the renderer as it was); pass 1 stores the boundaries
+        for store in (False, True):
+            if store:
+                if starts is None or len(starts) < n + 1:
+                    starts = array("i", range(n + 1))  # pre-sized, no temporary list
+                    self._starts = starts
+                starts[0] = 0
+            q = 0
+            r = 1000 * self.rate_den
+            prev_b = h
+            prev_tone = False
+            for k in range(n):
+                step = plan[k]
+                key, ms = step[0], step[1]
+                if not store:
+                    if not isinstance(ms, int) or ms <= 0:
+                        raise ValueError("step %d: duration must be a positive int of ms" % k)
+                    if key is not None:
+                        if not isinstance(key, str) or len(key) != 1 or KEYS.find(key) < 0:
+                            raise ValueError("step %d: not a DTMF key: %s" % (k, repr(key)))
+                        if prev_tone:
+                            raise ValueError("step %d: tone steps must be separated by silence" % k)
+                    prev_tone = key is not None
+                while ms > 0:
+                    m = ms if ms < piece else piece
+                    r += m * inc_r
+                    q += m * inc_q + r // den2
+                    r %= den2
+                    ms -= m
+                b = h + q
+                if store:
+                    starts[k + 1] = b
+                else:
+                    if b - prev_b < 2 * h:
+                        raise ValueError(
+                            "step %d: %d ms is shorter than the %s ms ramp"
+                            % (k, step[1], self.ramp_ms)
+                        )
+                    prev_b = b
         # trailing H samples for the last falling edge, plus one idle sample so the
         # output always ends exactly at idle (a DMA-fed PWM holds its last value)
-        total = starts[-1] + h + 1 if plan else 0
-        starts[-1] = total
-        # regions: [start, end, kind, row_inc, col_inc]
-        regions = []
-        cursor = 0
-        for k in range(len(plan)):
-            key = plan[k][0]
-            if key is None:
-                continue
-            b0 = starts[k] if k else h
-            b1 = starts[k + 1] if k + 1 < len(plan) else total - h - 1
-            i = KEYS.find(key)
-            ri, ci = self._inc_row[i >> 2], self._inc_col[i & 3]
-            if b0 - h > cursor:
-                regions.append((cursor, b0 - h, _IDLE, 0, 0))
-            regions.append((b0 - h, b0 + h, _UP, ri, ci))
-            if b1 - h > b0 + h:
-                regions.append((b0 + h, b1 - h, _STEADY, ri, ci))
-            regions.append((b1 - h, b1 + h, _DOWN, ri, ci))
-            cursor = b1 + h
-        if total > cursor:
-            regions.append((cursor, total, _IDLE, 0, 0))
+        total = starts[n] + h + 1 if n else 0
+        starts[n] = total
         self.plan = plan
-        self._starts = starts
-        self._regions = regions
+        self._n = n
         self.total_samples = total
         self.position = 0
-        self._r = 0
         self._ph1 = 0
         self._ph2 = 0
+        # current region [_rs, _re) of kind _rk: step _k, part _part (tone: 0 rising
+        # edge, 1 steady, 2 falling edge; silence: 0); _k == n is the trailing idle
+        self._re = 0
+        self._enter(0, 0)
+
+    def _enter(self, k, part):
+        """Make region (k, part), or the first non-empty one after it, current; the region
+        starts where the previous one ended (self._re). Allocates nothing.
+
+        Tone step k with boundaries b0 = step_start(k) (H for k == 0) and b1 =
+        step_start(k + 1) (total - H - 1 for the last step): rising edge [b0-H, b0+H),
+        steady [b0+H, b1-H), falling edge [b1-H, b1+H). Silence: idle up to the next
+        step's boundary (minus H if that step is a tone); k == n: idle to the end."""
+        plan = self.plan
+        n = self._n
+        s = self._starts
+        h = self.lead_in
+        start = self._re
+        while k <= n:
+            key = None
+            if k == n:
+                end = s[n]
+                kind = _IDLE
+            else:
+                key = plan[k][0]
+                if key is None:
+                    end = s[k + 1]
+                    if k + 1 < n and plan[k + 1][0] is not None:
+                        end -= h
+                    kind = _IDLE
+                elif part == 0:
+                    end = (s[k] if k else h) + h
+                    kind = _UP
+                    i = KEYS.find(key)
+                    self._i1 = self._inc_row[i >> 2]
+                    self._i2 = self._inc_col[i & 3]
+                else:
+                    b1 = s[k + 1] if k + 1 < n else s[n] - h - 1
+                    if part == 1:
+                        end = b1 - h
+                        kind = _STEADY
+                    else:
+                        end = b1 + h
+                        kind = _DOWN
+            if end > start:
+                self._k = k
+                self._part = part
+                self._rs = start
+                self._re = end
+                self._rk = kind
+                return
+            if key is not None and part < 2:
+                part += 1
+            else:
+                k += 1
+                part = 0
+        self._k = n + 1
+        self._part = 0
+        self._rs = start
+        self._re = start
+        self._rk = _END
+
+    def _next(self):
+        if self._rk != _IDLE and self._part < 2:
+            self._enter(self._k, self._part + 1)
+        else:
+            self._enter(self._k + 1, 0)
 
     def step_start(self, k):
         """First sample of step k (its 50 % edge for tones after step 0); k == len(plan) -> end."""
+        if k < 0 or k > self._n:
+            raise IndexError("step_start: no step %d" % k)
         return self._starts[k]
 
     def step_at(self, sample_index):
-        """Index of the step being emitted at `sample_index`; len(plan) once past the end."""
+        """Index of the step being emitted at `sample_index`; len(plan) once past the end.
+        O(log n), allocates nothing."""
         s = self._starts
-        n = len(s) - 1
+        n = self._n
         if sample_index >= s[n]:
             return n
         lo, hi = 0, n - 1
@@ -284,8 +374,6 @@ class Renderer:
         if count is None:
             count = len(buf) - start
         written = 0
-        regions = self._regions
-        nreg = len(regions)
         pos = self.position
         mid = self.mid
         fast = self._fast
@@ -298,15 +386,14 @@ class Renderer:
                 raise IndexError("fill: negative start")
         else:
             fast = None
-        while written < count and self._r < nreg:
-            reg = regions[self._r]
-            end = reg[1]
+        while written < count and self._rk != _END:
+            end = self._re
             n = end - pos
             if n > count - written:
                 n = count - written
             p = start + written
             q = p + n
-            kind = reg[2]
+            kind = self._rk
             if fast is not None:
                 # the kernels do not bounds-check: refuse what the portable loops would
                 # fail on (IndexError) before writing anything
@@ -321,8 +408,8 @@ class Renderer:
             else:
                 tl = self._tl
                 th = self._th
-                i1 = reg[3]
-                i2 = reg[4]
+                i1 = self._i1
+                i2 = self._i2
                 ph1 = self._ph1
                 ph2 = self._ph2
                 if fast is not None:
@@ -334,10 +421,10 @@ class Renderer:
                         ph1 = fast.steady(p, ph1, ph2, ctx)
                     else:
                         if kind == _UP:
-                            st[4] = pos - reg[0]
+                            st[4] = pos - self._rs
                             st[5] = 0  # envelope index counts up
                         else:
-                            st[4] = reg[1] - pos
+                            st[4] = end - pos
                             st[5] = 1  # counts down
                         ph1 = fast.ramp(p, ph1, ph2, ctx)
                     ph2 = st[6]
@@ -352,10 +439,10 @@ class Renderer:
                 else:
                     env = self._env
                     if kind == _UP:
-                        j = pos - reg[0]
+                        j = pos - self._rs
                         dj = 1
                     else:
-                        j = reg[1] - pos
+                        j = end - pos
                         dj = -1
                     for i in range(p, q):
                         v = tl[ph1 >> _SHIFT] + th[ph2 >> _SHIFT]
@@ -371,7 +458,7 @@ class Renderer:
             pos += n
             written += n
             if pos >= end:
-                self._r += 1
+                self._next()
         self.position = pos
         return written
 

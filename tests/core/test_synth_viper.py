@@ -68,7 +68,7 @@ def render_chunked(r, plan, kernel, typecode, offset=5, view=False):
             break
     assert len(out) == total
     assert r.done
-    return out, (r.position, r._r, r._ph1, r._ph2)
+    return out, (r.position, r._k, r._part, r._rk, r._ph1, r._ph2)
 
 
 def every_key_plan(tone_ms=40, gap_ms=40):

@@ -232,6 +232,17 @@ def test_fill_allocates_nothing():
     finally:
         unlock()
     assert r2.done
+    # a fresh renderer whose first plan opens with silence: the first tone's region is
+    # entered inside a locked fill() (every attribute it sets must already exist)
+    r3 = Renderer(8000)
+    r3.load([(None, 40), ("5", 40), (None, 40)])
+    lock()
+    try:
+        while r3.fill(buf) == 97:
+            pass
+    finally:
+        unlock()
+    assert r3.done
 
 
 def test_fast_path_off_without_a_native_emitter():
@@ -240,3 +251,161 @@ def test_fast_path_off_without_a_native_emitter():
 
     assert synth.FAST is False
     assert synth.Renderer(8000)._fast is None
+
+
+def _heap_tools():
+    """(gc, heap_lock, heap_unlock) under MicroPython; None under CPython."""
+    try:
+        import gc
+
+        import micropython
+
+        return gc, micropython.heap_lock, micropython.heap_unlock, gc.mem_alloc
+    except (ImportError, AttributeError):
+        return None
+
+
+def test_load_keeps_one_word_per_step():
+    # the regions are derived while rendering, not stored: a 92-digit plan (183 steps,
+    # ~370 regions) costs the boundary array only (4 bytes a step), the boundary arithmetic
+    # makes no big-int garbage even at the PWM rate, and reloading a plan no longer than
+    # the last one reuses the array (nothing allocated: heap_lock)
+    tools = _heap_tools()
+    if tools is None:
+        return  # CPython: the MicroPython run of this test is the proof
+    gc, lock, unlock, mem_alloc = tools
+    plan = compile_plan(("1234567890*#ABCD" * 6)[:92], "catapult", 40, 40)
+    assert len(plan) == 183
+    short = compile_plan("159", "catapult", 40, 40)
+    for rate in (8000, (125000000, 5120), 44100.3):
+        r = Renderer(rate)
+        gc.disable()
+        try:
+            m0 = mem_alloc()
+            r.load(plan)
+            grown = mem_alloc() - m0
+        finally:
+            gc.enable()
+        assert grown <= 4 * 184 + 128, (rate, grown)
+        lock()
+        try:
+            r.load(plan)
+            r.load(short)
+            err = None
+        except MemoryError as e:
+            err = e
+        finally:
+            unlock()
+        assert err is None, rate
+        assert r.step_at(r.total_samples) == len(short)
+
+
+def test_boundaries_equal_ms_to_samples_for_long_plans():
+    # load() advances the boundaries in small-int pieces; they must equal the direct
+    # formula h + round(t_k * fs / 1000) for every step, also after minutes of plan
+    plan = [("1", 40), (None, 60000), ("2", 97), (None, 3500), ("3", 41), (None, 123457)]
+    rates = (8000, (125000000, 5120), (125000000, 8192), 44100.3, 48000, (2000000000, 81920))
+    for rate in rates + ((150000000 * 16, 24 * 4096), 22050.77):
+        r = Renderer(rate)
+        r.load(plan)
+        t = 0
+        for k in range(len(plan)):
+            t += plan[k][1]
+            want = r.lead_in + r.ms_to_samples(t)
+            if k + 1 < len(plan):
+                assert r.step_start(k + 1) == want, (rate, k)
+            else:
+                assert r.total_samples == want + r.lead_in + 1, rate
+
+
+def test_step_at_allocates_nothing():
+    tools = _heap_tools()
+    if tools is None:
+        return  # CPython: the MicroPython run of this test is the proof
+    gc, lock, unlock, mem_alloc = tools
+    r = Renderer((125000000, 8192), bits=12)
+    plan = compile_plan("1W5#", tone_ms=40, gap_ms=40)
+    r.load(plan)
+    got = []
+    total = r.total_samples
+    lock()
+    try:
+        a = r.step_at(0)
+        b = r.step_at(r.step_start(2))
+        c = r.step_at(total - 1)
+        d = r.step_at(total)
+        e = r.step_start(len(plan))
+    finally:
+        unlock()
+    got = [a, b, c, d, e]
+    assert got == [0, 2, len(plan) - 1, len(plan), total]
+
+
+def test_a_rejected_plan_leaves_the_current_one_playing():
+    plan = compile_plan("1W5#", tone_ms=40, gap_ms=40)
+    want = render(Renderer(8000), plan, 1000)
+    r = Renderer(8000)
+    r.load(plan)
+    buf = array("H", [0] * 200)
+    out = []
+    n = r.fill(buf)
+    out.extend(buf[:n])
+    starts = [r.step_start(k) for k in range(len(plan) + 1)]
+    long_bad = [("1", 40), (None, 40)] * 20 + [("2", 40), ("3", 40)]
+    raises(ValueError, r.load, long_bad)
+    raises(ValueError, r.load, [(None, 40), ("x", 40)])
+    assert [r.step_start(k) for k in range(len(plan) + 1)] == starts
+    while True:
+        n = r.fill(buf)
+        out.extend(buf[:n])
+        if n < 200:
+            break
+    assert out == want
+
+
+def test_a_shorter_plan_after_a_longer_one():
+    long_plan = compile_plan("1234567890", tone_ms=40, gap_ms=40)
+    short = compile_plan("7", tone_ms=40, gap_ms=40)
+    r = Renderer(8000)
+    render(r, long_plan, 64)
+    got = render(r, short, 64)
+    assert got == render(Renderer(8000), short, 64)
+    n = len(short)
+    assert r.step_start(n) == r.total_samples
+    assert r.step_at(r.total_samples) == n
+    raises(IndexError, r.step_start, n + 1)
+    raises(IndexError, r.step_start, -1)
+
+
+def test_minimum_steps_and_runs_of_silence():
+    # tones and gaps exactly one ramp long (no steady part, no idle between edges), runs of
+    # silent steps, leading/trailing silence: idle exactly outside the tone windows
+    # [b0 - H, b1 + H), the same samples whatever the chunking, ending at idle
+    r = Renderer(8000, ramp_ms=2)
+    h = r.lead_in
+    plans = (
+        [("5", 2), (None, 2), ("6", 2)],
+        [(None, 2), ("1", 2), (None, 3), (None, 2), ("D", 5)],
+        [(None, 10), (None, 20), ("#", 2), (None, 2), (None, 2)],
+        [(None, 7)],
+    )
+    for plan in plans:
+        whole = render(r, plan, 100000)
+        assert len(whole) == r.total_samples
+        for chunk in (1, 3, 17):
+            assert render(r, plan, chunk) == whole, (plan, chunk)
+        n = len(plan)
+        tone = [False] * len(whole)
+        for k in range(n):
+            if plan[k][0] is None:
+                continue
+            b0 = r.step_start(k) if k else h
+            b1 = r.step_start(k + 1) if k + 1 < n else r.total_samples - h - 1
+            for i in range(b0 - h, b1 + h):
+                tone[i] = True
+            # the 50 % point: a full-scale sample is somewhere in the burst
+            assert max(abs(v - 2048) for v in whole[b0 - h : b1 + h]) > 500
+        for i in range(len(whole)):
+            if not tone[i]:
+                assert whole[i] == 2048, (plan, i)
+        assert whole[-1] == 2048 and not tone[-1]
