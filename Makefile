@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 
 .PHONY: setup test run lint bench clean sysdeps
 
-setup: $(STAMP) $(NPM_STAMP) sysdeps
+setup: sysdeps $(STAMP) $(NPM_STAMP)
 
 # System tools the tests use as independent oracles (command:Debian package). Installed when
 # root on Debian; otherwise named, and setup fails.
@@ -18,6 +18,7 @@ SYSTOOLS := sox:sox multimon-ng:multimon-ng node:nodejs npm:npm curl:curl \
             arm-none-eabi-objdump:binutils-arm-none-eabi
 sysdeps:
 	@missing=""; for t in $(SYSTOOLS); do command -v $${t%%:*} >/dev/null || missing="$$missing $${t#*:}"; done; \
+	$(PY) -c "import ensurepip, venv" 2>/dev/null || missing="$$missing python3-venv"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    echo "installing:$$missing"; \
@@ -27,7 +28,7 @@ sysdeps:
 	  fi; \
 	fi
 
-$(BIN)/python:
+$(BIN)/python: | sysdeps
 	$(PY) -m venv $(VENV)
 
 $(STAMP): $(BIN)/python pyproject.toml
@@ -35,7 +36,7 @@ $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $@
 
-$(NPM_STAMP): package.json package-lock.json
+$(NPM_STAMP): package.json package-lock.json | sysdeps
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
