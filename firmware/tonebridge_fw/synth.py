@@ -210,7 +210,8 @@ class Renderer:
         starts = self._starts
         # pass 0 validates without touching the current plan's state (a rejected plan
         # leaves the renderer as it was); pass 1 stores the boundaries
-        for store in (False, True):
+        for pass_ in range(2):  # range in a for loop allocates nothing on MicroPython
+            store = pass_ == 1
             if store:
                 if starts is None or len(starts) < n + 1:
                     starts = array("i", range(n + 1))  # pre-sized, no temporary list
