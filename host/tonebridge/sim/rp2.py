@@ -7,8 +7,11 @@ then *derives* the line signal from what was configured:
 * PWM slices (CSR/DIV/CC/CTR/TOP at ``PWM_BASE + 0x14*n``; EN alias register): the period is
   ``(TOP+1) * (PH_CORRECT+1) * DIV`` system clocks; CC is double-buffered and latched at each
   wrap; during each period the pin is high for ``CC/(TOP+1)`` of it (edge-aligned: at the
-  start; phase-correct: centred on the wrap), resolved into area-exact sub-samples (at least
-  ``PinOutput.pulse_rate``) so the carrier, not only the duty average, reaches the analog chain.
+  start; phase-correct: the counter runs 0 -> TOP -> 0 and the pin is high while it is below
+  CC, so high for ``CC/(2(TOP+1))`` at each end of the period, the low part centred on the TOP
+  turn-around; the wrap, where CC/TOP latch and the wrap DREQ fires, is the return to 0, once
+  per doubled period), resolved into area-exact sub-samples (at least ``PinOutput.pulse_rate``)
+  so the carrier and the pulse edges, not only the duty average, reach the analog chain.
 * DMA channels (READ/WRITE/TRANS_COUNT/CTRL and their aliases, MULTI_CHAN_TRIGGER, CHAN_ABORT,
   pacing TIMER0-3): transfers happen when their TREQ fires (PWM wrap DREQ of a slice, a pacing
   timer at ``clk_sys * X / Y``, or unpaced), read from the buffers the firmware handed over and
@@ -210,7 +213,9 @@ class PwmSlice:
             if lt.size > 1 and np.any(np.diff(lt) < 0):
                 order = np.argsort(lt, kind="stable")
                 lt, lv = lt[order], lv[order]
-            idx = np.searchsorted(lt, starts, side="left") - 1
+            # a write at the very instant a period starts (CC set, then the slice enabled) is
+            # in force for it; DMA writes land a clock after their wrap, i.e. in the next one
+            idx = np.searchsorted(lt, starts, side="right") - 1
             vals = np.where(idx >= 0, lv[np.clip(idx, 0, None)], self.latched).astype(np.uint32)
             # keep only what later periods may still need
             keep = np.searchsorted(lt, starts[-1], side="left")
@@ -528,7 +533,11 @@ class Rp2Hardware:
             if r == 0x08:
                 if not s.running:
                     return s.ctr
-                return int(((self._synced16 - s.anchor) % s.period) * (s.top + 1) // s.period)
+                ph = (self._synced16 - s.anchor) % s.period
+                if s.csr & 0x2:  # phase-correct: 0 -> TOP on the way up, TOP -> 0 down
+                    up = ph * 2 * (s.top + 1) // s.period
+                    return int(up if up <= s.top else 2 * (s.top + 1) - 1 - up)
+                return int(ph * (s.top + 1) // s.period)
             if r == 0x0C:
                 return s.cc
             return s.top
@@ -709,7 +718,12 @@ class PinOutput:
     0 V floating) at ``static_rate``."""
 
     static_rate = 48_000
-    pulse_rate = 96_000  # resolve the PWM pulse train at least this finely (carrier leakage)
+    # resolve the PWM pulse train at least this finely. The area-exact sub-samples are a box
+    # filter: what the pulse train has near multiples of the sub-sample rate (sidebands of the
+    # M-th carrier harmonic) folds into the audio band, only attenuated by ~f/rate. At 96 kHz
+    # (M = 2 at a 61 kHz carrier) that alone read -60 dB in band where the exact pulse train
+    # gives -58; from M ~ 8 on the figure is converged (tests/sim/test_rp2_purity.py).
+    pulse_rate = 500_000
     max_oversampling = 256
 
     def __init__(self, hw: Rp2Hardware, gpio: int, chain, vdd: float):
