@@ -138,12 +138,13 @@ def test_registers_and_sample_rate_from_the_clock():
     be, m, dma = _backend()
     assert m.pwm_pins == [16]
     r = m.mem32.regs
-    assert r[PWM0 + 0x10] == 4095  # TOP: 12-bit duty
-    assert r[PWM0 + 0x04] == 20  # DIV 1.25 (8.4 fixed point) for ~24 kHz at 125 MHz
-    assert r[PWM0 + 0x0C] == 2048 | (2048 << 16)  # idle at mid-scale
-    assert r[PWM0] == 1  # enabled last
-    assert be.rate == (125000000 * 16, 20 * 4096)
-    assert 24414.0 < be.sample_rate < 24414.1
+    assert r[PWM0 + 0x10] == 1023  # TOP: 10-bit duty
+    assert r[PWM0 + 0x04] == 16  # DIV 1.0 (8.4 fixed point): 125 MHz / (2 * 1024) ~ 61 kHz
+    assert r[PWM0 + 0x0C] == 512 | (512 << 16)  # idle at mid-scale
+    assert r[PWM0] == 3  # phase-correct (bit 1) and enabled (bit 0), written last
+    assert m.mem32.log[-1] == (PWM0, 3)
+    assert be.rate == (125000000 * 16, 16 * 2 * 1024)
+    assert 61035.1 < be.sample_rate < 61035.2
     for d in dma:
         assert d.write == PWM0 + 0x0C
         assert d.ctrl["size"] == 1 and d.ctrl["inc_read"] == 1 and d.ctrl["inc_write"] == 0
@@ -154,9 +155,30 @@ def test_registers_and_sample_rate_from_the_clock():
 def test_rp2350_constants():
     be, m, dma = _backend(150000000, "rp2350")
     base = 0x400A8000
-    assert m.mem32.regs[base + 0x04] == 24  # DIV 1.5 at 150 MHz
+    assert m.mem32.regs[base + 0x04] == 16  # DIV 1 at 150 MHz: 73242 Hz
+    assert m.mem32.regs[base] == 3
     assert dma[0].ctrl["treq_sel"] == 32
-    assert 24414.0 < be.sample_rate < 24414.1
+    assert be.rate == (150000000 * 16, 16 * 2 * 1024)
+    assert 73242.1 < be.sample_rate < 73242.2
+
+
+def test_divider_is_an_integer_from_the_clock():
+    # an overclocked RP2040 keeps the rate near the target with a whole divider (no fraction:
+    # a fractional divider jitters the pulse edges)
+    be, m, dma = _backend(250000000)
+    assert m.mem32.regs[PWM0 + 0x04] == 32  # DIV 2.0
+    assert 61035.1 < be.sample_rate < 61035.2
+    be, m, dma = _backend(48000000)  # underclocked: DIV 1 is the floor
+    assert m.mem32.regs[PWM0 + 0x04] == 16
+    assert be.rate == (48000000 * 16, 16 * 2 * 1024)
+    from_div = []
+    for hz in (100000000, 133000000, 200000000, 300000000):
+        be, m, dma = _backend(hz)
+        div16 = m.mem32.regs[PWM0 + 0x04]
+        assert div16 % 16 == 0
+        from_div.append(div16 // 16)
+        assert be.rate == (hz * 16, div16 * 2 * 1024)
+    assert from_div == [1, 1, 2, 2]
 
 
 PLAN = [("1", 40), (None, 40), ("2", 40)]
@@ -182,7 +204,7 @@ def test_double_buffered_hand_over_and_position():
     assert steps[-1] == len(PLAN)
     assert steps == sorted(steps)
     assert played >= total
-    assert m.mem32.regs[PWM0 + 0x0C] == 2048 | (2048 << 16)
+    assert m.mem32.regs[PWM0 + 0x0C] == 512 | (512 << 16)
 
 
 def test_late_chain_is_detected_and_restarted():
@@ -205,4 +227,4 @@ def test_abort_stops_at_once_and_reports_where():
     assert not a.busy and not b.busy
     assert be.position() == pos
     assert not be.busy()
-    assert m.mem32.regs[PWM0 + 0x0C] == 2048 | (2048 << 16)
+    assert m.mem32.regs[PWM0 + 0x0C] == 512 | (512 << 16)

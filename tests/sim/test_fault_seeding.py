@@ -5,7 +5,7 @@ from what the firmware really configured, not from what it meant."""
 
 import numpy as np
 import pytest
-from tonebridge.analysis import fit_tones, segments, steady_slices
+from tonebridge.analysis import band_power, fit_sinusoids, fit_tones, segments, steady_slices
 from tonebridge.sim import rp2 as sim_rp2
 
 PWM0 = sim_rp2.MCU["rp2040"]["pwm_base"]  # GP16 -> slice 0
@@ -49,13 +49,39 @@ def test_control_healthy_run(play):
 
 
 def test_wrong_top_gives_wrong_frequency_and_timing(play):
-    p = play("pico", "1", hooks=[_replace(PWM0 + 0x10, 4095, 3071)])
+    p = play("pico", "1", hooks=[_replace(PWM0 + 0x10, 1023, 767)])
     fl, _, fh, _, _ = _first_tone(p)
-    # periods are 3072/4096 as long: every frequency is 4/3 too high
-    assert fl == pytest.approx(697 * 4096 / 3072, rel=1e-3)
-    assert fh == pytest.approx(1209 * 4096 / 3072, rel=1e-3)
+    # periods are 768/1024 as long: every frequency is 4/3 too high
+    assert fl == pytest.approx(697 * 1024 / 768, rel=1e-3)
+    assert fh == pytest.approx(1209 * 1024 / 768, rel=1e-3)
     (seg,) = segments(p.x, p.rate)
     assert seg[1] - seg[0] == pytest.approx(0.075, abs=0.001)
+
+
+def test_phase_correct_bit_dropped_doubles_frequency_and_dirties_the_band(play):
+    # CSR written as EN only: trailing-edge PWM, half the period, so every tone an octave up
+    # and the plan over in half the time; the one-edge modulation's products are back
+    p = play("pico", "1", hooks=[_replace(PWM0 + 0x00, 0x3, 0x1)])
+    assert p.board.hw.slices[0].csr == 0x1
+    lo, hi = _two_peaks(p)
+    assert lo == pytest.approx(2 * 697, rel=2e-3)
+    assert hi == pytest.approx(2 * 1209, rel=2e-3)
+    (seg,) = segments(p.x, p.rate)
+    # half of the planned 100 ms (the envelope of an octave-up pair at the filter's edge is
+    # less sharp: 3 ms tolerance)
+    assert seg[1] - seg[0] == pytest.approx(0.050, abs=0.003)
+    healthy = play("pico", "1")
+
+    def unwanted(q, seeds):
+        # in-band power left after fitting the two tones, vs the lower tone (as unwanted_db)
+        x = steady_slices(q.x, q.rate)[0]
+        _f, amps, _ph, _dc, model, _rms = fit_sinusoids(x, q.rate, seeds)
+        return 10 * np.log10(band_power(x - model, q.rate, (300.0, 3400.0)) / (amps[0] ** 2 / 2))
+
+    ok = unwanted(healthy, [697.0, 1209.0])
+    bad = unwanted(p, [lo, hi])
+    assert ok < -50
+    assert bad > ok + 12, (ok, bad)  # about -42 vs -60 dB
 
 
 def test_wrong_divider_gives_wrong_frequency(play):
@@ -124,7 +150,7 @@ def test_patched_firmware_constant_wrong_pwm_base(play):
 
 
 def test_cc_written_as_32_bit_words(play):
-    # DATA_SIZE 2 instead of 1: pairs of 12-bit samples land as one word, B half = next sample
+    # DATA_SIZE 2 instead of 1: pairs of 10-bit samples land as one word, B half = next sample
     lsb, width = sim_rp2.MCU["rp2040"]["ctrl"]["size"]
 
     def hook(a, v):

@@ -42,25 +42,36 @@ def test_all_keys_decode_with_exact_frequencies_and_timing(play, board):
     assert p.events[-1][1] == ("done", 1, 16)
     assert p.backend.underruns == 0
     # events come from hardware progress: each within a main-loop pass (2 ms) of the audio
-    # (the first "started" comes with the 1 ms lead-in ramp, before its 50 % point)
+    # (the first "started" comes with the 1 ms lead-in ramp, before its 50 % point; the 50 %
+    # point of a ramp-down is ~0.85 ms before its step ends, so "finished" may trail it by
+    # that plus one pass: the last one, seen only when the final DMA chunk is found complete)
     started = [t for t, e in p.events if e[0] == "started"]
     finished = [t for t, e in p.events if e[0] == "finished"]
     for (s, e), ts, tf in zip(seg, started, finished, strict=True):
         assert -1500 < ts - (p.t0 + s * 1e6) < 2500, (s, ts)
-        assert -500 < tf - (p.t0 + e * 1e6) < 2500, (e, tf)
+        assert -500 < tf - (p.t0 + e * 1e6) < 3000, (e, tf)
 
 
 def test_sample_rate_comes_from_clock_and_registers(play):
     p = play("pico", "1")
     be = p.backend
     s = p.board.hw.slices[be.slice]
-    assert s.top == 4095
+    assert s.top == 1023
+    assert s.csr & 0x3 == 0x3  # enabled, phase-correct: one sample per up-and-down count
     div16 = s.div
-    assert be.sample_rate == pytest.approx(125e6 * 16 / (div16 * 4096))
+    assert div16 == 16
+    assert be.sample_rate == pytest.approx(125e6 * 16 / (div16 * 2 * 1024))
     assert s.rate_hz() == pytest.approx(be.sample_rate)
+    # the DMA moved exactly one sample per PWM period (wrap DREQ of the phase-correct slice)
+    period_s = 1 / s.rate_hz()
+    fl, _al, fh, _ah, _res = fit_tones(steady_slices(p.x, p.rate)[0], p.rate)
+    assert abs(fl / 697 - 1) < 5e-4 and abs(fh / 1209 - 1) < 5e-4
+    assert 16.3e-6 < period_s < 16.4e-6
     p2 = play("pico2", "1")
     assert p2.board.hw.freq == 150_000_000
-    assert p2.backend.sample_rate == pytest.approx(150e6 * 16 / (p2.board.hw.slices[0].div * 4096))
+    s2 = p2.board.hw.slices[0]
+    assert p2.backend.sample_rate == pytest.approx(150e6 * 16 / (s2.div * 2 * 1024))
+    assert s2.rate_hz() == pytest.approx(p2.backend.sample_rate)
 
 
 def test_pause_timing_and_idle_silence(play):
@@ -117,7 +128,7 @@ def test_92_characters_with_a_long_pause_simulate(play):
 
 
 def test_late_main_loop_underruns_are_recovered(play):
-    # a main loop slower than one DMA chunk (~42 ms): the chain is set too late, the backend
+    # a main loop slower than one DMA chunk (~17 ms at 61 kHz): the chain is set too late, the backend
     # notices (the armed channel never moved) and starts it itself; the plan still completes
     p = play("pico", "12", loop_ms=60)
     assert p.backend.underruns > 0

@@ -1,12 +1,25 @@
 # rp2 tone backend: PWM duty samples clocked by DMA (RP2040 and RP2350).
 #
-# The tone pin's PWM slice runs with TOP = 2**BITS - 1 and a clock divider chosen from
-# machine.freq() for a sample rate near TARGET_RATE; every PWM period ends with a wrap, and the
-# slice's wrap DREQ paces a DMA channel that writes the next 16-bit duty value to the slice's CC
-# register (the bus replicates a 16-bit write into both halves, so the A and B channels get it).
-# CC is double-buffered in the PWM, so a value takes effect at the next wrap: one sample per PWM
-# period, timed by hardware. The sample rate is therefore clk_sys / (DIV * (TOP + 1)), computed
-# from the real registers, and handed to the Renderer as an exact fraction.
+# The tone pin's PWM slice runs in phase-correct (dual-slope) mode with TOP = 2**BITS - 1 and an
+# integer clock divider chosen from machine.freq() for a sample rate near TARGET_RATE: the counter
+# counts 0 -> TOP -> 0, the pin is high while the counter is below CC, so each period's pulse is
+# symmetric about the period's centre (the low part centred on the TOP turn-around, the high
+# part split between the period's two ends). Every period ends with a wrap (the counter back at
+# 0); the slice's wrap DREQ paces a DMA channel that writes the next 16-bit duty value to the
+# slice's CC register (the bus replicates a 16-bit write into both halves, so the A and B
+# channels get it). CC is double-buffered in the PWM and latched at the wrap, so a value takes
+# effect for the whole next period: one sample per PWM period, timed by hardware. The sample
+# rate is therefore clk_sys / (DIV * 2 * (TOP + 1)), computed from the real registers, and
+# handed to the Renderer as an exact fraction.
+#
+# Why phase-correct, 10 bits, ~61 kHz (RP2040 at 125 MHz; 73.2 kHz on an RP2350 at 150 MHz):
+# PWM sampled once per period is not a linear DAC. Trailing-edge PWM moves only one edge per
+# sample, which phase-modulates the signal by itself: second-order products (f1+f2, 2f, f2-f1)
+# only ~23 dB below the tones at a 24.4 kHz carrier. Symmetric (dual-edge) pulses cancel the
+# even-order terms and the faster carrier shrinks the rest: about -58 dB in 300-3400 Hz on the
+# simulated line, the 10-bit quantisation included (hw/README.md). The divider is kept integer
+# because a fractional divider stretches single counter steps, i.e. jitters the pulse edges.
+# CPU: ~61k samples/s through the renderer's viper fast path (synth_viper.py) on an RP2040.
 #
 # Two DMA channels and two buffers: while one channel plays its buffer the main loop renders the
 # next chunk into the other buffer, arms that channel (not triggered) and sets CHAIN_TO of the
@@ -45,10 +58,11 @@ _CC = const(0x0C)
 _TOP = const(0x10)
 _SLICE_STRIDE = const(0x14)
 _CSR_EN = const(0x01)
+_CSR_PH_CORRECT = const(0x02)
 
-BITS = const(12)
-TARGET_RATE = const(24000)
-CHUNK = const(1024)  # samples per DMA buffer (~42 ms at 24.4 kHz)
+BITS = const(10)
+TARGET_RATE = const(61000)
+CHUNK = const(1024)  # samples per DMA buffer (~16.8 ms at 61 kHz, 14 ms at 73 kHz)
 
 _IDLE = const(0)
 _PLAY = const(1)
@@ -63,13 +77,15 @@ def slice_of(pin):
 
 
 def pwm_divider(freq_hz, top, rate):
-    """DIV register value (8.4 fixed point, 1.0 .. 255.9375) nearest to freq/(rate*(top+1))."""
-    div16 = (freq_hz * 16 * 2 + rate * (top + 1)) // (2 * rate * (top + 1))
-    if div16 < 16:
-        div16 = 16
-    if div16 > 0xFFF:
-        div16 = 0xFFF
-    return div16
+    """DIV register value (8.4 fixed point) for a phase-correct slice: the integer divider
+    (1 .. 255, fraction 0) nearest to freq / (rate * 2 * (top + 1))."""
+    cycles = rate * 2 * (top + 1)
+    div = (2 * freq_hz + cycles) // (2 * cycles)
+    if div < 1:
+        div = 1
+    if div > 255:
+        div = 255
+    return div << 4
 
 
 class PwmDmaBackend:
@@ -87,9 +103,9 @@ class PwmDmaBackend:
         self.mid = 1 << (BITS - 1)
         freq = machine.freq()
         self.div16 = pwm_divider(freq, self.top, target_rate)
-        # exact sample rate: clk_sys * 16 / (div16 * (TOP + 1))
-        self.rate = (freq * 16, self.div16 * (self.top + 1))
-        self.sample_rate = freq * 16 / (self.div16 * (self.top + 1))
+        # exact sample rate: clk_sys * 16 / (div16 * 2 * (TOP + 1)) (phase-correct: up and down)
+        self.rate = (freq * 16, self.div16 * 2 * (self.top + 1))
+        self.sample_rate = freq * 16 / (self.div16 * 2 * (self.top + 1))
         if level is None:
             self._r = Renderer(self.rate, bits=BITS)
         else:
@@ -102,7 +118,7 @@ class PwmDmaBackend:
         m[self._base + _TOP] = self.top
         m[self._base + _CC] = self.mid | (self.mid << 16)
         m[self._base + _CTR] = 0
-        m[self._base + _CSR] = _CSR_EN
+        m[self._base + _CSR] = _CSR_PH_CORRECT | _CSR_EN
         # buffers and DMA channels, allocated once
         self._buf = (array("H", [self.mid] * chunk), array("H", [self.mid] * chunk))
         self._n = [0, 0]
