@@ -81,6 +81,15 @@ except Exception:
 FAST = _fast is not None
 
 
+def _check_levels(level, twist_db):
+    if not (0 < level <= 1):
+        raise ValueError("level must be in (0, 1], got %s" % repr(level))
+    if not (TWIST_DB_MIN <= twist_db <= TWIST_DB_MAX):
+        raise ValueError(
+            "twist_db %s is outside %s..%s dB" % (repr(twist_db), TWIST_DB_MIN, TWIST_DB_MAX)
+        )
+
+
 def _rational(rate):
     """(num, den) for an int, float or (num, den) sample rate; ValueError if not > 0."""
     if isinstance(rate, tuple):
@@ -114,37 +123,22 @@ class Renderer:
             )
         if not isinstance(bits, int) or bits < 8 or bits > 16:
             raise ValueError("bits must be 8..16, got %s" % repr(bits))
-        if not (0 < level <= 1):
-            raise ValueError("level must be in (0, 1], got %s" % repr(level))
-        if not (TWIST_DB_MIN <= twist_db <= TWIST_DB_MAX):
-            raise ValueError(
-                "twist_db %s is outside %s..%s dB" % (repr(twist_db), TWIST_DB_MIN, TWIST_DB_MAX)
-            )
+        _check_levels(level, twist_db)
         if not (RAMP_MS_MIN <= ramp_ms <= RAMP_MS_MAX):
             raise ValueError(
                 "ramp_ms %s is outside %d..%d ms" % (repr(ramp_ms), RAMP_MS_MIN, RAMP_MS_MAX)
             )
         self.bits = bits
         self.signed = bool(signed)
-        self.level = level
-        self.twist_db = twist_db
         self.ramp_ms = ramp_ms
         half_scale = 1 << (bits - 1)
         self.mid = 0 if signed else half_scale
         self.min_value = -half_scale if signed else 0
         self.max_value = half_scale - 1 if signed else (1 << bits) - 1
-        # peak amplitudes in output units; sum <= half_scale - 2 so rounding cannot clip
-        peak = level * (half_scale - 2)
-        g = math.pow(10.0, twist_db / 20.0)
-        self.amp_low = peak / (1.0 + g)
-        self.amp_high = peak - self.amp_low
         self._tl = array("h", [0] * _TABLE_LEN)
         self._th = array("h", [0] * _TABLE_LEN)
-        w = 2.0 * math.pi / _TABLE_LEN
-        for i in range(_TABLE_LEN):
-            s = math.sin(w * i)
-            self._tl[i] = int(round(self.amp_low * s))
-            self._th[i] = int(round(self.amp_high * s))
+        self.set_levels(level, twist_db)
+        self._pending_levels = None  # (level, twist_db) from configure(), applied by load()
         # half ramp H in samples; envelope table (Q14) for offsets 0..2H
         self.lead_in = self.ms_to_samples_half(ramp_ms)
         h2 = 2 * self.lead_in
@@ -165,6 +159,42 @@ class Renderer:
         self._i1 = 0  # the current tone's phase increments (set by _enter)
         self._i2 = 0
         self.load([])
+
+    def set_levels(self, level, twist_db):
+        """Set the output level (peak of the two-tone sum as a fraction of full scale) and
+        the twist (high group above low, dB), refilling the two sine tables in place: no
+        new buffers, so a board can retune between sequences (protocol CONFIG)."""
+        _check_levels(level, twist_db)
+        self.level = level
+        self.twist_db = twist_db
+        # peak amplitudes in output units; sum <= half_scale - 2 so rounding cannot clip
+        peak = level * ((1 << (self.bits - 1)) - 2)
+        g = math.pow(10.0, twist_db / 20.0)
+        self.amp_low = peak / (1.0 + g)
+        self.amp_high = peak - self.amp_low
+        tl = self._tl
+        th = self._th
+        w = 2.0 * math.pi / _TABLE_LEN
+        for i in range(_TABLE_LEN):
+            s = math.sin(w * i)
+            tl[i] = int(round(self.amp_low * s))
+            th[i] = int(round(self.amp_high * s))
+
+    def configure(self, twist=None, level=None):
+        """Run-time tuning (protocol CONFIG): new twist (dB) and/or level for the next plan.
+        They take effect at the next load(), so a sequence playing now is not disturbed.
+        Returns the settings the next sequence will use: {"twist": dB, "level": fraction}."""
+        cur_level, cur_twist = (
+            self._pending_levels
+            if self._pending_levels is not None
+            else (self.level, self.twist_db)
+        )
+        if twist is not None or level is not None:
+            new = (cur_level if level is None else level, cur_twist if twist is None else twist)
+            _check_levels(new[0], new[1])
+            self._pending_levels = new
+            cur_level, cur_twist = new
+        return {"twist": cur_twist, "level": cur_level}
 
     # --- timing ------------------------------------------------------------------
     def ms_to_samples(self, ms):
@@ -213,6 +243,9 @@ class Renderer:
         for pass_ in range(2):  # range in a for loop allocates nothing on MicroPython
             store = pass_ == 1
             if store:
+                if self._pending_levels is not None:  # levels from configure() start with this plan
+                    self.set_levels(self._pending_levels[0], self._pending_levels[1])
+                    self._pending_levels = None
                 if starts is None or len(starts) < n + 1:
                     starts = array("i", range(n + 1))  # pre-sized, no temporary list
                     self._starts = starts

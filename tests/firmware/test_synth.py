@@ -409,3 +409,29 @@ def test_minimum_steps_and_runs_of_silence():
             if not tone[i]:
                 assert whole[i] == 2048, (plan, i)
         assert whole[-1] == 2048 and not tone[-1]
+
+
+def test_configure_retunes_from_the_next_plan_without_disturbing_this_one():
+    plan = compile_plan("5#", "catapult", 60, 60)
+    loud = Renderer(8000, bits=12, level=0.8, twist_db=2.0).render(plan)
+    soft = Renderer(8000, bits=12, level=0.4, twist_db=0.0).render(plan)
+    assert loud != soft
+    r = Renderer(8000, bits=12, level=0.8, twist_db=2.0)
+    assert r.configure() == {"twist": 2.0, "level": 0.8}
+    r.load(plan)
+    buf = array("H", [0] * r.total_samples)
+    n = r.fill(buf, 0, 100)
+    assert r.configure(twist=0.0) == {"twist": 0.0, "level": 0.8}
+    assert r.configure(level=0.4) == {"twist": 0.0, "level": 0.4}
+    n += r.fill(buf, n)
+    assert n == r.total_samples and buf == loud  # the plan playing keeps its levels
+    assert r.render(plan) == soft  # the next plan has the new ones
+    assert r.level == 0.4 and r.twist_db == 0.0
+
+
+def test_configure_rejects_out_of_range_and_keeps_the_settings():
+    r = Renderer(8000, bits=12)
+    raises(ValueError, r.configure, twist=4.5)
+    raises(ValueError, r.configure, level=0.0)
+    raises(ValueError, r.configure, level=1.5)
+    assert r.configure() == {"twist": 2.0, "level": 0.8}

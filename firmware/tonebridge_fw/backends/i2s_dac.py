@@ -286,6 +286,10 @@ class I2SBackend:
         self._i2s.deinit()
         self._open()
 
+    def configure(self, twist=None, level=None):
+        """Protocol CONFIG: twist (dB) / level for the next sequence (see Renderer.configure)."""
+        return self._r.configure(twist, level)
+
     def close(self):
         if self._i2s is not None:
             self._state = _IDLE if self._plan is None else _DONE
