@@ -226,6 +226,10 @@ class PwmDmaBackend:
             return self._abort_pos
         return self._r.step_at(self.samples_played())
 
+    def configure(self, twist=None, level=None):
+        """Protocol CONFIG: twist (dB) / level for the next sequence (see Renderer.configure)."""
+        return self._r.configure(twist, level)
+
     def busy(self):
         return self._state == _PLAY
 
