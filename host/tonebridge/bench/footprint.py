@@ -38,9 +38,11 @@ def backend_buffers() -> dict:
     chunk = _const(be / "pwm_dma_rp2.py", "CHUNK")
     frames = _const(be / "i2s_dac.py", "DEFAULT_BUF_FRAMES")
     i2s_rate = _const(be / "i2s_dac.py", "DEFAULT_RATE")
+    bits = _const(be / "pwm_dma_rp2.py", "BITS")
     return {
-        # the pico's PWM sample rate: 125 MHz / (1.25 * 4096) = 24414.0625 Hz, exact
-        "pwm_dma": ((125_000_000, 5120), 12, False, "H", chunk),
+        # the pico's PWM sample rate: phase-correct, one sample per 2 * (TOP + 1) cycles at
+        # DIV 1: 125 MHz / 2048 = 61035.156 Hz for 10 bits, exact
+        "pwm_dma": ((125_000_000, 2 << bits), bits, False, "H", chunk),
         # stereo frames: the backend renders mono then duplicates; the mono buffer is frames long
         "i2s": (i2s_rate, 16, True, "h", frames * 2),
     }
