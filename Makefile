@@ -45,7 +45,7 @@ test: setup
 
 lint: setup
 	$(BIN)/ruff check host firmware tests
-	$(BIN)/ruff format --check host tests
+	$(BIN)/ruff format --check host firmware tests
 
 run: setup
 	$(BIN)/tonebridge serve --demo --listen $(LISTEN)

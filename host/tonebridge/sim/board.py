@@ -57,7 +57,6 @@ MACHINE_NAMES = {
 }
 
 
-
 def mp_exception_line(e: BaseException) -> str:
     """The last traceback line as MicroPython prints it. MicroPython has no OSError
     subclasses and names the errno (`OSError: [Errno 2] ENOENT`); tools such as mpremote
@@ -67,6 +66,7 @@ def mp_exception_line(e: BaseException) -> str:
         return f"OSError: [Errno {e.errno}] {errno.errorcode.get(e.errno, e.errno)}"
     text = str(e)
     return f"{type(e).__name__}: {text}" if text else type(e).__name__
+
 
 class BoardReset(BaseException):
     """Raised inside the firmware thread to unwind it when the board resets."""
