@@ -276,6 +276,19 @@ async def get_call(request: Request, call_id: str):
     return ok(ctx, {"data": {"call": call_json(call, bridge.cfg.base_url)}})
 
 
+async def _read_operation(request: Request, bridge):
+    """The JSON object body of a GWS operation request and its operationName."""
+    body, raw = await read_json(request, bridge.cfg.body_bytes)
+    if not isinstance(body, dict):
+        raise ApiError("validation", "request body must be a JSON object")
+    op = body.get("operationName")
+    if op is None:
+        raise ApiError("missing_parameter", "operationName is required")
+    if not isinstance(op, str):
+        raise ApiError("validation", "operationName must be a string")
+    return body, raw, op
+
+
 @router.post(
     "/api/v2/me/calls/{call_id}",
     summary="Call operation: SendDtmf, Hangup, Answer, Hold, Retrieve",
@@ -285,14 +298,7 @@ async def get_call(request: Request, call_id: str):
 async def call_operation(request: Request, call_id: str):
     ctx = authenticate(request, post=True)
     bridge = _bridge(request)
-    body, raw = await read_json(request, bridge.cfg.body_bytes)
-    if not isinstance(body, dict):
-        raise ApiError("validation", "request body must be a JSON object")
-    op = body.get("operationName")
-    if op is None:
-        raise ApiError("missing_parameter", "operationName is required")
-    if not isinstance(op, str):
-        raise ApiError("validation", "operationName must be a string")
+    body, raw, op = await _read_operation(request, bridge)
     call = bridge.board.call_of(ctx.user, call_id)
     if call is None:
         raise ApiError("not_found", f"Call {call_id} not found")
@@ -343,12 +349,7 @@ async def call_operation(request: Request, call_id: str):
 async def dial(request: Request, device_id: str):
     ctx = authenticate(request, post=True)
     bridge = _bridge(request)
-    body, raw = await read_json(request, bridge.cfg.body_bytes)
-    if not isinstance(body, dict):
-        raise ApiError("validation", "request body must be a JSON object")
-    op = body.get("operationName")
-    if op is None:
-        raise ApiError("missing_parameter", "operationName is required")
+    body, raw, op = await _read_operation(request, bridge)
     if op != "Dial":
         raise ApiError("validation", "operationName must be Dial")
     dest = body.get("destination")
