@@ -26,6 +26,7 @@ except ImportError:
 
 
 from tonebridge_fw import codec, dialstring
+from tonebridge_fw.ticks import ticks_diff
 
 FW_VERSION = "0.1.0"
 WINDOW = const(32)
@@ -33,18 +34,11 @@ QUEUE_DEPTH = const(4)
 STALL_MARGIN_MS = const(2000)
 MAX_SEND_CHARS = const(150)  # a 40-char id and every SEND option still fit MAX_FRAME
 _NONE = ()
-_TICKS_PERIOD = const(1 << 30)
-_TICKS_HALF = const(1 << 29)
 
 DEFAULT_CONFIG = {"dialect": "catapult", "tone": 100, "gap": 100}
 # settings a backend may let CONFIG change at run time (Engine(tunable={...}))
 TWIST_RANGE = (0.0, 4.0)  # dB, high group above low group (synth.Renderer limits)
 LEVEL_RANGE = (0.05, 1.0)  # peak of the two-tone sum as a fraction of full scale
-
-
-def ticks_diff(a, b):
-    """a - b on a wrapping 2**30 ms counter (like time.ticks_diff)."""
-    return ((a - b + _TICKS_HALF) % _TICKS_PERIOD) - _TICKS_HALF
 
 
 class Job:

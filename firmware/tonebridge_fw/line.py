@@ -20,16 +20,10 @@ except ImportError:
         return x
 
 
+from tonebridge_fw.ticks import ticks_diff as _diff
+
 MAX_OFFHOOK_S_DEFAULT = const(600)
 RELAY_SETTLE_MS_DEFAULT = const(10)  # hook relay operate time + contact bounce (hw/)
-
-
-try:
-    from time import ticks_diff as _diff  # MicroPython: wrap-safe difference of ticks
-except ImportError:  # CPython host tests with a plain integer clock
-
-    def _diff(a, b):
-        return a - b
 
 
 class Line:

@@ -29,14 +29,7 @@ import time
 from array import array
 
 from tonebridge_fw.synth import Renderer
-
-try:
-    _ticks_diff = time.ticks_diff
-except AttributeError:  # CPython host tests inject a plain integer clock
-
-    def _ticks_diff(a, b):
-        return a - b
-
+from tonebridge_fw.ticks import ticks_diff as _ticks_diff
 
 _IDLE = const(0)
 _RUN = const(1)

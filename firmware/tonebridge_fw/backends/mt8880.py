@@ -25,18 +25,8 @@ except ImportError:
 import time
 
 from tonebridge_fw.keypad import MT8880_CODE
-
-try:
-    _ticks_diff = time.ticks_diff
-    _ticks_add = time.ticks_add
-except AttributeError:  # CPython host tests inject a plain integer clock
-
-    def _ticks_diff(a, b):
-        return a - b
-
-    def _ticks_add(a, b):
-        return a + b
-
+from tonebridge_fw.ticks import ticks_add as _ticks_add
+from tonebridge_fw.ticks import ticks_diff as _ticks_diff
 
 # Control register A
 _CRA_TOUT = const(0x01)  # tone output enable
