@@ -56,8 +56,19 @@ class Player:
         if self.line is not None and hasattr(self.line, "ready") and not self.line.ready():
             self._state = _WAIT  # service() starts the backend once the relay has closed
             return
+        self._start_backend()
+
+    def _start_backend(self):
+        """Start the backend; if it fails, nothing has played: idle, muted, and re-raise (no
+        digit is ever reported started for a sequence whose output never began)."""
+        try:
+            self.backend.start(self._plan)
+        except Exception:
+            self._state = _IDLE
+            if self.line is not None:
+                self.line.mute()
+            raise
         self._state = _PLAY
-        self.backend.start(plan)
 
     def cancel(self):
         self._abort("cancelled")
@@ -97,8 +108,10 @@ class Player:
                     self._abort("hangup")
                 self._pending.append(e)
         if self._state == _WAIT and self.line.ready():
-            self._state = _PLAY
-            self.backend.start(self._plan)
+            try:
+                self._start_backend()
+            except Exception:
+                self._pending.append(("aborted", self._rid, 0, "error"))
         if self._state == _PLAY:
             self.backend.service()
             pos = self.backend.position()

@@ -210,3 +210,33 @@ def test_cancel_while_waiting_for_the_relay():
     p.cancel()
     assert p.service() == [("aborted", 13, 0, "cancelled")]
     assert b.starts == 0 and b.aborts == 0 and not p.busy()
+
+
+class FailingBackend(Backend):
+    def start(self, plan):
+        raise OSError(5)
+
+
+def test_backend_that_fails_to_start_reports_no_digit():
+    line = Line()
+    p = Player(FailingBackend(), lambda: 0, line)
+    raises(OSError, p.play, "r1", PLAN)
+    assert not p.busy() and line.muted
+    p.cancel()
+    assert p.service() == []  # nothing started, nothing to abort
+
+
+def test_backend_failing_after_the_relay_settles_aborts_with_zero_played():
+    class SlowLine(Line):
+        settled = False
+
+        def ready(self):
+            return self.settled
+
+    line = SlowLine()
+    p = Player(FailingBackend(), lambda: 0, line)
+    p.play("r2", PLAN)
+    assert p.service() == []  # waiting for the relay
+    line.settled = True
+    assert p.service() == [("aborted", "r2", 0, "error")]
+    assert not p.busy() and line.muted
