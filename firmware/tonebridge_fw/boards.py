@@ -52,6 +52,21 @@ PROFILES = {
         "led_pin": 25,
         "uart": None,
     },
+    # Raspberry Pi (Linux, CPython, RPi.GPIO, BCM numbers) driving an MT8880 directly:
+    # host/tonebridge/sbc runs this firmware there (docs/sbc.md).
+    "rpi-mt8880": {
+        "mcu": "linux",
+        "backend": "mt8880",
+        "d_pins": [5, 6, 13, 19],
+        "rs0_pin": 17,
+        "rw_pin": 27,
+        "cs_pin": 22,
+        "phi2_pin": 26,
+        "irq_pin": 12,
+        "hook_pin": 23,
+        "mute_pin": 24,
+        "uart": None,
+    },
     "esp32-i2s": {
         "mcu": "esp32",
         "backend": "i2s",

@@ -23,11 +23,11 @@ def _pins(p):
 
 def test_every_profile_is_complete_and_has_no_pin_twice():
     assert sorted(boards.PROFILES) == sorted(
-        ["pico", "pico2", "picow", "pico-mt8880", "esp32-i2s", "esp32s3-i2s"]
+        ["pico", "pico2", "picow", "pico-mt8880", "rpi-mt8880", "esp32-i2s", "esp32s3-i2s"]
     )
     for name in boards.PROFILES:
         p = boards.PROFILES[name]
-        assert p["mcu"] in ("rp2040", "rp2350", "esp32", "esp32s3"), name
+        assert p["mcu"] in ("rp2040", "rp2350", "esp32", "esp32s3", "linux"), name
         assert p["backend"] in REGISTRY, name
         for k in NEEDS[p["backend"]] + ("hook_pin", "mute_pin"):
             assert k in p, (name, k)
