@@ -108,10 +108,7 @@ class Player:
                     self._abort("hangup")
                 self._pending.append(e)
         if self._state == _WAIT and self.line.ready():
-            try:
-                self._start_backend()
-            except Exception:
-                self._pending.append(("aborted", self._rid, 0, "error"))
+            self._start_backend()  # raises (idle, muted) if the backend cannot start
         if self._state == _PLAY:
             self.backend.service()
             pos = self.backend.position()

@@ -226,7 +226,7 @@ def test_backend_that_fails_to_start_reports_no_digit():
     assert p.service() == []  # nothing started, nothing to abort
 
 
-def test_backend_failing_after_the_relay_settles_aborts_with_zero_played():
+def test_backend_failing_after_the_relay_settles_raises_idle_and_muted():
     class SlowLine(Line):
         settled = False
 
@@ -238,5 +238,6 @@ def test_backend_failing_after_the_relay_settles_aborts_with_zero_played():
     p.play("r2", PLAN)
     assert p.service() == []  # waiting for the relay
     line.settled = True
-    assert p.service() == [("aborted", "r2", 0, "error")]
+    raises(OSError, p.service)  # the app reports it as a backend fault, 0 digits played
     assert not p.busy() and line.muted
+    assert p.service() == []
