@@ -101,7 +101,7 @@ def _sim_of(client):
     board = getattr(client, "board", None) or getattr(port, "board", None)
     if board is None or not hasattr(board, "line") or not hasattr(board, "clock"):
         return None, None
-    lock = getattr(port, "_lock", None) or getattr(board, "lock", None)
+    lock = getattr(port, "lock", None)
     return board, lock
 
 

@@ -124,7 +124,7 @@ def measure_sim(n: int, board: str = "pico", log=print) -> dict:
             arrivals = srv.arrivals[srv.dtmf_path(0)][arrivals_before:]
             started = srv.started[path][started_before:]
         host_part, board_part, total = [], [], []
-        with port._lock:
+        with port.lock:
             rec = port.board.recorder
             for a in arrivals:
                 w = _first_after(host_writes, a)

@@ -91,7 +91,9 @@ class SimSerial(SerialBase):
         except ValueError as e:  # boards.ConfigError
             raise SerialException(f"sim://{name}: {e}") from e
         self._stop = threading.Event()
-        self._lock = threading.Lock()
+        # held while the driver thread advances the board: hold it to read the board's
+        # state (e.g. render its line recording) consistently from another thread
+        self.lock = threading.Lock()
         self._t0 = time.monotonic()
         self._us0 = self.board.now_us()
         self._thread = threading.Thread(target=self._drive, name=f"sim://{name}", daemon=True)
@@ -102,7 +104,7 @@ class SimSerial(SerialBase):
         b = self.board
         while not self._stop.is_set():
             target = self._us0 + int((time.monotonic() - self._t0) * 1e6)
-            with self._lock:
+            with self.lock:
                 if target > b.now_us():
                     b.run_until_us(target)
             self._stop.wait(STEP_S)
