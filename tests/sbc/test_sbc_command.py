@@ -44,3 +44,24 @@ def test_settings_become_url_query():
     )
     args = build_parser().parse_args(["sbc", "--set", "cs_pin=8"])
     assert args.board == "rpi-mt8880" and args.set == ["cs_pin=8"]
+
+
+def test_every_cli_command_knows_sbc_urls(tmp_path):
+    # a fresh process: the CLI registers sbc:// (commands/sbc.py imports tonebridge.sbc), so
+    # `send --port sbc://...` reaches the SBC board code, which here (no RPi.GPIO) says so
+    import importlib.util
+    import subprocess
+    import sys
+
+    import pytest
+
+    if importlib.util.find_spec("RPi") is not None:
+        pytest.skip("RPi.GPIO is installed here: sbc:// would open the real GPIO")
+    r = subprocess.run(
+        [sys.executable, "-m", "tonebridge.cli", "send", "--port", "sbc://rpi-mt8880", "1"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    # unregistered, pyserial would say "invalid URL, protocol 'sbc' not known"
+    assert r.returncode != 0 and "RPi.GPIO is not importable" in r.stderr, r.stderr
