@@ -99,3 +99,27 @@ def test_a_dead_phi2_wire_gives_no_audio():
     assert not rig.chip.initialised
     assert decode_multimon(x, RATE) == ""
     assert len(x) == 0 or float(np.max(np.abs(x))) == 0.0
+
+
+def test_a_gpio_error_mid_sequence_is_reported_and_the_board_recovers():
+    rig = Rig(VirtualClock())
+    board = SbcBoard("rpi-mt8880", rig.gpio, rig.clock, boot_id="0000abcd")
+    real_output = rig.gpio.output
+
+    def failing_output(ch, v):
+        if ch == 26:  # phi2: RPi.GPIO raising, e.g. the channel taken by another process
+            raise RuntimeError("GPIO busy")
+        return real_output(ch, v)
+
+    try:
+        rig.gpio.output = failing_output
+        out = send(board, rig, "12")
+        assert b"!- FAULT backend RuntimeError GPIO busy" in out
+        assert b"!r1 ABORT 0 error" in out
+        rig.gpio.output = real_output
+        t0 = board.now_us()
+        out = send(board, rig, "3", rid="r2")
+        assert b"!r2 DONE 1 " in out
+        assert decode_multimon(rig.samples(RATE, start_us=t0), RATE) == "3"
+    finally:
+        board.close()
