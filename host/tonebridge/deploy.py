@@ -45,6 +45,11 @@ _rm('/lib/tonebridge_fw')
 def board_config(board: str, overrides: dict) -> dict:
     if board not in boards.PROFILES:
         raise ValueError(f"unknown board {board!r}; one of: {', '.join(sorted(boards.PROFILES))}")
+    if boards.PROFILES[board].get("mcu") not in ARCH:
+        raise ValueError(
+            f"{board} is not a MicroPython board (it runs on Linux: "
+            f"`tonebridge serve --port sbc://{board}`, see docs/sbc.md)"
+        )
     return {"board": board, **overrides}
 
 

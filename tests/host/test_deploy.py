@@ -65,3 +65,8 @@ def test_deploy_with_real_mpremote_onto_a_simulated_board(capsys):
         assert "synth.py" in proc.stdout and "synth.mpy" not in proc.stdout, proc.stdout
     finally:
         bridge.stop()
+
+
+def test_a_linux_profile_is_not_deployed_with_mpremote(capsys):
+    assert main(["deploy", "--port", "/dev/null", "--board", "rpi-mt8880", "--dry-run"]) == 2
+    assert "not a MicroPython board" in capsys.readouterr().out
