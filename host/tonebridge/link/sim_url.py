@@ -22,7 +22,9 @@ import time
 import urllib.parse
 
 import serial
-from serial.serialutil import PortNotOpenError, SerialBase, SerialException
+from serial.serialutil import SerialException
+
+from tonebridge.link.inprocess import InProcessSerial
 
 PACKAGE = "tonebridge.link"
 STEP_S = 0.002
@@ -65,10 +67,8 @@ def _overrides(name: str, opts: dict) -> dict:
     return out
 
 
-class SimSerial(SerialBase):
+class SimSerial(InProcessSerial):
     """pyserial port backed by a simulated board (see module docstring)."""
-
-    board = None
 
     def open(self):
         if self._port is None:
@@ -121,70 +121,5 @@ class SimSerial(SerialBase):
         finally:
             self.board.close()
 
-    def _reconfigure_port(self):
-        pass  # baud rate etc. mean nothing to a simulated USB-CDC port
-
-    @property
-    def in_waiting(self):
-        if not self.is_open:
-            raise PortNotOpenError()
-        return self.board.link.host_in_waiting()
-
-    def read(self, size=1):
-        if not self.is_open:
-            raise PortNotOpenError()
-        link = self.board.link
-        out = bytearray()
-        deadline = None if self._timeout is None else time.monotonic() + self._timeout
-        while len(out) < size:
-            out += link.host_read(size - len(out))
-            if len(out) >= size:
-                break
-            if deadline is None:
-                link.wait_host_data(0.05)
-                continue
-            left = deadline - time.monotonic()
-            if left <= 0:
-                break
-            link.wait_host_data(min(left, 0.05))
-        return bytes(out)
-
-    def write(self, data):
-        if not self.is_open:
-            raise PortNotOpenError()
-        return self.board.write(bytes(data))
-
-    def flush(self):
-        pass
-
-    def reset_input_buffer(self):
-        if self.is_open:
-            self.board.link.host_read(-1)
-
-    def reset_output_buffer(self):
-        pass
-
-    @property
-    def cts(self):
-        return True
-
-    @property
-    def dsr(self):
-        return True
-
-    @property
-    def ri(self):
-        return False
-
-    @property
-    def cd(self):
-        return True
-
-    def _update_rts_state(self):
-        pass
-
-    def _update_dtr_state(self):
-        pass
-
-    def _update_break_state(self):
-        pass
+    def _write_bytes(self, data):
+        return self.board.write(data)

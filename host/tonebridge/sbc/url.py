@@ -13,10 +13,11 @@ Only one port may hold a board's pins at a time: a second open of the same board
 from __future__ import annotations
 
 import threading
-import time
 import urllib.parse
 
-from serial.serialutil import PortNotOpenError, SerialBase, SerialException
+from serial.serialutil import SerialException
+
+from tonebridge.link.inprocess import InProcessSerial
 
 _open_boards: set = set()
 _open_lock = threading.Lock()
@@ -53,10 +54,8 @@ def parse_url(url: str) -> tuple[str, dict]:
     return board, opts
 
 
-class SbcSerial(SerialBase):
+class SbcSerial(InProcessSerial):
     """pyserial port backed by an in-process SBC board (see module docstring)."""
-
-    board = None
 
     def open(self):
         if self._port is None:
@@ -94,74 +93,9 @@ class SbcSerial(SerialBase):
             with _open_lock:
                 _open_boards.discard(self._name)
 
-    def _reconfigure_port(self):
-        pass  # in-process: no baud rate
-
-    @property
-    def in_waiting(self):
-        if not self.is_open:
-            raise PortNotOpenError()
-        return self.board.link.host_in_waiting()
-
-    def read(self, size=1):
-        if not self.is_open:
-            raise PortNotOpenError()
-        link = self.board.link
-        out = bytearray()
-        deadline = None if self._timeout is None else time.monotonic() + self._timeout
-        while len(out) < size:
-            out += link.host_read(size - len(out))
-            if len(out) >= size or link.closed:
-                break
-            if deadline is None:
-                link.wait_host_data(0.05)
-                continue
-            left = deadline - time.monotonic()
-            if left <= 0:
-                break
-            link.wait_host_data(min(left, 0.05))
-        return bytes(out)
-
-    def write(self, data):
-        if not self.is_open:
-            raise PortNotOpenError()
+    def _write_bytes(self, data):
         if not self.board.alive():
             raise SerialException(
                 f"sbc://{self._name}: the firmware loop stopped: {self.board.crash}"
             )
-        return self.board.link.host_write(bytes(data))
-
-    def flush(self):
-        pass
-
-    def reset_input_buffer(self):
-        if self.is_open:
-            self.board.link.host_read(-1)
-
-    def reset_output_buffer(self):
-        pass
-
-    @property
-    def cts(self):
-        return True
-
-    @property
-    def dsr(self):
-        return True
-
-    @property
-    def ri(self):
-        return False
-
-    @property
-    def cd(self):
-        return True
-
-    def _update_rts_state(self):
-        pass
-
-    def _update_dtr_state(self):
-        pass
-
-    def _update_break_state(self):
-        pass
+        return self.board.link.host_write(data)
