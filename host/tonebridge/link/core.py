@@ -1,0 +1,401 @@
+"""The link to one board: who owns the port, how frames reach whoever waits for them, how
+the link notices it is gone, and how it makes sure the board at the other end is the right
+one before anything is sent.
+
+I/O model, two modes:
+
+* ``background=True`` (real time: ``tonebridge serve``, the CLI): one reader thread owns
+  reading. It sleeps in ``select`` on the port (pyserial) or on the in-process port's
+  condition until bytes arrive or the next keep-alive is due, so an idle link costs a PING
+  every ``keepalive`` seconds and nothing else. It dispatches replies to the requests waiting
+  for them and events to their sequences and ``on_event``; after an unplug it reopens the
+  port (or finds the board under another path) every ``RECONNECT_EVERY_S``.
+* ``background=False`` (virtual time, tests): no thread. Whoever waits pumps the port itself
+  under the I/O lock, one read at a time, and reconnects when it needs the link; a port's
+  ``read`` may advance a simulated clock (``clock`` and ``sleep`` are injected).
+
+Liveness (keep-alive PING, link loss within 2 x ``keepalive``): link/liveness.py.
+Identity (HELLO before anything else, hardware id binding, finding a moved board):
+link/identity.py.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable
+
+import serial
+from tonebridge_fw import codec
+
+from tonebridge.link.errors import LinkError
+from tonebridge.link.identity import IdentityMixin, normalize_hwid, release_path
+from tonebridge.link.liveness import ReaderMixin, wait_readable
+
+log = logging.getLogger("tonebridge.link")
+
+__all__ = ["DEFAULT_BAUD", "KEEPALIVE_S", "LinkCore", "normalize_hwid"]
+
+DEFAULT_BAUD = 115200
+KEEPALIVE_S = 0.5
+_IDLE_STEP_S = 0.005
+
+
+class _Waiter:
+    __slots__ = ("reply",)
+
+    def __init__(self):
+        self.reply: str | None = None
+
+
+class LinkCore(ReaderMixin, IdentityMixin):
+    """Port, reader, request/reply matching, liveness and identity (see module docstring)."""
+
+    def __init__(
+        self,
+        url: str,
+        timeout: float = 1.0,
+        *,
+        baudrate: int = DEFAULT_BAUD,
+        retries: int = 4,
+        reconnect_timeout: float = 10.0,
+        open_timeout: float = 2.0,
+        on_event: Callable[[dict], None] | None = None,
+        port_factory: Callable[[], object] | None = None,
+        opener: Callable[[str], object] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        background: bool = True,
+        hwid: str | None = None,
+        locate: Callable[[str], Iterable[str]] | None = None,
+        keepalive: float | None = KEEPALIVE_S,
+    ):
+        self.url = url
+        self.configured_url = url
+        self.timeout = timeout
+        self.baudrate = baudrate
+        self.retries = retries
+        self.reconnect_timeout = reconnect_timeout
+        self.open_timeout = open_timeout
+        self.on_event = on_event
+        self.keepalive = keepalive
+        self._port_factory = port_factory
+        self._opener = opener
+        self._locate = locate
+        self._clock = clock
+        self._sleep = sleep
+        self._background = background
+        self.hwid = normalize_hwid(hwid)  # the board this link is bound to (None: not yet)
+        self.fault: str | None = None  # why the link is down or refuses, for people
+        self.link_up = False  # a port is open and its board passed HELLO
+        self.link_gen = 0  # counts successful (re)connections
+        self.reconnects = 0
+        self.boot_id: str | None = None
+        self.info: dict = {}
+        self.board_config: dict = {}
+        self._port = None
+        self._decoder = codec.Decoder(accept=codec.REPLY + codec.EVENT)
+        self._cond = threading.Condition(threading.RLock())  # guards the tables below
+        self._io = threading.RLock()  # held by the thread that reads
+        self._wlock = threading.Lock()
+        self._waiters: dict[str, _Waiter] = {}
+        self._jobs: dict = {}
+        self._pending_events: list[dict] = []
+        self._session = os.urandom(3).hex()
+        self._counter = 0
+        self._closed = True
+        self._thread: threading.Thread | None = None
+        self._poke = threading.Event()
+        self._last_rx = 0.0
+        self._ping: list | None = None  # [rid, frame, sent_at, tries]
+        self._next_try = 0.0
+        self._wrong_logged: set = set()
+
+    # ---- properties ------------------------------------------------------------------------
+
+    @property
+    def serial(self):
+        """The open pyserial port (None while disconnected)."""
+        return self._port
+
+    @property
+    def board(self):
+        """The SimBoard behind a sim:// URL (None for real boards)."""
+        return getattr(self._port, "board", None)
+
+    def new_id(self) -> str:
+        with self._cond:
+            self._counter += 1
+            return f"{self._session}.{self._counter}"
+
+    # ---- lifecycle -------------------------------------------------------------------------
+
+    def open(self):
+        self._closed = False
+        now = self._clock()
+        try:
+            with self._io:
+                self._connect(now + self.open_timeout, hello_by=now + self._hello_budget())
+        except BaseException:
+            self.close()
+            raise
+        if self._background and self._thread is None:
+            self._thread = threading.Thread(
+                target=self._reader, name=f"tonebridge-link {self.url}", daemon=True
+            )
+            self._thread.start()
+        return self
+
+    def close(self) -> None:
+        self._closed = True
+        self._poke.set()
+        t = self._thread
+        self._thread = None
+        if t is not None and t is not threading.current_thread():
+            t.join(timeout=2)
+        with self._cond:
+            self._drop_port()
+            self.link_up = False
+            self._cond.notify_all()
+
+    def __enter__(self):
+        return self.open()
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def _hello_budget(self) -> float:
+        return self.timeout * (self.retries + 1)
+
+    def _reader_alive(self) -> bool:
+        t = self._thread
+        return t is not None and t.is_alive()
+
+    def _i_pump(self) -> bool:
+        """Does this thread read the port itself (no reader, or it is the reader)?"""
+        t = self._thread
+        return t is None or not t.is_alive() or t is threading.current_thread()
+
+    def _drop_port(self) -> None:
+        p = self._port
+        self._port = None
+        if p is None:
+            return
+        release_path(self.url, self)
+        for name in ("cancel_read", "close"):
+            fn = getattr(p, name, None)
+            if fn is not None:
+                try:
+                    fn()
+                except Exception:
+                    pass
+
+    def _link_lost(self, why: str, port=None) -> None:
+        with self._cond:
+            if port is not None and port is not self._port:
+                return
+            was_up = self.link_up
+            self._drop_port()
+            self.link_up = False
+            self._ping = None
+            if was_up and not self.fault:
+                self.fault = f"lost the link to the board on {self.url}: {why}"
+            self._next_try = 0.0
+            self._cond.notify_all()
+        if was_up:
+            log.warning("link %s lost: %s", self.url, why)
+            self._emit({"event": "link", "state": "down", "path": self.url, "reason": why})
+
+    def _ensure_link(self, deadline: float) -> None:
+        """Return once the link is up (reconnecting if needed) or raise LinkError."""
+        if self.link_up:
+            return
+        if self._closed:
+            raise LinkError(f"{self.url}: the client is closed")
+        if not self._i_pump():
+            self._poke.set()  # the reader reconnects; wait for it
+            self._wait(lambda: self.link_up or self._closed, deadline)
+            if not self.link_up:
+                raise LinkError(self.fault or f"the board on {self.url} is not connected")
+            return
+        with self._io:
+            if not self.link_up:
+                self._connect(deadline)
+
+    # ---- reading and dispatching -----------------------------------------------------------
+
+    def _wait(self, pred: Callable[[], bool], until: float) -> bool:
+        """Wait until pred() or `until` (clock time): pump the port if this thread reads,
+        else sleep on the condition the reader notifies."""
+        while True:
+            if pred():
+                return True
+            now = self._clock()
+            if now >= until:
+                return False
+            if self._i_pump():
+                with self._io:
+                    if pred():
+                        return True
+                    self._pump_once()
+                self._deliver_events()
+                if self.link_up:
+                    self._liveness()
+            else:
+                with self._cond:
+                    self._cond.wait_for(pred, timeout=max(0.0, min(until - now, 0.5)))
+
+    def _pump_once(self, block_s: float | None = None) -> None:
+        """Read what the board sent and dispatch it. `block_s`: wait for data up to that long
+        first (the reader); else one read as the port does it (virtual ports advance time)."""
+        port = self._port
+        if port is None:
+            self._sleep(_IDLE_STEP_S)
+            return
+        try:
+            if block_s is not None:
+                ready = wait_readable(port, block_s)
+                n = port.in_waiting
+                if not n and not ready:
+                    return
+                data = port.read(n or 1)  # readable without bytes: the read reports why
+            else:
+                data = port.read(max(1, port.in_waiting or 1))
+        except (serial.SerialException, OSError, TypeError, AttributeError, ValueError) as e:
+            self._link_lost(f"read failed: {e}", port)
+            return
+        if data:
+            self._last_rx = self._clock()
+            for mark, rid, body in self._decoder.feed(data):
+                self._dispatch(mark, rid, body)
+
+    def _write_frame(self, frame: bytes) -> bool:
+        with self._wlock:
+            port = self._port
+            if port is None:
+                return False
+            try:
+                port.write(frame)
+                flush = getattr(port, "flush", None)
+                if flush is not None:
+                    flush()
+            except (serial.SerialException, OSError) as e:
+                self._link_lost(f"write failed: {e}", port)
+                return False
+        return True
+
+    def _dispatch(self, mark: str, rid: str, body: str) -> None:
+        with self._cond:
+            try:
+                if mark == codec.REPLY:
+                    w = self._waiters.get(rid)
+                    if w is not None and w.reply is None:
+                        w.reply = body
+                    elif self._ping is not None and rid == self._ping[0]:
+                        self._ping = None
+                    return
+                verb, args = codec.split_body(body)
+                if rid != codec.NO_ID:
+                    job = self._jobs.get(rid)
+                    if job is not None:
+                        job.events.append((verb, args))
+                    return
+                self._dispatch_event(verb, args)
+            finally:
+                self._cond.notify_all()
+
+    def _dispatch_event(self, verb: str, args: list) -> None:
+        if verb == "BOOT":
+            kv, _ = codec.parse_kv(args)
+            boot = kv.get("boot")
+            found = normalize_hwid(kv.get("hwid"))
+            if found is not None and self.hwid is not None and found != self.hwid:
+                # another board booted on this port: never talk to it
+                self._link_lost(f"a board with hardware id {found} booted on this port")
+            elif boot and self.boot_id is not None and boot != self.boot_id:
+                self._board_restarted(boot)
+            ev = {"event": "boot", "boot": boot}
+        elif verb == "HOOK":
+            ev = {"event": "hook", "off_hook": bool(args) and args[0] == "off"}
+            if len(args) > 1:
+                ev["reason"] = args[1]
+        elif verb == "FAULT":
+            ev = {"event": "fault", "code": args[0] if args else "", "message": " ".join(args[1:])}
+        else:
+            ev = {"event": verb.lower(), "args": args}
+        self._pending_events.append(ev)
+
+    def _board_restarted(self, new_boot: str) -> None:
+        with self._cond:
+            self.boot_id = new_boot
+            for job in self._jobs.values():
+                job.reset = True
+            self._cond.notify_all()
+
+    def _emit(self, ev: dict) -> None:
+        with self._cond:
+            self._pending_events.append(ev)
+
+    def _deliver_events(self) -> None:
+        with self._cond:
+            evs = self._pending_events
+            self._pending_events = []
+        cb = self.on_event
+        if cb is not None:
+            for ev in evs:
+                try:
+                    cb(ev)
+                except Exception:
+                    log.exception("link %s: on_event failed", self.url)
+
+    # ---- requests --------------------------------------------------------------------------
+
+    def _request(
+        self,
+        body: str,
+        rid: str | None = None,
+        timeout: float | None = None,
+        tries: list | None = None,
+        deadline: float | None = None,
+        retries: int | None = None,
+        verified: bool = True,
+    ) -> str:
+        """Send a request frame and return the reply body, retransmitting the same frame
+        (same id) on timeout, after reconnecting if the link dropped. Raises LinkError when
+        the board never answers (by `deadline`, if given). `tries` gets one entry per
+        transmission. `verified=False`: on the port being adopted (HELLO), no reconnects."""
+        rid = rid or self.new_id()
+        frame = codec.encode(codec.REQUEST, rid, body)
+        timeout = self.timeout if timeout is None else timeout
+        n = (self.retries if retries is None else retries) + 1
+        w = _Waiter()
+        port = self._port
+        with self._cond:
+            self._waiters[rid] = w
+        try:
+            for attempt in range(n):
+                if deadline is not None and attempt and self._clock() >= deadline:
+                    break
+                if verified:
+                    limit = self._clock() + self.reconnect_timeout
+                    self._ensure_link(limit if deadline is None else min(limit, deadline))
+                elif self._port is not port or port is None:
+                    break
+                if tries is not None:
+                    tries.append(attempt + 1)
+                self._write_frame(frame)
+                until = self._clock() + timeout
+                if deadline is not None:
+                    until = min(until, deadline)
+                if verified:
+                    self._wait(lambda: w.reply is not None or not self.link_up, until)
+                else:
+                    self._wait(lambda: w.reply is not None or self._port is not port, until)
+                if w.reply is not None:
+                    return w.reply
+        finally:
+            with self._cond:
+                self._waiters.pop(rid, None)
+        raise LinkError(f"no answer from the board on {self.url} to {body.split(' ')[0]}")

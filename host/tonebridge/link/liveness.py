@@ -1,0 +1,114 @@
+"""The reader thread of a background link and the keep-alive that notices a silent board
+(LinkCore's liveness part; see link/core.py).
+
+When nothing has arrived for ``keepalive`` s the pumping thread (the reader, or in virtual
+time whoever waits) sends PING, once more after ``keepalive``/2; no frame at all by then and
+the link counts as lost. So a board that hangs is noticed within 2 x ``keepalive`` (1 s by
+default), an unplug at once (the read fails). While the link is down the reader reopens it
+every ``RECONNECT_EVERY_S``.
+"""
+
+from __future__ import annotations
+
+import logging
+import select
+import time
+
+import serial
+from tonebridge_fw import codec
+
+from tonebridge.link.errors import BoardError, LinkError, WrongBoardError
+
+log = logging.getLogger("tonebridge.link")
+RECONNECT_EVERY_S = 0.5
+
+
+class ReaderMixin:
+    """Reader thread (background mode), reconnect pacing and keep-alive PINGs."""
+
+    # ---- the reader (background mode) ------------------------------------------------------
+
+    def _reader(self) -> None:
+        while not self._closed:
+            try:
+                if not self.link_up:
+                    self._reconnect_step()
+                else:
+                    with self._io:
+                        self._pump_once(block_s=self._quiet_left())
+                    self._liveness()
+                self._deliver_events()
+            except Exception:  # the reader must never die
+                log.exception("link %s: reader error", self.url)
+                time.sleep(0.1)
+
+    def _reconnect_step(self) -> None:
+        now = self._clock()
+        if now < self._next_try:
+            self._poke.wait(self._next_try - now)
+            self._poke.clear()
+            return
+        self._next_try = now + RECONNECT_EVERY_S
+        try:
+            with self._io:
+                self._connect(now, hello_by=now + 2 * self.timeout)
+        except (LinkError, BoardError) as e:
+            if not isinstance(e, WrongBoardError) and self.fault is None:
+                self.fault = str(e)
+
+    def _quiet_left(self) -> float:
+        """How long the reader may block before the next keep-alive step is due."""
+        if self.keepalive is None:
+            return 1.0
+        now = self._clock()
+        p = self._ping
+        due = self._last_rx + self.keepalive if p is None else p[2] + self.keepalive / 2
+        return min(1.0, max(0.01, due - now))
+
+    def _liveness(self) -> None:
+        """Keep-alive PING when the link is quiet; declares it lost when nothing answers."""
+        if not self.link_up or self.keepalive is None:
+            return
+        now = self._clock()
+        p = self._ping
+        if p is None:
+            if now - self._last_rx >= self.keepalive:
+                rid = self.new_id()
+                frame = codec.encode(codec.REQUEST, rid, "PING")
+                self._ping = [rid, frame, now, 1]
+                self._write_frame(frame)
+            return
+        rid, frame, sent, tries = p
+        if self._last_rx >= sent:
+            self._ping = None  # the board said something: alive
+            return
+        if now - sent >= self.keepalive / 2:
+            if tries >= 2:
+                self._link_lost(f"no answer to PING for {now - self._last_rx:.1f} s")
+                return
+            p[2], p[3] = now, tries + 1
+            self._write_frame(frame)
+
+
+def wait_readable(port, timeout: float) -> bool:
+    """Block until `port` has bytes (or an error to report) or `timeout` passes; True if
+    the port is readable (a read will not block)."""
+    if port.in_waiting:
+        return True
+    fileno = getattr(port, "fileno", None)
+    if callable(fileno):
+        try:
+            fd = fileno()
+        except Exception:
+            fd = None
+        if isinstance(fd, int) and fd >= 0:
+            r, _, _ = select.select([fd], [], [], timeout)
+            return bool(r)
+    link = getattr(getattr(port, "board", None), "link", None)
+    wait = getattr(link, "wait_host_data", None)
+    if wait is not None:
+        if getattr(link, "closed", False):
+            raise serial.SerialException("the board's in-process link is closed")
+        return bool(wait(timeout))
+    time.sleep(min(timeout, 0.05))  # a port we cannot wait on: poll gently
+    return False
