@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
-import json
 import time
 from dataclasses import dataclass
 
 from fastapi import APIRouter, Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
-from .app import read_body, read_json
-from .auth import CSRF_HEADER_NAME, SESSION_COOKIE, Session
-from .errors import ApiError
-from .lines import Call, CallReleased, SendFailed
+from tonebridge.api.auth import CSRF_HEADER_NAME, SESSION_COOKIE, Session
+from tonebridge.api.body import parse_json, read_body, read_json
+from tonebridge.api.calls import Call
+from tonebridge.api.common import await_accepted, compile_dial
+from tonebridge.api.errors import ApiError, JsonResponse
 
 router = APIRouter(tags=["GWS v2"])
 
@@ -67,7 +66,8 @@ STATUS_RESPONSES = {
     200: {"description": "statusCode 0 on success"},
     400: {"description": "GWS error envelope: statusCode 1, 2, 3 or 10"},
     401: {"description": "statusCode 20 Access denied"},
-    403: {"description": "Missing or invalid Csrf token"},
+    403: {"description": "Missing or invalid Csrf token (when CSRF protection is on)"},
+    503: {"description": "statusCode 4: the board did not take the digits (with the count played)"},
     404: {"description": "statusCode 6 not found"},
 }
 
@@ -138,7 +138,7 @@ def ok(ctx: Ctx, extra: dict | None = None) -> Response:
     body = {"statusCode": 0}
     if extra:
         body.update(extra)
-    return ctx.decorate(JSONResponse(body))
+    return ctx.decorate(JsonResponse(body))
 
 
 # --------------------------------------------------------------------- representations
@@ -171,7 +171,28 @@ def call_json(call: Call, base: str) -> dict:
         "monitoring": False,
         "uri": f"{base}/api/v2/me/calls/{call.id}",
         "path": f"/calls/{call.id}",
+        # tonebridge additions (not in GWS): digits the board reported played on this call
+        "dtmfDigitsSent": call.digits_sent,
     }
+
+
+def device_json(line) -> dict:
+    state = line.state_json()
+    data = {
+        "id": line.device_id,
+        "deviceState": "Active" if state["fault"] is None else "Inactive",
+        "userState": {"state": "Ready"},
+        "phoneNumber": line.number,
+        "e164Number": "",
+        "telephonyNetwork": "Private",
+        "capabilities": ["Dial"] if line.call is None or not line.call.live else [],
+        # tonebridge additions: the board's hardware id, its port, and why it cannot play
+        "hardwareId": state["hardwareId"],
+        "port": state["port"],
+    }
+    if state["fault"]:
+        data["fault"] = state["fault"]
+    return data
 
 
 def notification(call: Call, base: str, kind: str) -> dict:
@@ -195,6 +216,17 @@ def install_listener(bridge):
             bridge.bayeux.publish(
                 call.owner, "/v2/me/calls", notification(call, base, "StatusChange")
             )
+        elif kind == "line":
+            line = info["line"]
+            bridge.bayeux.publish(
+                line.owner,
+                "/v2/me/devices",
+                {
+                    "messageType": "DeviceStateChangeMessage",
+                    "notificationType": "StateChange",
+                    "devices": [device_json(line)],
+                },
+            )
         elif kind == "send_failed":
             exc = info["failure"]
             bridge.bayeux.publish(
@@ -207,6 +239,7 @@ def install_listener(bridge):
                     "errorMessage": exc.message,
                     "digitsPlayed": exc.played,
                     "digitsTotal": exc.total,
+                    "accepted": exc.accepted,
                     "call": call_json(call, base),
                     "phoneNumber": call.line.number,
                 },
@@ -239,21 +272,7 @@ async def get_me(request: Request):
 async def get_devices(request: Request):
     ctx = authenticate(request, post=False)
     bridge = _bridge(request)
-    devices = []
-    for line in bridge.board.lines:
-        if line.owner != ctx.user:
-            continue
-        devices.append(
-            {
-                "id": line.device_id,
-                "deviceState": "Active" if line.open_error is None else "Inactive",
-                "userState": {"state": "Ready"},
-                "phoneNumber": line.number,
-                "e164Number": "",
-                "telephonyNetwork": "Private",
-                "capabilities": ["Dial"] if line.call is None or not line.call.live else [],
-            }
-        )
+    devices = [device_json(line) for line in bridge.board.lines if line.owner == ctx.user]
     return ok(ctx, {"devices": devices})
 
 
@@ -309,7 +328,7 @@ async def call_operation(request: Request, call_id: str):
             raise ApiError("missing_parameter", "digits is required")
         if not isinstance(digits, str):
             raise ApiError("validation", "digits must be a string")
-        _compile(digits, "gws", "digits")
+        compile_dial(digits, "gws", "digits")
 
         async def handler(request_id):
             if call.state != "Established":
@@ -317,7 +336,7 @@ async def call_operation(request: Request, call_id: str):
                     "invalid_state", f"SendDtmf is not valid for a call in state {call.state}"
                 )
             job = bridge.board.send(call, digits, "gws", request_id)
-            await _accepted(job, call)
+            await await_accepted(job, call, bridge.accept_timeout)
             return ok(ctx)
 
         return await bridge.idempotency.run(request, ctx.user, raw, handler)
@@ -361,7 +380,7 @@ async def dial(request: Request, device_id: str):
     if not isinstance(number, str):
         raise ApiError("validation", "destination.phoneNumber must be a string")
     digits = number[1:] if number.startswith("+") else number
-    _compile(digits, "gws", "destination.phoneNumber")
+    compile_dial(digits, "gws", "destination.phoneNumber")
     line = bridge.board.line_by_device(ctx.user, device_id)
     if line is None:
         raise ApiError("not_found", f"Device {device_id} not found")
@@ -379,51 +398,25 @@ async def dial(request: Request, device_id: str):
 @router.post("/api/v2/notifications", summary="CometD (Bayeux 1.0 long-polling)")
 @router.post("/api/v2/notifications/{rest:path}", include_in_schema=False)
 async def notifications(request: Request, rest: str = ""):
+    """Every answer is HTTP 200 with a Bayeux array, refusals included (`successful:false`
+    with an `error` such as "403::csrf token missing"): that is what CometD clients read."""
     bridge = _bridge(request)
+    refusal = None
+    extra_headers = {}
     try:
         ctx = authenticate(request, post=True, limit=False)
         user = ctx.user
     except ApiError as exc:
-        if exc.kind == "csrf":
-            raise
         ctx, user = None, None
-    raw = await read_body(request, bridge.cfg.body_bytes)
+        if exc.kind == "csrf":
+            missing = not request.headers.get(CSRF_HEADER_NAME)
+            refusal = "403::csrf token " + ("missing" if missing else "invalid")
+            extra_headers = exc.headers  # the session and its token, to retry with
+    raw = await read_body(request, bridge.cfg.body_bytes)  # 413/408 are HTTP's business
     try:
-        messages = json.loads(raw) if raw.strip() else None
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        messages = None
-    replies = await bridge.bayeux.handle(messages, user)
-    response = JSONResponse(replies)
+        messages = parse_json(raw)
+    except ApiError:
+        messages = None  # answered "400::Bad message" in Bayeux
+    replies = await bridge.bayeux.handle(messages, user, refusal=refusal)
+    response = JsonResponse(replies, headers=extra_headers)
     return ctx.decorate(response) if ctx else response
-
-
-def _compile(text: str, dialect: str, field: str):
-    from tonebridge_fw.dialstring import DialStringError, compile_plan
-
-    try:
-        return compile_plan(text, dialect=dialect)
-    except DialStringError as exc:
-        raise ApiError("validation", f"{field}: {exc}") from None
-    except ValueError as exc:
-        raise ApiError("validation", f"{field}: {exc}") from None
-
-
-async def _accepted(job, call):
-    """Wait until the board accepted the sequence; map failures to API errors."""
-    try:
-        await asyncio.shield(job.accepted)
-    except CallReleased:
-        raise ApiError(
-            "invalid_state",
-            f"call {call.id} was released before this sequence started; no digits were sent",
-        ) from None
-    except SendFailed as exc:
-        raise ApiError(
-            "send_failed",
-            f"DTMF digits could not be sent for call {call.id}: {exc.message} "
-            f"({exc.played} of {exc.total} digits played)",
-            details=[
-                {"name": "digitsPlayed", "value": str(exc.played)},
-                {"name": "digitsTotal", "value": str(exc.total)},
-            ],
-        ) from None

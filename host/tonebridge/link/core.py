@@ -14,7 +14,7 @@ I/O model, two modes:
   under the I/O lock, one read at a time, and reconnects when it needs the link; a port's
   ``read`` may advance a simulated clock (``clock`` and ``sleep`` are injected).
 
-Liveness (keep-alive PING, link loss within 2 x ``keepalive``): link/liveness.py.
+Liveness (keep-alive PING, a silent board noticed within 1 s): link/liveness.py.
 Identity (HELLO before anything else, hardware id binding, finding a moved board):
 link/identity.py.
 """
@@ -91,6 +91,7 @@ class LinkCore(ReaderMixin, IdentityMixin):
         self.fault: str | None = None  # why the link is down or refuses, for people
         self.link_up = False  # a port is open and its board passed HELLO
         self.link_gen = 0  # counts successful (re)connections
+        self.down_since: float | None = None  # clock when the link went (or started) down
         self.reconnects = 0
         self.boot_id: str | None = None
         self.info: dict = {}
@@ -132,21 +133,32 @@ class LinkCore(ReaderMixin, IdentityMixin):
 
     # ---- lifecycle -------------------------------------------------------------------------
 
-    def open(self):
+    def open(self, wait: bool = True):
+        """Connect (HELLO) and start the reader (background mode). With `wait=False` (background
+        mode) return at once: the reader connects when it can; `fault` says why not yet."""
         self._closed = False
         now = self._clock()
-        try:
-            with self._io:
-                self._connect(now + self.open_timeout, hello_by=now + self._hello_budget())
-        except BaseException:
-            self.close()
-            raise
-        if self._background and self._thread is None:
+        if self.down_since is None and not self.link_up:
+            self.down_since = now
+        if wait:
+            try:
+                with self._io:
+                    self._connect(now + self.open_timeout, hello_by=now + self._hello_budget())
+            except BaseException:
+                self.close()
+                raise
+        if self._background and not self._reader_alive():
             self._thread = threading.Thread(
                 target=self._reader, name=f"tonebridge-link {self.url}", daemon=True
             )
             self._thread.start()
         return self
+
+    def down_for(self) -> float | None:
+        """Seconds the link has been down (None while it is up or was never tried)."""
+        if self.link_up or self.down_since is None:
+            return None
+        return self._clock() - self.down_since
 
     def close(self) -> None:
         self._closed = True
@@ -200,6 +212,8 @@ class LinkCore(ReaderMixin, IdentityMixin):
             self._drop_port()
             self.link_up = False
             self._ping = None
+            if self.down_since is None:
+                self.down_since = self._clock()
             if was_up and not self.fault:
                 self.fault = f"lost the link to the board on {self.url}: {why}"
             self._next_try = 0.0
@@ -272,18 +286,23 @@ class LinkCore(ReaderMixin, IdentityMixin):
                 self._dispatch(mark, rid, body)
 
     def _write_frame(self, frame: bytes) -> bool:
+        """Write one frame; False if it certainly did not go out (no port, or the write
+        itself failed: a partial frame has no CRC line end, so a board drops it)."""
         with self._wlock:
             port = self._port
             if port is None:
                 return False
             try:
                 port.write(frame)
+            except (serial.SerialException, OSError) as e:
+                self._link_lost(f"write failed: {e}", port)
+                return False
+            try:
                 flush = getattr(port, "flush", None)
                 if flush is not None:
                     flush()
             except (serial.SerialException, OSError) as e:
-                self._link_lost(f"write failed: {e}", port)
-                return False
+                self._link_lost(f"flush failed: {e}", port)  # the frame may be out
         return True
 
     def _dispatch(self, mark: str, rid: str, body: str) -> None:
@@ -383,9 +402,10 @@ class LinkCore(ReaderMixin, IdentityMixin):
                     self._ensure_link(limit if deadline is None else min(limit, deadline))
                 elif self._port is not port or port is None:
                     break
+                if not self._write_frame(frame):
+                    continue  # nothing went out: reconnect (and check the board) and try again
                 if tries is not None:
                     tries.append(attempt + 1)
-                self._write_frame(frame)
                 until = self._clock() + timeout
                 if deadline is not None:
                     until = min(until, deadline)

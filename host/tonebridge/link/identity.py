@@ -152,6 +152,7 @@ class IdentityMixin:
             if not first:
                 self.reconnects += 1
             self.fault = None
+            self.down_since = None
             self._last_rx = self._clock()
             self._cond.notify_all()
         try:

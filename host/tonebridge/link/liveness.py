@@ -2,9 +2,10 @@
 (LinkCore's liveness part; see link/core.py).
 
 When nothing has arrived for ``keepalive`` s the pumping thread (the reader, or in virtual
-time whoever waits) sends PING, once more after ``keepalive``/2; no frame at all by then and
-the link counts as lost. So a board that hangs is noticed within 2 x ``keepalive`` (1 s by
-default), an unplug at once (the read fails). While the link is down the reader reopens it
+time whoever waits) sends PING, once more after ``keepalive``/4; no frame at all by another
+``keepalive``/4 and the link counts as lost. So a board that hangs is noticed 1.5 x
+``keepalive`` after its last frame (0.75 s by default; within 1 s), an unplug at once (the
+read fails). While the link is down the reader reopens it
 every ``RECONNECT_EVERY_S``.
 """
 
@@ -62,7 +63,7 @@ class ReaderMixin:
             return 1.0
         now = self._clock()
         p = self._ping
-        due = self._last_rx + self.keepalive if p is None else p[2] + self.keepalive / 2
+        due = self._last_rx + self.keepalive if p is None else p[2] + self.keepalive / 4
         return min(1.0, max(0.01, due - now))
 
     def _liveness(self) -> None:
@@ -82,7 +83,7 @@ class ReaderMixin:
         if self._last_rx >= sent:
             self._ping = None  # the board said something: alive
             return
-        if now - sent >= self.keepalive / 2:
+        if now - sent >= self.keepalive / 4:
             if tries >= 2:
                 self._link_lost(f"no answer to PING for {now - self._last_rx:.1f} s")
                 return
