@@ -207,18 +207,22 @@ class Switchboard:
             if delta:
                 call.digits_sent += delta
                 self.save(call)
-            if state in ("aborted", "unknown") or (
-                state == "failed" and seq["state"] == "accepted"
-            ):
-                queued = [f for f in call.failures if f.rid == rid]
-                if queued:  # not reported yet: report the real count
-                    f = queued[0]
+            known = [
+                f for f in (*call.failures, call.last_failure) if f is not None and f.rid == rid
+            ]
+            if known:  # reported or queued already: it now says what the board says
+                if state == "done":
+                    message = (
+                        f"the board finished it after all: {played} of {seq['total']} digits played"
+                    )
+                for f in {id(f): f for f in known}.values():
                     f.played, f.message, f.at_most = played, message, at_most
-                    self.store.failure_update(f.id, played, message, at_most)
-                elif seq["state"] != "uncertain" or played:
-                    exc = SendFailed(message, played, seq["total"], True, at_most=at_most)
-                    self._add_failure(call, seq["text"], exc, rid)
-            elif state == "done" and call.live:
+                    if f.id is not None:
+                        self.store.failure_update(f.id, played, message, at_most)
+            elif state in ("aborted", "unknown") and (seq["state"] != "uncertain" or played):
+                exc = SendFailed(message, played, seq["total"], True, at_most=at_most)
+                self._add_failure(call, seq["text"], exc, rid)
+            if state == "done" and call.live:
                 self._emit("dtmf_sent", call, digits=seq["text"], played=played)
         if seq["state"] == "sending":
             outcome = "accepted" if state in ("done", "aborted") else state
