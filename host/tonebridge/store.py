@@ -203,9 +203,30 @@ class Store:
         return [dict(r) for r in rows]
 
     def prune(self, max_age_s: float, now: float | None = None) -> int:
-        """Forget idempotency records older than `max_age_s` (every user's by its own age)."""
+        """Forget idempotency records older than `max_age_s` (every user's by its own age),
+        and sequences (with their digits) and reported failures that ended that long ago.
+        Returns the number of idempotency records dropped."""
         cutoff = (time.time() if now is None else now) - max_age_s
-        return self._exec("DELETE FROM idempotency WHERE created < ?", (cutoff,))
+        final = ", ".join("?" * len(FINAL))
+        with self._lock:
+            self.db.execute("BEGIN")
+            try:
+                n = self.db.execute("DELETE FROM idempotency WHERE created < ?", (cutoff,)).rowcount
+                self.db.execute(
+                    "DELETE FROM digits WHERE rid IN (SELECT rid FROM sequences "
+                    f"WHERE updated < ? AND state IN ({final}))",
+                    (cutoff, *FINAL),
+                )
+                self.db.execute(
+                    f"DELETE FROM sequences WHERE updated < ? AND state IN ({final})",
+                    (cutoff, *FINAL),
+                )
+                self.db.execute("DELETE FROM failures WHERE time < ? AND reported = 1", (cutoff,))
+                self.db.execute("COMMIT")
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+        return n
 
     # ---- sequences -------------------------------------------------------------------------
 

@@ -304,7 +304,7 @@ class Switchboard:
     def _dial_done(self, job: Job, exc):
         call = job.call
         if exc is None:
-            call.digits_sent += job.total
+            call.digits_sent += self.store.seq_count(job.request_id, job.total)
             if call.state == "Dialing":
                 call.state = "Established"
                 call.active_time = time.time()
@@ -317,7 +317,7 @@ class Switchboard:
             call.end_time = time.time()
             if isinstance(exc, SendFailed):
                 call.last_failure = Failure(job.text, exc.played, exc.total, exc.message)
-                call.digits_sent += exc.played
+                call.digits_sent += self.store.seq_count(job.request_id, exc.played)
             self.save(call)
             self._emit("state", call)
             call.line.submit(Job(kind="hook", call=call, off_hook=False))
