@@ -50,6 +50,12 @@ def serve(start_server, path):
     )
 
 
+def bayeux(http, msg):
+    r = http.post("/api/v2/notifications", json=[msg])
+    assert r.status_code == 200
+    return r.json()
+
+
 def failures(http):
     return http.get(f"/v1/users/{USER}/calls/{CALL}").json().get("unreportedDtmfFailures", [])
 
@@ -66,6 +72,19 @@ def test_board_dies_mid_sequence(start_server, tmp_path):
         srv.wait_boards()
         cat = f"/v1/users/{USER}/calls/{CALL}/dtmf"
         with httpx.Client(base_url=srv.base, auth=(USER, PW), timeout=30) as http:
+            # a GWS client on CometD (HTTP Basic only, as out of the box)
+            hs = {
+                "channel": "/meta/handshake",
+                "version": "1.0",
+                "supportedConnectionTypes": ["long-polling"],
+            }
+            cid = bayeux(http, hs)[0]["clientId"]
+            sub = {"channel": "/meta/subscribe", "clientId": cid, "subscription": "/v2/me/calls"}
+            assert bayeux(http, sub)[0]["successful"]
+            bayeux(
+                http,
+                {"channel": "/meta/connect", "clientId": cid, "connectionType": "long-polling"},
+            )
             assert http.post(cat, json={"dtmfOut": "1234567890"}).status_code == 200
             assert http.post(cat, json={"dtmfOut": "55"}).status_code == 200  # queued
             wait_until(
@@ -84,6 +103,13 @@ def test_board_dies_mid_sequence(start_server, tmp_path):
             )
             assert took < BOUND_S + MARGIN_S
             assert r.status_code == 503 and r.json()["statusCode"] == 4
+            connect = {"channel": "/meta/connect", "clientId": cid, "advice": {"timeout": 0}}
+            notes = [m["data"] for m in bayeux(http, connect) if m["channel"] == "/v2/me/calls"]
+            failed = [n for n in notes if n["notificationType"] == "DtmfSendFailed"]
+            assert any(
+                n["accepted"] is False and (n["digitsPlayed"], n["digitsTotal"]) == (0, 1)
+                for n in failed
+            ), notes
             # the two accepted sequences end as failures, each with its own counts
             wait_until(lambda: len(failures(http)) == 2, what="two failures")
             first, second = failures(http)

@@ -261,8 +261,13 @@ class Line:
             self.post(fail, job.accepted, CallReleased())
             self.post(fail, job.done, CallReleased())
             return
-        if not job.start():
-            return  # expired in the queue: answered already, never sent
+        if not job.start():  # expired in the queue: answered already (503), never sent
+            expired = SendFailed(
+                "its answer timed out before its turn; nothing was sent", 0, job.total, sent=False
+            )
+            self.post(fail, job.accepted, expired)
+            self.post(fail, job.done, expired)
+            return
         try:
             client = self.ensure_open()
             ticket = self._submit(client, job)

@@ -157,8 +157,7 @@ class Switchboard:
 
     def _send_failed(self, job: Job, exc: SendFailed, abandoned: bool):
         """A send that failed before the board accepted it: the request's own answer."""
-        if not abandoned:
-            fail(job.accepted, exc)
+        fail(job.accepted, exc)  # (when abandoned its answer went out already: a no-op for it)
         fail(job.done, exc)
         self._emit("send_failed", job.call, failure=exc)
         self.settle_request(job.request_id, "sent" if exc.sent else "not_sent", exc)
