@@ -56,6 +56,10 @@ def bayeux(http, msg):
     return r.json()
 
 
+def transcript(bridge):
+    return bytes(bridge.board.link.transcript_to_host).decode("ascii", "replace")
+
+
 def failures(http):
     return http.get(f"/v1/users/{USER}/calls/{CALL}").json().get("unreportedDtmfFailures", [])
 
@@ -163,6 +167,9 @@ def test_uart_board_unplugged_plays_on_and_is_reconciled(start_server, tmp_path)
             wait_until(lambda: len(failures(http)) == 1, what="the failure")  # reconnect_timeout
             (f,) = failures(http)
             assert f["digitsPlayed"] < 8 and "outcome unknown" in f["message"]
+            # the board plays on meanwhile (a sequence still playing when the link is back
+            # would be cancelled: its failure was reported already)
+            wait_until(lambda: "DONE 8" in transcript(a), what="the board done")
             a.replug(path)
             line = srv.bridge.board.lines[0]
             wait_until(lambda: srv.bridge.store.seq_open(line.device_id) == [], what="reconciled")

@@ -23,10 +23,9 @@ import queue
 import threading
 import time
 
-from tonebridge.api import reconcile, recording
-from tonebridge.api.calls import CallReleased, Job, SendFailed, fail, resolve
+from tonebridge.api import reconcile, recording, sends
+from tonebridge.api.calls import Job, SendFailed, fail, resolve
 from tonebridge.api.config import LineConfig
-from tonebridge.link.errors import SendError
 
 log = logging.getLogger("tonebridge.api")
 
@@ -50,10 +49,11 @@ class Line:
         self.call = None
         self._queue: queue.Queue = queue.Queue()
         self._tickets: queue.Queue = queue.Queue()
-        self._slots = threading.Condition()  # sequences accepted and not yet ended
+        self.slots = threading.Condition()  # sequences accepted and not yet ended
         self._inflight = 0
+        self.published = None  # the line state last published to clients
         self._current: Job | None = None
-        self._wake = threading.Event()  # interrupts the dial wait on hangup
+        self.wake = threading.Event()  # interrupts the dial wait on hangup
         self._commanded_off_hook = False  # last hook state the worker told the board
         self._last_trim = time.monotonic()
         self._last_end_us = None
@@ -77,7 +77,7 @@ class Line:
     def fault(self) -> str | None:
         """Why this line cannot play now (None: it can)."""
         c = self.client
-        if c is None or c._closed:
+        if c is None or c.closed:
             return self.open_error or (None if c is None else f"board {self.url} is not open")
         if not c.link_up:
             return c.fault or f"the board on {c.url} is not connected"
@@ -95,7 +95,7 @@ class Line:
         if self._current is not None or self._inflight:
             self.cancel_current()
         self._queue.put(None)
-        self._wake.set()
+        self.wake.set()
         self._thread.join(timeout)
         self._tickets.put(None)
         self._follower.join(timeout)
@@ -122,8 +122,21 @@ class Line:
         except RuntimeError:  # loop closed during shutdown
             pass
 
+    def post_wait(self, fn, *args, timeout=5.0):
+        """post(), then wait (at most `timeout`) until the loop has run it."""
+        done = threading.Event()
+
+        def run():
+            try:
+                fn(*args)
+            finally:
+                done.set()
+
+        self.post(run)
+        done.wait(timeout)
+
     def ensure_open(self):
-        if self.client is not None and not self.client._closed:
+        if self.client is not None and not self.client.closed:
             return self.client
         client = self._client or self._client_factory(
             self.url, self._on_board_event, **self._link_kw()
@@ -134,7 +147,7 @@ class Line:
             self.open_error = None
         except Exception as exc:
             self.open_error = f"cannot open board {self.url}: {exc}"
-            if getattr(client, "_background", False):
+            if getattr(client, "background", False):
                 client.open(wait=False)  # keeps trying in its reader; sends see the fault
                 self.client = client
                 if client.link_up:
@@ -183,7 +196,7 @@ class Line:
         try:
             self.ensure_open()
             if self.call is not None and self.call.state == "Established":
-                self._hook(True)
+                self.set_hook(True)
         except Exception as exc:
             log.error("line %s: %s", self.url, exc)
         self.ready.set()
@@ -216,7 +229,7 @@ class Line:
             self._do_send(job)
         elif job.kind == "hook":
             try:
-                self._hook(job.off_hook)
+                self.set_hook(job.off_hook)
             except SendFailed as exc:
                 log.warning("line %s: hook(%s): %s", self.url, job.off_hook, exc)
             self.post(resolve, job.done, None)
@@ -243,9 +256,9 @@ class Line:
             return
         if str(status.get("hook", "")).lower() == "on":
             self._commanded_off_hook = False
-            self.post(self.board._board_on_hook, self, job.call, job.text)
+            self.post(self.board.board_on_hook, self, job.call, job.text)
 
-    def _hook(self, off_hook: bool):
+    def set_hook(self, off_hook: bool):
         self._commanded_off_hook = off_hook
         try:
             self.ensure_open().hook(off_hook)
@@ -256,109 +269,16 @@ class Line:
 
     # ------------------------------------------------------------ sends
     def _do_send(self, job: Job):
-        call = job.call
-        if call is None or not call.live or call.state == "Held" or self.call is not call:
-            self.post(fail, job.accepted, CallReleased())
-            self.post(fail, job.done, CallReleased())
-            return
-        if not job.start():  # expired in the queue: answered already (503), never sent
-            expired = SendFailed(
-                "its answer timed out before its turn; nothing was sent", 0, job.total, sent=False
-            )
-            self.post(fail, job.accepted, expired)
-            self.post(fail, job.done, expired)
-            return
-        try:
-            client = self.ensure_open()
-            ticket = self._submit(client, job)
-        except SendFailed as exc:
-            exc.total = exc.total or job.total
-            abandoned = job.finish_submit("failed")
-            if exc.sent:  # it may have reached the board: reconciled when the link is back
-                self.store.seq_update(job.request_id, state="uncertain", message=exc.message)
-            else:
-                self.store.seq_final(job.request_id, "failed", 0, exc.message)
-            self.post(self.board._send_failed, job, exc, abandoned)
-            return
-        abandoned = job.finish_submit("accepted")
-        self.store.seq_update(
-            job.request_id, state="accepted", boot=client.boot_id, hwid=client.hwid
-        )
-        if abandoned:
-            log.warning(
-                "line %s: %s accepted after its answer timed out; cancelling it",
-                self.url,
-                job.request_id,
-            )
-            try:
-                client.cancel(job.request_id)
-            except Exception as exc:
-                log.warning("line %s: cancel %s failed: %s", self.url, job.request_id, exc)
-        else:
-            self.post(resolve, job.accepted, None)
-        self.follow(job, ticket, abandoned)
+        sends.send(self, job)
 
     def follow(self, job: Job, ticket, abandoned=False, start_us=None):
-        with self._slots:
+        with self.slots:
             self._inflight += 1
         self.following.add(job.request_id)
         sim = recording.sim_of(self.client)
         if start_us is None:
             start_us = recording.now_us(sim[0])
         self._tickets.put((job, ticket, start_us, abandoned))
-
-    def _submit(self, client, job: Job):
-        """Submit the sequence (waiting while the board's queue is full) by the job's
-        deadline. Returns a Ticket; raises SendFailed."""
-        timeout = self.board.accept_timeout
-        down = client.down_for()
-        if down is not None and down > timeout:
-            raise SendFailed(
-                f"{self.fault or 'the board is not connected'}; nothing was sent",
-                0,
-                job.total,
-                sent=False,
-            )
-        self.store.seq_new(
-            job.request_id, job.call.id, self.device_id, job.text, job.dialect, job.tone_ms,
-            job.gap_ms, job.total, job.number, boot=client.boot_id, hwid=client.hwid,
-        )  # fmt: skip
-        while True:
-            left = (job.deadline or (time.monotonic() + timeout)) - time.monotonic()
-            try:
-                return client.submit(
-                    job.text,
-                    job.dialect,
-                    job.tone_ms,
-                    job.gap_ms,
-                    job.request_id,
-                    on_progress=self._progress_recorder(job.request_id),
-                    deadline=client._clock() + max(0.0, left),
-                )
-            except SendError as exc:
-                if exc.code == "busy" and left > 0.05:
-                    with self._slots:  # wait for a sequence to end, then ask again
-                        self._slots.wait(min(left, 0.5))
-                    continue
-                message = exc.message
-                if exc.code == "busy":
-                    message = f"the line is busy ({message}); nothing was sent"
-                if exc.uncertain:
-                    message += "; if it reached the board it is cancelled when the link is back"
-                raise SendFailed(
-                    message, exc.played, exc.total, at_most=exc.at_most, sent=exc.sent
-                ) from exc
-            except Exception as exc:
-                raise SendFailed(f"board link error: {exc}", 0, job.total) from exc
-
-    def _progress_recorder(self, rid):
-        store = self.store
-
-        def on_progress(event):
-            if event.get("event") == "finished":
-                store.seq_digit(rid, int(event["index"]), str(event["key"]))
-
-        return on_progress
 
     def _follow(self):
         """Follower thread: waits for accepted sequences in the order the board plays them."""
@@ -373,9 +293,9 @@ class Line:
                 log.exception("line %s: following %s failed", self.url, job.request_id)
             finally:
                 self.following.discard(job.request_id)
-                with self._slots:
+                with self.slots:
                     self._inflight -= 1
-                    self._slots.notify_all()
+                    self.slots.notify_all()
 
     def record(self, sim, start_us, end_us, name):
         if self.board.record_dir and sim[0] is not None:
@@ -387,42 +307,7 @@ class Line:
 
     # ------------------------------------------------------------ dial
     def _do_dial(self, job: Job):
-        call = job.call
-        try:
-            self._hook(True)
-            self._wake.clear()
-            if self.cfg.dial_wait_ms:
-                self._wake.wait(self.cfg.dial_wait_ms / 1000.0)
-            if not call.live or self.call is not call:
-                raise CallReleased()
-            client = self.ensure_open()
-            sim = recording.sim_of(client)
-            t0 = recording.now_us(sim[0])
-            job.deadline = time.monotonic() + self.board.accept_timeout
-            ticket = self._submit(client, job)
-            self.store.seq_update(
-                job.request_id, state="accepted", boot=client.boot_id, hwid=client.hwid
-            )
-            from tonebridge.link.errors import SendError
-
-            try:
-                result = ticket.wait()
-            except SendError as exc:
-                self.store.seq_final(job.request_id, "aborted", exc.played, exc.message)
-                raise SendFailed(exc.message, exc.played, exc.total, True) from exc
-            finally:
-                self.record(sim, t0, recording.now_us(sim[0]), f"{call.id}-{job.number}.wav")
-            self.store.seq_final(job.request_id, "done", result.played)
-            self.post(self.board._dial_done, job, None)
-        except (SendFailed, CallReleased) as exc:
-            if isinstance(exc, SendFailed) and job.request_id:
-                self.store.seq_final(
-                    job.request_id,
-                    "failed" if not exc.accepted else "aborted",
-                    exc.played,
-                    exc.message,
-                )
-            self.post(self.board._dial_done, job, exc)
+        sends.dial(self, job)
 
     # ------------------------------------------------------------ loop side
     def submit(self, job: Job):
@@ -440,4 +325,4 @@ class Line:
                 client.cancel()
             except Exception as exc:
                 log.warning("line %s: cancel failed: %s", self.url, exc)
-        self._wake.set()
+        self.wake.set()

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 
-from tonebridge.api import recording
+from tonebridge.api import recording, sends
 from tonebridge.api.calls import Job, SendFailed
 from tonebridge.link.errors import BoardError, LinkError, SendError
 
@@ -48,8 +48,6 @@ def finish_sequence(line, job: Job, ticket, start_us, abandoned: bool) -> None:
         played, total, state = ticket.played, job.total, "uncertain"
         outcome = SendFailed(f"board link error: {exc}", played, total, True, at_most=total)
     end_us = recording.now_us(sim[0])
-    if job.call is not None:
-        line.record(sim, start_us, end_us, f"{job.call.id}-{job.number}.wav")
     store = line.store
     if state == "uncertain":
         store.seq_update(rid, state="uncertain", message=outcome.message)
@@ -67,7 +65,9 @@ def finish_sequence(line, job: Job, ticket, start_us, abandoned: bool) -> None:
                 total,
                 True,
             )
-    line.post(line.board._sequence_ended, job, played, total, outcome, abandoned)
+    line.post_wait(line.board.sequence_ended, job, played, total, outcome, abandoned)
+    if job.call is not None:  # after the outcome: whoever sees the file sees the counts
+        line.record(sim, start_us, end_us, f"{job.call.id}-{job.number}.wav")
 
 
 def reconcile_line(line) -> None:
@@ -109,7 +109,7 @@ def _reconcile_one(line, client, seq: dict) -> None:
         seq["tone_ms"],
         seq["gap_ms"],
         played=seq["played"],
-        on_progress=line._progress_recorder(rid),
+        on_progress=sends.progress_recorder(line.store, rid),
     )
     state = st.get("state")
     log.info("line %s: reconciling %s (%s): the board says %s", line.url, rid, seq["state"], state)

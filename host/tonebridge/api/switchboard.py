@@ -155,14 +155,14 @@ class Switchboard:
         line.submit(job)
         return job
 
-    def _send_failed(self, job: Job, exc: SendFailed, abandoned: bool):
+    def send_failed(self, job: Job, exc: SendFailed, abandoned: bool):
         """A send that failed before the board accepted it: the request's own answer."""
         fail(job.accepted, exc)  # (when abandoned its answer went out already: a no-op for it)
         fail(job.done, exc)
         self._emit("send_failed", job.call, failure=exc)
         self.settle_request(job.request_id, "sent" if exc.sent else "not_sent", exc)
 
-    def _sequence_ended(self, job: Job, played, total, outcome, abandoned):
+    def sequence_ended(self, job: Job, played, total, outcome, abandoned):
         call = job.call
         if call is not None:
             delta = self.store.seq_count(job.request_id, played)
@@ -238,7 +238,7 @@ class Switchboard:
     def line_changed(self, line: Line):
         state = line.state_json()
         if state != getattr(line, "_published", None):
-            line._published = state
+            line.published = state
             self._emit("line", None, line=line)
 
     # ------------------------------------------------------------ calls
@@ -250,12 +250,12 @@ class Switchboard:
         if line.busy_with(call):
             threading.Thread(target=line.cancel_current, daemon=True).start()
         else:
-            line._wake.set()
+            line.wake.set()
         job = Job(kind="hook", call=call, off_hook=False, done=self.loop.create_future())
         line.submit(job)
         self._emit("state", call)
 
-    def _board_on_hook(self, line: Line, call: Call | None, reason: str):
+    def board_on_hook(self, line: Line, call: Call | None, reason: str):
         """The board went on-hook by itself (e.g. its off-hook time limit): call ends."""
         if call is not None and call is line.call and call.live:
             log.warning(
@@ -300,7 +300,7 @@ class Switchboard:
         self._emit("state", call)
         return call
 
-    def _dial_done(self, job: Job, exc):
+    def dial_done(self, job: Job, exc):
         call = job.call
         if exc is None:
             call.digits_sent += self.store.seq_count(job.request_id, job.total)

@@ -74,6 +74,10 @@ class BoardClient(LinkCore):
         super().__init__(url, timeout, **kw)
         self._send_lock = threading.Lock()  # one SEND being submitted at a time
 
+    def now(self) -> float:
+        """The link's clock (time.monotonic(), or the injected one): deadlines are on it."""
+        return self._clock()
+
     # ---- plain requests --------------------------------------------------------------------
 
     def _call(self, body: str) -> dict:

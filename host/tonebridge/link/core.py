@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterable
 import serial
 from tonebridge_fw import codec
 
+from tonebridge.link.dispatch import DispatchMixin
 from tonebridge.link.errors import LinkError
 from tonebridge.link.identity import IdentityMixin, normalize_hwid, release_path
 from tonebridge.link.liveness import ReaderMixin, wait_readable
@@ -50,7 +51,7 @@ class _Waiter:
         self.reply: str | None = None
 
 
-class LinkCore(ReaderMixin, IdentityMixin):
+class LinkCore(ReaderMixin, IdentityMixin, DispatchMixin):
     """Port, reader, request/reply matching, liveness and identity (see module docstring)."""
 
     def __init__(
@@ -120,6 +121,16 @@ class LinkCore(ReaderMixin, IdentityMixin):
     def serial(self):
         """The open pyserial port (None while disconnected)."""
         return self._port
+
+    @property
+    def closed(self) -> bool:
+        """Closed by its owner (not merely disconnected)."""
+        return self._closed
+
+    @property
+    def background(self) -> bool:
+        """Has (or will have, once open) a reader thread of its own."""
+        return self._background
 
     @property
     def board(self):
@@ -304,70 +315,6 @@ class LinkCore(ReaderMixin, IdentityMixin):
             except (serial.SerialException, OSError) as e:
                 self._link_lost(f"flush failed: {e}", port)  # the frame may be out
         return True
-
-    def _dispatch(self, mark: str, rid: str, body: str) -> None:
-        with self._cond:
-            try:
-                if mark == codec.REPLY:
-                    w = self._waiters.get(rid)
-                    if w is not None and w.reply is None:
-                        w.reply = body
-                    elif self._ping is not None and rid == self._ping[0]:
-                        self._ping = None
-                    return
-                verb, args = codec.split_body(body)
-                if rid != codec.NO_ID:
-                    job = self._jobs.get(rid)
-                    if job is not None:
-                        job.events.append((verb, args))
-                    return
-                self._dispatch_event(verb, args)
-            finally:
-                self._cond.notify_all()
-
-    def _dispatch_event(self, verb: str, args: list) -> None:
-        if verb == "BOOT":
-            kv, _ = codec.parse_kv(args)
-            boot = kv.get("boot")
-            found = normalize_hwid(kv.get("hwid"))
-            if found is not None and self.hwid is not None and found != self.hwid:
-                # another board booted on this port: never talk to it
-                self._link_lost(f"a board with hardware id {found} booted on this port")
-            elif boot and self.boot_id is not None and boot != self.boot_id:
-                self._board_restarted(boot)
-            ev = {"event": "boot", "boot": boot}
-        elif verb == "HOOK":
-            ev = {"event": "hook", "off_hook": bool(args) and args[0] == "off"}
-            if len(args) > 1:
-                ev["reason"] = args[1]
-        elif verb == "FAULT":
-            ev = {"event": "fault", "code": args[0] if args else "", "message": " ".join(args[1:])}
-        else:
-            ev = {"event": verb.lower(), "args": args}
-        self._pending_events.append(ev)
-
-    def _board_restarted(self, new_boot: str) -> None:
-        with self._cond:
-            self.boot_id = new_boot
-            for job in self._jobs.values():
-                job.reset = True
-            self._cond.notify_all()
-
-    def _emit(self, ev: dict) -> None:
-        with self._cond:
-            self._pending_events.append(ev)
-
-    def _deliver_events(self) -> None:
-        with self._cond:
-            evs = self._pending_events
-            self._pending_events = []
-        cb = self.on_event
-        if cb is not None:
-            for ev in evs:
-                try:
-                    cb(ev)
-                except Exception:
-                    log.exception("link %s: on_event failed", self.url)
 
     # ---- requests --------------------------------------------------------------------------
 
