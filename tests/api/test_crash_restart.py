@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import httpx
@@ -47,6 +48,7 @@ def start_serve(conf, state):
         assert time.monotonic() < deadline, "serve did not start"
     else:
         raise AssertionError("serve exited before listening")
+    threading.Thread(target=proc.stdout.read, daemon=True).start()  # never let its pipe fill
     return proc, base
 
 

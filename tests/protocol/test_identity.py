@@ -204,6 +204,12 @@ def test_a_hung_board_is_noticed_within_one_second(bench):
     assert down[0] - hang_at[0] <= 1.0
     e = ei.value
     assert e.uncertain and e.played == 1 and e.at_most <= 2
+    assert "does not answer" in c.fault and not c.link_up
+    # the board answers again: the link comes back on its first frame, on the same port
+    # (nothing reopened: an in-process board would be reset by that)
+    bench.deaf.discard("A")
+    assert c.send("3", tone_ms=60, gap_ms=60) == SendResult(1, 1)
+    assert c.link_up and c.fault is None and c.reconnects == 0
 
 
 def test_locate_candidates_serial_number_first_then_globs(tmp_path):

@@ -22,6 +22,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -70,6 +71,8 @@ class Serve:
                 break
             if time.monotonic() > deadline:
                 break
+        # keep reading its output (uvicorn's access log): a full pipe would stop serve
+        threading.Thread(target=self.proc.stdout.read, daemon=True).start()
         if self.base is None:
             self.stop()
             raise RuntimeError("tonebridge serve did not start")

@@ -90,7 +90,8 @@ class LinkCore(ReaderMixin, IdentityMixin, DispatchMixin):
         self._background = background
         self.hwid = normalize_hwid(hwid)  # the board this link is bound to (None: not yet)
         self.fault: str | None = None  # why the link is down or refuses, for people
-        self.link_up = False  # a port is open and its board passed HELLO
+        self.link_up = False  # a port is open, its board passed HELLO and answers
+        self.silent = False  # the port is open but the board stopped answering
         self.link_gen = 0  # counts successful (re)connections
         self.down_since: float | None = None  # clock when the link went (or started) down
         self.reconnects = 0
@@ -181,6 +182,7 @@ class LinkCore(ReaderMixin, IdentityMixin, DispatchMixin):
         with self._cond:
             self._drop_port()
             self.link_up = False
+            self.silent = False
             self._cond.notify_all()
 
     def __enter__(self):
@@ -216,12 +218,14 @@ class LinkCore(ReaderMixin, IdentityMixin, DispatchMixin):
                     pass
 
     def _link_lost(self, why: str, port=None) -> None:
+        """The port failed (unplugged, closed): drop it; the link reopens (and checks) one."""
         with self._cond:
             if port is not None and port is not self._port:
                 return
             was_up = self.link_up
             self._drop_port()
             self.link_up = False
+            self.silent = False
             self._ping = None
             if self.down_since is None:
                 self.down_since = self._clock()
@@ -233,12 +237,50 @@ class LinkCore(ReaderMixin, IdentityMixin, DispatchMixin):
             log.warning("link %s lost: %s", self.url, why)
             self._emit({"event": "link", "state": "down", "path": self.url, "reason": why})
 
+    def _link_silent(self, why: str) -> None:
+        """The board stopped answering but its port is fine: the link is down (requests wait,
+        sends fail, `fault` says why) and stays open; the next frame from the board brings it
+        back. (Reopening would not wake a hung board, and would reset an in-process one.)"""
+        with self._cond:
+            if not self.link_up:
+                return
+            self.link_up = False
+            self.silent = True
+            self.fault = f"the board on {self.url} does not answer ({why})"
+            if self.down_since is None:
+                self.down_since = self._clock()
+            self._cond.notify_all()
+        log.warning("link %s: the board does not answer (%s)", self.url, why)
+        self._emit({"event": "link", "state": "down", "path": self.url, "reason": why})
+
+    def _revive(self) -> None:
+        with self._cond:
+            if not self.silent or self._port is None:
+                return
+            self.silent = False
+            self.link_up = True
+            self.link_gen += 1
+            self.fault = None
+            self.down_since = None
+            self._ping = None
+            self._cond.notify_all()
+        log.warning("link %s: the board answers again", self.url)
+        self._emit(
+            {"event": "link", "state": "up", "path": self.url, "hwid": self.hwid, "moved": False}
+        )
+
     def _ensure_link(self, deadline: float) -> None:
         """Return once the link is up (reconnecting if needed) or raise LinkError."""
         if self.link_up:
             return
         if self._closed:
             raise LinkError(f"{self.url}: the client is closed")
+        if self.silent:  # the port is open: wait for the board to answer again
+            self._wait(lambda: self.link_up or not self.silent or self._closed, deadline)
+            if self.link_up:
+                return
+            if self.silent:
+                raise LinkError(self.fault or f"the board on {self.url} does not answer")
         if not self._i_pump():
             self._poke.set()  # the reader reconnects; wait for it
             self._wait(lambda: self.link_up or self._closed, deadline)
@@ -266,8 +308,7 @@ class LinkCore(ReaderMixin, IdentityMixin, DispatchMixin):
                         return True
                     self._pump_once()
                 self._deliver_events()
-                if self.link_up:
-                    self._liveness()
+                self._liveness()
             else:
                 with self._cond:
                     self._cond.wait_for(pred, timeout=max(0.0, min(until - now, 0.5)))
@@ -293,8 +334,11 @@ class LinkCore(ReaderMixin, IdentityMixin, DispatchMixin):
             return
         if data:
             self._last_rx = self._clock()
-            for mark, rid, body in self._decoder.feed(data):
+            frames = self._decoder.feed(data)
+            for mark, rid, body in frames:
                 self._dispatch(mark, rid, body)
+            if frames and self.silent and self._port is port:
+                self._revive()
 
     def _write_frame(self, frame: bytes) -> bool:
         """Write one frame; False if it certainly did not go out (no port, or the write

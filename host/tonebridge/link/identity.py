@@ -129,6 +129,7 @@ class IdentityMixin:
             self._drop_port()
             self._port = port
             self.link_up = False
+            self.silent = False
             self._decoder.reset()
             self._ping = None
         try:

@@ -3,9 +3,11 @@
 
 When nothing has arrived for ``keepalive`` s the pumping thread (the reader, or in virtual
 time whoever waits) sends PING, once more after ``keepalive``/4; no frame at all by another
-``keepalive``/4 and the link counts as lost. So a board that hangs is noticed 1.5 x
-``keepalive`` after its last frame (0.75 s by default; within 1 s), an unplug at once (the
-read fails). While the link is down the reader reopens it
+``keepalive``/4 and the board counts as silent: the link is down (requests wait for it,
+sends fail, ``fault`` says why) but the port stays open and the PING is repeated every
+``keepalive``; the first frame from the board brings the link back. So a board that hangs
+is noticed 1.5 x ``keepalive`` after its last frame (0.75 s by default; within 1 s), an
+unplug at once (the read fails: the port is dropped and reopened, and checked by HELLO). While the link is down the reader reopens it
 every ``RECONNECT_EVERY_S``.
 """
 
@@ -32,7 +34,7 @@ class ReaderMixin:
     def _reader(self) -> None:
         while not self._closed:
             try:
-                if not self.link_up:
+                if self._port is None:
                     self._reconnect_step()
                 else:
                     with self._io:
@@ -63,12 +65,16 @@ class ReaderMixin:
             return 1.0
         now = self._clock()
         p = self._ping
-        due = self._last_rx + self.keepalive if p is None else p[2] + self.keepalive / 4
+        if p is None:
+            due = self._last_rx + self.keepalive
+        else:
+            due = p[2] + (self.keepalive if self.silent else self.keepalive / 4)
         return min(1.0, max(0.01, due - now))
 
     def _liveness(self) -> None:
-        """Keep-alive PING when the link is quiet; declares it lost when nothing answers."""
-        if not self.link_up or self.keepalive is None:
+        """Keep-alive PING when the link is quiet; declares the board silent when nothing
+        answers (and keeps asking, every `keepalive`, while it is)."""
+        if not (self.link_up or self.silent) or self.keepalive is None:
             return
         now = self._clock()
         p = self._ping
@@ -83,9 +89,14 @@ class ReaderMixin:
         if self._last_rx >= sent:
             self._ping = None  # the board said something: alive
             return
+        if self.silent:
+            if now - sent >= self.keepalive:
+                p[2] = now
+                self._write_frame(frame)  # still asking (the same id: answered once)
+            return
         if now - sent >= self.keepalive / 4:
             if tries >= 2:
-                self._link_lost(f"no answer to PING for {now - self._last_rx:.1f} s")
+                self._link_silent(f"no frame for {now - self._last_rx:.1f} s")
                 return
             p[2], p[3] = now, tries + 1
             self._write_frame(frame)
