@@ -14,9 +14,11 @@ outcome was reported as unknown) and nobody in this process follows, is asked ab
   was answered with a failure (``uncertain``) is cancelled first, so nothing plays that the
   client was told did not;
 * done / aborted: recorded with the board's count;
-* unknown on the same boot: the board never received it (nothing played);
-* unknown on another boot, or another board on the line: the outcome cannot be known; the
-  digits seen finishing are recorded, the total as the upper bound.
+* unknown on the same boot, for a SEND the board never acknowledged: it never arrived
+  (nothing played);
+* otherwise unknown (another boot, another board on the line, or a record the board's
+  window no longer holds): the outcome cannot be known; the digits seen finishing are
+  recorded, the total as the upper bound.
 """
 
 from __future__ import annotations
@@ -148,15 +150,27 @@ def _reconcile_one(line, client, seq: dict) -> None:
             played,
             f"sequence aborted ({st.get('reason', 'aborted')}); {played} of {seq['total']} digits played",
         )
-    elif state == "unknown" and seq["boot"] and str(st.get("boot", "")) == seq["boot"]:
+    elif (
+        state == "unknown"
+        and seq["state"] == "sending"
+        and seq["boot"]
+        and str(st.get("boot", "")) == seq["boot"]
+    ):
+        # same boot, no record, and it never acknowledged it: the SEND never arrived (the
+        # window forgets a sequence only after 32 newer requests; far fewer are in flight)
         _settle(line, seq, "failed", 0, "the board never received it; nothing was played")
     else:
+        why = (
+            "the board restarted"
+            if str(st.get("boot", "")) != seq["boot"]
+            else "the board has no record of it"
+        )
         _settle(
             line,
             seq,
             "unknown",
             seq["played"],
-            f"the board restarted; outcome unknown: {seq['played']} of {seq['total']} digits "
+            f"{why}; outcome unknown: {seq['played']} of {seq['total']} digits "
             f"confirmed played, at most {seq['total']}; not resent",
             at_most=seq["total"],
         )

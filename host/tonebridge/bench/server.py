@@ -56,7 +56,7 @@ class TimedClient(BoardClient):
 
 
 class BenchServer:
-    def __init__(self, urls, *, tone_ms=None, gap_ms=None):
+    def __init__(self, urls, *, tone_ms=None, gap_ms=None, accept_timeout_ms=3000):
         import uvicorn
 
         self.port = free_port()
@@ -81,6 +81,7 @@ class BenchServer:
             users={USER: SECRET},
             rate=1e9,  # the benchmark measures the bridge, not its rate limiter
             burst=10**9,
+            accept_timeout_ms=accept_timeout_ms,
         )
 
         def factory(url, on_event, **link_kw):
