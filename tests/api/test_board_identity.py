@@ -58,6 +58,7 @@ def test_a_swapped_board_is_refused_and_the_right_one_found_again(start_server, 
             cat = f"/v1/users/{USER}/calls/{CALL}"
             assert http.post(cat + "/dtmf", json={"dtmfOut": "1"}).status_code == 200
             assert http.get(cat).json()["lineHardwareId"] == HW_A  # bound to the first board
+            assert srv.bridge.store.line_hwid(line.device_id) == HW_A  # and recorded
             wait_until(lambda: heard(a)[0] == "1", what="1 on board A")
 
             a.unplug()  # board A goes away, board B takes its path

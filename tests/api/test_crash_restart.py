@@ -106,6 +106,7 @@ def test_kill_9_mid_sequence_then_retry_after_restart(tmp_path):
             while http.get(cat).json()["dtmfDigitsSent"] != 6:
                 assert time.monotonic() < deadline, http.get(cat).json()
                 time.sleep(0.2)
+            assert http.get(cat).json()["lineHardwareId"] == HW  # tonebridge sim --hwid
             gws = http.get(f"{base}/api/v2/me/calls/{CALL}").json()
             assert gws["statusCode"] == 0 and gws["data"]["call"]["dtmfDigitsSent"] == 6
             # the same key again: still the recorded answer, still nothing sent
