@@ -34,8 +34,9 @@ def send(line, job: Job):
     except SendFailed as exc:
         exc.total = exc.total or job.total
         abandoned = job.finish_submit("failed")
-        if exc.sent:  # it may have reached the board: reconciled when the link is back
+        if exc.sent:  # it may have reached the board: ask it now (or when the link is back)
             line.store.seq_update(job.request_id, state="uncertain", message=exc.message)
+            line.submit(Job(kind="reconcile", call=None))
         else:
             line.store.seq_final(job.request_id, "failed", 0, exc.message)
         line.post(line.board.send_failed, job, exc, abandoned)

@@ -218,7 +218,18 @@ class Switchboard:
                     f.played, f.message, f.at_most = played, message, at_most
                     if f.id is not None:
                         self.store.failure_update(f.id, played, message, at_most)
-            elif state in ("aborted", "unknown") and (seq["state"] != "uncertain" or played):
+            elif seq["state"] == "uncertain" and played:
+                # its request was answered with a failure, yet digits went out: say so
+                exc = SendFailed(
+                    f"its request was answered with a failure, but the board played "
+                    f"{played} of {seq['total']} digits before it could be stopped ({state})",
+                    played,
+                    seq["total"],
+                    True,
+                    at_most=at_most,
+                )
+                self._add_failure(call, seq["text"], exc, rid)
+            elif state in ("aborted", "unknown") and seq["state"] != "uncertain":
                 exc = SendFailed(message, played, seq["total"], True, at_most=at_most)
                 self._add_failure(call, seq["text"], exc, rid)
             if state == "done" and call.live:
