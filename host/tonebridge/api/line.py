@@ -116,11 +116,13 @@ class Line:
             except Exception:
                 log.exception("line %s: close failed", self.url)
 
-    def post(self, fn, *args):
+    def post(self, fn, *args) -> bool:
+        """Run fn(*args) on the event loop (False if it is gone: shutting down)."""
         try:
             self.board.loop.call_soon_threadsafe(fn, *args)
+            return True
         except RuntimeError:  # loop closed during shutdown
-            pass
+            return False
 
     def post_wait(self, fn, *args, timeout=5.0):
         """post(), then wait (at most `timeout`) until the loop has run it."""
@@ -132,8 +134,8 @@ class Line:
             finally:
                 done.set()
 
-        self.post(run)
-        done.wait(timeout)
+        if self.post(run):
+            done.wait(timeout)
 
     def ensure_open(self):
         if self.client is not None and not self.client.closed:
