@@ -5,6 +5,13 @@ import pytest
 pytest_plugins = ["tonebridge.testing.pytest_micropython", "pytester"]
 
 
+@pytest.fixture(autouse=True)
+def _private_state_dir(tmp_path, monkeypatch):
+    """`tonebridge serve` keeps durable state under $XDG_STATE_HOME by default: every test
+    (and every serve it starts) gets its own, never the user's or another test's."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg-state"))
+
+
 def pytest_addoption(parser):
     parser.addoption(
         "--port",

@@ -27,6 +27,29 @@ IDLE_MS = const(20)  # sleep while idle (input wakes the loop earlier)
 ERROR_MS = const(100)
 
 
+def hardware_id(profile):
+    """The board's stable hardware id as lowercase hex: the profile's "hwid" when set (an SBC
+    or a board whose MCU has none), else machine.unique_id() (the flash unique id on rp2,
+    which MicroPython also reports as the USB serial number; the MAC on esp32). "" if none."""
+    hw = profile.get("hwid")
+    if hw:
+        out = ""
+        for ch in str(hw).lower()[:40]:
+            if ch in "0123456789abcdefghijklmnopqrstuvwxyz_.:-":
+                out += ch
+        return out
+    try:
+        import machine
+
+        uid = machine.unique_id()
+    except (ImportError, AttributeError, OSError):
+        return ""
+    s = ""
+    for b in uid:
+        s += "%02x" % b
+    return s
+
+
 def new_boot_id():
     """32 random bits as 8 hex digits: different at every boot."""
     try:
@@ -61,7 +84,11 @@ class App:
         self.engine = engine_mod.Engine(
             ticks_ms,
             boot_id or new_boot_id(),
-            info={"board": profile.get("board", "unknown"), "backend": profile["backend"]},
+            info={
+                "board": profile.get("board", "unknown"),
+                "backend": profile["backend"],
+                "hwid": hardware_id(profile),
+            },
             tunable=tunable,
         )
         self.wdt = None

@@ -15,7 +15,11 @@
 # body.  A repeated id with the same body is answered from that record (for SEND: the
 # current progress) and never executed again; the same id with another body is refused.
 # Every dial string is compiled by dialstring.compile_plan before it is accepted, so a
-# bad string plays nothing.  The protocol is specified in docs/protocol.md.
+# bad string plays nothing.  Queued sequences play one after another, each starting no
+# sooner than its gap after the previous one ended, so two sequences never run into one
+# tone on the line.  HELLO (and BOOT) carry the board's hardware id (info["hwid"]), by
+# which the host tells boards apart whatever port they appear on.  The protocol is
+# specified in docs/protocol.md.
 
 try:
     from micropython import const
@@ -44,10 +48,11 @@ LEVEL_RANGE = (0.05, 1.0)  # peak of the two-tone sum as a fraction of full scal
 class Job:
     """One accepted SEND: its plan and progress."""
 
-    def __init__(self, rid, plan, ms):
+    def __init__(self, rid, plan, ms, gap=0):
         self.rid = rid
         self.plan = plan
         self.ms = ms
+        self.gap = gap  # silence before this sequence when it follows another
         n = 0
         for step in plan:
             if step[0] is not None:
@@ -93,12 +98,15 @@ class Engine:
         self._records = {}
         self._queue = []  # Jobs waiting for the player
         self._cur = None  # Job the player is playing
+        self._gap_from = None  # ticks when the last sequence ended (None: long enough ago)
         self.executed = 0  # requests executed (not answered from the window)
         self.duplicates = 0
-        self._event(
-            codec.NO_ID,
-            "BOOT boot=" + boot_id + " fw=" + FW_VERSION + " proto=" + str(codec.PROTOCOL_VERSION),
+        boot = (
+            "BOOT boot=" + boot_id + " fw=" + FW_VERSION + " proto=" + str(codec.PROTOCOL_VERSION)
         )
+        if self.info.get("hwid"):
+            boot += " hwid=" + self.info["hwid"]
+        self._event(codec.NO_ID, boot)
 
     # ---- outputs ---------------------------------------------------------------------------
 
@@ -222,6 +230,8 @@ class Engine:
             ("frame", codec.MAX_FRAME),
             ("chars", MAX_SEND_CHARS),
         ]
+        if info.get("hwid"):
+            pairs.append(("hwid", info["hwid"]))
         return "OK " + codec.format_kv(pairs)
 
     def _ping(self, rid, args):
@@ -370,7 +380,7 @@ class Engine:
             self._err(rid, "busy", "queue full (" + str(self.queue_depth) + " sequences)")
             return None
         ms = dialstring.plan_ms(plan)
-        job = Job(rid, plan, ms)
+        job = Job(rid, plan, ms, gap)
         self._queue.append(job)
         self._start_next()
         return job
@@ -380,6 +390,10 @@ class Engine:
     def _start_next(self):
         if self._cur is not None or not self._queue:
             return
+        if self._gap_from is not None:
+            if ticks_diff(self.ticks_ms(), self._gap_from) < self._queue[0].gap:
+                return  # tick() starts it once the gap has passed
+            self._gap_from = None
         job = self._queue.pop(0)
         self._cur = job
         job.state = "playing"
@@ -393,6 +407,8 @@ class Engine:
         self._actions.append(("play", job.rid, job.plan))
 
     def _finish(self, job, state, reason):
+        if job is self._cur:
+            self._gap_from = self.ticks_ms()
         job.state = state
         job.reason = reason
         job.current = -1
@@ -464,9 +480,15 @@ class Engine:
         self._event(codec.NO_ID, body)
 
     def tick(self):
-        """Stall guard: a sequence that outlives its plan by STALL_MARGIN_MS is aborted."""
+        """Starts a queued sequence once its gap has passed; stall guard: a sequence that
+        outlives its plan by STALL_MARGIN_MS is aborted."""
         job = self._cur
         if job is None:
+            if self._queue:
+                self._start_next()
+            elif self._gap_from is not None:
+                if ticks_diff(self.ticks_ms(), self._gap_from) >= dialstring.TIMING_MAX_MS:
+                    self._gap_from = None  # long idle: no stale tick value kept
             return
         late = ticks_diff(self.ticks_ms(), job.deadline) - job.deadline_ms
         if late < 0:

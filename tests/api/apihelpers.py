@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import threading
 import time
 from pathlib import Path
@@ -14,6 +13,8 @@ import httpx
 import pytest
 import uvicorn
 from tonebridge.api import create_app
+from tonebridge.api.httpserver import listen_socket, uvicorn_config
+from tonebridge.api.recording import NoLock, board_of, sim_of
 
 HERE = Path(__file__).parent
 ROOT = HERE.parent.parent
@@ -29,17 +30,17 @@ class SpyFactory:
         self.sends: list[tuple[str, str]] = []
         self.clients = {}
 
-    def __call__(self, url, on_event):
+    def __call__(self, url, on_event, **link_kw):
         from tonebridge.link.client import BoardClient
 
-        client = BoardClient(url, on_event=on_event, **self.client_kw)
-        real_send = client.send
+        client = BoardClient(url, on_event=on_event, **{**link_kw, **self.client_kw})
+        real_submit = client.submit
 
-        def send(text, *args, **kw):
+        def submit(text, *args, **kw):
             self.sends.append((url, text))
-            return real_send(text, *args, **kw)
+            return real_submit(text, *args, **kw)
 
-        client.send = send
+        client.submit = submit  # send() goes through submit() too
         self.clients[url] = client
         return client
 
@@ -48,14 +49,13 @@ class Server:
     def __init__(self, cfg, factory):
         self.cfg = cfg
         self.factory = factory
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.bind(("127.0.0.1", 0))
+        sock = listen_socket("127.0.0.1", 0)
         cfg.listen_host, cfg.listen_port = sock.getsockname()
         self.app = create_app(cfg, client_factory=factory)
         self.bridge = self.app.state.bridge
         self.base = cfg.base_url
         self.server = uvicorn.Server(
-            uvicorn.Config(self.app, log_level="warning", timeout_graceful_shutdown=1)
+            uvicorn_config(self.app, cfg, log_level="warning", timeout_graceful_shutdown=1)
         )
         self.thread = threading.Thread(
             target=self.server.run, kwargs={"sockets": [sock]}, daemon=True
@@ -74,23 +74,17 @@ class Server:
         """Wait until every line's BoardClient is open and its first hook job ran."""
         deadline = time.monotonic() + timeout
         for line in self.bridge.board.lines:
-            while line.client is None and line.open_error is None:
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"board {line.url} did not open")
-                time.sleep(0.05)
+            if not line.ready.wait(max(0.0, deadline - time.monotonic())):
+                raise RuntimeError(f"board {line.url} did not open")
 
     def sim(self, index=0):
-        from tonebridge.api.lines import _board_of
-
-        return _board_of(self.bridge.board.lines[index].client)
+        return board_of(self.bridge.board.lines[index].client)
 
     def line_samples(self, index=0, rate=22050):
         """The whole line signal of board `index` so far (volts), read under the sim lock."""
-        from tonebridge.api.lines import _NoLock, _sim_of
-
-        board, lock = _sim_of(self.bridge.board.lines[index].client)
+        board, lock = sim_of(self.bridge.board.lines[index].client)
         assert board is not None, "no simulated board behind the line"
-        with lock if lock is not None else _NoLock():
+        with lock if lock is not None else NoLock():
             return board.line.samples(rate, start_us=0.0, end_us=board.clock.now_us())
 
     def stop(self):

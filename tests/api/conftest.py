@@ -15,6 +15,7 @@ def start_server(tmp_path):
     def start(factory=None, tweak=None, **kw):
         kw.setdefault("record", str(tmp_path / "rec"))
         kw.setdefault("listen", "127.0.0.1:0")
+        kw.setdefault("state", str(tmp_path / f"state-{len(servers)}.db"))
         cfg = build_config(**kw)
         if tweak:
             tweak(cfg)

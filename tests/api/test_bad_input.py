@@ -12,6 +12,7 @@ CALL_A, CALL_A2, CALL_B = "c-alice-1", "c-alice-2", "c-bob-1"
 
 
 def _tweak(cfg):
+    cfg.csrf = True  # CSRF protection on: a missing token is one of the bad inputs here
     cfg.lines[0].call_id = CALL_A
     cfg.lines[1].call_id = CALL_A2
     cfg.lines[2].call_id = CALL_B

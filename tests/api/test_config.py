@@ -94,3 +94,51 @@ def test_bad_toml(tmp_path, text, message):
 def test_missing_file(tmp_path):
     with pytest.raises(ConfigError, match="cannot read config"):
         build_config(config_file=str(tmp_path / "absent.toml"))
+
+
+def test_line_hardware_id_search_state_and_limits(tmp_path):
+    path = tmp_path / "serve.toml"
+    path.write_text(
+        """
+auth = ["a:x"]
+state = "/tmp/tb.db"
+[limits]
+csrf = true
+accept_timeout_ms = 1500
+header_timeout_s = 2.5
+[[lines]]
+url = "/dev/ttyACM0"
+hwid = "E6:61:41:03:E7:3F:4A:2B"
+search = ["/dev/serial/by-id/*"]
+"""
+    )
+    cfg = build_config(config_file=str(path))
+    (line,) = cfg.lines
+    assert line.hwid == "e6614103e73f4a2b" and line.search == ["/dev/serial/by-id/*"]
+    assert cfg.state_file == "/tmp/tb.db" and cfg.csrf is True
+    assert cfg.accept_timeout_ms == 1500 and cfg.header_timeout_s == 2.5
+    assert build_config(config_file=str(path), state="/x.db").state_file == "/x.db"
+    # defaults: CSRF off (as in GWS), a state file under $XDG_STATE_HOME
+    cfg = build_config(sims=["pico"], auth=["a:x"])
+    assert cfg.csrf is False and cfg.accept_timeout_ms == 3000
+    assert cfg.state_file.endswith("tonebridge/state.db")
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ('[[lines]]\nurl="/dev/x"\nhwid = "not hex!"', "hwid"),
+        ('[[lines]]\nurl="/dev/x"\nsearch = "/dev/*"', "search"),
+        ("[limits]\naccept_timeout_ms = 5", "accept_timeout_ms"),
+        ('[limits]\ncsrf = "yes"', "csrf"),
+        ("[limits]\nmax_connections = 0", "max_connections"),
+        ("[limits]\ncolour = 1", "unknown"),
+    ],
+)
+def test_bad_identity_and_limits(tmp_path, text, message):
+    path = tmp_path / "c.toml"
+    path.write_text(
+        'auth=["a:x"]\n' + ('[[lines]]\nurl="sim://pico"\n' if "lines" not in text else "") + text
+    )
+    with pytest.raises(ConfigError, match=message):
+        build_config(config_file=str(path))

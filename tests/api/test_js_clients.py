@@ -117,3 +117,57 @@ def test_cometd_js_client_receives_dtmf_sent(start_server, tmp_path):
     wav = wait_for_file(tmp_path / "rec" / f"{call_id}-1.wav")
     x, rate = read_wav(wav)
     assert decode_multimon(x, rate) == "5"
+
+
+def stock_cometd(srv, user, pw, count="1"):
+    return subprocess.Popen(
+        ["node", str(JS / "cometd_listen.mjs"), srv.base, user, pw, count, "stock"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env_with_node_path(),
+    )
+
+
+@pytest.mark.slow
+def test_stock_cometd_client_works_with_the_default_configuration(start_server, tmp_path):
+    """Out of the box (Basic credentials, no CSRF token): handshake, subscribe, DtmfSent."""
+    need_tools("node")
+    need_node_modules("cometd", "cometd-nodejs-client")
+    srv = start_server(sims=["pico"], auth=["agent8:pw8"])
+    srv.wait_boards()
+    call_id = srv.cfg.lines[0].call_id
+    listener = stock_cometd(srv, "agent8", "pw8")
+    try:
+        assert listener.stdout.readline().strip() == "READY"
+        with srv.client("agent8", "pw8") as http:
+            r = http.post(f"/v1/users/agent8/calls/{call_id}/dtmf", json={"dtmfOut": "7"})
+            assert r.status_code == 200
+        out, err = listener.communicate(timeout=60)
+    finally:
+        listener.kill()
+    assert listener.returncode == 0, err
+    message = json.loads(out.strip().splitlines()[-1])
+    assert message["data"]["notificationType"] == "DtmfSent"
+    assert message["data"]["call"]["id"] == call_id
+
+
+def test_stock_cometd_client_is_refused_readably_where_csrf_is_on(start_server, tmp_path):
+    need_tools("node")
+    need_node_modules("cometd", "cometd-nodejs-client")
+    srv = start_server(
+        ports=[str(tmp_path / "absent")],
+        auth=["agent9:pw9"],
+        tweak=lambda cfg: setattr(cfg, "csrf", True),
+    )
+    listener = stock_cometd(srv, "agent9", "pw9")
+    try:
+        out, err = listener.communicate(timeout=60)
+    finally:
+        listener.kill()
+    assert listener.returncode == 2, (out, err)
+    result = json.loads(out.strip().splitlines()[-1])
+    assert result["error"] == "handshake failed"
+    reply = result["reply"]
+    assert reply["successful"] is False and reply["error"] == "403::csrf token missing"
+    assert not srv.bridge.bayeux.clients  # no client was made

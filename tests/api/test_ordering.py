@@ -181,11 +181,18 @@ def test_failure_after_acceptance_is_reported_on_the_next_request(start_server, 
 
 def test_failure_before_acceptance_answers_503_at_once(start_server, tmp_path):
     factory = SpyFactory(reconnect_timeout=0.1, open_timeout=0.1)
+
+    def tweak(cfg):
+        _tweak(cfg)
+        cfg.accept_timeout_ms = 500  # the bound: a board missing for longer fails at once
+
     srv = start_server(
-        ports=[str(tmp_path / "no-such-port")], auth=[f"{USER}:{PW}"], tweak=_tweak, factory=factory
+        ports=[str(tmp_path / "no-such-port")], auth=[f"{USER}:{PW}"], tweak=tweak, factory=factory
     )
     with httpx.Client(base_url=srv.base, auth=(USER, PW), timeout=30) as http:
+        t0 = time.monotonic()
         r = dtmf(http, C1, "123")
+        assert time.monotonic() - t0 < 0.5 + 2.0
         assert r.status_code == 503
         body = r.json()
         assert body["code"] == "send-dtmf-failure"

@@ -65,13 +65,20 @@ def test_demo_prints_a_working_curl_line_and_records(tmp_path):
         creds = re.search(r"credentials: (\S+):(\S+)", text)
         assert creds, text
         call_id = re.search(r"call id (\S+),", text).group(1)
-        # wait until the port answers, then run the printed line as it is
-        for _ in range(200):
+        # wait until the line's board is up (sends are answered within 3 s, and a simulated
+        # board on a loaded machine can take longer to boot), then run the printed line
+        deadline = time.monotonic() + 60
+        while True:
             try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.05)
+                devices = httpx.get(
+                    f"http://127.0.0.1:{port}/api/v2/me/devices", auth=creds.groups(), timeout=5
+                ).json()["devices"]
+                if all(d["deviceState"] == "Active" for d in devices):
+                    break
+            except (httpx.HTTPError, KeyError, ValueError):
+                pass
+            assert time.monotonic() < deadline, "the demo line did not come up"
+            time.sleep(0.1)
         result = subprocess.run(shlex.split(curl_line), capture_output=True, text=True, timeout=60)
         assert result.returncode == 0 and "< HTTP/1.1 200" in result.stderr, result.stderr
         wav = wait_for_file(tmp_path / "recordings" / f"{call_id}-1.wav")

@@ -89,12 +89,22 @@ def test_quick_bench_runs_and_discriminates(tmp_path):
         "5 latency",
         "6 scale",
         "7 footprint",
+        "8 bridge",
         "ref:square",
         "ref:MT8880 sines",
     ):
         assert needle in table, needle
     res = json.loads(out.read_text())
-    assert set(res) >= {"meta", "signal", "footprint", "latency", "scale", "rows", "timings_s"}
+    assert set(res) >= {
+        "meta",
+        "signal",
+        "footprint",
+        "latency",
+        "scale",
+        "bridge",
+        "rows",
+        "timings_s",
+    }
     for row in res["rows"]:
         assert set(row) >= {"group", "metric", "unit", "goal", "values", "pass"}
     sig = {k: v["measures"] for k, v in res["signal"].items()}
@@ -136,3 +146,8 @@ def test_quick_bench_runs_and_discriminates(tmp_path):
         assert h["samples"] == h["total_samples"]
         assert h["heap_hw"] > 0
     assert res["footprint"]["mpy_armv6m"] > 0
+    # row 8: every request measured on each kind of connection; the idle serve was measured
+    br = res["bridge"]
+    for kind in ("fresh", "keepalive", "keepalive_raw"):
+        assert br["latency"][kind]["n"] == 60 and br["latency"][kind]["p50_ms"] > 0
+    assert br["idle"]["lines"] == 4 and br["idle"]["seconds"] >= 3.0 and br["idle"]["cpu_s"] >= 0

@@ -454,3 +454,55 @@ def test_app_and_transport_import_without_hardware():
     assert app.BUSY_MS >= 1 and app.IDLE_MS > app.BUSY_MS
     assert len(app.new_boot_id()) == 8
     assert transport.MAX_READ >= codec.MAX_FRAME
+
+
+def test_hardware_id_in_hello_and_boot():
+    clock = Clock()
+    eng = engine.Engine(
+        clock, "b1", info={"board": "t", "backend": "d", "hwid": "e6614103e73f4a2b"}
+    )
+    dec = codec.Decoder(accept="<!")
+    eng.receive(codec.encode(">", "1", "HELLO"))
+    frames = dec.feed(eng.output())
+    assert frames[0] == (
+        "!",
+        "-",
+        "BOOT boot=b1 fw=" + engine.FW_VERSION + " proto=1 hwid=e6614103e73f4a2b",
+    )
+    assert kv(frames[1][2])["hwid"] == "e6614103e73f4a2b"
+    # a board that knows no id says nothing about one
+    assert "hwid" not in kv(Rig().request("1", "HELLO"))
+
+
+def test_hardware_id_from_profile_is_frame_safe():
+    from tonebridge_fw import app
+
+    assert app.hardware_id({"hwid": "Pi 4B:0x10 !>"}) == "pi4b:0x10"
+
+
+def r_step(r):
+    r.clock.ms += 1
+    return r.pump()
+
+
+def test_queued_sequence_waits_its_gap_after_the_previous_one():
+    """Two sequences back to back must not run into one tone: the second starts no sooner
+    than its gap after the first one's last tone ended."""
+    r = Rig()
+    r.request("1", "SEND tone=100 gap=100 5")
+    rep = r.request("2", "SEND tone=100 gap=80 5")
+    assert "state=queued" in rep
+    starts = {}
+    ends = {}
+    for _ in range(500):
+        for f in r_step(r):
+            if f[0] == "!" and f[2].startswith("START"):
+                starts[f[1]] = r.clock.ms
+            if f[0] == "!" and f[2].startswith("DONE"):
+                ends[f[1]] = r.clock.ms
+    assert ends["1"] == 100
+    assert starts["2"] - ends["1"] >= 80
+    assert r.events("2")[-1] == "DONE 1"
+    # after a long idle a new sequence starts at once
+    r.run(6000, step=50)
+    assert "state=playing" in r.request("3", "SEND 1")

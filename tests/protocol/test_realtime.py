@@ -149,7 +149,9 @@ def test_discovery_by_vid_pid(capsys):
     args = SimpleNamespace(all=False, probe=False, json=False)
     assert devices.run(args, ports=ports) == 0
     out = capsys.readouterr().out
-    assert "/dev/ttyACM0  2E8A:0005  Raspberry Pi RP2 (MicroPython USB-CDC)  serial=E660" in out
+    # a Pico's USB serial number is its hardware id (MicroPython reports machine.unique_id())
+    assert "/dev/ttyACM0  2E8A:0005  Raspberry Pi RP2 (MicroPython USB-CDC)  hwid=e660" in out
+    assert "/dev/ttyUSB0  10C4:EA60  CP210x" in out and "hwid=" not in out.split("ttyUSB0")[1]
     assert devices.run(args, ports=[]) == 1
 
 

@@ -75,3 +75,17 @@ def test_without_rpi_gpio_the_error_says_what_to_install():
         pass
     with pytest.raises(serial.SerialException, match="RPi.GPIO"):
         serial.serial_for_url("sbc://rpi-mt8880")
+
+
+def test_the_board_reports_a_hardware_id(rrig, tmp_path):
+    """An SBC board's HELLO carries a hardware id: the profile's `hwid` (sbc://...?hwid=) when
+    given, else the SoC serial from /proc/cpuinfo (else /etc/machine-id)."""
+    from tonebridge.sbc.modules import _cpuinfo_serial
+
+    with BoardClient("sbc://rpi-mt8880?hwid=00000000a1b2c3d4", timeout=2.0) as c:
+        assert c.hello()["hwid"] == "00000000a1b2c3d4" and c.hwid == "00000000a1b2c3d4"
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nHardware\t: BCM2835\nSerial\t\t: 10000000a1b2c3d4\n")
+    assert _cpuinfo_serial(str(cpuinfo)) == bytes.fromhex("10000000a1b2c3d4")
+    cpuinfo.write_text("processor\t: 0\n")
+    assert _cpuinfo_serial(str(cpuinfo)) is None

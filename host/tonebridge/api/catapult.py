@@ -6,12 +6,12 @@ import time
 from datetime import UTC, datetime
 
 from fastapi import APIRouter, Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
-from .app import read_json
-from .errors import ApiError
-from .gws import _accepted, _compile
-from .lines import Call
+from tonebridge.api.body import read_json
+from tonebridge.api.calls import Call
+from tonebridge.api.common import await_accepted, compile_dial, failure_error
+from tonebridge.api.errors import ApiError, JsonResponse
 
 router = APIRouter(tags=["Catapult v1"])
 
@@ -109,15 +109,29 @@ def call_json(call: Call, base: str) -> dict:
         data["chargeableDuration"] = max(0, int(end - call.active_time + 59) // 60 * 60)
     if call.end_time is not None:
         data["endTime"] = _iso(call.end_time)
-    if call.failure is not None:
-        data["lastDtmfFailure"] = {
-            "dtmfOut": call.failure["digits"],
-            "digitsPlayed": call.failure["played"],
-            "digitsTotal": call.failure["total"],
-            "message": call.failure["message"],
-            "time": _iso(call.failure["time"]),
-        }
+    if call.last_failure is not None:
+        data["lastDtmfFailure"] = _failure_json(call.last_failure)
+    if call.failures:
+        data["unreportedDtmfFailures"] = [_failure_json(f) for f in call.failures]
+    line = call.line
+    data["lineHardwareId"] = line.hwid
+    fault = line.fault
+    if fault:
+        data["lineFault"] = fault
     return data
+
+
+def _failure_json(f) -> dict:
+    out = {
+        "dtmfOut": f.digits,
+        "digitsPlayed": f.played,
+        "digitsTotal": f.total,
+        "message": f.message,
+        "time": _iso(f.time),
+    }
+    if f.at_most is not None and f.at_most > f.played:
+        out["digitsPlayedAtMost"] = f.at_most
+    return out
 
 
 def _call(request, user, call_id) -> Call:
@@ -132,14 +146,14 @@ async def list_calls(request: Request, user_id: str):
     user = authenticate(request, user_id)
     bridge = request.app.state.bridge
     base = bridge.cfg.base_url
-    return JSONResponse([call_json(c, base) for c in bridge.board.calls_of(user)])
+    return JsonResponse([call_json(c, base) for c in bridge.board.calls_of(user)])
 
 
 @router.get("/v1/users/{user_id}/calls/{call_id}", summary="Get a call", responses=ERROR_RESPONSES)
 async def get_call(request: Request, user_id: str, call_id: str):
     user = authenticate(request, user_id)
     call = _call(request, user, call_id)
-    return JSONResponse(call_json(call, request.app.state.bridge.cfg.base_url))
+    return JsonResponse(call_json(call, request.app.state.bridge.cfg.base_url))
 
 
 @router.post(
@@ -170,7 +184,7 @@ async def send_dtmf(request: Request, user_id: str, call_id: str):
             details=[{"name": "dtmfOut", "value": dtmf[:MAX_DTMF] + "..."}],
         )
     try:
-        _compile(dtmf, "catapult", "dtmfOut")
+        compile_dial(dtmf, "catapult", "dtmfOut")
     except ApiError as exc:
         exc.details = [{"name": "dtmfOut", "value": dtmf}]
         raise
@@ -183,22 +197,11 @@ async def send_dtmf(request: Request, user_id: str, call_id: str):
                 f"call {call.id} is {STATE.get(call.state, 'completed')}; "
                 "DTMF can only be sent on an active call",
             )
-        if call.failure is not None and not call.failure_reported:
-            failure = call.failure
-            call.failure_reported = True
-            raise ApiError(
-                "send_failed",
-                f"DTMF digits {failure['digits']} could not be sent for call {call.id}: "
-                f"{failure['message']} ({failure['played']} of {failure['total']} digits played). "
-                "This request was not sent; send it again to continue.",
-                details=[
-                    {"name": "digitsPlayed", "value": str(failure["played"])},
-                    {"name": "digitsTotal", "value": str(failure["total"])},
-                    {"name": "dtmfOut", "value": failure["digits"]},
-                ],
-            )
+        failure, remaining = bridge.board.take_failure(call)
+        if failure is not None:
+            raise failure_error(call, failure, remaining)
         job = bridge.board.send(call, dtmf, "catapult", request_id)
-        await _accepted(job, call)
+        await await_accepted(job, call, bridge.accept_timeout)
         return Response(status_code=200)
 
     return await bridge.idempotency.run(request, user, raw, handler)
@@ -255,7 +258,7 @@ async def create_call(request: Request, user_id: str):
             raise ApiError("validation", f"{name} must be a string of 1-32 characters")
     to = body["to"]
     digits = to[1:] if to.startswith("+") else to
-    _compile(digits, "gws", "to")
+    compile_dial(digits, "gws", "to")
 
     async def handler(request_id):
         line = bridge.board.free_line(user)

@@ -5,7 +5,11 @@ sub-path (`/handshake`, `/connect`, ... as the JavaScript client sends); the rep
 HTTP 200 with a JSON array. Only long-polling is offered (as GWS 8.5).
 
 Each client belongs to the user who authenticated the handshake; `publish(user, ...)`
-reaches only that user's clients, and only on channels they subscribed to.
+reaches only that user's clients, and only on channels they subscribed to. A request the
+server refuses (no credentials, a missing CSRF token where CSRF protection is on) is
+answered like any other: HTTP 200, every message `successful:false` with a readable
+`error` ("403::csrf token missing") and `advice.reconnect: "none"`. Nothing from a request
+is echoed back unless it has the type Bayeux gives it (an `id` string, a subscription).
 """
 
 from __future__ import annotations
@@ -94,13 +98,19 @@ class Bayeux:
                 client.gone = True
                 del self.clients[cid]
 
-    async def handle(self, messages, user: str | None) -> list:
-        """Process one POSTed batch; returns the reply array (never empty)."""
+    async def handle(self, messages, user: str | None, refusal: str | None = None) -> list:
+        """Process one POSTed batch; returns the reply array (never empty). `refusal`: the
+        request was refused (e.g. "403::csrf token missing"): every message fails so."""
         self._expire()
         if isinstance(messages, dict):
             messages = [messages]
         if not isinstance(messages, list) or not messages:
             return [_fail({}, "400::Bad message", advice={"reconnect": "handshake", "interval": 0})]
+        if refusal is not None:
+            return [
+                _fail(m if isinstance(m, dict) else {}, refusal, advice={"reconnect": "none"})
+                for m in messages[:MAX_QUEUE]
+            ]
         replies = []
         connect = None
         for msg in messages:
@@ -119,9 +129,9 @@ class Bayeux:
             elif channel == "/meta/disconnect":
                 replies.append(self._disconnect(msg, user))
             elif channel.startswith("/meta/"):
-                replies.append(_fail(msg, f"400:{channel}:Unknown meta channel"))
+                replies.append(_fail(msg, f"400:{channel[:256]}:Unknown meta channel"))
             else:
-                reply = _fail(msg, f"403:{channel}:Publish denied")
+                reply = _fail(msg, f"403:{channel[:256]}:Publish denied")
                 if self._client(msg, user) is None:
                     reply = self._unknown(msg)
                 replies.append(reply)
@@ -175,8 +185,10 @@ class Bayeux:
         subs = msg.get("subscription")
         items = subs if isinstance(subs, list) else [subs]
         if not items or not all(_valid_subscription(s) for s in items):
-            reply = _fail(msg, f"403:{subs}:Invalid subscription")
-            reply["subscription"] = subs
+            shown = subs if _valid_subscription(subs) or isinstance(subs, str) else "?"
+            reply = _fail(msg, f"403:{str(shown)[:256]}:Invalid subscription")
+            if isinstance(subs, str):
+                reply["subscription"] = subs[:256]
             return reply
         for s in items:
             if add:
@@ -242,11 +254,16 @@ def _next_id() -> str:
 
 
 def _base(msg):
-    reply = {"channel": msg.get("channel", "/meta/unknown")}
-    if "id" in msg:
-        reply["id"] = msg["id"]
-    if isinstance(msg.get("clientId"), str):
-        reply["clientId"] = msg["clientId"]
+    channel = msg.get("channel")
+    reply = {"channel": channel[:256] if isinstance(channel, str) else "/meta/unknown"}
+    mid = msg.get("id")
+    if isinstance(mid, str):
+        reply["id"] = mid[:256]
+    elif isinstance(mid, int) and not isinstance(mid, bool) and abs(mid) < 2**53:
+        reply["id"] = mid
+    cid = msg.get("clientId")
+    if isinstance(cid, str):
+        reply["clientId"] = cid[:256]
     return reply
 
 

@@ -6,13 +6,21 @@ TOML (every key optional)::
     record = "recordings"            # directory for <callId>-<n>.wav
     auth = ["agent:s3cret"]          # USER:SECRET, repeatable
     public_url = "http://127.0.0.1:8080"   # used in call "uri" fields
+    state = "/var/lib/tonebridge/state.db"  # durable state (default: XDG state dir)
 
     [limits]
     body_bytes = 16384               # request body limit
     rate = 5.0                       # requests per second per user (token bucket)
     burst = 20                       # bucket size
     connect_timeout_ms = 30000       # CometD long-poll hold time
-    csrf = true                      # GWS CSRF header pair required on POST
+    csrf = false                     # GWS CSRF header pair required on POST (CometD too)
+    accept_timeout_ms = 3000         # a send not accepted by the board by then: 503
+    idempotency_ttl_s = 86400        # idempotency keys are kept this long (per user)
+    header_timeout_s = 10            # a request's line and headers must arrive within this
+    body_timeout_s = 10              # ... and its body within this
+    keepalive_s = 5                  # idle kept-alive connections are closed after this
+    keepalive_requests = 1000        # requests on one connection before it is closed
+    max_connections = 512            # open HTTP connections (more: 503 at once)
 
     [[lines]]
     url = "sim://pico"               # or a serial port: "/dev/ttyACM0", "socket://host:port"
@@ -25,6 +33,8 @@ TOML (every key optional)::
     tone_ms = 100                    # per-line timing overrides (40-5000)
     gap_ms = 100
     dial_wait_ms = 1000              # after going off-hook, wait this long before dialing
+    hwid = "e6614103e73f4a2b"        # the board's hardware id (default: the first one seen)
+    search = ["/dev/serial/by-id/*"] # where else to look for it after an unplug (globs)
 
 Command-line options add lines and users to what the file gives and override scalars.
 """
@@ -57,6 +67,25 @@ class LineConfig:
     tone_ms: int | None = None
     gap_ms: int | None = None
     dial_wait_ms: int = 1000
+    hwid: str | None = None
+    search: list[str] = field(default_factory=list)
+
+
+LIMITS = {
+    # key: (type, minimum) of the [limits] settings
+    "body_bytes": (int, 256),
+    "rate": (float, 1e-9),
+    "burst": (int, 1),
+    "connect_timeout_ms": (int, 0),
+    "csrf": (bool, None),
+    "accept_timeout_ms": (int, 100),
+    "idempotency_ttl_s": (int, 1),
+    "header_timeout_s": (float, 0.1),
+    "body_timeout_s": (float, 0.1),
+    "keepalive_s": (float, 0.1),
+    "keepalive_requests": (int, 1),
+    "max_connections": (int, 1),
+}
 
 
 @dataclass
@@ -71,7 +100,15 @@ class ServeConfig:
     rate: float = 5.0
     burst: int = 20
     connect_timeout_ms: int = 30000
-    csrf: bool = True
+    csrf: bool = False
+    accept_timeout_ms: int = 3000
+    idempotency_ttl_s: int = 86400
+    header_timeout_s: float = 10.0
+    body_timeout_s: float = 10.0
+    keepalive_s: float = 5.0
+    keepalive_requests: int = 1000
+    max_connections: int = 512
+    state_file: str | None = None  # None: in memory (nothing survives a restart)
     demo: bool = False
 
     @property
@@ -133,6 +170,15 @@ def line_from_dict(data: dict) -> LineConfig:
         value = getattr(line, name)
         if value is not None and not _safe_id(value):
             raise ConfigError(f"{name} {value!r}: use 1-64 characters of A-Z a-z 0-9 - _ .")
+    if line.hwid is not None:
+        from tonebridge.link.identity import normalize_hwid
+
+        hw = normalize_hwid(line.hwid) if isinstance(line.hwid, str) else None
+        if hw is None or not all(c.isascii() and c.isalnum() for c in hw) or len(hw) > 40:
+            raise ConfigError(f"hwid {line.hwid!r}: give the board's hardware id as hex digits")
+        line.hwid = hw
+    if not isinstance(line.search, list) or not all(isinstance(p, str) for p in line.search):
+        raise ConfigError('search must be a list of path patterns, e.g. ["/dev/ttyACM*"]')
     return line
 
 
@@ -164,10 +210,11 @@ def build_config(
     record: str | None = None,
     auth=(),
     demo: bool = False,
+    state: str | None = None,
 ) -> ServeConfig:
     cfg = ServeConfig()
     data = load_toml(config_file) if config_file else {}
-    top_known = {"listen", "record", "auth", "public_url", "limits", "lines"}
+    top_known = {"listen", "record", "auth", "public_url", "limits", "lines", "state"}
     unknown = set(data) - top_known
     if unknown:
         raise ConfigError(f"unknown config key(s): {', '.join(sorted(unknown))}")
@@ -178,16 +225,22 @@ def build_config(
     for item in data.get("auth", []):
         user, secret = parse_auth(item)
         cfg.users[user] = secret
+    cfg.state_file = data.get("state")
     limits = data.get("limits", {})
-    for key in ("body_bytes", "rate", "burst", "connect_timeout_ms", "csrf"):
-        if key in limits:
-            setattr(cfg, key, limits[key])
-    unknown = set(limits) - {"body_bytes", "rate", "burst", "connect_timeout_ms", "csrf"}
+    unknown = set(limits) - set(LIMITS)
     if unknown:
         raise ConfigError(f"unknown [limits] key(s): {', '.join(sorted(unknown))}")
+    for key, value in limits.items():
+        setattr(cfg, key, value)
     for item in data.get("lines", []):
         cfg.lines.append(line_from_dict(dict(item)))
 
+    if state:
+        cfg.state_file = state
+    if not cfg.state_file:
+        from tonebridge.store import default_path
+
+        cfg.state_file = default_path()
     if listen:
         cfg.listen_host, cfg.listen_port = parse_listen(listen)
     if record:
@@ -231,10 +284,18 @@ def build_config(
             raise ConfigError(f"device id {line.device_id!r} used twice")
         seen_calls.add(line.call_id)
         seen_devices.add(line.device_id)
-    if not isinstance(cfg.body_bytes, int) or cfg.body_bytes < 256:
-        raise ConfigError("limits.body_bytes must be an integer >= 256")
-    if not isinstance(cfg.rate, int | float) or cfg.rate <= 0:
-        raise ConfigError("limits.rate must be > 0")
-    if not isinstance(cfg.burst, int) or cfg.burst < 1:
-        raise ConfigError("limits.burst must be an integer >= 1")
+    check_limits(cfg)
     return cfg
+
+
+def check_limits(cfg: ServeConfig) -> None:
+    for key, (kind, low) in LIMITS.items():
+        value = getattr(cfg, key)
+        if kind is bool:
+            if not isinstance(value, bool):
+                raise ConfigError(f"limits.{key} must be true or false")
+            continue
+        ok_type = int if kind is int else (int, float)
+        if isinstance(value, bool) or not isinstance(value, ok_type) or value < low:
+            what = "an integer" if kind is int else "a number"
+            raise ConfigError(f"limits.{key} must be {what} >= {low:g}")

@@ -8,7 +8,18 @@ below is our choice (docs/api.md).
 
 from __future__ import annotations
 
+import json
+
 from starlette.responses import JSONResponse
+
+
+class JsonResponse(JSONResponse):
+    """JSON with every non-ASCII character escaped: text taken from a request (a lone
+    surrogate, invalid in UTF-8) can be echoed without failing to encode."""
+
+    def render(self, content) -> bytes:
+        return json.dumps(content, ensure_ascii=True, separators=(",", ":")).encode("ascii")
+
 
 # kind -> (GWS statusCode, GWS HTTP status, Catapult HTTP status, Catapult category, Catapult code)
 KINDS = {
@@ -17,6 +28,7 @@ KINDS = {
     "malformed": (10, 400, 400, "bad-request", "invalid-json"),
     "media_type": (10, 415, 415, "bad-request", "unsupported-media-type"),
     "too_large": (10, 413, 413, "bad-request", "request-too-large"),
+    "timeout": (10, 408, 408, "bad-request", "request-timeout"),
     "invalid_state": (2, 400, 403, "forbidden", "call-invalid-state"),
     "not_found": (6, 404, 404, "not-found", "call-not-found"),
     "no_route": (6, 404, 404, "not-found", "resource-not-found"),
@@ -35,7 +47,7 @@ KINDS = {
 class ApiError(Exception):
     """A request we refuse. `kind` selects the envelope fields in both APIs."""
 
-    def __init__(self, kind: str, message: str, *, details=None, headers=None):
+    def __init__(self, kind: str, message: str, *, details=None, headers=None, forget=True):
         if kind not in KINDS:
             raise ValueError(f"unknown error kind {kind}")
         super().__init__(message)
@@ -43,10 +55,13 @@ class ApiError(Exception):
         self.message = message
         self.details = details or []
         self.headers = dict(headers or {})
+        # a 5xx/429 answer that may be forgotten by the idempotency store (nothing was sent,
+        # a retry may run); False: the answer is the recorded outcome (it may have played)
+        self.forget = forget
 
     def gws_response(self) -> JSONResponse:
         code, http, *_ = KINDS[self.kind]
-        return JSONResponse(
+        return JsonResponse(
             {"statusCode": code, "statusMessage": self.message},
             status_code=http,
             headers=self.headers,
@@ -54,13 +69,13 @@ class ApiError(Exception):
 
     def catapult_response(self) -> JSONResponse:
         _, _, http, category, code = KINDS[self.kind]
-        return JSONResponse(
+        return JsonResponse(
             {"category": category, "code": code, "message": self.message, "details": self.details},
             status_code=http,
             headers=self.headers,
         )
 
     def response_for(self, path: str) -> JSONResponse:
-        if path.startswith("/v1/"):
-            return self.catapult_response()
-        return self.gws_response()
+        resp = self.catapult_response() if path.startswith("/v1/") else self.gws_response()
+        resp.forget = self.forget
+        return resp

@@ -2,27 +2,21 @@
 
 from __future__ import annotations
 
-import asyncio
-import json
-import time
 from dataclasses import dataclass
 
 from fastapi import APIRouter, Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
-from .app import read_body, read_json
-from .auth import CSRF_HEADER_NAME, SESSION_COOKIE, Session
-from .errors import ApiError
-from .lines import Call, CallReleased, SendFailed
+from tonebridge.api.auth import CSRF_HEADER_NAME, SESSION_COOKIE, Session
+from tonebridge.api.body import parse_json, read_body, read_json
+from tonebridge.api.common import await_accepted, compile_dial
+from tonebridge.api.errors import ApiError, JsonResponse
+from tonebridge.api.gws_json import call_json, device_json, install_listener
+
+__all__ = ["call_json", "device_json", "install_listener", "router"]
 
 router = APIRouter(tags=["GWS v2"])
 
-CAPABILITIES = {
-    "Dialing": ["Hangup"],
-    "Established": ["SendDtmf", "Hangup"],
-    "Held": ["Hangup"],
-    "Released": [],
-}
 
 SEND_DTMF_BODY = {
     "required": True,
@@ -67,7 +61,8 @@ STATUS_RESPONSES = {
     200: {"description": "statusCode 0 on success"},
     400: {"description": "GWS error envelope: statusCode 1, 2, 3 or 10"},
     401: {"description": "statusCode 20 Access denied"},
-    403: {"description": "Missing or invalid Csrf token"},
+    403: {"description": "Missing or invalid Csrf token (when CSRF protection is on)"},
+    503: {"description": "statusCode 4: the board did not take the digits (with the count played)"},
     404: {"description": "statusCode 6 not found"},
 }
 
@@ -138,81 +133,7 @@ def ok(ctx: Ctx, extra: dict | None = None) -> Response:
     body = {"statusCode": 0}
     if extra:
         body.update(extra)
-    return ctx.decorate(JSONResponse(body))
-
-
-# --------------------------------------------------------------------- representations
-def call_json(call: Call, base: str) -> dict:
-    line = call.line
-    active = call.active_time or call.created
-    end = call.end_time or time.time()
-    return {
-        "id": call.id,
-        "state": call.state,
-        "callUuid": call.id,
-        "connId": call.conn_id,
-        "deviceUri": f"{base}/api/v2/devices/{line.device_id}",
-        "participants": [
-            {
-                "e164Number": "",
-                "formattedPhoneNumber": call.remote,
-                "phoneNumber": call.remote,
-                "digits": call.remote,
-            }
-        ],
-        "dnis": call.local,
-        "callType": "Outbound" if call.direction == "out" else "Inbound",
-        "capabilities": list(CAPABILITIES.get(call.state, [])),
-        "userData": {},
-        "duration": str(max(0, int(end - active))),
-        "mute": "Off",
-        "supervisorListeningIn": False,
-        "monitoredUserMuted": False,
-        "monitoring": False,
-        "uri": f"{base}/api/v2/me/calls/{call.id}",
-        "path": f"/calls/{call.id}",
-    }
-
-
-def notification(call: Call, base: str, kind: str) -> dict:
-    return {
-        "notificationType": kind,
-        "call": call_json(call, base),
-        "phoneNumber": call.line.number,
-        "extensions": {"BusinessCall": 0},
-        "messageType": "CallStateChangeMessage",
-    }
-
-
-def install_listener(bridge):
-    """Publish call events on /v2/me/calls to the owning user's CometD clients."""
-
-    def listener(kind, call, info):
-        base = bridge.cfg.base_url
-        if kind == "dtmf_sent":
-            bridge.bayeux.publish(call.owner, "/v2/me/calls", notification(call, base, "DtmfSent"))
-        elif kind == "state":
-            bridge.bayeux.publish(
-                call.owner, "/v2/me/calls", notification(call, base, "StatusChange")
-            )
-        elif kind == "send_failed":
-            exc = info["failure"]
-            bridge.bayeux.publish(
-                call.owner,
-                "/v2/me/calls",
-                {
-                    "messageType": "ErrorMessage",
-                    "notificationType": "DtmfSendFailed",
-                    "requestedOperation": "SendDtmf",
-                    "errorMessage": exc.message,
-                    "digitsPlayed": exc.played,
-                    "digitsTotal": exc.total,
-                    "call": call_json(call, base),
-                    "phoneNumber": call.line.number,
-                },
-            )
-
-    bridge.board.listeners.append(listener)
+    return ctx.decorate(JsonResponse(body))
 
 
 # --------------------------------------------------------------------- routes
@@ -239,21 +160,7 @@ async def get_me(request: Request):
 async def get_devices(request: Request):
     ctx = authenticate(request, post=False)
     bridge = _bridge(request)
-    devices = []
-    for line in bridge.board.lines:
-        if line.owner != ctx.user:
-            continue
-        devices.append(
-            {
-                "id": line.device_id,
-                "deviceState": "Active" if line.open_error is None else "Inactive",
-                "userState": {"state": "Ready"},
-                "phoneNumber": line.number,
-                "e164Number": "",
-                "telephonyNetwork": "Private",
-                "capabilities": ["Dial"] if line.call is None or not line.call.live else [],
-            }
-        )
+    devices = [device_json(line) for line in bridge.board.lines if line.owner == ctx.user]
     return ok(ctx, {"devices": devices})
 
 
@@ -309,7 +216,7 @@ async def call_operation(request: Request, call_id: str):
             raise ApiError("missing_parameter", "digits is required")
         if not isinstance(digits, str):
             raise ApiError("validation", "digits must be a string")
-        _compile(digits, "gws", "digits")
+        compile_dial(digits, "gws", "digits")
 
         async def handler(request_id):
             if call.state != "Established":
@@ -317,7 +224,7 @@ async def call_operation(request: Request, call_id: str):
                     "invalid_state", f"SendDtmf is not valid for a call in state {call.state}"
                 )
             job = bridge.board.send(call, digits, "gws", request_id)
-            await _accepted(job, call)
+            await await_accepted(job, call, bridge.accept_timeout)
             return ok(ctx)
 
         return await bridge.idempotency.run(request, ctx.user, raw, handler)
@@ -361,7 +268,7 @@ async def dial(request: Request, device_id: str):
     if not isinstance(number, str):
         raise ApiError("validation", "destination.phoneNumber must be a string")
     digits = number[1:] if number.startswith("+") else number
-    _compile(digits, "gws", "destination.phoneNumber")
+    compile_dial(digits, "gws", "destination.phoneNumber")
     line = bridge.board.line_by_device(ctx.user, device_id)
     if line is None:
         raise ApiError("not_found", f"Device {device_id} not found")
@@ -379,51 +286,25 @@ async def dial(request: Request, device_id: str):
 @router.post("/api/v2/notifications", summary="CometD (Bayeux 1.0 long-polling)")
 @router.post("/api/v2/notifications/{rest:path}", include_in_schema=False)
 async def notifications(request: Request, rest: str = ""):
+    """Every answer is HTTP 200 with a Bayeux array, refusals included (`successful:false`
+    with an `error` such as "403::csrf token missing"): that is what CometD clients read."""
     bridge = _bridge(request)
+    refusal = None
+    extra_headers = {}
     try:
         ctx = authenticate(request, post=True, limit=False)
         user = ctx.user
     except ApiError as exc:
-        if exc.kind == "csrf":
-            raise
         ctx, user = None, None
-    raw = await read_body(request, bridge.cfg.body_bytes)
+        if exc.kind == "csrf":
+            missing = not request.headers.get(CSRF_HEADER_NAME)
+            refusal = "403::csrf token " + ("missing" if missing else "invalid")
+            extra_headers = exc.headers  # the session and its token, to retry with
+    raw = await read_body(request, bridge.cfg.body_bytes)  # 413/408 are HTTP's business
     try:
-        messages = json.loads(raw) if raw.strip() else None
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        messages = None
-    replies = await bridge.bayeux.handle(messages, user)
-    response = JSONResponse(replies)
+        messages = parse_json(raw)
+    except ApiError:
+        messages = None  # answered "400::Bad message" in Bayeux
+    replies = await bridge.bayeux.handle(messages, user, refusal=refusal)
+    response = JsonResponse(replies, headers=extra_headers)
     return ctx.decorate(response) if ctx else response
-
-
-def _compile(text: str, dialect: str, field: str):
-    from tonebridge_fw.dialstring import DialStringError, compile_plan
-
-    try:
-        return compile_plan(text, dialect=dialect)
-    except DialStringError as exc:
-        raise ApiError("validation", f"{field}: {exc}") from None
-    except ValueError as exc:
-        raise ApiError("validation", f"{field}: {exc}") from None
-
-
-async def _accepted(job, call):
-    """Wait until the board accepted the sequence; map failures to API errors."""
-    try:
-        await asyncio.shield(job.accepted)
-    except CallReleased:
-        raise ApiError(
-            "invalid_state",
-            f"call {call.id} was released before this sequence started; no digits were sent",
-        ) from None
-    except SendFailed as exc:
-        raise ApiError(
-            "send_failed",
-            f"DTMF digits could not be sent for call {call.id}: {exc.message} "
-            f"({exc.played} of {exc.total} digits played)",
-            details=[
-                {"name": "digitsPlayed", "value": str(exc.played)},
-                {"name": "digitsTotal", "value": str(exc.total)},
-            ],
-        ) from None

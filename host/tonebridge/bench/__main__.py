@@ -12,7 +12,7 @@ from pathlib import Path
 
 from . import report
 
-SECTIONS = ("signal", "footprint", "latency", "scale")
+SECTIONS = ("signal", "footprint", "latency", "scale", "bridge")
 
 
 def parse_args(argv=None):
@@ -93,6 +93,10 @@ def main(argv=None) -> int:
             lines = args.lines or (8 if args.quick else 64)
             log(f"  scale: {lines} simulated lines at 40/40 ms for {duration:g} s ...")
             results["scale"] = scale.measure(lines, duration, log=log)
+        elif section == "bridge":
+            from . import bridge
+
+            results["bridge"] = bridge.run(args.quick, log=log)
         results["timings_s"][section] = round(time.perf_counter() - t, 2)
     results["timings_s"]["total"] = round(time.perf_counter() - t_all, 2)
     rows = report.build_rows(results)

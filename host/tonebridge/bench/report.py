@@ -222,6 +222,42 @@ def build_rows(results: dict) -> list[dict]:
                 {b: sc["accept_latency_p99_ms"]},
             ),
         ]
+    br = results.get("bridge")
+    if br:
+        lat = br["latency"]
+        for key, label, goal in (
+            ("fresh", "GET a call, new connection each", None),
+            ("keepalive", "GET a call, kept-alive (http.client)", ("<=", 3.0)),
+            ("keepalive_raw", "GET a call, kept-alive (raw socket)", ("<=", 3.0)),
+        ):
+            d = lat[key]
+            rows.append(
+                _row("8 bridge", label + " p50", "ms", goal, "{:.2f}", {"serve": d["p50_ms"]})
+            )
+            rows.append(
+                _row("8 bridge", label + " p99", "ms", None, "{:.2f}", {"serve": d["p99_ms"]})
+            )
+        idle = br["idle"]
+        rows.append(
+            _row(
+                "8 bridge",
+                f"serve CPU, {idle['lines']} idle lines (boards connected), {idle['seconds']:.0f} s",
+                "s",
+                None,
+                "{:.3f}",
+                {"serve": idle["cpu_s"]},
+            )
+        )
+        rows.append(
+            _row(
+                "8 bridge",
+                "  as cores busy",
+                "cores",
+                ("<=", 0.01),
+                "{:.4f}",
+                {"serve": idle["cores"]},
+            )
+        )
     fp = results.get("footprint")
     if fp:
         for name, label in (("pwm_dma", "rp2 PWM"), ("i2s", "I2S DAC")):

@@ -3,7 +3,8 @@ in its own thread, loopback only, with two measuring wrappers that change nothin
 
 - an ASGI wrapper that notes ``time.monotonic()`` when each request reaches the app
   (uvicorn has parsed the request line and headers), per path;
-- a ``BoardClient`` subclass that notes when the board reports the first digit started.
+- a ``BoardClient`` subclass that notes when the board reports the first digit started
+  (its ``submit``, which the line worker uses).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections import defaultdict
 
 from tonebridge.api.app import create_app
 from tonebridge.api.config import LineConfig, ServeConfig
+from tonebridge.api.httpserver import uvicorn_config
 from tonebridge.link.client import BoardClient
 
 USER = "bench"
@@ -33,7 +35,7 @@ class TimedClient(BoardClient):
 
     started: list
 
-    def send(self, text, **kw):
+    def submit(self, text, *args, **kw):
         orig = kw.get("on_progress")
         seen = [False]
         log = self.started
@@ -50,11 +52,11 @@ class TimedClient(BoardClient):
                 orig(event)
 
         kw["on_progress"] = on_progress
-        return super().send(text, **kw)
+        return super().submit(text, *args, **kw)
 
 
 class BenchServer:
-    def __init__(self, urls, *, tone_ms=None, gap_ms=None):
+    def __init__(self, urls, *, tone_ms=None, gap_ms=None, accept_timeout_ms=3000):
         import uvicorn
 
         self.port = free_port()
@@ -79,10 +81,11 @@ class BenchServer:
             users={USER: SECRET},
             rate=1e9,  # the benchmark measures the bridge, not its rate limiter
             burst=10**9,
+            accept_timeout_ms=accept_timeout_ms,
         )
 
-        def factory(url, on_event):
-            c = TimedClient(url, on_event=on_event)
+        def factory(url, on_event, **link_kw):
+            c = TimedClient(url, on_event=on_event, **link_kw)
             c.started = self.started[url]
             self.clients[url] = c
             return c
@@ -98,13 +101,8 @@ class BenchServer:
             await inner(scope, receive, send)
 
         self.server = uvicorn.Server(
-            uvicorn.Config(
-                timed,
-                host="127.0.0.1",
-                port=self.port,
-                log_level="warning",
-                lifespan="on",
-                access_log=False,
+            uvicorn_config(
+                timed, cfg, host="127.0.0.1", port=self.port, log_level="warning", access_log=False
             )
         )
         self.thread = threading.Thread(target=self._run, name="bench-api", daemon=True)

@@ -47,6 +47,12 @@ def register(subparsers):
     )
     p.add_argument("--config", metavar="FILE", help="TOML configuration (see docs/api.md)")
     p.add_argument(
+        "--state",
+        metavar="FILE",
+        help="durable state (SQLite): calls, idempotency keys, sequences in flight "
+        "(default: $XDG_STATE_HOME/tonebridge/state.db, i.e. ~/.local/state/tonebridge/state.db)",
+    )
+    p.add_argument(
         "--demo",
         action="store_true",
         help="one simulated Pico, default credentials, recordings under ./recordings/",
@@ -61,9 +67,12 @@ def banner(cfg) -> str:
         shown = secret if cfg.demo else "*" * 8
         lines.append(f"  credentials: {user}:{shown}")
     for line in cfg.lines:
+        hw = f", board {line.hwid}" if line.hwid else ""
         lines.append(
-            f"  line {line.url}: call id {line.call_id}, device {line.device_id}, owner {line.owner}"
+            f"  line {line.url}: call id {line.call_id}, device {line.device_id}, "
+            f"owner {line.owner}{hw}"
         )
+    lines.append(f"  state: {cfg.state_file}")
     if cfg.record_dir:
         lines.append(f"  recordings: {cfg.record_dir}/<callId>-<n>.wav")
     first = cfg.lines[0]
@@ -86,11 +95,12 @@ def banner(cfg) -> str:
 
 def run(args: argparse.Namespace) -> int:
     import logging
-    import socket
 
     import uvicorn
 
     from tonebridge.api import ConfigError, build_config, create_app
+    from tonebridge.api.httpserver import listen_socket, uvicorn_config
+    from tonebridge.store import Store, StoreError
 
     try:
         cfg = build_config(
@@ -101,16 +111,20 @@ def run(args: argparse.Namespace) -> int:
             record=args.record,
             auth=args.auth,
             demo=args.demo,
+            state=args.state,
         )
     except ConfigError as exc:
         print(f"tonebridge serve: {exc}", file=sys.stderr)
         return 2
-    family = socket.AF_INET6 if ":" in cfg.listen_host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
-        sock.bind((cfg.listen_host, cfg.listen_port))
+        store = Store(cfg.state_file)
+    except (StoreError, OSError) as exc:
+        print(f"tonebridge serve: {exc}", file=sys.stderr)
+        return 2
+    try:
+        sock = listen_socket(cfg.listen_host, cfg.listen_port)
     except OSError as exc:
+        store.close()
         print(
             f"tonebridge serve: cannot listen on {cfg.listen_host}:{cfg.listen_port}: {exc.strerror}",
             file=sys.stderr,
@@ -119,10 +133,11 @@ def run(args: argparse.Namespace) -> int:
     if cfg.listen_port == 0:
         cfg.listen_port = sock.getsockname()[1]
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    app = create_app(cfg)
+    app = create_app(cfg, store=store)
     print(banner(cfg), flush=True)
-    server = uvicorn.Server(
-        uvicorn.Config(app, log_level="info", timeout_graceful_shutdown=2, lifespan="on")
-    )
-    server.run(sockets=[sock])
+    server = uvicorn.Server(uvicorn_config(app, cfg, log_level="info"))
+    try:
+        server.run(sockets=[sock])
+    finally:
+        store.close()
     return 0

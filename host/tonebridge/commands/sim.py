@@ -20,6 +20,11 @@ def register(subparsers) -> None:
     p.add_argument("--board", default="pico", help="board profile (default pico)")
     p.add_argument("--record", metavar="FILE.wav", help="write the line signal here on exit")
     p.add_argument("--link", metavar="PATH", help="also make a symlink to the terminal here")
+    p.add_argument(
+        "--hwid",
+        metavar="HEX",
+        help="the board's hardware id (machine.unique_id() as hex; default: random per board)",
+    )
     p.add_argument("--duration", type=float, default=None, metavar="S", help="stop after S seconds")
     p.set_defaults(func=run)
 
@@ -31,9 +36,12 @@ def run(args) -> int:
 
     from tonebridge.link.pty import PtyBridge
 
-    url = f"sim://{args.board}"
+    query = []
     if args.record:
-        url += "?record=" + quote(args.record)
+        query.append("record=" + quote(args.record))
+    if args.hwid:
+        query.append("hwid=" + quote(args.hwid))
+    url = f"sim://{args.board}" + ("?" + "&".join(query) if query else "")
     bridge = PtyBridge(url, link_path=args.link)
     try:
         path = bridge.start()
@@ -41,7 +49,11 @@ def run(args) -> int:
         print(f"tonebridge sim: {e}", file=sys.stderr)
         return 2
     print(path, flush=True)
-    print(f"simulated {args.board} board on {path} (Ctrl-C to stop)", file=sys.stderr, flush=True)
+    print(
+        f"simulated {args.board} board (hwid {bridge.board.hwid}) on {path} (Ctrl-C to stop)",
+        file=sys.stderr,
+        flush=True,
+    )
     done = threading.Event()
     old = signal.signal(signal.SIGTERM, lambda *_: done.set())
     try:

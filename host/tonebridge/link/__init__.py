@@ -7,6 +7,8 @@ from tonebridge.link.client import (
     LinkError,
     SendError,
     SendResult,
+    Ticket,
+    WrongBoardError,
 )
 from tonebridge.link.sim_url import register as _register_sim_url
 from tonebridge.sbc import register as _register_sbc_url
@@ -21,4 +23,6 @@ __all__ = [
     "LinkError",
     "SendError",
     "SendResult",
+    "Ticket",
+    "WrongBoardError",
 ]

@@ -39,12 +39,12 @@ class InProcessSerial(SerialBase):
             if len(out) >= size or getattr(link, "closed", False):
                 break
             if deadline is None:
-                link.wait_host_data(0.05)
+                link.wait_host_data(1.0)
                 continue
             left = deadline - time.monotonic()
             if left <= 0:
                 break
-            link.wait_host_data(min(left, 0.05))
+            link.wait_host_data(left)  # woken by the board's next write
         return bytes(out)
 
     def write(self, data):

@@ -4,6 +4,8 @@ serial-port code path talk to it: `tonebridge sim --board pico` prints the /dev/
     bridge = PtyBridge("sim://pico?record=line.wav")
     path = bridge.start()      # e.g. /dev/pts/7; open it with pyserial, picocom, mpremote ...
     ...
+    bridge.unplug()            # the terminal goes away (reads fail, EIO); the board runs on
+    bridge.replug(link_path)   # a new terminal for the same board (a USB re-enumeration)
     bridge.stop()              # writes the recording (if any)
 """
 
@@ -26,6 +28,7 @@ class PtyBridge:
         self.path: str | None = None
         self.port = None
         self._master = self._slave = None
+        self._fds = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.to_board = 0
@@ -37,9 +40,14 @@ class PtyBridge:
 
     def start(self) -> str:
         self.port = serial.serial_for_url(self.url, timeout=0)
+        path = self._open_pty()
+        self._thread = threading.Thread(target=self._pump, name=f"pty {self.url}", daemon=True)
+        self._thread.start()
+        return path
+
+    def _open_pty(self) -> str:
         master, slave = os.openpty()
         tty.setraw(slave)  # no echo, no CR/LF mangling: bytes pass as they are
-        self._master, self._slave = master, slave  # keep the slave open: no EIO when idle
         self.path = os.ttyname(slave)
         if self.link_path:
             try:
@@ -47,15 +55,52 @@ class PtyBridge:
             except FileNotFoundError:
                 pass
             os.symlink(self.path, self.link_path)
-        self._thread = threading.Thread(target=self._pump, name=f"pty {self.url}", daemon=True)
-        self._thread.start()
+        with self._fds:
+            self._master, self._slave = master, slave  # keep the slave open: no EIO when idle
         return self.link_path or self.path
 
+    def _close_pty(self) -> None:
+        with self._fds:
+            fds = (self._master, self._slave)
+            self._master = self._slave = None
+        for fd in fds:
+            if fd is not None:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        if self.link_path:
+            try:
+                if os.path.islink(self.link_path):
+                    os.unlink(self.link_path)
+            except OSError:
+                pass
+
+    def unplug(self) -> None:
+        """The terminal disappears (a host reading it gets EIO); the board keeps running,
+        and what it writes meanwhile is lost, as on a UART whose USB adapter was pulled."""
+        self._close_pty()
+
+    def replug(self, link_path: str | None = None) -> str:
+        """A new terminal for the same board (optionally under another link path)."""
+        if link_path is not None:
+            self.link_path = link_path
+        return self._open_pty()
+
     def _pump(self) -> None:
-        m = self._master
         port = self.port
         while not self._stop.is_set():
-            r, _, _ = select.select([m], [], [], 0.005)
+            m = self._master
+            if m is None:
+                self._stop.wait(0.005)
+                n = port.in_waiting
+                if n:
+                    port.read(n)  # nobody is listening: the bytes are lost
+                continue
+            try:
+                r, _, _ = select.select([m], [], [], 0.005)
+            except (OSError, ValueError):
+                continue  # unplugged meanwhile
             if r:
                 try:
                     data = os.read(m, 4096)
@@ -69,12 +114,14 @@ class PtyBridge:
                 data = port.read(n)
                 self.to_host += len(data)
                 view = memoryview(data)
-                while view:
+                while view and self._master is m:
                     try:
                         k = os.write(m, view)
                     except BlockingIOError:
                         self._stop.wait(0.001)
                         continue
+                    except OSError:
+                        break
                     view = view[k:]
 
     def stop(self) -> None:
@@ -83,18 +130,7 @@ class PtyBridge:
             self._thread.join(timeout=5)
         if self.port is not None:
             self.port.close()
-        for fd in (self._master, self._slave):
-            if fd is not None:
-                try:
-                    os.close(fd)
-                except OSError:
-                    pass
-        self._master = self._slave = None
-        if self.link_path:
-            try:
-                os.unlink(self.link_path)
-            except FileNotFoundError:
-                pass
+        self._close_pty()
 
     def __enter__(self):
         self.start()

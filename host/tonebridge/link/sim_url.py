@@ -3,6 +3,7 @@
     serial.serial_for_url("sim://pico")                      # also pico2, pico-mt8880, esp32-i2s, ...
     serial.serial_for_url("sim://pico?record=/tmp/line.wav")  # line signal written on close()
     serial.serial_for_url("sim://pico?max_offhook_s=5&watchdog_ms=2000")  # profile overrides
+    serial.serial_for_url("sim://pico?hwid=e6614103e73f4a2b")  # machine.unique_id() (hex)
 
 The board is a `tonebridge.sim.SimBoard` running the firmware files unmodified (its own
 `main.py` -> `tonebridge_fw.app.App`), on a virtual clock that a driver thread keeps in step
@@ -53,11 +54,11 @@ def _overrides(name: str, opts: dict) -> dict:
     known = set(boards.PROFILES[name]) | {"watchdog_ms"}
     out = {}
     for k, v in opts.items():
-        if k in ("record", "rate"):
+        if k in ("record", "rate", "hwid"):
             continue
         if k not in known:
             raise SerialException(
-                f"unknown sim:// option {k!r} (known: record, rate, watchdog_ms, "
+                f"unknown sim:// option {k!r} (known: record, rate, hwid, watchdog_ms, "
                 f"or a profile key: {', '.join(sorted(boards.PROFILES[name]))})"
             )
         try:
@@ -87,8 +88,13 @@ class SimSerial(InProcessSerial):
         self._record = opts.get("record")
         self._rate = int(opts.get("rate", 22050))
         try:
-            self.board = SimBoard(name, VirtualClock(), config=_overrides(name, opts) or None)
-        except ValueError as e:  # boards.ConfigError
+            self.board = SimBoard(
+                name,
+                VirtualClock(),
+                config=_overrides(name, opts) or None,
+                hwid=opts.get("hwid") or None,
+            )
+        except ValueError as e:  # boards.ConfigError, a bad hwid
             raise SerialException(f"sim://{name}: {e}") from e
         self._stop = threading.Event()
         # held while the driver thread advances the board: hold it to read the board's

@@ -72,7 +72,27 @@ def _cpu_freq() -> int:
         return 0
 
 
+def _cpuinfo_serial(path="/proc/cpuinfo") -> bytes | None:
+    """A Raspberry Pi's SoC serial number ("Serial : 10000000a1b2c3d4" in /proc/cpuinfo)."""
+    try:
+        with open(path) as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                if key.strip() == "Serial":
+                    raw = bytes.fromhex(value.strip())
+                    if raw.strip(b"\0"):
+                        return raw[-8:]
+    except (OSError, ValueError):
+        pass
+    return None
+
+
 def _machine_id() -> bytes:
+    """machine.unique_id() on an SBC: the SoC serial (Raspberry Pi), else the systemd
+    machine id; a profile "hwid" (tonebridge.json / sbc://...?hwid=) overrides both."""
+    serial = _cpuinfo_serial()
+    if serial is not None:
+        return serial
     for path in ("/etc/machine-id", "/var/lib/dbus/machine-id"):
         try:
             with open(path) as f:

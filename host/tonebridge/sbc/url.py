@@ -34,7 +34,7 @@ def parse_url(url: str) -> tuple[str, dict]:
         raise SerialException(
             f"unknown board {board!r} (known: {', '.join(sorted(boards.PROFILES))})"
         )
-    known = set(boards.PROFILES[board]) | {"watchdog_ms", "relay_settle_ms", "mt8880_mode"}
+    known = set(boards.PROFILES[board]) | {"watchdog_ms", "relay_settle_ms", "mt8880_mode", "hwid"}
     opts = {}
     for k, v in urllib.parse.parse_qsl(parts.query, keep_blank_values=True):
         if k not in known:
@@ -46,6 +46,9 @@ def parse_url(url: str) -> tuple[str, dict]:
                 opts[k] = [int(x) for x in v.split(",")]
             except ValueError:
                 raise SerialException("d_pins must be 4 comma-separated GPIO numbers") from None
+            continue
+        if k == "hwid":
+            opts[k] = v
             continue
         try:
             opts[k] = int(v)

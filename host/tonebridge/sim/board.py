@@ -25,6 +25,7 @@ from __future__ import annotations
 import ctypes
 import errno
 import json
+import os
 import shutil
 import tempfile
 import threading
@@ -66,6 +67,16 @@ def mp_exception_line(e: BaseException) -> str:
         return f"OSError: [Errno {e.errno}] {errno.errorcode.get(e.errno, e.errno)}"
     text = str(e)
     return f"{type(e).__name__}: {text}" if text else type(e).__name__
+
+
+def _check_hwid(hwid: str) -> str:
+    try:
+        raw = bytes.fromhex(hwid)
+    except ValueError:
+        raw = b""
+    if not 1 <= len(raw) <= 16:
+        raise ValueError(f"hwid must be 1-16 bytes as hex digits, got {hwid!r}")
+    return raw.hex()
 
 
 class BoardReset(BaseException):
@@ -135,6 +146,7 @@ class SimBoard:
         ticks_offset_us: int = 0,
         relay_us: int = 5000,
         firmware_root=FIRMWARE_ROOT,
+        hwid: str | None = None,
     ):
         from tonebridge_fw import boards as fw_boards
 
@@ -145,7 +157,10 @@ class SimBoard:
         self.machine_name = MACHINE_NAMES.get(board, board)
         mcu = self.profile.get("mcu", "")
         self.sys_platform = "rp2" if mcu.startswith("rp2") else "esp32"
-        self.serial_seed = f"{board}-{id(self):x}"
+        # what machine.unique_id() returns (hex): 8 bytes like an rp2's flash id, 6 like an
+        # esp32's MAC; random per board unless given, and kept across resets
+        n = 8 if self.sys_platform == "rp2" else 6
+        self.hwid = _check_hwid(hwid) if hwid is not None else os.urandom(n).hex()
         self.ticks_offset_us = int(ticks_offset_us)
         self.firmware_root = Path(firmware_root)
         self.cpu_freq = 240_000_000

@@ -9,7 +9,6 @@ use), bound to this board's clock, line recorder and pin bus (``make_i2s_class``
 
 from __future__ import annotations
 
-import hashlib
 import types
 
 from . import pinbus
@@ -360,7 +359,7 @@ def make_machine_module(board) -> types.ModuleType:
         return board.reset_cause
 
     def unique_id():
-        return hashlib.sha256(board.serial_seed.encode()).digest()[:8]
+        return bytes.fromhex(board.hwid)
 
     def idle():
         board._advance_us(1000, until_event=True)
