@@ -67,7 +67,8 @@ def read_image(path) -> dict:
     """{path: bytes} of every file in the image at ``path``."""
     from littlefs import LittleFS
 
-    fs = LittleFS(mount=False, **GEOMETRY)
+    geometry = {k: v for k, v in GEOMETRY.items() if k != "disk_version"}  # any lfs2 version
+    fs = LittleFS(mount=False, **geometry)
     fs.context.buffer = bytearray(Path(path).read_bytes())
     fs.mount()
     out = {}

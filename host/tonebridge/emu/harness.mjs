@@ -60,6 +60,7 @@ const { RP2040, USBCDC, ConsoleLogger, LogLevel } = rp;
 
 // ---- frames to the host ---------------------------------------------------------------------
 const out = process.stdout;
+out.on('error', () => process.exit(0)); // the host went away
 function frame(type, payload) {
   const head = Buffer.alloc(5);
   head.write(type, 0, 'latin1');

@@ -23,7 +23,10 @@ class EmuSerial(InProcessSerial):
         self._record = opts.get("record")
         self._rate = int(opts.get("rate", 22050))
         try:
-            self.board = EmuBoard(name, flash=opts.get("flash"), hwid=opts.get("hwid"))
+            without = [w for w in opts.get("without", "").split(",") if w]
+            self.board = EmuBoard(
+                name, flash=opts.get("flash"), hwid=opts.get("hwid"), without=without
+            )
             self.board.start()
         except (ValueError, ImageMissing, RuntimeError, TimeoutError) as e:
             if self.board is not None:

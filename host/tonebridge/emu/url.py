@@ -4,6 +4,8 @@
     serial.serial_for_url("emu://pico?flash=pico.lfs&record=line.wav")   # persistent filesystem,
                                                                          # line written on close()
     serial.serial_for_url("emu://pico?hwid=e6614103e7123456")            # its flash unique id
+    serial.serial_for_url("emu://pico?without=usb-cdc-hold")             # stock rp2040js behaviour
+                                                                         # (tests of the fixes)
 
 The port boots the chip when opened (a few seconds) and stops it when closed. `.board` is the
 `tonebridge.emu.EmuBoard`. `register()` adds `tonebridge.emu` to pyserial's protocol handler
@@ -17,7 +19,7 @@ import urllib.parse
 import serial
 
 PACKAGE = "tonebridge.emu"
-OPTIONS = ("flash", "record", "rate", "hwid")
+OPTIONS = ("flash", "record", "rate", "hwid", "without")
 
 
 def register() -> None:
