@@ -18,7 +18,6 @@ from pathlib import Path
 
 import pytest
 from emuhelpers import wait_for
-
 from tonebridge.emu.image import NODE_MODULES
 
 pytestmark = pytest.mark.emu
