@@ -1,6 +1,7 @@
 """The host's link to tonebridge boards: BoardClient over pyserial, sim:// and emu:// URLs,
 discovery."""
 
+from tonebridge.emu.url import register as _register_emu_url
 from tonebridge.link.client import (
     BoardClient,
     BoardError,
@@ -9,7 +10,6 @@ from tonebridge.link.client import (
     SendError,
     SendResult,
 )
-from tonebridge.emu.url import register as _register_emu_url
 from tonebridge.link.sim_url import register as _register_sim_url
 from tonebridge.sbc import register as _register_sbc_url
 
