@@ -153,7 +153,12 @@ function build() {
   }
   cdc = makeCdc(USBCDC, mcu.usbCtrl, enabled.has('usb-cdc-hold'));
   cdc.onDeviceConnected = () => event({ ev: 'usb', connected: true, t_ns: nowNs() });
-  cdc.onSerialData = (buffer) => cdcOut.push(Buffer.from(buffer));
+  cdc.onSerialData = (buffer) => {
+    cdcOut.push(Buffer.from(buffer));
+    if (lastCcProbe && lastCcProbe.tx === null) {
+      lastCcProbe.tx = nowNs(); // latency probe: the board's first answer after host data
+    }
+  };
   for (const pin of watch) {
     const gpio = mcu.gpio[pin];
     edgesT.push(nowNs());
@@ -172,7 +177,13 @@ function build() {
     ch.writeRegister = function (offset, value) {
       if (offset === 0x0c && lastCcProbe && lastCcProbe.cc === null && dmaActive()) {
         lastCcProbe.cc = nowNs();
-        event({ ev: 'cc', rx_ns: lastCcProbe.rx, cc_ns: lastCcProbe.cc, value: value & 0xffff });
+        event({
+          ev: 'cc',
+          rx_ns: lastCcProbe.rx,
+          tx_ns: lastCcProbe.tx,
+          cc_ns: lastCcProbe.cc,
+          value: value & 0xffff,
+        });
       }
       return stockWrite.call(this, offset, value);
     };
@@ -216,7 +227,7 @@ process.stdin.on('data', (chunk) => {
     if (type === 'D') {
       cdc.hostWrite(payload);
       if (probeCc >= 0) {
-        lastCcProbe = { rx: nowNs(), cc: null };
+        lastCcProbe = { rx: nowNs(), tx: null, cc: null };
       }
     } else if (type === 'C') {
       control(JSON.parse(payload.toString()));

@@ -11,6 +11,8 @@ from tonebridge.link.inprocess import InProcessSerial
 class EmuSerial(InProcessSerial):
     """pyserial port backed by an emulated board (see tonebridge.emu.url)."""
 
+    _owns_board = True
+
     def open(self):
         if self._port is None:
             raise SerialException("port must be configured before it can be used")
@@ -39,6 +41,8 @@ class EmuSerial(InProcessSerial):
         if not self.is_open:
             return
         self.is_open = False
+        if not self._owns_board:
+            return
         self.board.close()
         if self._record:
             with self.board.line_lock:
@@ -49,3 +53,15 @@ class EmuSerial(InProcessSerial):
 
 
 Serial = EmuSerial
+
+
+def attach(board, timeout: float | None = 0.05) -> EmuSerial:
+    """A pyserial port on an already started ``EmuBoard``; closing it leaves the board running
+    (e.g. ``BoardClient("emu://pico", port_factory=lambda: attach(board))``)."""
+    port = EmuSerial(None, timeout=timeout)
+    port._port = f"emu://{board.name}"
+    port.board = board
+    port._owns_board = False
+    port._record = None
+    port.is_open = True
+    return port
