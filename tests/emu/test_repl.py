@@ -10,7 +10,6 @@ import sys
 import pytest
 import serial
 from emuhelpers import wait_for
-
 from tonebridge.link import BoardClient
 
 pytestmark = pytest.mark.emu
