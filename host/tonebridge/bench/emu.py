@@ -5,7 +5,8 @@ provisioned with that filesystem (tonebridge.emu.fsimage):
 
 - fill cost: CPU cycles per sample of ``Renderer.fill`` on the backend's 1024-sample buffer,
   steady two-tone, silence, and the portable (non-viper) loop for comparison, timed with
-  ``time.ticks_us`` on the chip (least of 3 runs) (rp2040js steps the Cortex-M0+ at 125 MHz with its
+  ``time.ticks_us`` on the chip (least of 3 runs, each after ``gc.collect()`` with interrupts
+  off) (rp2040js steps the Cortex-M0+ at 125 MHz with its
   instruction cycle counts; it does not model XIP flash wait states or bus contention);
 - CPU share while playing: the share of emulated time the core was executing (not in WFI/
   WFE) during the steady part of a 3 s tone at the PWM rate, and while idle (the harness
@@ -30,22 +31,26 @@ from tonebridge_fw import codec
 from tonebridge.bench.footprint import TEXT_92
 
 FILL_CODE = """
-import time, json, gc
+import time, json, gc, machine
 from array import array
 from tonebridge_fw import synth
 N = 1024
 buf = array('H', bytes(2 * N))
 def per_sample(r, plan, skip, chunks):
-    # the least of 3 runs: a run can catch USB servicing of the REPL's own output
+    # the least of 3 runs, each after gc.collect() with interrupts off: the kernel's own cost
     best = None
     for _ in range(3):
         r.load(plan)
         for _ in range(skip):
             r.fill(buf, 0, N)
+        gc.collect()
+        irq = machine.disable_irq()
         t = time.ticks_us()
         for _ in range(chunks):
             r.fill(buf, 0, N)
-        c = time.ticks_diff(time.ticks_us(), t) * 125 / (chunks * N)
+        dt = time.ticks_diff(time.ticks_us(), t)
+        machine.enable_irq(irq)
+        c = dt * 125 / (chunks * N)
         best = c if best is None else min(best, c)
     return best
 r = synth.Renderer((2000000000, 32768), bits=10)
