@@ -38,7 +38,7 @@ def test_deploy_onto_a_fresh_board_with_mpremote_then_handshake(emu_cli, tmp_pat
     assert r.returncode == 0, r.stdout + r.stderr
     assert "copied 20 files for board pico" in r.stdout, r.stdout
     # mpremote's final `reset` is machine.reset(): the chip restarts into main.py
-    with BoardClient(cli.path, timeout=3.0) as c:
+    with BoardClient(cli.path, timeout=10.0) as c:
         info = c.hello()
         assert info["fw"] == FW_VERSION and info["board"] == "pico", info
         assert c.send("1", tone_ms=40, gap_ms=40).played == 1
@@ -49,7 +49,7 @@ def test_deploy_onto_a_fresh_board_with_mpremote_then_handshake(emu_cli, tmp_pat
     assert files["tonebridge.json"].strip() == b'{"board": "pico"}'
     # the next run boots from that filesystem straight into tonebridge, same board id
     again = emu_cli("--flash", str(flash))
-    with BoardClient(again.path, timeout=3.0) as c:
+    with BoardClient(again.path, timeout=10.0) as c:
         assert c.hello()["fw"] == FW_VERSION
     r = subprocess.run(
         [sys.executable, "-m", "mpremote", "connect", again.path, "exec",

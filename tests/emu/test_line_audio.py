@@ -20,7 +20,7 @@ TEXT = "159#"
 
 def send(port, text):
     return subprocess.run(
-        [sys.executable, "-m", "tonebridge.cli", "send", "--port", port, "--timeout", "3", text],
+        [sys.executable, "-m", "tonebridge.cli", "send", "--port", port, "--timeout", "10", text],
         capture_output=True,
         text=True,
         timeout=120,

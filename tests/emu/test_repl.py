@@ -18,7 +18,7 @@ HWID = "e6616408437a5b2c"
 
 def test_ctrl_c_from_mpremote_reaches_the_repl_and_the_app_returns(emu_cli, provisioned):
     cli = emu_cli("--flash", str(provisioned()), "--hwid", HWID)
-    with BoardClient(cli.path, timeout=3.0) as c:
+    with BoardClient(cli.path, timeout=10.0) as c:
         boot = c.hello()["boot"]
     # mpremote interrupts main.py with Ctrl-C, enters the raw REPL and runs code
     r = subprocess.run(
@@ -38,7 +38,7 @@ def test_ctrl_c_from_mpremote_reaches_the_repl_and_the_app_returns(emu_cli, prov
         port.write(b"\x04")
         m = wait_for(port.read_all, rb"BOOT boot=([0-9a-f]{8})", 20)
         assert m.group(1).decode() != boot
-    with BoardClient(cli.path, timeout=3.0) as c:
+    with BoardClient(cli.path, timeout=10.0) as c:
         info = c.hello()
         assert info["boot"] == m.group(1).decode()
         assert c.send("2", tone_ms=40, gap_ms=40).played == 1

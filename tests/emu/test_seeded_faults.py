@@ -39,7 +39,7 @@ def seeded_source(fault):
 def play(flash, text="1"):
     """Send `text` (100/100 ms) on an emulated board booted from `flash`; (result or the
     SendError, the line at RATE from the send on)."""
-    with BoardClient(f"emu://pico?flash={flash}", timeout=3.0) as c:
+    with BoardClient(f"emu://pico?flash={flash}", timeout=10.0) as c:
         board = c.board
         c.hook(True)
         t0 = board.now_us()
