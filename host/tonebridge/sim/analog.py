@@ -10,7 +10,9 @@ each output sample is the continuous filter output at that instant.
 continuous line signal at any output rate, multiplied by the line switches ("gates": hook relay,
 mute) at the times they changed.
 
-``LineInterface`` watches the board's hook and mute pins and drives the recorder's gates.
+``LineSwitches`` turns the board's hook and mute pin levels into the recorder's gates;
+``LineInterface`` feeds it from the simulator's pin bus (the emulated board, ``tonebridge.emu``,
+feeds it from the emulated chip's GPIO).
 """
 
 from __future__ import annotations
@@ -262,16 +264,18 @@ class LineRecorder:
         return pcm.size
 
 
-class LineInterface:
-    """Hook relay and tone mute of a board (hw/line-interface.md), watched on the pin bus.
+class LineSwitches:
+    """Hook relay and tone mute of a board (hw/line-interface.md) as switches in the line.
 
     hook_pin high = relay energised = off-hook (line connected); a pull-down keeps the board
     on-hook while the pin floats (reset, crash). mute_pin high = tone path shunted; a pull-up
     keeps it muted while floating. Before the firmware touches them: on-hook and muted.
+    Pin levels come in through ``hook_changed`` / ``mute_changed`` (1, 0 or None =
+    floating), from the simulator's pin bus (``LineInterface``) or from an emulated chip's
+    GPIO (``tonebridge.emu``); the relay closes ``relay_us`` after its pin.
     """
 
-    def __init__(self, bus, recorder, profile: dict, relay_us: int = 0):
-        self.bus = bus
+    def __init__(self, recorder, profile: dict, t_us: float, relay_us: int = 0):
         self.recorder = recorder
         self.hook_pin = profile.get("hook_pin")
         self.mute_pin = profile.get("mute_pin")
@@ -279,25 +283,38 @@ class LineInterface:
         self.off_hook = False
         self.muted = True
         self.hook_log: list[tuple[int, bool]] = []  # (t_us, off_hook)
-        t = bus.clock.now_us()
-        recorder.set_gate("hook", t, False)
-        recorder.set_gate("mute", t, self.mute_pin is None)
-        if self.hook_pin is not None:
-            bus.watch(self.hook_pin, self._on_hook_pin)
-        else:
-            recorder.set_gate("hook", t, True)
-        if self.mute_pin is not None:
-            bus.watch(self.mute_pin, self._on_mute_pin)
+        recorder.set_gate("hook", t_us, False)
+        recorder.set_gate("mute", t_us, self.mute_pin is None)
+        if self.hook_pin is None:
+            recorder.set_gate("hook", t_us, True)
 
-    def _on_hook_pin(self, gpio, level, t_us):
+    def hook_changed(self, level, t_us) -> None:
         off = level == 1  # floating -> pull-down -> on-hook
         if off != self.off_hook:
             self.off_hook = off
             self.hook_log.append((t_us, off))
             self.recorder.set_gate("hook", t_us + self.relay_us, off)
 
-    def _on_mute_pin(self, gpio, level, t_us):
+    def mute_changed(self, level, t_us) -> None:
         muted = level != 0  # floating -> pull-up -> muted
         if muted != self.muted:
             self.muted = muted
             self.recorder.set_gate("mute", t_us, not muted)
+
+
+class LineInterface(LineSwitches):
+    """``LineSwitches`` driven by the simulator's pin bus."""
+
+    def __init__(self, bus, recorder, profile: dict, relay_us: int = 0):
+        super().__init__(recorder, profile, bus.clock.now_us(), relay_us)
+        self.bus = bus
+        if self.hook_pin is not None:
+            bus.watch(self.hook_pin, self._on_hook_pin)
+        if self.mute_pin is not None:
+            bus.watch(self.mute_pin, self._on_mute_pin)
+
+    def _on_hook_pin(self, gpio, level, t_us):
+        self.hook_changed(level, t_us)
+
+    def _on_mute_pin(self, gpio, level, t_us):
+        self.mute_changed(level, t_us)

@@ -1,0 +1,96 @@
+"""The emulated board's line signal: GPIO level changes (with their emulated timestamps) through
+the simulator's analog chain into its line recorder.
+
+The tone pin's levels become an area-exact zero-order-hold stream: the pin's average level over
+each ``bin_ns`` (256 system clocks = 2.048 us, 8 bins per 61 kHz PWM period), times VDD, fed to
+``tonebridge.sim.analog.OutputChain`` (the filter of hw/filter.json), so the carrier and the
+pulse edges reach the filter as they are. The hook relay and mute pins drive the same
+``LineSwitches`` the simulator uses. A pin that floats (input, reset) reads 0 V on the tone path,
+on-hook on the hook pin (pull-down) and muted on the mute pin (pull-up), as on the board.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tonebridge.sim.analog import LineRecorder, LineSwitches, OutputChain
+
+# rp2040js GPIOPinState: 0 low, 1 high, anything else an input (floating / pulled)
+LOW, HIGH = 0, 1
+
+
+def pin_level(state: int):
+    return 1 if state == HIGH else 0 if state == LOW else None
+
+
+class EdgeLine:
+    def __init__(
+        self,
+        profile: dict,
+        recorder: LineRecorder | None = None,
+        *,
+        vdd: float = 3.3,
+        bin_ns: float = 2048.0,
+        relay_us: int = 5000,
+    ):
+        self.recorder = recorder or LineRecorder(drop_gated=True)
+        self.tone_pin = profile.get("pwm_pin")
+        self.switches = LineSwitches(self.recorder, profile, 0.0, relay_us)
+        self.chain = OutputChain(self.recorder, "pwm")
+        self.vdd = vdd
+        self.bin_ns = float(bin_ns)
+        self.rate = 1e9 / self.bin_ns
+        self.level = 0.0  # tone pin level (0..1) after the last edge seen
+        self.done_ns = 0.0  # the stream is emitted up to here (a multiple of bin_ns)
+        self._pt = np.empty(0)  # tone edges not yet emitted (t_ns, level)
+        self._pv = np.empty(0)
+        self.edges = 0
+        self.upto_ns = 0.0
+
+    def pins(self) -> tuple:
+        return tuple(
+            p
+            for p in (self.tone_pin, self.switches.hook_pin, self.switches.mute_pin)
+            if p is not None
+        )
+
+    def feed(self, upto_ns: float, t_ns, gpio, state) -> None:
+        """A batch of level changes, complete up to ``upto_ns``."""
+        t_ns = np.asarray(t_ns, dtype=np.float64)
+        gpio = np.asarray(gpio)
+        state = np.asarray(state)
+        sw = self.switches
+        for pin, fn in ((sw.hook_pin, sw.hook_changed), (sw.mute_pin, sw.mute_changed)):
+            if pin is None:
+                continue
+            for t, s in zip(t_ns[gpio == pin].tolist(), state[gpio == pin].tolist(), strict=True):
+                fn(pin_level(s), t / 1000.0)
+        sel = gpio == self.tone_pin
+        if sel.any():
+            self._pt = np.concatenate([self._pt, t_ns[sel]])
+            self._pv = np.concatenate([self._pv, (state[sel] == HIGH).astype(np.float64)])
+            self.edges += int(sel.sum())
+        self.upto_ns = max(self.upto_ns, float(upto_ns))
+        self._emit(np.floor(self.upto_ns / self.bin_ns) * self.bin_ns)
+
+    def _emit(self, end: float) -> None:
+        start = self.done_ns
+        if end <= start:
+            return
+        k = np.searchsorted(self._pt, end, side="left")
+        et, ev = self._pt[:k], self._pv[:k]
+        self._pt, self._pv = self._pt[k:], self._pv[k:]
+        # piecewise-constant level: times[j] .. times[j+1] at levels[j]
+        times = np.concatenate([[start], np.maximum(et, start), [end]])
+        levels = np.concatenate([[self.level], ev])
+        area = np.concatenate([[0.0], np.cumsum(levels * np.diff(times))])
+        n = int(round((end - start) / self.bin_ns))
+        grid = start + self.bin_ns * np.arange(n + 1)
+        j = np.clip(np.searchsorted(times, grid, side="right") - 1, 0, levels.size - 1)
+        h = area[j] + levels[j] * (grid - times[j])
+        h[-1] = area[-1]
+        volts = self.vdd * np.diff(h) / self.bin_ns
+        if ev.size:
+            self.level = float(ev[-1])
+        self.chain.feed(start / 1000.0, self.rate, volts)
+        self.done_ns = end
