@@ -39,7 +39,7 @@ def test_all_keys_decode_with_exact_frequencies_and_timing(play, board):
     # the player's events: started/finished per digit, then done
     kinds = [e[1][0] for e in p.events]
     assert kinds == ["started", "finished"] * 16 + ["done"]
-    assert p.events[-1][1] == ("done", 1, 16)
+    assert p.events[-1][1] == ("done", "1", 16)
     assert p.backend.underruns == 0
     # events come from hardware progress: each within a main-loop pass (2 ms) of the audio
     # (the first "started" comes with the 1 ms lead-in ramp, before its 50 % point; the 50 %
@@ -130,9 +130,9 @@ def test_92_characters_with_a_long_pause_simulate(play):
 def test_late_main_loop_underruns_are_recovered(play):
     # a main loop slower than one DMA chunk (~17 ms at 61 kHz): the chain is set too late, the backend
     # notices (the armed channel never moved) and starts it itself; the plan still completes
-    p = play("pico", "12", loop_ms=60)
+    p = play("pico", "12", busy_ms=60)
     assert p.backend.underruns > 0
-    assert p.events[-1][1] == ("done", 1, 2)
+    assert p.events[-1][1] == ("done", "1", 2)
     seg = segments(p.x, p.rate)
     # the stalls (the PWM holds its last duty value) stretch what was planned
     assert (
