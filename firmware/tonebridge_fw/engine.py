@@ -60,6 +60,7 @@ class Job:
         self.deadline = 0
         self.deadline_ms = 0
         self.forced = False
+        self.gap = 0  # ms of silence kept before this sequence if another one just ended
 
 
 class Record:
@@ -93,6 +94,7 @@ class Engine:
         self._records = {}
         self._queue = []  # Jobs waiting for the player
         self._cur = None  # Job the player is playing
+        self._ended = None  # ticks_ms when the last sequence ended (None: never / long ago)
         self.executed = 0  # requests executed (not answered from the window)
         self.duplicates = 0
         self._event(
@@ -371,6 +373,7 @@ class Engine:
             return None
         ms = dialstring.plan_ms(plan)
         job = Job(rid, plan, ms)
+        job.gap = gap
         self._queue.append(job)
         self._start_next()
         return job
@@ -390,12 +393,22 @@ class Engine:
             self._cur = None
             self._start_next()
             return
-        self._actions.append(("play", job.rid, job.plan))
+        plan = job.plan
+        if self._ended is not None:
+            # a sequence that follows another at once keeps the inter-digit gap: without it
+            # "1" then "1" would reach the line as one long tone, one digit to the exchange
+            quiet = job.gap - ticks_diff(job.deadline, self._ended)
+            if quiet > 0 and plan and plan[0][0] is not None:
+                plan = [(None, quiet)] + list(plan)
+                job.deadline_ms += quiet
+        self._actions.append(("play", job.rid, plan))
 
     def _finish(self, job, state, reason):
         job.state = state
         job.reason = reason
         job.current = -1
+        if job is self._cur:
+            self._ended = self.ticks_ms()
         if state == "done":
             self._event(job.rid, "DONE " + str(job.played))
         else:

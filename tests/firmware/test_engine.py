@@ -23,9 +23,11 @@ class PlayerDouble:
         self.job = None
         self.emitted = []
         self.cancels = 0
+        self.plans = []  # (rid, plan, t) of every play()
 
     def play(self, rid, plan):
         assert self.job is None, "engine started a second plan while one plays"
+        self.plans.append((rid, plan, self.clock()))
         self.job = [rid, plan, self.clock(), 0, -1]  # rid, plan, t0, next step, digit index
 
     def cancel(self):
@@ -454,3 +456,22 @@ def test_app_and_transport_import_without_hardware():
     assert app.BUSY_MS >= 1 and app.IDLE_MS > app.BUSY_MS
     assert len(app.new_boot_id()) == 8
     assert transport.MAX_READ >= codec.MAX_FRAME
+
+
+def test_back_to_back_sequences_keep_the_gap():
+    # "1" then "1" queued: the second must not follow the first without a gap (the line would
+    # carry one long tone: one digit to the exchange, where the board reported two)
+    r = Rig()
+    r.request("a", "SEND tone=100 gap=80 1")
+    r.request("b", "SEND tone=100 gap=60 1")
+    r.run(600, step=1)
+    assert r.events("a")[-1] == "DONE 1" and r.events("b")[-1] == "DONE 1"
+    (ra, pa, ta), (rb, pb, tb) = r.player.plans
+    assert pa == [("1", 100)]
+    # the second plan opens with its own gap of silence (less what already passed)
+    assert pb[0][0] is None and 55 <= pb[0][1] <= 60, pb
+    assert pb[1:] == [("1", 100)]
+    # one queued long after the last ended starts at once
+    r.run(500)
+    r.request("c", "SEND tone=100 gap=60 1")
+    assert r.player.plans[-1][1] == [("1", 100)]
