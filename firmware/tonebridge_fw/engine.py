@@ -55,7 +55,6 @@ class Job:
         self.total = n
         self.state = "queued"  # queued -> playing -> done | aborted
         self.played = 0  # digits finished
-        self.current = -1  # digit index started and not yet finished
         self.reason = ""
         self.deadline = 0
         self.deadline_ms = 0
@@ -406,7 +405,6 @@ class Engine:
     def _finish(self, job, state, reason):
         job.state = state
         job.reason = reason
-        job.current = -1
         if job is self._cur:
             self._ended = self.ticks_ms()
         if state == "done":
@@ -424,10 +422,8 @@ class Engine:
         if job is None or ev[1] != job.rid:
             return  # stale event (a job already given up on)
         if kind == "started":
-            job.current = ev[2]
             self._event(job.rid, "START " + str(ev[2]) + " " + str(ev[3]))
         elif kind == "finished":
-            job.current = -1
             if ev[2] + 1 > job.played:
                 job.played = ev[2] + 1
             self._event(job.rid, "END " + str(ev[2]) + " " + str(ev[3]))

@@ -361,8 +361,26 @@ def test_window_is_bounded():
     r = Rig()
     for i in range(engine.WINDOW * 3):
         r.request("p" + str(i), "HOOK on")
-    assert len(r.eng._records) <= engine.WINDOW
-    assert len(r.eng._ids) <= engine.WINDOW
+    # exactly the last WINDOW ids are remembered: no more (bounded memory), no fewer
+    assert len(r.eng._records) == engine.WINDOW
+    assert r.eng._ids == ["p" + str(i) for i in range(engine.WINDOW * 2, engine.WINDOW * 3)]
+    assert r.request("p" + str(engine.WINDOW * 2), "HOOK on") == "OK hook=on dup=1"
+    assert r.request("p" + str(engine.WINDOW * 2 - 1), "HOOK on") == "OK hook=on"  # forgotten
+
+
+def test_exactly_once_window_is_the_32_hello_advertises():
+    # a retry of a SEND after 31 other requests (the window HELLO advertises: 32 ids) is
+    # answered from the record, never dialled again
+    r = Rig()
+    assert kv(r.request("h", "HELLO"))["window"] == "32"
+    assert r.request("s0", "SEND tone=40 gap=40 12").startswith("OK state=playing")
+    r.run(200)
+    assert r.events("s0")[-1] == "DONE 2"
+    for i in range(1, 31):  # with "h": 31 other ids after s0
+        r.request("p" + str(i), "HOOK on")
+    assert r.request("s0", "SEND tone=40 gap=40 12") == "OK state=done played=2 digits=2 dup=1"
+    r.run(200)
+    assert [e for e in r.player.emitted if e[0] == "s0"] == [("s0", 0, "1"), ("s0", 1, "2")]
 
 
 def test_stall_guard_aborts_silent_player():
