@@ -96,12 +96,20 @@ class FakeDMA:
 
     # test side: the hardware finishes this channel's transfers
     def complete(self, chain=True):
-        self.read += 2 * self.count
-        self.count = 0
+        self.moved(self.count)
         self.busy = False
         to = self.ctrl["chain_to"]
         if chain and to != self.channel:
             FakeDMA.made[to].active(1)
+
+    def moved(self, n):
+        """The hardware moved n more samples: each went to the write address (CC), the last
+        one stays there, as on the chip."""
+        done = self.reload - self.count
+        for i in range(done, done + n):
+            FakeDMA.mem[self.write] = self.buf[i]
+        self.read += 2 * n
+        self.count -= n
 
 
 class FakeRp2:
@@ -120,6 +128,7 @@ def _forget():
 def _backend(hz=125000000, mcu="rp2040", chunk=64):
     FakeDMA.made = []
     m = FakeMachine(hz)
+    FakeDMA.mem = m.mem32
     sys.modules["machine"] = m
     sys.modules["rp2"] = FakeRp2
     _forget()
@@ -221,10 +230,13 @@ def test_abort_stops_at_once_and_reports_where():
     be.start(PLAN)
     a.complete()
     be.service()
-    b.count = 100  # part way through the second chunk
+    b.moved(412)  # part way through the second chunk: 100 samples left
+    cc = m.mem32.regs[PWM0 + 0x0C]
+    assert cc != 512 | (512 << 16) and cc != 512  # mid-tone: CC holds a tone sample
     pos = be.position()
     be.abort()
     assert not a.busy and not b.busy
     assert be.position() == pos
     assert not be.busy()
+    # back at mid-scale: no DC step, no click when the line is unmuted next time
     assert m.mem32.regs[PWM0 + 0x0C] == 512 | (512 << 16)

@@ -139,3 +139,34 @@ def test_late_main_loop_underruns_are_recovered(play):
         sum(e - s for s, e in seg) + sum(seg[i + 1][0] - seg[i][1] for i in range(len(seg) - 1))
         > 0.31
     )
+
+
+def test_cancel_mid_tone_leaves_the_pwm_at_mid_scale():
+    # CANCEL over the link while a tone plays: the DMA stops and the slice's CC goes back to
+    # mid-scale (512 on both halves), so the filter output has no DC step and the next unmute
+    # no click; the line is quiet at once
+    from tonebridge.sim import SimBoard, VirtualClock
+    from tonebridge_fw import codec
+
+    sb = SimBoard("pico", VirtualClock())
+    try:
+        sb.run_for(20)
+        sb.read()
+        sb.write(codec.encode(">", "1", "SEND tone=1000 gap=100 5"))
+        sb.run_for(300)
+        s = sb.hw.slices[0]
+        assert s.cc & 0xFFFF != 512  # mid-tone: CC holds tone samples
+        assert any(ch.busy for ch in sb.hw.dma)
+        sb.write(codec.encode(">", "2", "CANCEL 1"))
+        sb.run_for(20)
+        out = sb.read()
+        assert b"!1 ABORT 0 cancelled" in out
+        assert s.cc == 512 | (512 << 16)
+        assert not any(ch.busy for ch in sb.hw.dma)
+        assert s.csr & 1  # the slice keeps running: the output sits at mid-scale
+        t = sb.now_us()
+        sb.run_for(50)
+        x = sb.line.samples(48000, start_us=t, end_us=sb.now_us(), gated=False)
+        assert np.max(np.abs(x - np.mean(x))) < 0.01  # no tone, no step after the abort
+    finally:
+        sb.close()
