@@ -9,8 +9,8 @@ mutant: the host's imports, the simulator's per-board loader (which compiles the
 files itself) and the real MicroPython runners. Tools that switch mutants inside the host's
 import system (mutmut 3, pytest-gremlins) never reach the simulated boards.
 
-The run happens in a scratch copy of the work tree (build/mutants/tree, refreshed at every
-run), never in the tree you edit: PYTHONPATH points the test processes at the copy's host/
+The run happens in a scratch copy of the work tree (build/mutants/tree-<pid>, made afresh for
+every run), never in the tree you edit: PYTHONPATH points the test processes at the copy's host/
 and firmware/, ahead of the editable install. Results: build/mutants/<module>.sqlite (the
 Cosmic Ray session), build/mutants/report.md (scores and every surviving mutant with its
 diff) and build/mutants/summary.json.
@@ -330,7 +330,7 @@ def main(argv=None) -> int:
     if unknown:
         ap.error(f"unknown module(s) {unknown}; known: {', '.join(MODULES)}")
     BUILD.mkdir(parents=True, exist_ok=True)
-    tree = BUILD / "tree"
+    tree = BUILD / f"tree-{os.getpid()}"  # one copy per run: runs may overlap
     copy_tree(tree)
 
     def log(msg):
@@ -352,6 +352,7 @@ def main(argv=None) -> int:
         old[m] = s
         sj.write_text(json.dumps(list(old.values()), indent=1))
         (BUILD / "report.md").write_text(report(list(old.values())))
+    shutil.rmtree(tree, ignore_errors=True)
     print(f"report: {BUILD / 'report.md'}")
     return 0
 
