@@ -82,7 +82,7 @@ class Ledger:
         self.tones = tones
         self.requests = list(requests)
         marker = {}
-        for i, (rid, text, _ms) in enumerate(self.requests):
+        for i, (_rid, text, _ms) in enumerate(self.requests):
             keys = tone_keys(text)
             if not keys:
                 continue

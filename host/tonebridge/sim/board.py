@@ -787,9 +787,7 @@ def render_on_board(
     ``play_on_board`` dict plus samples (numpy, volts, at ``rate``), rate and board."""
     sb = SimBoard(board, VirtualClock(), config=config)
     try:
-        res = play_on_board(
-            sb, text, dialect, tone_ms, gap_ms, lead_ms=lead_ms, tail_ms=tail_ms
-        )
+        res = play_on_board(sb, text, dialect, tone_ms, gap_ms, lead_ms=lead_ms, tail_ms=tail_ms)
         t0 = res["start_us"] - lead_ms * 1000
         res["samples"] = sb.recorder.samples(rate, start_us=t0, end_us=res["end_us"])
         if out is not None:

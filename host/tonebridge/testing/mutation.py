@@ -308,7 +308,9 @@ def report(summaries: list[dict]) -> str:
             continue
         lines += ["", f"## {s['module']} ({s['file']})", ""]
         for m in s["survivors"]:
-            lines.append(f"- SURVIVED line {m['line']} col {m['col']} {m['operator']}: `{m['source']}`")
+            lines.append(
+                f"- SURVIVED line {m['line']} col {m['col']} {m['operator']}: `{m['source']}`"
+            )
         for m in s["equivalents"]:
             lines.append(
                 f"- equivalent line {m['line']} {m['operator']}: `{m['source']}`: {m['why']}"

@@ -1,0 +1,180 @@
+"""The firmware's main loop (app.py) on a simulated Pico, in virtual time: its pacing, its error
+paths and the watchdog, driven only through the serial link (and, for faults, through a
+hardware failure injected into the board's own loaded firmware)."""
+
+import numpy as np
+import pytest
+from tonebridge.sim import SimBoard, VirtualClock
+from tonebridge_fw import codec
+
+
+@pytest.fixture
+def board():
+    made = []
+
+    def make(config=None, name="pico"):
+        sb = SimBoard(name, VirtualClock(), config=config)
+        made.append(sb)
+        return sb
+
+    yield make
+    for sb in made:
+        sb.close()
+
+
+class Talk:
+    """Frames in and out of a board, each stamped with the board time it was written at."""
+
+    def __init__(self, sb):
+        self.sb = sb
+        self.frames = []
+        self._dec = codec.Decoder(accept="<!")
+        sb.link.host_listeners.append(self._heard)
+
+    def _heard(self):
+        for f in self._dec.feed(self.sb.link.host_read(-1)):
+            self.frames.append((self.sb.now_us(), f[0], f[1], f[2]))
+
+    def send(self, rid, body, ms=20):
+        self.sb.write(codec.encode(">", rid, body))
+        self.sb.run_for(ms)
+        got = [f[3] for f in self.frames if f[1] == "<" and f[2] == rid]
+        return got[-1] if got else None
+
+    def events(self, rid="-"):
+        return [f[3] for f in self.frames if f[1] == "!" and f[2] == rid]
+
+
+def test_loop_pacing_busy_and_idle(board):
+    # idle, the loop sleeps IDLE_MS (20 ms) a pass; while a sequence plays, BUSY_MS (1 ms)
+    sb = board()
+    sb.run_for(50)
+    app = sb.app
+    n0 = app.passes
+    sb.run_for(1000)
+    idle = app.passes - n0
+    assert 45 <= idle <= 55, idle
+    t = Talk(sb)
+    t.send("1", "SEND tone=1000 gap=100 5", ms=100)
+    n1 = app.passes
+    sb.run_for(500)
+    busy = app.passes - n1
+    assert 400 <= busy <= 520, busy
+
+
+def test_backend_failure_is_reported_and_the_next_send_plays(board):
+    sb = board()
+    mod = sb.load("tonebridge_fw.backends.pwm_dma_rp2")
+    orig = mod.PwmDmaBackend.start
+    fail = {"n": 1}
+
+    def start(self, plan):
+        if fail["n"]:
+            fail["n"] -= 1
+            raise OSError(16, "DMA channel busy")
+        return orig(self, plan)
+
+    mod.PwmDmaBackend.start = start
+    sb.run_for(20)
+    t = Talk(sb)
+    assert t.send("1", "SEND 12").startswith("OK state=playing")
+    sb.run_for(50)
+    assert t.events("1") == ["ABORT 0 error"]
+    fault = [e for e in t.events() if e.startswith("FAULT backend")]
+    assert fault and "OSError" in fault[0] and "DMA channel busy" in fault[0]
+    assert sb.line_if.muted  # nothing reached the line
+    assert t.send("2", "SEND 12").startswith("OK state=playing")
+    sb.run_for(400)
+    assert t.events("2")[-1] == "DONE 2"
+    x = sb.line.samples(8000)
+    assert np.max(np.abs(x)) > 0.1
+
+
+def test_a_pass_that_raises_is_reported_and_not_fed(board):
+    # the hook relay driver fails: HOOK off raises inside a pass; the loop reports FAULT error,
+    # sleeps ERROR_MS, carries on; that pass does not feed the watchdog
+    sb = board(config={"watchdog_ms": 1000})
+    line_mod = sb.load("tonebridge_fw.line")
+
+    def off_hook(self):
+        raise OSError(5, "EIO")
+
+    line_mod.Line.off_hook = off_hook
+    sb.run_for(50)
+    app = sb.app
+    t = Talk(sb)
+    feeds, passes = sb.wdt.feeds, app.passes
+    sb.write(codec.encode(">", "1", "HOOK off"))
+    sb.run_for(1)
+    assert app.errors == 1
+    assert sb.wdt.feeds == feeds and app.passes == passes  # the failed pass fed nothing
+    fault = [e for e in t.events() if e.startswith("FAULT error")]
+    assert fault == ["FAULT error OSError [Errno 5] EIO"]
+    sb.run_for(98)
+    assert app.passes == passes  # ERROR_MS (100 ms) before the next pass
+    sb.run_for(3)
+    assert app.passes == passes + 1 and sb.wdt.feeds == feeds + 1
+    assert t.send("2", "PING").startswith("OK pong")
+    assert sb.resets == []
+
+
+def test_a_loop_that_keeps_failing_is_reset_by_the_watchdog(board):
+    # every pass raises (the link read fails): nothing feeds the watchdog, the board resets
+    sb = board(config={"watchdog_ms": 500})
+    tr = sb.load("tonebridge_fw.transport")
+
+    def read(self):
+        raise OSError(5, "EIO")
+
+    sb.run_for(50)
+    tr.StdioLink.read = read
+    sb.run_for(700)
+    assert [r[1] for r in sb.resets] == ["watchdog"]
+
+
+def test_config_reaches_the_backend(board):
+    sb = board()
+    sb.run_for(20)
+    t = Talk(sb)
+    assert t.send("1", "CONFIG twist=0.5 level=0.4") == (
+        "OK dialect=catapult tone=100 gap=100 twist=0.5 level=0.4"
+    )
+    be = sb.app.backend
+    assert be.configure() == {"twist": 0.5, "level": 0.4}
+    assert t.send("2", "CONFIG tone=50").startswith("OK")
+    assert be.configure() == {"twist": 0.5, "level": 0.4}  # only twist/level go to it
+
+
+def test_hook_state_follows_the_line(board):
+    # the line controller hangs up by itself (max_offhook_s): the loop tells the host
+    sb = board(config={"max_offhook_s": 1})
+    sb.run_for(20)
+    t = Talk(sb)
+    assert t.send("1", "HOOK off") == "OK hook=off"
+    sb.run_for(1100)
+    assert t.events()[-1] == "HOOK on timeout"
+    assert t.send("2", "STATUS").split()[4] == "hook=on"
+
+
+def test_stalled_sequence_then_the_next_one_plays(board):
+    # the backend never progresses (a dead DMA): the engine's stall guard aborts, the loop
+    # silences the player before the next sequence starts, and that one plays
+    sb = board()
+    mod = sb.load("tonebridge_fw.backends.pwm_dma_rp2")
+    orig = mod.PwmDmaBackend.position
+    stuck = {"on": True}
+
+    def position(self):
+        return 0 if stuck["on"] else orig(self)
+
+    mod.PwmDmaBackend.position = position
+    sb.run_for(20)
+    t = Talk(sb)
+    t.send("1", "SEND tone=100 gap=100 1")
+    t.send("2", "SEND tone=100 gap=100 2")
+    sb.run_for(2200)
+    assert any(e.startswith("FAULT stall") for e in t.events())
+    stuck["on"] = False
+    sb.run_for(2500)
+    assert t.events("1")[-1].endswith("stalled")
+    assert t.events("2")[-1] == "DONE 1"
