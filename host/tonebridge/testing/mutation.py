@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -42,71 +43,68 @@ REPO = Path(__file__).resolve().parents[3]
 BUILD = REPO / "build" / "mutants"
 EQUIVALENT_FILE = REPO / "tests" / "mutation_equivalent.txt"
 
-# module -> (firmware file, focused tests: fastest and most specific first, timeout s)
+# module -> (firmware file, test stages, timeout s). A stage is one pytest run; the next runs
+# only if it passed, so a mutant the fast unit tests kill never pays for the simulator.
 _FW = "firmware/tonebridge_fw/"
 MODULES = {
     "engine": (
         _FW + "engine.py",
-        ["tests/firmware/test_engine.py", "tests/protocol/test_client.py"],
-        30,
+        [["tests/firmware/test_engine.py"], ["tests/protocol/test_client.py"]],
+        60,
     ),
     "player": (
         _FW + "player.py",
         [
-            "tests/firmware/test_player.py",
-            "tests/sim/test_rp2_audio.py",
-            "tests/sim_mt8880/test_mt8880_audio.py",
+            ["tests/firmware/test_player.py"],
+            ["tests/sim/test_rp2_audio.py", "tests/sim_mt8880/test_mt8880_audio.py"],
         ],
-        60,
+        90,
     ),
     "line": (
         _FW + "line.py",
-        ["tests/firmware/test_line.py", "tests/sim/test_line_watchdog.py"],
+        [["tests/firmware/test_line.py"], ["tests/sim/test_line_watchdog.py", "tests/mpunix"]],
         60,
     ),
     "codec": (
         _FW + "codec.py",
-        ["tests/firmware/test_codec.py", "tests/firmware/test_engine.py"],
-        30,
+        [["tests/firmware/test_codec.py", "tests/firmware/test_engine.py"]],
+        60,
     ),
     "dialstring": (
         _FW + "dialstring.py",
-        ["tests/firmware/test_dialstring.py", "tests/firmware/test_engine.py"],
-        30,
+        [["tests/firmware/test_dialstring.py", "tests/firmware/test_engine.py"]],
+        60,
     ),
     "app": (
         _FW + "app.py",
         [
-            "tests/mpunix/test_app_unix.py",
-            "tests/sim/test_app_loop.py",
-            "tests/sim/test_board_runtime.py",
-            "tests/protocol/test_client.py",
+            ["tests/mpunix/test_app_unix.py"],
+            ["tests/sim/test_app_loop.py", "tests/sim/test_board_runtime.py"],
         ],
         90,
     ),
     "transport": (
         _FW + "transport.py",
-        ["tests/mpunix/test_app_unix.py", "tests/sim/test_board_runtime.py"],
+        [["tests/mpunix/test_app_unix.py"], ["tests/sim/test_board_runtime.py"]],
         90,
     ),
     "pwm_dma_rp2": (
         _FW + "backends/pwm_dma_rp2.py",
         [
-            "tests/firmware/test_pwm_dma_rp2.py",
-            "tests/sim/test_rp2_audio.py",
-            "tests/sim/test_fault_seeding.py",
+            ["tests/firmware/test_pwm_dma_rp2.py"],
+            ["tests/sim/test_rp2_audio.py", "tests/sim/test_fault_seeding.py"],
         ],
-        90,
+        120,
     ),
     "i2s_dac": (
         _FW + "backends/i2s_dac.py",
-        ["tests/sim_i2s/test_sim_i2s.py", "tests/sim_i2s/test_i2s_audio.py"],
-        90,
+        [["tests/sim_i2s/test_sim_i2s.py", "tests/sim_i2s/test_i2s_audio.py"]],
+        120,
     ),
     "mt8880": (
         _FW + "backends/mt8880.py",
-        ["tests/firmware/test_mt8880.py", "tests/sim_mt8880/test_mt8880_audio.py"],
-        90,
+        [["tests/firmware/test_mt8880.py"], ["tests/sim_mt8880/test_mt8880_audio.py"]],
+        120,
     ),
 }
 
@@ -145,26 +143,19 @@ def test_env(tree: Path) -> dict:
     return env
 
 
-def test_command(tests: list[str]) -> str:
+def _pytest(tests: list[str]) -> str:
     return " ".join(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-x",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            "-p",
-            "pytest_timeout",
-            "-m",
-            "'not micropython and not hil'",
-            *tests,
-        ]
-    )
+        [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "-p",
+         "pytest_timeout", "-m", "'not micropython and not hil'", *tests]
+    )  # fmt: skip
 
 
-def write_config(path: Path, module_path: str, tests: list[str], timeout: float) -> None:
+def test_command(stages: list[list[str]]) -> str:
+    """One shell command: the stages in order, each only if the one before passed."""
+    return "bash -c " + shlex.quote(" && ".join(_pytest(t) for t in stages))
+
+
+def write_config(path: Path, module_path: str, tests: list[list[str]], timeout: float) -> None:
     excl = ",\n    ".join(json.dumps(e) for e in EXCLUDED_OPERATORS)
     path.write_text(
         f"""[cosmic-ray]
@@ -263,7 +254,7 @@ def summarise(module: str, muts: list[dict], equivalent: dict, seconds: float) -
 
 def run_module(tree: Path, module: str, log) -> dict:
     path, tests, timeout = MODULES[module]
-    missing = [t for t in tests if not (tree / t).exists()]
+    missing = [t for stage in tests for t in stage if not (tree / t).exists()]
     if missing:
         raise SystemExit(f"{module}: test files missing: {missing}")
     cfg = BUILD / f"{module}.toml"
@@ -275,7 +266,7 @@ def run_module(tree: Path, module: str, log) -> dict:
     t0 = time.monotonic()
     # the unmutated code must pass the selection, or every mutant would look killed
     base = subprocess.run(
-        ["bash", "-c", test_command(tests)], capture_output=True, text=True, cwd=tree, env=env
+        shlex.split(test_command(tests)), capture_output=True, text=True, cwd=tree, env=env
     )
     if base.returncode != 0:
         raise SystemExit(f"{module}: the test selection fails without mutants:\n{base.stdout}")
@@ -318,14 +309,40 @@ def report(summaries: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def rebuild_report() -> int:
+    """Scores from the sessions already in build/mutants (the equivalents list re-read), with
+    the run times of the last runs."""
+    sj = BUILD / "summary.json"
+    old = {s["module"]: s for s in json.loads(sj.read_text())} if sj.exists() else {}
+    out = []
+    for m in MODULES:
+        session = BUILD / f"{m}.sqlite"
+        if not session.exists():
+            continue
+        seconds = old.get(m, {}).get("seconds", 0)
+        out.append(summarise(m, results(REPO, m, session), load_equivalent(), seconds))
+    sj.write_text(json.dumps(out, indent=1))
+    (BUILD / "report.md").write_text(report(out))
+    print(report(out))
+    return 0
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("modules", nargs="*", help=f"default: all of {', '.join(MODULES)}")
     ap.add_argument("--list", action="store_true", help="list the modules and their tests")
+    ap.add_argument(
+        "--report",
+        action="store_true",
+        help="rebuild report.md/summary.json from the sessions in build/mutants (no run)",
+    )
     args = ap.parse_args(argv)
+    if args.report:
+        return rebuild_report()
     if args.list:
         for name, (path, tests, timeout) in MODULES.items():
-            print(f"{name:12} {path}\n{'':12} tests: {' '.join(tests)} (timeout {timeout} s)")
+            stages = " then ".join(" ".join(t) for t in tests)
+            print(f"{name:12} {path}\n{'':12} tests: {stages} (timeout {timeout} s)")
         return 0
     mods = args.modules or list(MODULES)
     unknown = [m for m in mods if m not in MODULES]
