@@ -727,3 +727,113 @@ def test_id_reuse_detected_whichever_crc_is_larger():
             continue
         assert r.request("x", b).startswith("ERR id-reused"), (b, c, crcs[0])
     assert min(crcs) < crcs[0] < max(crcs)
+
+
+def test_boot_mismatch_either_side():
+    r = Rig("5555")
+    assert r.request("1", "SEND boot=4444 1").startswith("ERR boot")  # sorts before
+    assert r.request("2", "SEND boot=6666 1").startswith("ERR boot")  # and after
+
+
+def test_config_unknown_keys_whatever_their_spelling():
+    # keys sorting before "dialect", between, and after "twist"/"level"
+    r = Rig()
+    for k in ("aaa", "gzz", "mmm", "zzz"):
+        assert r.request("c" + k, "CONFIG " + k + "=1") == "ERR bad-arg unknown setting " + k
+
+
+def test_cancel_matches_the_id_exactly():
+    r = Rig()
+    r.request("b", "SEND 123")
+    r.request("c", "SEND 4")
+    r.request("d", "SEND 5")
+    r.pump()
+    # ids sorting before and after the playing "b" and the queued "c"
+    assert r.request("x1", "CANCEL a") == "OK cancelled=none"
+    assert r.request("x2", "CANCEL bb") == "OK cancelled=none"
+    assert r.request("x3", "CANCEL c") == "OK cancelled=c"
+    assert kv(r.request("x4", "RESULT d"))["state"] == "queued"
+    assert kv(r.request("x5", "RESULT b"))["state"] == "playing"
+
+
+def test_events_of_other_ids_are_ignored_whatever_their_spelling():
+    r = Rig()
+    r.request("m", "SEND 123")
+    r.pump()
+    for rid in ("a", "z"):
+        r.eng.player_event(("finished", rid, 2, "3"))
+        r.eng.player_event(("done", rid, 3))
+    r.pump()
+    assert kv(r.request("q", "RESULT m"))["state"] == "playing"
+    assert kv(r.request("q2", "RESULT m"))["played"] == "0"
+
+
+def test_a_lower_count_at_the_end_never_lowers_played():
+    r = Rig()
+    r.request("1", "SEND 123")
+    r.pump()
+    r.eng.player_event(("finished", "1", 2, "3"))
+    r.player.job = None
+    r.eng.player_event(("aborted", "1", 1, "x"))
+    r.pump()
+    assert r.events("1")[-1] == "ABORT 3 x"
+
+
+def test_player_failure_with_nothing_playing():
+    r = Rig()
+    r.eng.player_failed("OSError EIO")  # must not raise
+    r.pump()
+    assert events_all(r)[-1] == "FAULT backend OSError EIO"
+
+
+def test_line_event_kinds_around_hook_and_timeout():
+    r = Rig()
+    r.eng.line_event("fault", "x")  # sorts before "hook"
+    r.eng.line_event("watchdog", "y")  # after "timeout"
+    r.eng.line_event("hook", True)
+    r.eng.player_event(("hangup", "watchdog"))  # a hang-up that is not the timeout
+    r.pump()
+    assert events_all(r)[-4:] == ["FAULT fault x", "FAULT watchdog y", "HOOK off", "HOOK on"]
+
+
+def test_stall_guard_fires_on_a_late_pass():
+    # passes every 7 ms never land on the deadline exactly: the guard fires on the first pass
+    # after it, and the forced abort likewise
+    r = Rig()
+
+    class Dead:
+        def play(self, rid, plan):
+            pass
+
+        def cancel(self):
+            return []
+
+        def service(self):
+            return []
+
+    r.player = Dead()
+    r.request("1", "SEND tone=100 gap=100 12")
+    r.run(2300 + 7, step=7)
+    assert any(f[2].startswith("FAULT stall") for f in r.frames)
+    r.run(2000 + 7, step=7)
+    assert r.events("1") == ["ABORT 0 stalled"]
+
+
+def test_back_to_back_gap_details():
+    r = Rig()
+    r.request("a", "SEND tone=100 gap=60 1")
+    r.run(100, step=1)
+    assert r.events("a")[-1] == "DONE 1"
+    r.run(59, step=1)  # one ms of the gap is left
+    r.request("b", "SEND tone=100 gap=60 2W")  # ends with a pause, starts with a tone
+    assert r.player.plans[-1][1] == [(None, 1), ("2", 100), (None, 1000)]
+    while "DONE 1" not in r.events("b"):
+        r.run(1, step=1)
+    assert r.events("b")[-1] == "DONE 1"
+    r.request("c", "SEND tone=100 gap=60 W3")  # right after, but it starts with a pause
+    assert r.player.plans[-1][1] == [(None, 1000), ("3", 100)]
+    while "DONE 1" not in r.events("c"):
+        r.run(1, step=1)
+    r.run(60, step=1)  # the whole gap has passed: nothing to add, not even 0 ms
+    r.request("d", "SEND tone=100 gap=60 4")
+    assert r.player.plans[-1][1] == [("4", 100)]
