@@ -29,7 +29,6 @@ from tonebridge_fw import codec
 
 HERE = Path(__file__).resolve().parent
 FIRMWARE = HERE.parents[1] / "firmware"
-pytestmark = pytest.mark.micropython
 
 
 class UnixBoard:
