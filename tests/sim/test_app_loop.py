@@ -178,3 +178,125 @@ def test_stalled_sequence_then_the_next_one_plays(board):
     sb.run_for(2500)
     assert t.events("1")[-1].endswith("stalled")
     assert t.events("2")[-1] == "DONE 1"
+
+
+def test_idle_pacing_is_exactly_idle_ms(board):
+    sb = board()
+    sb.run_for(50)
+    app = sb.app
+    n0 = app.passes
+    sb.run_for(1000)
+    assert app.passes - n0 == 50  # IDLE_MS = 20: one pass every 20 ms of virtual time
+
+
+def test_error_pause_is_exactly_error_ms(board):
+    sb = board()
+    line_mod = sb.load("tonebridge_fw.line")
+
+    def off_hook(self):
+        raise OSError(5, "EIO")
+
+    line_mod.Line.off_hook = off_hook
+    sb.run_for(50)
+    app = sb.app
+    passes = app.passes
+    t0 = sb.now_us()
+    sb.write(codec.encode(">", "1", "HOOK off"))
+    sb.run_until_us(t0 + 99_500)
+    assert app.errors == 1 and app.passes == passes
+    sb.run_until_us(t0 + 100_500)
+    assert app.passes == passes + 1  # the next pass 100 ms (ERROR_MS) after the failed one
+
+
+def test_watchdog_grace_default(board):
+    sb = board(config={"watchdog_ms": 1000})
+    sb.run_for(20)
+    assert sb.app.wdt.timeout_ms == 1000 and sb.app.wdt.repl_grace_ms == 600_000
+
+
+def test_backend_failing_to_start_on_a_settled_line(board):
+    # the line is already off-hook and settled: the backend starts inside the SEND's pass
+    sb = board()
+    mod = sb.load("tonebridge_fw.backends.pwm_dma_rp2")
+    orig = mod.PwmDmaBackend.start
+    fail = {"n": 1}
+
+    def start(self, plan):
+        if fail["n"]:
+            fail["n"] -= 1
+            raise OSError(16, "DMA channel busy")
+        return orig(self, plan)
+
+    mod.PwmDmaBackend.start = start
+    sb.run_for(20)
+    t = Talk(sb)
+    assert t.send("1", "HOOK off", ms=50) == "OK hook=off"
+    assert t.send("2", "SEND 12").startswith("OK state=playing")
+    assert t.events("2") == ["ABORT 0 error"]
+    assert any(e.startswith("FAULT backend OSError") for e in t.events())
+    assert sb.app.errors == 0  # reported as a backend fault, not a failed pass
+    assert t.send("3", "SEND 3").startswith("OK")
+    sb.run_for(300)
+    assert t.events("3")[-1] == "DONE 1"
+
+
+@pytest.mark.parametrize("abort_fails", [False, True])
+def test_backend_failing_mid_sequence_reports_what_was_heard(board, abort_fails):
+    # the backend's service() fails just as the hardware moved into the second tone (and, in
+    # the second case, its abort() fails too): the first digit is reported finished, the second
+    # never "started" (its sound is not known), the sequence ends as an error, the loop goes on
+    sb = board()
+    mod = sb.load("tonebridge_fw.backends.pwm_dma_rp2")
+    cls = mod.PwmDmaBackend
+    orig_service, orig_pos, orig_abort = cls.service, cls.position, cls.abort
+    state = {"armed": True}
+
+    clock = sb.clock
+
+    def service(self):
+        orig_service(self)
+        # the first pass after the hardware moved into the second tone (plan: tone, gap, tone)
+        if state["armed"] and clock.now_us() >= state["t2"]:
+            state["armed"] = False
+            raise OSError(5, "DMA bus error")
+
+    def abort(self):
+        orig_abort(self)
+        if abort_fails and not state["armed"]:  # (start() aborts too: only this one fails)
+            raise OSError(5, "still failing")
+
+    cls.service, cls.abort = service, abort
+    sb.run_for(20)
+    t = Talk(sb)
+    # relay settle 10 ms + tone 100 + gap 100: the second tone starts 210 ms after the SEND
+    state["t2"] = sb.now_us() + 210_000 + 500
+    t.send("1", "SEND tone=100 gap=100 12", ms=600)
+    assert orig_pos is not None
+    assert t.events("1") == ["START 0 1", "END 0 1", "ABORT 1 error"]
+    assert any(e.startswith("FAULT backend OSError") for e in t.events())
+    cls.abort = orig_abort
+    assert t.send("2", "PING").startswith("OK pong")
+
+
+def test_a_sequence_starting_as_the_line_times_out_is_aborted(board):
+    # the SEND is taken in the very pass in which the line controller hangs up (max_offhook_s):
+    # the hang-up is not lost, and nothing plays on the dropped line
+    sb = board(config={"max_offhook_s": 1})
+    sb.run_for(20)
+    t = Talk(sb)
+    sb.run_until_us(20_500)  # off the millisecond grid: the idle passes then are too
+    sb.write(codec.encode(">", "1", "HOOK off"))
+    sb.run_for(5)
+    t_off = [f[0] for f in t.frames if f[1] == "<" and f[2] == "1"][0]
+    assert t_off == 20_500
+    # ticks_ms reaches since + 1000 at 1.020 s, between two idle passes (1.0005, 1.0205 s):
+    # the SEND written then wakes the loop for a pass that also finds the line timed out
+    sb.run_until_us((t_off // 1000 + 1000) * 1000)
+    t_due = sb.now_us()
+    sb.write(codec.encode(">", "2", "SEND 5"))
+    sb.run_for(300)
+    assert "HOOK on timeout" in t.events()
+    ev = t.events("2")
+    assert ev[-1] == "ABORT 0 hangup" and not any(e.startswith(("END", "DONE")) for e in ev)
+    x = sb.line.samples(8000, start_us=t_due, end_us=sb.now_us())
+    assert np.max(np.abs(x)) < 0.01  # nothing reached the dropped line

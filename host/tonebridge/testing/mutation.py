@@ -78,14 +78,23 @@ MODULES = {
     "app": (
         _FW + "app.py",
         [
-            ["tests/mpunix/test_app_unix.py"],
+            [
+                "tests/mpunix/test_app_unix.py",
+                "tests/firmware/test_engine.py::test_app_and_transport_import_without_hardware",
+            ],
             ["tests/sim/test_app_loop.py", "tests/sim/test_board_runtime.py"],
         ],
         90,
     ),
     "transport": (
         _FW + "transport.py",
-        [["tests/mpunix/test_app_unix.py"], ["tests/sim/test_board_runtime.py"]],
+        [
+            [
+                "tests/mpunix/test_app_unix.py",
+                "tests/firmware/test_engine.py::test_app_and_transport_import_without_hardware",
+            ],
+            ["tests/sim/test_board_runtime.py", "tests/sim/test_app_loop.py"],
+        ],
         90,
     ),
     "pwm_dma_rp2": (
