@@ -364,6 +364,13 @@ def main(argv=None) -> int:
     def log(msg):
         print(msg, flush=True)
 
+    try:
+        return _run_all(tree, mods, log)
+    finally:
+        shutil.rmtree(tree, ignore_errors=True)
+
+
+def _run_all(tree: Path, mods: list[str], log) -> int:
     summaries = []
     old = {}
     sj = BUILD / "summary.json"
@@ -380,7 +387,6 @@ def main(argv=None) -> int:
         old[m] = s
         sj.write_text(json.dumps(list(old.values()), indent=1))
         (BUILD / "report.md").write_text(report(list(old.values())))
-    shutil.rmtree(tree, ignore_errors=True)
     print(f"report: {BUILD / 'report.md'}")
     return 0
 
