@@ -93,7 +93,7 @@ MODULES = {
                 "tests/mpunix/test_app_unix.py",
                 "tests/firmware/test_engine.py::test_app_and_transport_import_without_hardware",
             ],
-            ["tests/sim/test_board_runtime.py", "tests/sim/test_app_loop.py"],
+            ["tests/sim/test_transport.py", "tests/sim/test_board_runtime.py"],
         ],
         90,
     ),
