@@ -382,3 +382,33 @@ def test_parse_kv_edges():
     assert codec.parse_kv(["a=1", "b=", "x"]) == ({"a": "1", "b": ""}, ["x"])
     assert codec.parse_kv(["=x", "a=1"]) == ({}, ["=x", "a=1"])  # no key: not an option
     assert codec.parse_kv([]) == ({}, [])
+
+
+def test_a_trailing_control_byte_is_not_a_carriage_return():
+    a = codec.encode(">", "1", "A")[:-1]
+    assert codec.Decoder().feed(a + b"\x00\n") == ()
+    assert codec.Decoder().feed(a + b"\r\n") == [(">", "1", "A")]
+
+
+def test_a_line_without_a_mark_is_never_a_frame():
+    head = b"Q1 PING "  # what follows a non-mark first byte looks like a frame to a sloppy parser
+    line = b"?" + head + b"*" + ("%04X" % codec.crc16(head)).encode()
+    assert codec.parse_line(line) is None
+
+
+def test_overflow_when_the_last_byte_in_the_buffer_is_the_mark():
+    cap = codec.MAX_FRAME + 64
+    f = codec.encode(">", "3", "OK")
+    d = codec.Decoder()
+    assert d.feed(b"j" * (cap - 1) + f) == [(">", "3", "OK")]
+    assert d.overflows == 1
+
+
+def test_overflow_keeps_a_mark_near_the_start():
+    cap = codec.MAX_FRAME + 64
+    d = codec.Decoder()
+    d.feed(b"x>" + b"y" * (cap - 2) + b"z")  # the only mark at index 1 when it overflows
+    assert d.overflows == 1 and d.pending() == cap  # kept from the mark: cap - 1, plus 'z'
+    d = codec.Decoder()
+    d.feed(b"x" * 10 + b"<7 " + b"y" * (cap - 13) + b"z")  # a mark in the first half
+    assert d.overflows == 1 and d.pending() == cap - 10 + 1
