@@ -75,4 +75,10 @@ elif MODE == "bootid":
     sys.modules["os"] = RecordingOs()
     print("MODEL", app.new_boot_id())
     sys.modules["os"] = NoUrandomOs()
-    print("NOURANDOM", app.new_boot_id())
+    import time
+
+    ids = []
+    for _ in range(16):
+        ids.append(app.new_boot_id())
+        time.sleep_us(37)
+    print("NOURANDOM", " ".join(ids))

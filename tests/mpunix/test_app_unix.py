@@ -241,8 +241,12 @@ def test_boot_ids_from_urandom_and_the_fallback(boards):
     real = lines["REAL"].split()
     assert all(re.fullmatch("[0-9a-f]{8}", x) for x in real) and real[0] != real[1]
     assert lines["MODEL"] == "deadbeef"  # from os.urandom, byte for byte
-    # a port without os.urandom: still 8 hex digits (from the microsecond ticks)
-    assert re.fullmatch("[0-9a-f]{8}", lines["NOURANDOM"])
+    # a port without os.urandom: still 8 hex digits, from the microsecond ticks (so they
+    # differ call to call, and use every bit)
+    fallback = lines["NOURANDOM"].split()
+    assert len(fallback) == 16 and all(re.fullmatch("[0-9a-f]{8}", x) for x in fallback)
+    assert len(set(fallback)) > 8
+    assert any(int(x, 16) & 1 for x in fallback)
 
 
 def test_stdio_link_takes_a_burst_larger_than_one_read(boards):

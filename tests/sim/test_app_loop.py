@@ -184,6 +184,7 @@ def test_idle_pacing_is_exactly_idle_ms(board):
     sb = board()
     sb.run_for(50)
     app = sb.app
+    assert app.passes == 3  # passes at 0, 20 and 40 ms since boot
     n0 = app.passes
     sb.run_for(1000)
     assert app.passes - n0 == 50  # IDLE_MS = 20: one pass every 20 ms of virtual time
@@ -240,8 +241,17 @@ def test_backend_failing_to_start_on_a_settled_line(board):
     assert t.events("3")[-1] == "DONE 1"
 
 
-@pytest.mark.parametrize("abort_fails", [False, True])
-def test_backend_failing_mid_sequence_reports_what_was_heard(board, abort_fails):
+@pytest.mark.parametrize(
+    "abort_fails, t_fail_ms, want",
+    [
+        (False, 210, ["START 0 1", "END 0 1", "ABORT 1 error"]),
+        (True, 210, ["START 0 1", "END 0 1", "ABORT 1 error"]),
+        # fails as the first tone has just ended, before the player saw it end: the abort
+        # still reports that digit finished
+        (False, 111, ["START 0 1", "END 0 1", "ABORT 1 error"]),
+    ],
+)
+def test_backend_failing_mid_sequence_reports_what_was_heard(board, abort_fails, t_fail_ms, want):
     # the backend's service() fails just as the hardware moved into the second tone (and, in
     # the second case, its abort() fails too): the first digit is reported finished, the second
     # never "started" (its sound is not known), the sequence ends as an error, the loop goes on
@@ -269,10 +279,10 @@ def test_backend_failing_mid_sequence_reports_what_was_heard(board, abort_fails)
     sb.run_for(20)
     t = Talk(sb)
     # relay settle 10 ms + tone 100 + gap 100: the second tone starts 210 ms after the SEND
-    state["t2"] = sb.now_us() + 210_000 + 500
+    state["t2"] = sb.now_us() + t_fail_ms * 1000 + 500
     t.send("1", "SEND tone=100 gap=100 12", ms=600)
     assert orig_pos is not None
-    assert t.events("1") == ["START 0 1", "END 0 1", "ABORT 1 error"]
+    assert t.events("1") == want
     assert any(e.startswith("FAULT backend OSError") for e in t.events())
     cls.abort = orig_abort
     assert t.send("2", "PING").startswith("OK pong")
@@ -300,3 +310,36 @@ def test_a_sequence_starting_as_the_line_times_out_is_aborted(board):
     assert ev[-1] == "ABORT 0 hangup" and not any(e.startswith(("END", "DONE")) for e in ev)
     x = sb.line.samples(8000, start_us=t_due, end_us=sb.now_us())
     assert np.max(np.abs(x)) < 0.01  # nothing reached the dropped line
+
+
+def test_hook_on_drops_the_relay(board):
+    sb = board()
+    sb.run_for(20)
+    t = Talk(sb)
+    assert t.send("1", "HOOK off") == "OK hook=off"
+    assert sb.line_if.off_hook
+    assert t.send("2", "HOOK on") == "OK hook=on"
+    assert not sb.line_if.off_hook and sb.line_if.muted
+
+
+def test_a_broken_link_does_not_stop_the_loop(board):
+    # writing to the host fails for a while (a USB host that stopped reading): the passes
+    # fail, the error report fails too, and the loop still goes on and answers afterwards
+    sb = board()
+    tr = sb.load("tonebridge_fw.transport")
+    orig = tr.StdioLink.write
+    broken = {"on": True}
+
+    def write(self, data):
+        if broken["on"]:
+            raise OSError(5, "EIO")
+        return orig(self, data)
+
+    sb.run_for(20)
+    tr.StdioLink.write = write
+    sb.write(codec.encode(">", "1", "PING"))
+    sb.run_for(300)
+    assert sb.state == "running" and sb.app is not None and sb.app.errors >= 1
+    broken["on"] = False
+    t = Talk(sb)
+    assert t.send("2", "PING", ms=150).startswith("OK pong")
