@@ -238,3 +238,10 @@ def test_repl_keep_alive_falls_back_to_timer_0():
         assert t.id == 0
         t.cb(t)
         assert wdt.fed == 1
+
+
+def test_repl_keep_alive_grace_rounds_down_to_whole_periods():
+    w, t, wdt = _keep_alive(1000, 1100)  # 1100 ms / 250 ms: 4 whole periods
+    for _ in range(10):
+        t.cb(t)
+    assert wdt.fed == 4 and t.off
