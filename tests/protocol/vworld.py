@@ -198,7 +198,7 @@ class World:
     protocol on a UART (where bytes get lost or corrupted; a USB-CDC link does not flip bits,
     and a 0x03 there is MicroPython's Ctrl-C)."""
 
-    def __init__(self, seed=0, drop=0.0, flip=0.0, dup=0.0, step_ms=1, board="pico",
+    def __init__(self, seed=0, drop=0.0, flip=0.0, dup=0.0, step_ms=2, board="pico",
                  uart=True, config=None):  # fmt: skip
         self.rnd = random.Random(seed)
         self.h2b = LossyLink(self.rnd, drop, flip, dup)
