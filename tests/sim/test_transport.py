@@ -112,3 +112,34 @@ def test_one_pass_reads_at_most_max_read_bytes(board):
     sb.write(b"x" * 1300 + b"\n")
     sb.run_for(10)
     assert [s for s in sizes if s] == [512, 512, 277]
+
+
+@pytest.mark.parametrize("poll", [True, False], ids=["poll", "no-poll"])
+def test_uart_board_plays_with_busy_pacing(board, poll):
+    # a UART profile without an "id" (UART 0) plays a sequence; while it plays the loop
+    # passes every BUSY_MS (1 ms), with or without select.poll on the UART
+    sb = board({"uart": {"tx": 0, "rx": 1}})
+    if not poll:
+        sel = sb.modules["select"]
+        orig = sel.poll
+
+        class NoUartPoll:
+            def __init__(self):
+                self._p = orig()
+
+            def register(self, obj, mask=1):
+                raise TypeError("can't poll a UART")
+
+            def poll(self, timeout=-1):
+                return self._p.poll(timeout)
+
+        sel.poll = NoUartPoll
+    sb.run_for(50)
+    sb.read()
+    sb.write(codec.encode(">", "1", "SEND tone=200 gap=100 1"))
+    sb.run_for(60)
+    n = sb.app.passes
+    sb.run_for(100)
+    assert 95 <= sb.app.passes - n <= 105
+    sb.run_for(300)
+    assert b"!1 DONE 1" in sb.read()
