@@ -8,7 +8,7 @@ NPM_STAMP := node_modules/.installed
 LISTEN ?= 127.0.0.1:8080
 PYTEST_ARGS ?=
 
-.PHONY: setup test run lint bench clean sysdeps
+.PHONY: setup test run lint bench clean sysdeps mutants
 
 setup: sysdeps $(STAMP) $(NPM_STAMP)
 
@@ -52,6 +52,15 @@ run: setup
 
 bench: setup
 	$(BIN)/python -m tonebridge.bench
+
+# Mutation testing of the firmware (docs/testing.md): MUTANTS="engine player" for some modules.
+MUTANTS ?=
+MUT_STAMP := $(VENV)/.mutation-installed
+$(MUT_STAMP): $(STAMP)
+	$(BIN)/pip install -q -e '.[dev,mutation]'
+	touch $@
+mutants: setup $(MUT_STAMP)
+	nice -n 15 $(BIN)/python -m tonebridge.testing.mutation $(MUTANTS)
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache build *.egg-info

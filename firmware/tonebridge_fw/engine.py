@@ -15,8 +15,8 @@
 # body.  A repeated id with the same body is answered from that record (for SEND: the
 # current progress) and never executed again; the same id with another body is refused.
 # Every dial string is compiled by dialstring.compile_plan before it is accepted, so a
-# bad string plays nothing.  Queued sequences play one after another, each starting no
-# sooner than its gap after the previous one ended, so two sequences never run into one
+# bad string plays nothing.  Queued sequences play one after another; one that follows
+# another at once opens with its own gap of silence, so two sequences never run into one
 # tone on the line.  HELLO (and BOOT) carry the board's hardware id (info["hwid"]), by
 # which the host tells boards apart whatever port they appear on.  The protocol is
 # specified in docs/protocol.md.
@@ -48,11 +48,10 @@ LEVEL_RANGE = (0.05, 1.0)  # peak of the two-tone sum as a fraction of full scal
 class Job:
     """One accepted SEND: its plan and progress."""
 
-    def __init__(self, rid, plan, ms, gap=0):
+    def __init__(self, rid, plan, ms):
         self.rid = rid
         self.plan = plan
         self.ms = ms
-        self.gap = gap  # silence before this sequence when it follows another
         n = 0
         for step in plan:
             if step[0] is not None:
@@ -60,11 +59,11 @@ class Job:
         self.total = n
         self.state = "queued"  # queued -> playing -> done | aborted
         self.played = 0  # digits finished
-        self.current = -1  # digit index started and not yet finished
         self.reason = ""
         self.deadline = 0
         self.deadline_ms = 0
         self.forced = False
+        self.gap = 0  # ms of silence kept before this sequence if another one just ended
 
 
 class Record:
@@ -98,7 +97,7 @@ class Engine:
         self._records = {}
         self._queue = []  # Jobs waiting for the player
         self._cur = None  # Job the player is playing
-        self._gap_from = None  # ticks when the last sequence ended (None: long enough ago)
+        self._ended = None  # ticks_ms when the last sequence ended (None: never / long ago)
         self.executed = 0  # requests executed (not answered from the window)
         self.duplicates = 0
         boot = (
@@ -380,7 +379,8 @@ class Engine:
             self._err(rid, "busy", "queue full (" + str(self.queue_depth) + " sequences)")
             return None
         ms = dialstring.plan_ms(plan)
-        job = Job(rid, plan, ms, gap)
+        job = Job(rid, plan, ms)
+        job.gap = gap
         self._queue.append(job)
         self._start_next()
         return job
@@ -390,10 +390,6 @@ class Engine:
     def _start_next(self):
         if self._cur is not None or not self._queue:
             return
-        if self._gap_from is not None:
-            if ticks_diff(self.ticks_ms(), self._gap_from) < self._queue[0].gap:
-                return  # tick() starts it once the gap has passed
-            self._gap_from = None
         job = self._queue.pop(0)
         self._cur = job
         job.state = "playing"
@@ -404,14 +400,21 @@ class Engine:
             self._cur = None
             self._start_next()
             return
-        self._actions.append(("play", job.rid, job.plan))
+        plan = job.plan
+        if self._ended is not None:
+            # a sequence that follows another at once keeps the inter-digit gap: without it
+            # "1" then "1" would reach the line as one long tone, one digit to the exchange
+            quiet = job.gap - ticks_diff(job.deadline, self._ended)
+            if quiet > 0 and plan and plan[0][0] is not None:
+                plan = [(None, quiet)] + list(plan)
+                job.deadline_ms += quiet
+        self._actions.append(("play", job.rid, plan))
 
     def _finish(self, job, state, reason):
-        if job is self._cur:
-            self._gap_from = self.ticks_ms()
         job.state = state
         job.reason = reason
-        job.current = -1
+        if job is self._cur:
+            self._ended = self.ticks_ms()
         if state == "done":
             self._event(job.rid, "DONE " + str(job.played))
         else:
@@ -427,10 +430,8 @@ class Engine:
         if job is None or ev[1] != job.rid:
             return  # stale event (a job already given up on)
         if kind == "started":
-            job.current = ev[2]
             self._event(job.rid, "START " + str(ev[2]) + " " + str(ev[3]))
         elif kind == "finished":
-            job.current = -1
             if ev[2] + 1 > job.played:
                 job.played = ev[2] + 1
             self._event(job.rid, "END " + str(ev[2]) + " " + str(ev[3]))
@@ -480,15 +481,9 @@ class Engine:
         self._event(codec.NO_ID, body)
 
     def tick(self):
-        """Starts a queued sequence once its gap has passed; stall guard: a sequence that
-        outlives its plan by STALL_MARGIN_MS is aborted."""
+        """Stall guard: a sequence that outlives its plan by STALL_MARGIN_MS is aborted."""
         job = self._cur
         if job is None:
-            if self._queue:
-                self._start_next()
-            elif self._gap_from is not None:
-                if ticks_diff(self.ticks_ms(), self._gap_from) >= dialstring.TIMING_MAX_MS:
-                    self._gap_from = None  # long idle: no stale tick value kept
             return
         late = ticks_diff(self.ticks_ms(), job.deadline) - job.deadline_ms
         if late < 0:

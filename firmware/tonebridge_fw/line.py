@@ -56,10 +56,10 @@ class Line:
 
     def off_hook(self):
         if not self._off:
+            if self._hook is not None:
+                self._hook.value(1)  # first: if the driver fails, the line stays on-hook
             self._off = True
             self._since = self._ticks()
-            if self._hook is not None:
-                self._hook.value(1)
 
     def on_hook(self):
         self.mute()

@@ -212,3 +212,203 @@ def test_split_and_kv():
     assert kv == {"boot": "ab", "dialect": "gws"}
     assert rest == ["12#"]
     assert codec.format_kv([("a", 1), ("b", "x")]) == "a=1 b=x"
+
+
+# ---- exact edges (each pins a branch a mutation run found unchecked) ------------------------
+
+
+def raw(head):
+    """A line with a correct CRC over `head`, whatever `head` holds (bypasses encode)."""
+    c = codec.crc16(head)
+    return head + b"*" + ("%04X" % c).encode()
+
+
+def test_raw_helper_matches_encode():
+    assert raw(b">1 PING ") + b"\n" == codec.encode(">", "1", "PING")
+
+
+def test_printable_edges_in_encode_and_clean():
+    assert codec.encode(">", "1", "A~B").startswith(b">1 A~B ")  # 0x7E is printable
+    assert codec.encode(">", "1", " x").startswith(b">1  x ")  # 0x20 too
+    for bad in ("\x1f", "\x7f", "\x00"):
+        raises(codec.FrameError, codec.encode, ">", "1", "A" + bad)
+    assert codec.clean("~ a") == "~ a"
+    assert codec.clean("\x1f\x7f>") == "???"
+
+
+def test_encode_rejects_empty_and_multi_char_marks():
+    raises(codec.FrameError, codec.encode, "", "1", "PING")  # "" is "in" any string
+    raises(codec.FrameError, codec.encode, "><", "1", "PING")
+
+
+def test_id_length_edges():
+    assert codec.valid_id("x" * codec.MAX_ID) and codec.MAX_ID == 40
+    assert not codec.valid_id("x" * (codec.MAX_ID + 1))
+    assert not codec.valid_id("")
+
+
+def test_frame_length_edges():
+    assert codec.MAX_FRAME == 256
+    body = "B" * (codec.MAX_FRAME - len(">1  *HHHH"))
+    line = codec.encode(">", "1", body)[:-1]
+    assert len(line) == codec.MAX_FRAME
+    assert codec.parse_line(line) == (">", "1", body)
+    long = raw(b">1 " + b"B" * (len(body) + 1) + b" ")
+    assert len(long) == codec.MAX_FRAME + 1
+    assert codec.parse_line(long) is None  # one byte too long, though its CRC is right
+    # noise in front does not count against the frame's length
+    assert codec.parse_line(b"n" * 60 + line) == (">", "1", body)
+
+
+def test_parse_line_rejects_crafted_lines_with_good_crcs():
+    assert codec.parse_line(raw(b">1 PING ")) == (">", "1", "PING")
+    for head in (
+        b"X1 PING ",  # no mark at all
+        b">1 PI\x01NG ",  # a control character
+        b">1 PI\x1fNG ",
+        b">1 PI\x7fNG ",
+        b">1 PINGX",  # no space before '*'
+        b">1  ",  # empty body
+        b">1   X ",  # body starts with a space
+        b">a#b PING ",  # an id character outside [0-9A-Za-z_.:-]
+        b"> PING ",  # no id
+    ):
+        assert codec.parse_line(raw(head)) is None, head
+    assert codec.parse_line(raw(b">1 A~B ")) == (">", "1", "A~B")
+    assert codec.parse_line(raw(b">1 A B ")) == (">", "1", "A B")
+    assert codec.parse_line(raw(b">1 AB  ")) == (">", "1", "AB ")  # as encode("AB ") frames it
+
+
+def test_crc_digits_only_0_9_and_upper_A_F():
+    # a frame whose CRC has a given digit, written with the neighbouring non-hex character
+    def frame_with(digit):
+        for i in range(2000):
+            line = codec.encode(">", "1", "P" + str(i))[:-1]
+            if digit in line[-4:].decode():
+                return line
+        raise AssertionError("no CRC with " + digit)
+
+    for digit, wrong in (("A", ":"), ("9", "@"), ("0", "/")):
+        line = frame_with(digit)
+        k = line[-4:].decode().index(digit)
+        bad = line[: len(line) - 4 + k] + wrong.encode() + line[len(line) - 3 + k :]
+        assert codec.parse_line(line) is not None
+        assert codec.parse_line(bad) is None, bad
+    # 'G' is not F+1: a last digit 'G' must not read as a carry into the digit before it
+    for i in range(5000):
+        line = codec.encode(">", "1", "Q" + str(i))[:-1]
+        crc = line[-4:].decode()
+        if crc[3] == "0" and crc[2] not in "0A":
+            prev = "0123456789ABCDEF"["0123456789ABCDEF".index(crc[2]) - 1]
+            bad = line[:-2] + (prev + "G").encode()
+            assert codec.parse_line(bad) is None, bad
+            break
+    else:
+        raise AssertionError("no CRC ending in 0")
+
+
+def test_control_byte_is_not_a_newline():
+    a = codec.encode(">", "1", "A")[:-1]
+    b = codec.encode(">", "2", "B")
+    # one line: only its last frame counts (a NUL does not end a line)
+    assert codec.Decoder().feed(a + b"\x00" + b) == [(">", "2", "B")]
+    assert codec.Decoder().feed(a + b"\r\x00\n") == ()
+
+
+def test_decoder_counters_exactly():
+    d = codec.Decoder()
+    assert d.pending() == 0 and d.frames == 0 and d.dropped == 0 and d.overflows == 0
+    assert d.feed(b"\n\n\r\n") == ()
+    assert d.dropped == 1  # the lone CR is a (bad) line; empty lines are nothing
+    assert d.feed(b"noise\n") == () and d.dropped == 2
+    assert d.feed(codec.encode(">", "1", "A")) == [(">", "1", "A")]
+    assert d.frames == 1 and d.dropped == 2
+    assert d.feed(codec.encode("<", "1", "A")) == [("<", "1", "A")] and d.frames == 2
+    d2 = codec.Decoder(accept=">")
+    d2.feed(codec.encode("<", "1", "A"))
+    assert d2.frames == 0 and d2.dropped == 1
+
+
+def test_reset_clears_a_partial_line():
+    d = codec.Decoder()
+    d.feed(b"junk without end")
+    d.reset()
+    assert d.pending() == 0
+    assert d.feed(b"noise\n") == () and d.dropped == 1
+    assert d.feed(codec.encode(">", "9", "X")) == [(">", "9", "X")]
+
+
+def test_overflow_keeps_the_frame_after_the_last_mark():
+    for mark in "><!":
+        for junk in (400, 700, 1000):
+            d = codec.Decoder()
+            f = codec.encode(mark, "4", "OK")
+            assert d.feed(b"x" * junk + f) == [(mark, "4", "OK")], (mark, junk)
+            assert d.overflows >= 1 and d.pending() == 0
+    # the buffer holds MAX_FRAME + 64 bytes: a line that just fits never overflows
+    d = codec.Decoder()
+    f = codec.encode(">", "5", "OK")
+    fill = codec.MAX_FRAME + 64 - (len(f) - 1)
+    assert d.feed(b"y" * fill + f) == [(">", "5", "OK")] and d.overflows == 0
+    d = codec.Decoder()
+    assert d.feed(b"y" * (fill + 1) + f) == [(">", "5", "OK")] and d.overflows == 1
+
+
+def test_overflow_without_a_mark_drops_the_line_quietly():
+    d = codec.Decoder()
+    junk = bytes(b for b in range(0x20, 0x7F) if b not in (0x3C, 0x3E, 0x21)) * 5
+    assert d.feed(junk) == ()
+    assert d.pending() == 0 and d.overflows == 1
+    assert d.feed(b"\n") == ()
+    assert d.dropped == 0  # skipped, not parsed
+    assert d.feed(codec.encode("!", "-", "X")) == [("!", "-", "X")]
+
+
+def test_overflow_with_a_mark_at_the_very_start_is_dropped():
+    d = codec.Decoder()
+    assert d.feed(b">" + b"z" * 400) == ()
+    assert d.pending() == 0 and d.overflows == 1
+
+
+def test_overflow_keeps_exactly_the_tail_from_the_last_mark():
+    d = codec.Decoder()
+    d.feed(b"q" * 315 + b"<7 partial")  # overflows while the partial frame is in the buffer
+    assert d.pending() == len(b"<7 partial")
+    assert d.feed(b" more *0000\n") == ()  # (wrong CRC)
+    assert d.dropped == 1
+
+
+def test_parse_kv_edges():
+    assert codec.parse_kv(["a=1", "b=", "x"]) == ({"a": "1", "b": ""}, ["x"])
+    assert codec.parse_kv(["=x", "a=1"]) == ({}, ["=x", "a=1"])  # no key: not an option
+    assert codec.parse_kv([]) == ({}, [])
+
+
+def test_a_trailing_control_byte_is_not_a_carriage_return():
+    a = codec.encode(">", "1", "A")[:-1]
+    assert codec.Decoder().feed(a + b"\x00\n") == ()
+    assert codec.Decoder().feed(a + b"\r\n") == [(">", "1", "A")]
+
+
+def test_a_line_without_a_mark_is_never_a_frame():
+    head = b"Q1 PING "  # what follows a non-mark first byte looks like a frame to a sloppy parser
+    line = b"?" + head + b"*" + ("%04X" % codec.crc16(head)).encode()
+    assert codec.parse_line(line) is None
+
+
+def test_overflow_when_the_last_byte_in_the_buffer_is_the_mark():
+    cap = codec.MAX_FRAME + 64
+    f = codec.encode(">", "3", "OK")
+    d = codec.Decoder()
+    assert d.feed(b"j" * (cap - 1) + f) == [(">", "3", "OK")]
+    assert d.overflows == 1
+
+
+def test_overflow_keeps_a_mark_near_the_start():
+    cap = codec.MAX_FRAME + 64
+    d = codec.Decoder()
+    d.feed(b"x>" + b"y" * (cap - 2) + b"z")  # the only mark at index 1 when it overflows
+    assert d.overflows == 1 and d.pending() == cap  # kept from the mark: cap - 1, plus 'z'
+    d = codec.Decoder()
+    d.feed(b"x" * 10 + b"<7 " + b"y" * (cap - 13) + b"z")  # a mark in the first half
+    assert d.overflows == 1 and d.pending() == cap - 10 + 1

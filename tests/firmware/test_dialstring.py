@@ -170,3 +170,8 @@ def test_plan_helpers():
     assert digits_in(p) == 4
     assert plan_text(p) == "159#"
     assert plan_ms([]) == 0 and digits_in([]) == 0
+
+
+def test_non_text_is_refused_with_its_type():
+    e = raises(dialstring.DialStringError, dialstring.compile_plan, 123)
+    assert str(e) == "dial string must be text, got int"

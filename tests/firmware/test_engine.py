@@ -23,9 +23,11 @@ class PlayerDouble:
         self.job = None
         self.emitted = []
         self.cancels = 0
+        self.plans = []  # (rid, plan, t) of every play()
 
     def play(self, rid, plan):
         assert self.job is None, "engine started a second plan while one plays"
+        self.plans.append((rid, plan, self.clock()))
         self.job = [rid, plan, self.clock(), 0, -1]  # rid, plan, t0, next step, digit index
 
     def cancel(self):
@@ -359,8 +361,26 @@ def test_window_is_bounded():
     r = Rig()
     for i in range(engine.WINDOW * 3):
         r.request("p" + str(i), "HOOK on")
-    assert len(r.eng._records) <= engine.WINDOW
-    assert len(r.eng._ids) <= engine.WINDOW
+    # exactly the last WINDOW ids are remembered: no more (bounded memory), no fewer
+    assert len(r.eng._records) == engine.WINDOW
+    assert r.eng._ids == ["p" + str(i) for i in range(engine.WINDOW * 2, engine.WINDOW * 3)]
+    assert r.request("p" + str(engine.WINDOW * 2), "HOOK on") == "OK hook=on dup=1"
+    assert r.request("p" + str(engine.WINDOW * 2 - 1), "HOOK on") == "OK hook=on"  # forgotten
+
+
+def test_exactly_once_window_is_the_32_hello_advertises():
+    # a retry of a SEND after 31 other requests (the window HELLO advertises: 32 ids) is
+    # answered from the record, never dialled again
+    r = Rig()
+    assert kv(r.request("h", "HELLO"))["window"] == "32"
+    assert r.request("s0", "SEND tone=40 gap=40 12").startswith("OK state=playing")
+    r.run(200)
+    assert r.events("s0")[-1] == "DONE 2"
+    for i in range(1, 31):  # with "h": 31 other ids after s0
+        r.request("p" + str(i), "HOOK on")
+    assert r.request("s0", "SEND tone=40 gap=40 12") == "OK state=done played=2 digits=2 dup=1"
+    r.run(200)
+    assert [e for e in r.player.emitted if e[0] == "s0"] == [("s0", 0, "1"), ("s0", 1, "2")]
 
 
 def test_stall_guard_aborts_silent_player():
@@ -506,3 +526,366 @@ def test_queued_sequence_waits_its_gap_after_the_previous_one():
     # after a long idle a new sequence starts at once
     r.run(6000, step=50)
     assert "state=playing" in r.request("3", "SEND 1")
+
+
+def test_back_to_back_sequences_keep_the_gap():
+    # "1" then "1" queued: the second must not follow the first without a gap (the line would
+    # carry one long tone: one digit to the exchange, where the board reported two)
+    r = Rig()
+    r.request("a", "SEND tone=100 gap=80 1")
+    r.request("b", "SEND tone=100 gap=60 1")
+    r.run(600, step=1)
+    assert r.events("a")[-1] == "DONE 1" and r.events("b")[-1] == "DONE 1"
+    (ra, pa, ta), (rb, pb, tb) = r.player.plans
+    assert pa == [("1", 100)]
+    # the second plan opens with its own gap of silence (less what already passed)
+    assert pb[0][0] is None and 55 <= pb[0][1] <= 60, pb
+    assert pb[1:] == [("1", 100)]
+    # one queued long after the last ended starts at once
+    r.run(500)
+    r.request("c", "SEND tone=100 gap=60 1")
+    assert r.player.plans[-1][1] == [("1", 100)]
+
+
+# ---- exact protocol answers (each one pins a branch a mutation test found unchecked) ------
+
+
+def events_all(r):
+    return [f[2] for f in r.frames if f[0] == "!" and f[1] == "-"]
+
+
+def test_line_events_from_the_line_controller():
+    r = Rig()
+    r.eng.line_event("hook", True)
+    r.eng.line_event("hook", True)  # no change: no second event
+    r.pump()
+    assert events_all(r)[-1] == "HOOK off" and events_all(r).count("HOOK off") == 1
+    assert kv(r.request("1", "STATUS"))["hook"] == "off"
+    r.eng.line_event("hook", False)
+    r.pump()
+    assert events_all(r)[-1] == "HOOK on"
+    r.eng.line_event("hook", True)
+    r.eng.line_event("timeout")
+    r.pump()
+    assert events_all(r)[-1] == "HOOK on timeout"
+    assert r.eng.off_hook is False and kv(r.request("2", "STATUS"))["hook"] == "on"
+    r.eng.line_event("relay", None)
+    r.eng.line_event("relay stuck", "contact 2")
+    r.pump()
+    assert events_all(r)[-2:] == ["FAULT relay", "FAULT relay-stuck contact 2"]
+
+
+def test_player_hangup_events():
+    r = Rig()
+    r.request("1", "HOOK off")
+    r.eng.player_event(("hangup", "line"))  # the line dropped, not the timeout
+    r.pump()
+    assert events_all(r)[-1] == "HOOK on"
+    r.request("2", "HOOK off")
+    r.eng.player_event(("hangup", "timeout"))
+    r.pump()
+    assert events_all(r)[-1] == "HOOK on timeout"
+
+
+def test_result_states_exactly():
+    r = Rig()
+    r.request("a", "SEND tone=100 gap=100 12")
+    r.request("b", "SEND tone=100 gap=100 3")
+    r.request("c", "SEND tone=100 gap=100 45")
+    r.pump()
+    assert r.request("q1", "RESULT a") == "OK state=playing played=0 digits=2 ms=300"
+    assert r.request("q2", "RESULT b") == "OK state=queued played=0 digits=1 ahead=1 ms=100"
+    assert r.request("q3", "RESULT c") == "OK state=queued played=0 digits=2 ahead=2 ms=300"
+    assert r.request("q4", "CANCEL c") == "OK cancelled=c"
+    assert r.request("q5", "RESULT c") == "OK state=aborted played=0 digits=2 reason=cancelled"
+    assert r.request("q6", "RESULT q4") == "OK state=answered"
+    assert r.request("q7", "RESULT nope") == "OK state=unknown boot=b007"
+    assert r.request("q8", "RESULT").startswith("ERR bad-arg RESULT takes one request id")
+    assert r.request("q9", "RESULT a b").startswith("ERR bad-arg")
+    r.run(1000)
+    assert r.request("q10", "RESULT a") == "OK state=done played=2 digits=2"
+    assert r.request("q11", "RESULT b") == "OK state=done played=1 digits=1"
+
+
+def test_queued_sequences_play_in_order():
+    r = Rig()
+    for rid, text in (("a", "1"), ("b", "2"), ("c", "3"), ("d", "4")):
+        assert r.request(rid, "SEND tone=40 gap=40 " + text).startswith("OK")
+    r.run(1000)
+    assert [e[2] for e in r.player.emitted] == ["1", "2", "3", "4"]
+    assert [e[0] for e in r.player.emitted] == ["a", "b", "c", "d"]
+
+
+def test_queue_depth_is_exactly_four():
+    r = Rig()
+    assert kv(r.request("h", "HELLO"))["queue"] == "4"
+    for i in range(4):
+        assert r.request("s" + str(i), "SEND 1").startswith("OK"), i
+    assert r.request("s4", "SEND 1") == "ERR busy queue full (4 sequences)"
+    assert r.eng.busy()
+
+
+def test_busy_while_only_one_plays():
+    r = Rig()
+    r.request("1", "SEND 1")
+    r.pump()
+    assert r.eng.busy() and not r.eng._queue
+    r.run(300)
+    assert not r.eng.busy()
+
+
+def test_pause_only_sequence_plays_its_pause():
+    r = Rig()
+    assert r.request("1", "SEND W") == "OK state=playing played=0 digits=0 ms=1000"
+    r.run(500)
+    assert r.events("1") == []  # still pausing
+    r.run(600)
+    assert r.events("1") == ["DONE 0"]
+
+
+def test_hook_arguments():
+    r = Rig()
+    assert r.request("1", "HOOK").startswith("ERR bad-arg HOOK takes on or off")
+    assert r.request("2", "HOOK on off").startswith("ERR bad-arg")
+    assert r.request("3", "HOOK up").startswith("ERR bad-arg")
+    assert r.request("4", "HOOK off") == "OK hook=off"
+    assert r.hook is True and events_all(r)[-1] == "HOOK off"
+    n = len(events_all(r))
+    assert r.request("5", "HOOK off") == "OK hook=off"
+    assert len(events_all(r)) == n  # no change, no event
+    assert r.request("6", "HOOK on") == "OK hook=on"
+    assert r.hook is False and events_all(r)[-1] == "HOOK on"
+
+
+def test_cancel_arguments_and_other_ids():
+    r = Rig()
+    r.request("a", "SEND 123")
+    r.request("b", "SEND 4")
+    r.run(50)
+    assert r.request("c1", "CANCEL a b").startswith("ERR bad-arg CANCEL takes at most one")
+    assert r.request("c2", "CANCEL zz") == "OK cancelled=none"
+    assert r.request("c3", "CANCEL b") == "OK cancelled=b"
+    assert r.player.job is not None and r.player.job[0] == "a"  # a plays on
+    r.run(600)
+    assert r.events("a")[-1] == "DONE 3" and r.events("b") == ["ABORT 0 cancelled"]
+    assert r.request("c4", "CANCEL") == "OK cancelled=none"
+
+
+def test_progress_from_late_or_repeated_events():
+    r = Rig()
+    r.request("1", "SEND 123")
+    r.pump()
+    eng = r.eng
+    eng.player_event(("finished", "1", 1, "2"))  # digit 1 done: 2 played
+    eng.player_event(("finished", "1", 0, "1"))  # a late event never lowers the count
+    assert kv(r.request("q", "RESULT 1"))["played"] == "2"
+    eng.player_event(("finished", "zz", 2, "3"))  # another id: ignored
+    assert kv(r.request("q2", "RESULT 1"))["played"] == "2"
+    r.player.job = None
+    eng.player_event(("aborted", "1", 3, ""))  # the player's count is higher: it wins
+    r.pump()
+    assert r.events("1")[-1] == "ABORT 3 aborted"
+
+
+def test_abort_reason_from_the_player():
+    r = Rig()
+    r.request("1", "SEND 123")
+    r.pump()
+    r.player.job = None
+    r.eng.player_event(("aborted", "1", 0, "hang up"))
+    r.pump()
+    assert r.events("1")[-1] == "ABORT 0 hang-up"
+    r.request("2", "SEND 4")
+    r.pump()
+    r.player.job = None
+    r.eng.player_event(("aborted", "2", 0))  # no reason given
+    r.pump()
+    assert r.events("2")[-1] == "ABORT 0 aborted"
+
+
+def test_abort_current_reason():
+    r = Rig()
+    r.request("1", "SEND 123")
+    r.pump()
+    r.player.job = None
+    r.eng.abort_current("gone")
+    r.pump()
+    assert r.events("1")[-1] == "ABORT 0 gone"
+    r.eng.abort_current("again")  # nothing playing: nothing happens
+    r.pump()
+    assert r.events("1")[-1] == "ABORT 0 gone"
+
+
+def test_stall_guard_timing_exactly():
+    r = Rig()
+
+    class Dead:
+        def play(self, rid, plan):
+            pass
+
+        def cancel(self):
+            return []
+
+        def service(self):
+            return []
+
+    r.player = Dead()
+    r.request("1", "SEND tone=100 gap=100 12")  # plan: 300 ms
+    r.run(300 + engine.STALL_MARGIN_MS - 1, step=1)
+    assert not [f for f in r.frames if f[2].startswith("FAULT")]
+    r.run(1, step=1)
+    assert events_all(r)[-1] == "FAULT stall sequence 1 did not finish; aborting"
+    assert engine.STALL_MARGIN_MS == 2000
+    r.run(engine.STALL_MARGIN_MS - 1, step=1)
+    assert r.events("1") == []  # the abort is given its own margin
+    r.run(1, step=1)
+    assert r.events("1") == ["ABORT 0 stalled"]
+
+
+def test_config_ranges_exactly():
+    r = Rig()
+    r.eng = engine.Engine(r.clock, "b1", tunable={"twist": 2.0, "level": 0.8})
+    for body, ok in (
+        ("CONFIG twist=0.0", True), ("CONFIG twist=4.0", True), ("CONFIG twist=4.01", False),
+        ("CONFIG twist=-0.01", False), ("CONFIG level=0.05", True), ("CONFIG level=1.0", True),
+        ("CONFIG level=0.049", False), ("CONFIG level=1.01", False),
+    ):  # fmt: skip
+        rep = r.request("k" + str(len(r.frames)), body)
+        assert rep.startswith("OK") == ok, (body, rep)
+    assert r.request("l", "CONFIG level=1.01") == "ERR bad-arg level must be within 0.05..1.0"
+    assert r.request("t", "CONFIG twist=5") == "ERR bad-arg twist must be within 0.0..4.0"
+    assert r.request("d", "CONFIG dialect=gws").startswith("OK dialect=gws")
+    assert r.request("d2", "CONFIG dialect=nope") == "ERR bad-arg unknown dialect nope"
+    assert r.request("x", "CONFIG volume=3") == "ERR bad-arg unknown setting volume"
+
+
+def test_info_defaults():
+    eng = engine.Engine(Clock(), "b2")
+    r = Rig()
+    r.eng = eng
+    h = kv(r.request("1", "HELLO"))
+    assert h["board"] == "unknown" and h["backend"] == "unknown"
+
+
+def test_id_reuse_detected_whichever_crc_is_larger():
+    # CRC-16 of the two bodies: one larger, one smaller than the first; both are refused
+    r = Rig()
+    bodies = ["CANCEL", "HOOK on", "HOOK off"]  # remembered (effectful) requests
+    crcs = [codec.crc16(b.encode()) for b in bodies]
+    first = bodies[0]
+    r.request("x", first)
+    for b, c in zip(bodies, crcs):
+        if b == first:
+            continue
+        assert r.request("x", b).startswith("ERR id-reused"), (b, c, crcs[0])
+    assert min(crcs) < crcs[0] < max(crcs)
+
+
+def test_boot_mismatch_either_side():
+    r = Rig("5555")
+    assert r.request("1", "SEND boot=4444 1").startswith("ERR boot")  # sorts before
+    assert r.request("2", "SEND boot=6666 1").startswith("ERR boot")  # and after
+
+
+def test_config_unknown_keys_whatever_their_spelling():
+    # keys sorting before "dialect", between, and after "twist"/"level"
+    r = Rig()
+    for k in ("aaa", "gzz", "mmm", "zzz"):
+        assert r.request("c" + k, "CONFIG " + k + "=1") == "ERR bad-arg unknown setting " + k
+
+
+def test_cancel_matches_the_id_exactly():
+    r = Rig()
+    r.request("b", "SEND 123")
+    r.request("c", "SEND 4")
+    r.request("d", "SEND 5")
+    r.pump()
+    # ids sorting before and after the playing "b" and the queued "c"
+    assert r.request("x1", "CANCEL a") == "OK cancelled=none"
+    assert r.request("x2", "CANCEL bb") == "OK cancelled=none"
+    assert r.request("x3", "CANCEL c") == "OK cancelled=c"
+    assert kv(r.request("x4", "RESULT d"))["state"] == "queued"
+    assert kv(r.request("x5", "RESULT b"))["state"] == "playing"
+
+
+def test_events_of_other_ids_are_ignored_whatever_their_spelling():
+    r = Rig()
+    r.request("m", "SEND 123")
+    r.pump()
+    for rid in ("a", "z"):
+        r.eng.player_event(("finished", rid, 2, "3"))
+        r.eng.player_event(("done", rid, 3))
+    r.pump()
+    assert kv(r.request("q", "RESULT m"))["state"] == "playing"
+    assert kv(r.request("q2", "RESULT m"))["played"] == "0"
+
+
+def test_a_lower_count_at_the_end_never_lowers_played():
+    r = Rig()
+    r.request("1", "SEND 123")
+    r.pump()
+    r.eng.player_event(("finished", "1", 2, "3"))
+    r.player.job = None
+    r.eng.player_event(("aborted", "1", 1, "x"))
+    r.pump()
+    assert r.events("1")[-1] == "ABORT 3 x"
+
+
+def test_player_failure_with_nothing_playing():
+    r = Rig()
+    r.eng.player_failed("OSError EIO")  # must not raise
+    r.pump()
+    assert events_all(r)[-1] == "FAULT backend OSError EIO"
+
+
+def test_line_event_kinds_around_hook_and_timeout():
+    r = Rig()
+    r.eng.line_event("fault", "x")  # sorts before "hook"
+    r.eng.line_event("watchdog", "y")  # after "timeout"
+    r.eng.line_event("hook", True)
+    r.eng.player_event(("hangup", "watchdog"))  # a hang-up that is not the timeout
+    r.pump()
+    assert events_all(r)[-4:] == ["FAULT fault x", "FAULT watchdog y", "HOOK off", "HOOK on"]
+
+
+def test_stall_guard_fires_on_a_late_pass():
+    # passes every 7 ms never land on the deadline exactly: the guard fires on the first pass
+    # after it, and the forced abort likewise
+    r = Rig()
+
+    class Dead:
+        def play(self, rid, plan):
+            pass
+
+        def cancel(self):
+            return []
+
+        def service(self):
+            return []
+
+    r.player = Dead()
+    r.request("1", "SEND tone=100 gap=100 12")
+    r.run(2300 + 7, step=7)
+    assert any(f[2].startswith("FAULT stall") for f in r.frames)
+    r.run(2000 + 7, step=7)
+    assert r.events("1") == ["ABORT 0 stalled"]
+
+
+def test_back_to_back_gap_details():
+    r = Rig()
+    r.request("a", "SEND tone=100 gap=60 1")
+    r.run(100, step=1)
+    assert r.events("a")[-1] == "DONE 1"
+    r.run(59, step=1)  # one ms of the gap is left
+    r.request("b", "SEND tone=100 gap=60 2W")  # ends with a pause, starts with a tone
+    assert r.player.plans[-1][1] == [(None, 1), ("2", 100), (None, 1000)]
+    while "DONE 1" not in r.events("b"):
+        r.run(1, step=1)
+    assert r.events("b")[-1] == "DONE 1"
+    r.request("c", "SEND tone=100 gap=60 W3")  # right after, but it starts with a pause
+    assert r.player.plans[-1][1] == [(None, 1000), ("3", 100)]
+    while "DONE 1" not in r.events("c"):
+        r.run(1, step=1)
+    r.run(60, step=1)  # the whole gap has passed: nothing to add, not even 0 ms
+    r.request("d", "SEND tone=100 gap=60 4")
+    assert r.player.plans[-1][1] == [("4", 100)]

@@ -16,6 +16,7 @@ class Backend:
         self.starts = 0
         self.aborts = 0
         self.services = 0
+        self.positions = 0
 
     def start(self, plan):
         self.plan = plan
@@ -26,6 +27,7 @@ class Backend:
         self.services += 1
 
     def position(self):
+        self.positions += 1
         return self.pos
 
     def abort(self):
@@ -196,6 +198,10 @@ def test_plan_waits_for_the_hook_relay():
     p.play(11, PLAN)
     assert p.busy() and b.starts == 0  # relay still closing: nothing plays yet
     assert p.service() == []
+    clock[0] = 9
+    assert p.service() == []
+    # a backend that was not started is neither serviced nor asked where it is
+    assert b.services == 0 and b.positions == 0
     clock[0] = 10
     assert p.service() == [("started", 11, 0, "1")]
     assert b.starts == 1
@@ -241,3 +247,25 @@ def test_backend_failing_after_the_relay_settles_raises_idle_and_muted():
     raises(OSError, p.service)  # the app reports it as a backend fault, 0 digits played
     assert not p.busy() and line.muted
     assert p.service() == []
+
+
+def test_position_past_the_end_is_done():
+    # a backend may report any position at or past the end once it has emitted the plan
+    b = Backend()
+    p = Player(b, ticks)
+    p.play(5, [("1", 100)])
+    assert p.service() == [("started", 5, 0, "1")]
+    b.pos = 3
+    assert p.service() == [("finished", 5, 0, "1"), ("done", 5, 1)]
+    assert not p.busy()
+
+
+def test_other_line_events_pass_through_without_aborting():
+    line = Line()
+    b = Backend()
+    p = Player(b, ticks, line)
+    p.play(6, PLAN)
+    assert p.service() == [("started", 6, 0, "1")]
+    line.events = [("alarm", "x"), ("zz", 1)]  # kinds sorting before and after "hangup"
+    assert p.service() == [("alarm", "x"), ("zz", 1)]
+    assert p.busy() and b.aborts == 0

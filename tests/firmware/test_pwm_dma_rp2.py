@@ -96,12 +96,20 @@ class FakeDMA:
 
     # test side: the hardware finishes this channel's transfers
     def complete(self, chain=True):
-        self.read += 2 * self.count
-        self.count = 0
+        self.moved(self.count)
         self.busy = False
         to = self.ctrl["chain_to"]
         if chain and to != self.channel:
             FakeDMA.made[to].active(1)
+
+    def moved(self, n):
+        """The hardware moved n more samples: each went to the write address (CC), the last
+        one stays there, as on the chip."""
+        done = self.reload - self.count
+        for i in range(done, done + n):
+            FakeDMA.mem[self.write] = self.buf[i]
+        self.read += 2 * n
+        self.count -= n
 
 
 class FakeRp2:
@@ -120,6 +128,7 @@ def _forget():
 def _backend(hz=125000000, mcu="rp2040", chunk=64):
     FakeDMA.made = []
     m = FakeMachine(hz)
+    FakeDMA.mem = m.mem32
     sys.modules["machine"] = m
     sys.modules["rp2"] = FakeRp2
     _forget()
@@ -221,10 +230,80 @@ def test_abort_stops_at_once_and_reports_where():
     be.start(PLAN)
     a.complete()
     be.service()
-    b.count = 100  # part way through the second chunk
+    b.moved(412)  # part way through the second chunk: 100 samples left
+    cc = m.mem32.regs[PWM0 + 0x0C]
+    assert cc != 512 | (512 << 16) and cc != 512  # mid-tone: CC holds a tone sample
     pos = be.position()
     be.abort()
     assert not a.busy and not b.busy
     assert be.position() == pos
     assert not be.busy()
+    # back at mid-scale: no DC step, no click when the line is unmuted next time
     assert m.mem32.regs[PWM0 + 0x0C] == 512 | (512 << 16)
+
+
+def _module():
+    """The backend module, imported with the doubles in place (its pure helpers stay usable)."""
+    sys.modules["machine"] = FakeMachine(125000000)
+    sys.modules["rp2"] = FakeRp2
+    _forget()
+    try:
+        from tonebridge_fw.backends import pwm_dma_rp2
+
+        return pwm_dma_rp2
+    finally:
+        del sys.modules["machine"]
+        del sys.modules["rp2"]
+        _forget()
+
+
+def test_slice_of_every_pin():
+    mod = _module()
+    want = {0: 0, 1: 0, 2: 1, 15: 7, 16: 0, 17: 0, 30: 7, 31: 7, 32: 8, 33: 8, 34: 9, 47: 11}
+    for pin in want:
+        assert mod.slice_of(pin) == want[pin], pin
+
+
+def test_refuses_a_non_rp2_mcu():
+    FakeDMA.made = []
+    sys.modules["machine"] = FakeMachine(1)
+    sys.modules["rp2"] = FakeRp2
+    _forget()
+    try:
+        from tonebridge_fw.backends import pwm_dma_rp2
+
+        try:
+            pwm_dma_rp2.PwmDmaBackend({"mcu": "esp32", "pwm_pin": 16})
+        except ValueError as e:
+            assert str(e) == "pwm_dma backend needs an rp2 mcu, not esp32"
+        else:
+            raise AssertionError("no ValueError")
+    finally:
+        del sys.modules["machine"]
+        del sys.modules["rp2"]
+        _forget()
+
+
+def test_idle_backend_is_not_busy_and_counts_chunks():
+    be, m, (a, b) = _backend(chunk=512)
+    assert not be.busy() and be.position() == 0
+    be.start(PLAN)
+    assert be.busy() and be.chunks == 1
+    n = 0
+    while be.busy():
+        cur = a if a.busy else b
+        cur.complete()
+        n += 1
+        be.service()
+    assert be.chunks == n  # one per chunk the DMA played
+
+
+def test_close_stops_the_slice_and_the_channels():
+    be, m, (a, b) = _backend(chunk=512)
+    be.start(PLAN)
+    closed = []
+    a.close = lambda: closed.append("a")
+    b.close = lambda: closed.append("b")
+    be.close()
+    assert m.mem32.regs[PWM0] == 0  # CSR: slice disabled
+    assert sorted(closed) == ["a", "b"] and not be.busy()

@@ -59,9 +59,11 @@ def test_retried_request_id_is_not_played_twice(board):
 
 
 def test_invalid_string_never_reaches_the_board(board):
+    before = board.status()["frames"]  # frames the board has received
     with pytest.raises(DialStringError):
         board.send("12x4")
-    assert board.status()  # the board still answers
+    # the board received exactly one frame since: the STATUS asking this
+    assert board.status()["frames"] == before + 1
 
 
 def test_cancel_mid_sequence_reports_digits_played(board):

@@ -1,8 +1,17 @@
-"""BoardClient against the firmware engine in virtual time (clean link)."""
+"""BoardClient against a simulated board running its own main.py, in virtual time (clean
+link). What was played is read off the board's line signal (vworld.World.tones)."""
 
 import pytest
 from tonebridge.link import BoardError, DialStringError, SendError, SendResult
+from tonebridge_fw import codec
 from vworld import World
+
+
+@pytest.fixture
+def world():
+    w = World()
+    yield w
+    w.close()
 
 
 def open_client(world, **kw):
@@ -11,19 +20,19 @@ def open_client(world, **kw):
     return c
 
 
-def test_hello_and_status():
-    w = World()
+def test_hello_and_status(world):
+    w = world
     c = open_client(w)
     h = c.hello()
-    assert h["boot"] == w.board.boot_id
+    assert h["boot"] == w.boot_id
     assert h["proto"] == 1
     assert h["keys"] == "123A456B789C*0#D"
     st = c.status()
-    assert st["state"] == "idle" and st["boot"] == w.board.boot_id
+    assert st["state"] == "idle" and st["boot"] == w.boot_id
 
 
-def test_send_reports_progress_and_completes():
-    w = World()
+def test_send_reports_progress_and_completes(world):
+    w = world
     c = open_client(w)
     progress = []
     accepted = []
@@ -42,36 +51,43 @@ def test_send_reports_progress_and_completes():
     assert [p["event"] for p in progress].count("started") == 4
     # 1WWW,59# takes 100 + 3500 + 100 + 100 + 100 + 100 + 100 ms
     assert 4.0 <= w.t - t0 < 4.3
-    assert [x[2] for x in w.board.ledger.finished] == ["1", "5", "9", "#"]
+    w.advance(0.1)
+    tones = w.tones()
+    assert [k for _s, _e, k in tones] == ["1", "5", "9", "#"]
+    assert all(abs((e - s) - 0.1) < 0.002 for s, e, _k in tones)
 
 
-def test_invalid_string_raises_before_sending():
-    w = World()
+def test_invalid_string_raises_before_sending(world):
+    w = world
     c = open_client(w)
-    frames_before = w.board.engine.decoder.frames
+    frames_before = c.status()["frames"]
     with pytest.raises(DialStringError) as ei:
         c.send("12x4")
     assert ei.value.position == 2
     with pytest.raises(DialStringError):
         c.send("123", tone_ms=10)
-    assert w.board.engine.decoder.frames == frames_before
-    assert w.board.ledger.started == []
+    assert c.status()["frames"] == frames_before + 1  # only that STATUS reached the board
+    w.advance(0.5)
+    assert w.tones() == []
 
 
-def test_board_defaults_used_when_timing_omitted():
-    w = World()
+def test_board_defaults_used_when_timing_omitted(world):
+    w = world
     c = open_client(w)
     c.config_set(tone_ms=50, gap_ms=60)
     assert c.config_get()["tone"] == 50
     t0 = w.t
     assert c.send("123") == SendResult(3, 3)
     assert 0.27 <= w.t - t0 < 0.45  # 3*50 + 2*60 = 270 ms
+    tones = w.tones()
+    assert [k for _s, _e, k in tones] == ["1", "2", "3"]
+    assert all(abs((e - s) - 0.05) < 0.002 for s, e, _k in tones)
+    assert all(abs(tones[i + 1][0] - tones[i][1] - 0.06) < 0.002 for i in range(2))
 
 
-def test_cancel_from_another_call_aborts_send():
-    w = World()
+def test_cancel_from_another_call_aborts_send(world):
+    w = world
     c = open_client(w)
-    w.at(0.35, lambda: w.board.engine.receive(b""))  # no-op marker
     seen = []
 
     def prog(ev):
@@ -83,62 +99,71 @@ def test_cancel_from_another_call_aborts_send():
         c.send("123456", on_progress=prog)
     e = ei.value
     assert e.code == "cancelled"
-    assert e.played == 2 == w.board.ledger.count(e.request_id)
-    assert e.total == 6 and not e.uncertain
+    assert e.played == 2 and e.total == 6 and not e.uncertain
+    w.advance(0.5)
+    tones = w.tones()
+    # the cancel came in the gap after the second digit: two whole tones, nothing after
+    assert [k for _s, _e, k in tones] == ["1", "2"]
+    assert all(abs((e - s) - 0.1) < 0.002 for s, e, _k in tones)
 
 
 def test_hook_and_events():
-    w = World()
+    # the board's line controller hangs up by itself after max_offhook_s
+    w = World(config={"max_offhook_s": 1})
     events = []
     c = open_client(w, on_event=events.append)
     assert c.hook(True)["hook"] == "off"
     c.status()
     assert {"event": "hook", "off_hook": True} in events
-    w.board.engine.line_event("timeout")
+    assert w.board.line_if.off_hook
+    w.advance(1.0)
     c.ping()
     assert {"event": "hook", "off_hook": False, "reason": "timeout"} in events
+    assert not w.board.line_if.off_hook  # the relay really dropped
+    w.close()
 
 
-def test_board_error_surfaces():
-    w = World()
+def test_board_error_surfaces(world):
+    w = world
     c = open_client(w)
     with pytest.raises(BoardError) as ei:
         c.config_set(twist_db=20)
     assert ei.value.code == "bad-arg"
 
 
-def test_explicit_request_id_retry_is_exactly_once():
-    w = World()
+def test_explicit_request_id_retry_is_exactly_once(world):
+    w = world
     c = open_client(w)
     assert c.send("12", request_id="api-key-1") == SendResult(2, 2)
     # the API retries the same logical request: answered from the board's record
     assert c.send("12", request_id="api-key-1") == SendResult(2, 2)
-    assert w.board.ledger.count("api-key-1") == 2
-    assert len(w.board.ledger.started) == 2
+    assert c.status()["dups"] == 1
+    w.advance(0.5)
+    assert w.keys_heard() == "12"  # played once
 
 
-def test_busy_board_refuses_with_clear_error():
-    w = World()
+def test_busy_board_refuses_with_clear_error(world):
+    w = world
     c = open_client(w)
-    for i in range(4):
-        w.board.engine.receive(
-            __import__("tonebridge_fw.codec", fromlist=["x"]).encode(">", f"o{i}", "SEND 1")
-        )
+    # another host's four sequences fill the board's queue
+    w.board.write(b"".join(codec.encode(">", f"o{i}", "SEND 1") for i in range(4)))
     with pytest.raises(SendError) as ei:
         c.send("5")
     assert ei.value.code == "busy" and ei.value.played == 0
+    w.advance(1.5)
+    assert w.keys_heard() == "1111"  # the four queued ones, never the refused 5
 
 
-def test_too_long_for_the_board_refused_on_the_host():
-    w = World()
+def test_too_long_for_the_board_refused_on_the_host(world):
+    w = world
     c = open_client(w)
     assert c.info["chars"] == 150
     c.info["chars"] = 3
-    frames_before = w.board.engine.decoder.frames
+    frames_before = c.status()["frames"]
     with pytest.raises(SendError) as ei:
         c.send("1234")
     assert ei.value.code == "too-long" and ei.value.played == 0
-    assert w.board.engine.decoder.frames == frames_before
+    assert c.status()["frames"] == frames_before + 1  # only the STATUS
 
 
 class EchoReplPort:
@@ -169,10 +194,10 @@ class EchoReplPort:
         pass
 
 
-def test_a_board_in_the_repl_never_answers():
+def test_a_board_in_the_repl_never_answers(world):
     from tonebridge.link import BoardClient, LinkError
 
-    w = World()
+    w = world
     port = EchoReplPort(w)
     c = BoardClient(
         "repl://", timeout=0.2, port_factory=lambda: port, clock=w.now, sleep=w.advance,
@@ -183,22 +208,17 @@ def test_a_board_in_the_repl_never_answers():
     assert port.got > 0  # it did try (HELLO, retried with the same id)
 
 
-def test_protocol_version_mismatch_is_refused():
-    from tonebridge_fw import engine
-
-    w = World()
+def test_protocol_version_mismatch_is_refused(world):
+    w = world
     c = w.client()
-    orig = engine.Engine._hello
+    # the board's own loaded engine answers HELLO as a protocol-2 firmware would
+    engine = w.board.load("tonebridge_fw.engine")
+    orig = engine._VERBS["HELLO"]
 
     def hello_v2(self, rid, args):
         return orig(self, rid, args).replace("proto=1", "proto=2")
 
-    engine.Engine._hello = hello_v2
     engine._VERBS["HELLO"] = hello_v2
-    try:
-        with pytest.raises(BoardError) as ei:
-            c.open()
-        assert ei.value.code == "proto"
-    finally:
-        engine.Engine._hello = orig
-        engine._VERBS["HELLO"] = orig
+    with pytest.raises(BoardError) as ei:
+        c.open()
+    assert ei.value.code == "proto"

@@ -30,5 +30,7 @@ def test_hil_send_and_exactly_once(client):
 
 
 def test_hil_invalid_string(client):
+    before = client.status()["frames"]  # frames the board has received
     with pytest.raises(DialStringError):
         client.send("12x")
+    assert client.status()["frames"] == before + 1  # only this STATUS reached the board

@@ -5,7 +5,7 @@ RATE = 44100
 
 
 class Played:
-    """A plan played on a simulated board, with its line signal at RATE."""
+    """A SEND played by a simulated board's own main loop, with its line signal at RATE."""
 
     def __init__(self, board, res, lead_ms):
         self.board = board
@@ -31,15 +31,18 @@ def play():
         patch=None,
         config=None,
         lead_ms=50,
-        loop_ms=2,
+        busy_ms=None,
     ):
-        sb = SimBoard(name, VirtualClock(), run_main=False, config=config)
+        sb = SimBoard(name, VirtualClock(), config=config)
         boards.append(sb)
         if sb.hw is not None:
             sb.hw.write_hooks.extend(hooks)
         if patch is not None:
             patch(sb)
-        res = play_on_board(sb, text, "catapult", tone_ms, gap_ms, lead_ms=lead_ms, loop_ms=loop_ms)
+        if busy_ms is not None:
+            # a main loop that sleeps this long between passes while playing (App.BUSY_MS)
+            sb.load("tonebridge_fw.app").BUSY_MS = busy_ms
+        res = play_on_board(sb, text, "catapult", tone_ms, gap_ms, lead_ms=lead_ms)
         return Played(sb, res, lead_ms)
 
     yield _play

@@ -25,13 +25,8 @@ def boards():
 
 
 def _frames(data):
-    out = []
-    for ln in data.split(b"\n"):
-        try:
-            out.append(codec.parse_line(ln + b"\n"))
-        except Exception:
-            pass
-    return out
+    """The protocol frames (mark, id, body) in what the board wrote (REPL text is skipped)."""
+    return list(codec.Decoder(accept="<!").feed(data))
 
 
 def test_boot_runs_main_and_says_boot(boards):
@@ -59,6 +54,12 @@ def test_send_frame_plays_and_reports_done_in_virtual_time(boards):
     ok = sb.run_until(done, timeout_ms=10_000, step_ms=5)
     wall = time.perf_counter() - t0
     assert ok, got
+    frames = _frames(bytes(got))
+    assert frames[0][:2] == ("<", "7") and frames[0][2].startswith("OK state=playing")
+    assert [f[2] for f in frames if f[:2] == ("!", "7")] == [
+        "START 0 1", "END 0 1", "START 1 5", "END 1 5", "START 2 9", "END 2 9",
+        "START 3 #", "END 3 #", "DONE 4",
+    ]  # fmt: skip
     assert 3_900_000 < sb.now_us() < 4_200_000  # 4 tones + 2 gaps + a 3.5 s pause
     assert wall < 30  # generous: the point is that virtual time is not wall time
     x = sb.line.samples(8000)

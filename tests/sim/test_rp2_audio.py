@@ -39,7 +39,7 @@ def test_all_keys_decode_with_exact_frequencies_and_timing(play, board):
     # the player's events: started/finished per digit, then done
     kinds = [e[1][0] for e in p.events]
     assert kinds == ["started", "finished"] * 16 + ["done"]
-    assert p.events[-1][1] == ("done", 1, 16)
+    assert p.events[-1][1] == ("done", "1", 16)
     assert p.backend.underruns == 0
     # events come from hardware progress: each within a main-loop pass (2 ms) of the audio
     # (the first "started" comes with the 1 ms lead-in ramp, before its 50 % point; the 50 %
@@ -130,12 +130,43 @@ def test_92_characters_with_a_long_pause_simulate(play):
 def test_late_main_loop_underruns_are_recovered(play):
     # a main loop slower than one DMA chunk (~17 ms at 61 kHz): the chain is set too late, the backend
     # notices (the armed channel never moved) and starts it itself; the plan still completes
-    p = play("pico", "12", loop_ms=60)
+    p = play("pico", "12", busy_ms=60)
     assert p.backend.underruns > 0
-    assert p.events[-1][1] == ("done", 1, 2)
+    assert p.events[-1][1] == ("done", "1", 2)
     seg = segments(p.x, p.rate)
     # the stalls (the PWM holds its last duty value) stretch what was planned
     assert (
         sum(e - s for s, e in seg) + sum(seg[i + 1][0] - seg[i][1] for i in range(len(seg) - 1))
         > 0.31
     )
+
+
+def test_cancel_mid_tone_leaves_the_pwm_at_mid_scale():
+    # CANCEL over the link while a tone plays: the DMA stops and the slice's CC goes back to
+    # mid-scale (512 on both halves), so the filter output has no DC step and the next unmute
+    # no click; the line is quiet at once
+    from tonebridge.sim import SimBoard, VirtualClock
+    from tonebridge_fw import codec
+
+    sb = SimBoard("pico", VirtualClock())
+    try:
+        sb.run_for(20)
+        sb.read()
+        sb.write(codec.encode(">", "1", "SEND tone=1000 gap=100 5"))
+        sb.run_for(300)
+        s = sb.hw.slices[0]
+        assert s.cc & 0xFFFF != 512  # mid-tone: CC holds tone samples
+        assert any(ch.busy for ch in sb.hw.dma)
+        sb.write(codec.encode(">", "2", "CANCEL 1"))
+        sb.run_for(20)
+        out = sb.read()
+        assert b"!1 ABORT 0 cancelled" in out
+        assert s.cc == 512 | (512 << 16)
+        assert not any(ch.busy for ch in sb.hw.dma)
+        assert s.csr & 1  # the slice keeps running: the output sits at mid-scale
+        t = sb.now_us()
+        sb.run_for(50)
+        x = sb.line.samples(48000, start_us=t, end_us=sb.now_us(), gated=False)
+        assert np.max(np.abs(x - np.mean(x))) < 0.01  # no tone, no step after the abort
+    finally:
+        sb.close()

@@ -25,11 +25,11 @@ GOAL_ABOVE_DB = -45.0
 
 # ---------------------------------------------------------------- the line signal
 def _line(board, text, pulse_rate=None):
-    sb = SimBoard(board, VirtualClock(), run_main=False)
+    sb = SimBoard(board, VirtualClock())
     try:
         if pulse_rate is not None:
             sb.hw.outputs[sb.profile["pwm_pin"]].pulse_rate = pulse_rate
-        res = play_on_board(sb, text, "catapult", 100, 100, lead_ms=50, loop_ms=2)
+        res = play_on_board(sb, text, "catapult", 100, 100, lead_ms=50)
         x = sb.recorder.samples(RATE, start_us=res["start_us"] - 50_000, end_us=res["end_us"])
     finally:
         sb.close()

@@ -20,12 +20,12 @@ class Played:
     pass
 
 
-def play(board, text, tone_ms=60, gap_ms=50, config=None, patch=None, loop_ms=1):
-    sb = SimBoard(board, VirtualClock(), run_main=False, config=config)
+def play(board, text, tone_ms=60, gap_ms=50, config=None, patch=None):
+    sb = SimBoard(board, VirtualClock(), config=config)
     try:
         if patch is not None:
             patch(sb)
-        res = play_on_board(sb, text, "catapult", tone_ms, gap_ms, loop_ms=loop_ms)
+        res = play_on_board(sb, text, "catapult", tone_ms, gap_ms)
         p = Played()
         p.t0 = res["start_us"] - 50_000
         p.x = sb.recorder.samples(RATE, start_us=p.t0, end_us=res["end_us"])
@@ -210,24 +210,27 @@ def test_fault_stereo_format_with_mono_buffers_doubles_frequencies():
 
 @pytest.mark.parametrize("board,config", [("esp32-i2s", None), ("pico", RP2_I2S)])
 def test_back_to_back_plans_events_never_ahead(board, config):
-    # The second plan is started the moment the first reports done: its first samples queue
-    # behind the first plan's padding still in the port; events must account for that.
-    sb = SimBoard(board, VirtualClock(), run_main=False, config=config)
+    # Two SENDs in one write: the board's engine starts the second the moment the first is
+    # done, its first samples queued behind the first plan's padding still in the port; the
+    # events must account for that. Between the two, the sequence gap is kept on the line.
+    from tonebridge_fw import codec
+
+    sb = SimBoard(board, VirtualClock(), config=config)
+    events = []
+    dec = codec.Decoder(accept="<!")
+
+    def heard():
+        for f in dec.feed(sb.link.host_read(-1)):
+            if f[0] == "!" and f[1] in ("1", "2"):
+                events.append((sb.now_us(), f[1], f[2]))
+
+    sb.link.host_listeners.append(heard)
     try:
-        profile = sb.load("tonebridge_fw.boards").load_config()
-        be, line = sb.load("tonebridge_fw.board").make_board(profile)
-        player = sb.load("tonebridge_fw.player").Player(be, sb.modules["time"].ticks_ms, line)
-        dial = sb.load("tonebridge_fw.dialstring")
         sb.run_for(20)
         t0 = sb.now_us()
-        events = []
-        for rid, text in ((1, "12"), (2, "34")):
-            player.play(rid, dial.compile_plan(text, "catapult", 60, 60))
-            while player.busy():
-                for ev in player.service():
-                    events.append((sb.now_us(), ev))
-                if player.busy():
-                    sb.run_for(1)
+        sb.write(codec.encode(">", "1", "SEND tone=60 gap=60 12")
+                 + codec.encode(">", "2", "SEND tone=60 gap=60 34"))  # fmt: skip
+        sb.run_until(lambda: any(e[2].startswith("DONE") and e[1] == "2" for e in events), 3000)
         sb.run_for(100)
         x = sb.recorder.samples(RATE, start_us=t0, end_us=sb.now_us(), gated=False)
     finally:
@@ -235,9 +238,11 @@ def test_back_to_back_plans_events_never_ahead(board, config):
     assert decode_multimon(x, RATE) == "1234"
     seg = segments(x, RATE)
     edges = [t0 + s * 1e6 for pair in seg for s in pair]
-    ev = [t for t, e in events if e[0] in ("started", "finished")]
+    ev = [t for t, _rid, body in events if body.split()[0] in ("START", "END")]
     assert len(ev) == len(edges) == 8
     dma_ms = 256 / 44100 * 1000 if board == "esp32-i2s" else 64 / 48000 * 1000
     late = [(a - b) / 1000 for a, b in zip(ev, edges, strict=True)]
     assert min(late) >= -0.05, late
     assert max(late) <= dma_ms + 2.05, late
+    gaps = [seg[i + 1][0] - seg[i][1] for i in range(3)]
+    assert min(gaps) > 0.055, gaps  # 2 -> 3 across the two sequences too

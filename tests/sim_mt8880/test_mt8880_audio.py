@@ -19,12 +19,12 @@ class Played:
     pass
 
 
-def play(text, tone_ms=60, gap_ms=50, config=None, patch=None, loop_ms=1):
-    sb = SimBoard("pico-mt8880", VirtualClock(), run_main=False, config=config)
+def play(text, tone_ms=60, gap_ms=50, config=None, patch=None):
+    sb = SimBoard("pico-mt8880", VirtualClock(), config=config)
     try:
         if patch is not None:
             patch(sb)
-        res = play_on_board(sb, text, "catapult", tone_ms, gap_ms, loop_ms=loop_ms)
+        res = play_on_board(sb, text, "catapult", tone_ms, gap_ms)
         p = Played()
         p.t0 = res["start_us"] - 50_000
         p.x = sb.recorder.samples(RATE, start_us=p.t0, end_us=res["end_us"])

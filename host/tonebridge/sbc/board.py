@@ -12,8 +12,10 @@ Two ways to run it:
 
 * ``start()`` / ``stop()``: ``App.run()`` (the firmware's own forever loop) in a thread, in real
   time (``RealClock``): what ``sbc://`` and ``tonebridge sbc`` use on a Pi.
-* ``run_for(ms)`` on a ``VirtualClock`` (tests): passes of ``App.step()`` with the clock advanced
-  by the sleep each pass asks for, as ``App.run()`` would sleep in ``link.wait``.
+* ``run_for(ms)`` on a ``VirtualClock`` (tests): the same ``App.run()`` in a thread that takes
+  turns with the caller (lockstep): the loop's ``link.wait`` moves the virtual clock, and hands
+  back to the caller when the next sleep would pass the ``run_for`` target (or the caller
+  wrote input, which wakes the loop at once, as a poll would).
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ class SbcLink:
 
     def __init__(self, clock):
         self.clock = clock
+        self.virtual_wait = None  # virtual time: the board's lockstep wait(ms)
         self.cond = threading.Condition()
         self._to_board = bytearray()
         self._to_host = bytearray()
@@ -62,7 +65,7 @@ class SbcLink:
 
     def wait(self, ms):
         if self.clock.virtual:
-            self.clock.advance_us(int(ms) * 1000)
+            self.virtual_wait(ms)
             return
         with self.cond:
             if self.closed:
@@ -148,6 +151,10 @@ class SbcBoard:
                 "a single-board computer drives an MT8880 (backend 'mt8880')"
             )
         self.link = SbcLink(self.clock)
+        self.link.virtual_wait = self._virtual_wait
+        self._cv = threading.Condition()
+        self._turn = "harness"
+        self._target = self.clock.now_us()
         app_mod = self.loader.load("tonebridge_fw.app")
         ticks_ms = sim["time"].ticks_ms
         try:
@@ -168,28 +175,58 @@ class SbcBoard:
 
     def _run(self) -> None:
         try:
+            if self.clock.virtual:
+                with self._cv:
+                    self._cv.wait_for(lambda: self._turn == "fw" or self.link.closed)
+                if self.link.closed:
+                    return
             self.app.run()
         except _Stop:
             pass
         except BaseException as e:  # noqa: BLE001  (reported; the link closes)
             self.crash = e
             self.link.write(f"\r\nsbc: firmware stopped: {type(e).__name__}: {e}\r\n".encode())
+        finally:
+            with self._cv:
+                self._turn = "harness"
+                self._cv.notify_all()
 
     def alive(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
-    # ---- virtual time (tests) -----------------------------------------------------------------
+    # ---- virtual time (tests): App.run() in lockstep with the caller ------------------------
     def run_for(self, ms: int) -> None:
-        """Main-loop passes for ``ms`` of virtual time (each pass sleeps what App.step asks)."""
-        end = self.clock.now_us() + int(ms) * 1000
-        while self.clock.now_us() < end:
-            sleep = self.app.step()
-            left = end - self.clock.now_us()
-            if left <= 0:
-                break
+        """Let the firmware's main loop run for ``ms`` of virtual time."""
+        if not self.clock.virtual:
+            raise RuntimeError("run_for() needs a VirtualClock; a real-time board uses start()")
+        self._target = self.clock.now_us() + int(ms) * 1000
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name=f"sbc {self.name}", daemon=True)
+            self._thread.start()
+        with self._cv:
+            self._turn = "fw"
+            self._cv.notify_all()
+            self._cv.wait_for(lambda: self._turn == "harness" or not self._thread.is_alive())
+        if self.clock.now_us() < self._target:  # the loop ended (crash, close): time goes on
+            self.clock.advance_to(self._target)
+
+    def _virtual_wait(self, ms) -> None:
+        """``link.wait(ms)`` in the firmware thread, on the virtual clock."""
+        end = self.clock.now_us() + max(0, int(ms)) * 1000
+        while True:
             if self.link._to_board:
-                sleep = 0
-            self.clock.advance_us(min(max(sleep, 1) * 1000, left))
+                return  # input wakes the loop
+            if end <= self._target:
+                self.clock.advance_to(end)
+                return
+            if self.clock.now_us() < self._target:
+                self.clock.advance_to(self._target)
+            with self._cv:
+                self._turn = "harness"
+                self._cv.notify_all()
+                self._cv.wait_for(lambda: self._turn == "fw" or self.link.closed)
+            if self.link.closed:
+                raise _Stop()
 
     def now_us(self) -> int:
         return self.clock.now_us()
@@ -201,6 +238,8 @@ class SbcBoard:
             return
         self._closed = True
         self.link.close()
+        with self._cv:
+            self._cv.notify_all()  # a lockstepped loop waiting for its turn sees the close
         if self._thread is not None:
             self._thread.join(timeout=5)
         else:

@@ -12,8 +12,11 @@ Running the firmware:
   take turns (lockstep): ``run_for(ms)`` lets the firmware run until its next sleep/poll would
   pass the target time, so everything is deterministic and a 3.5 s pause costs no wall time. With
   a ``RealClock`` the firmware thread just runs.
-* ``run_main=False``: nothing runs by itself; tests (and ``render_on_board``) load firmware modules
-  with ``board.load(name)`` and drive them, advancing time with ``run_for``.
+* ``run_main=False``: nothing runs by itself; unit tests of one peripheral or backend load firmware
+  modules with ``board.load(name)`` and drive them, advancing time with ``run_for``.
+
+``play_on_board``/``render_on_board`` (the audio tests, ``tonebridge render``, the bench) send a
+SEND request over the board's serial link to its running main loop: the whole firmware plays.
 
 Resets: ``machine.reset()``, a watchdog that was not fed in time, or ``reset()`` from the harness
 reboot the board: peripherals back to reset state, pins floating (the hook relay drops), the
@@ -27,6 +30,7 @@ import errno
 import json
 import os
 import shutil
+import sys
 import tempfile
 import threading
 import traceback
@@ -169,6 +173,10 @@ class SimBoard:
         self.bus = PinBus(self.clock)
         self.recorder = LineRecorder(drop_gated=True)
         self.link = SerialLink()
+        if self.profile.get("uart"):
+            # the protocol runs on a UART: the host's bytes never reach the console, so a 0x03
+            # among them is data, not MicroPython's Ctrl-C
+            self.link.kbd_intr_char = -1
         self.hw = Rp2Hardware(self.clock, self.bus, mcu) if mcu.startswith("rp2") else None
         self.line_if = LineInterface(self.bus, self.recorder, self.profile, relay_us=relay_us)
         self.chain = None
@@ -640,6 +648,23 @@ class SimBoard:
     def line(self) -> LineRecorder:
         return self.recorder
 
+    @property
+    def app(self):
+        """The firmware's running ``App`` (main.py's main loop), found as a debugger finds it:
+        in the firmware thread's stack, while that thread waits for its turn. None when the
+        firmware is not in ``App.run`` (at the REPL, crashed, not started)."""
+        t = self._fw_thread
+        if t is None or not t.is_alive():
+            return None
+        frame = sys._current_frames().get(t.ident)
+        while frame is not None:
+            if frame.f_code.co_name == "run":
+                obj = frame.f_locals.get("self")
+                if obj is not None and type(obj).__name__ == "App":
+                    return obj
+            frame = frame.f_back
+        return None
+
     def close(self) -> None:
         self._closed = True
         with self._cv:
@@ -660,6 +685,21 @@ class SimBoard:
         self.close()
 
 
+def _event_tuple(rid: str, body: str):
+    """A board event frame as a tuple: ("started", rid, i, key), ("finished", rid, i, key),
+    ("done", rid, n) or ("aborted", rid, n, reason); None for other events."""
+    w = body.split()
+    if w[0] == "START":
+        return ("started", rid, int(w[1]), w[2])
+    if w[0] == "END":
+        return ("finished", rid, int(w[1]), w[2])
+    if w[0] == "DONE":
+        return ("done", rid, int(w[1]))
+    if w[0] == "ABORT":
+        return ("aborted", rid, int(w[1]), w[2] if len(w) > 2 else "")
+    return None
+
+
 def play_on_board(
     sb: SimBoard,
     text: str,
@@ -669,39 +709,77 @@ def play_on_board(
     *,
     lead_ms: int = 50,
     tail_ms: int = 50,
-    loop_ms: int = 2,
+    rid: str = "1",
 ) -> dict:
-    """Play ``text`` on an existing (``run_main=False``) board in virtual time, driving the
-    firmware's own ``board.make_board`` + ``Player`` with a main-loop pass every ``loop_ms``.
-    Returns a dict: plan, events [(t_us, event)], start_us (play() call), end_us, backend,
-    line, player."""
+    """Play ``text`` on a simulated board running its own ``main.py`` (``run_main=True``), in
+    virtual time: after ``lead_ms`` a SEND request goes in over the board's serial link and the
+    firmware's main loop (``App``: transport, engine, player, line, backend) does the rest. The
+    board's frames are collected, each at the virtual time the firmware wrote it, until the
+    sequence's DONE or ABORT; then ``tail_ms`` more run.
+
+    Returns a dict: plan, events [(t_us, event)] (tuples as ``_event_tuple``), frames
+    [(t_us, mark, rid, body)], reply (the SEND's reply body), start_us (the SEND written),
+    end_us, and app/backend/line/player: the running firmware's objects, for inspection.
+    Raises RuntimeError if the board refuses the request or the sequence never finishes
+    (the firmware's stall guard aborted it, or no end came at all)."""
+    if not sb.run_main:
+        raise ValueError("play_on_board needs a board running its main.py (run_main=True)")
+    codec = sb.load("tonebridge_fw.codec")
     fw_dial = sb.load("tonebridge_fw.dialstring")
     plan = fw_dial.compile_plan(text, dialect, tone_ms, gap_ms)
-    profile = sb.load("tonebridge_fw.boards").load_config()
-    backend, line = sb.load("tonebridge_fw.board").make_board(profile)
-    player = sb.load("tonebridge_fw.player").Player(backend, sb.modules["time"].ticks_ms, line)
-    sb.run_for(lead_ms)
-    t_start = sb.now_us()
-    player.play(1, plan)
+    decoder = codec.Decoder(accept=codec.REPLY + codec.EVENT)
+    frames: list = []
+
+    def heard():
+        data = sb.link.host_read(-1)
+        if data:
+            t = sb.now_us()
+            for f in decoder.feed(data):
+                frames.append((t, f[0], f[1], f[2]))
+
+    # stamp frames with the board time at which the firmware wrote them
+    sb.link.host_listeners.append(heard)
+    try:
+        sb.run_for(lead_ms)
+        del frames[:]  # the boot banner
+        t_start = sb.now_us()
+        body = f"SEND dialect={dialect} tone={tone_ms} gap={gap_ms} {text}"
+        sb.write(codec.encode(codec.REQUEST, rid, body))
+
+        def ended():
+            return any(f[1] == codec.EVENT and f[2] == rid and
+                       f[3].split()[0] in ("DONE", "ABORT") for f in frames)  # fmt: skip
+
+        budget_ms = fw_dial.plan_ms(plan) + 3 * 2000 + 1000
+        ok = sb.run_until(ended, timeout_ms=budget_ms, step_ms=5)
+        replies = [f[3] for f in frames if f[1] == codec.REPLY and f[2] == rid]
+        if not replies or not replies[0].startswith("OK"):
+            raise RuntimeError(f"sim: the board refused {body!r}: {replies}")
+        if not ok:
+            raise RuntimeError(f"sim: the sequence never finished (frames: {frames})")
+        t_end = [f[0] for f in frames if f[2] == rid and f[1] == codec.EVENT][-1]
+        sb.run_until_us(max(sb.now_us(), t_end + tail_ms * 1000))
+    finally:
+        sb.link.host_listeners.remove(heard)
     events = []
-    budget_us = (fw_dial.plan_ms(plan) + 5000) * 1000
-    while True:
-        for ev in player.service():
-            events.append((sb.now_us(), ev))
-        if not player.busy():
-            break
-        if sb.now_us() - t_start > budget_us:
-            raise RuntimeError(f"sim: the player never finished the plan (events: {events})")
-        sb.run_for(loop_ms)
-    sb.run_for(tail_ms)
+    for t, mark, r, b in frames:
+        ev = _event_tuple(r, b) if mark == codec.EVENT and r == rid else None
+        if ev is not None:
+            events.append((t, ev))
+    if events and events[-1][1][0] == "aborted" and events[-1][1][3] == "stalled":
+        raise RuntimeError(f"sim: the sequence never finished: the firmware aborted it {events}")
+    app = sb.app
     return {
         "plan": plan,
         "events": events,
+        "frames": frames,
+        "reply": replies[0],
         "start_us": t_start,
         "end_us": sb.now_us(),
-        "backend": backend,
-        "line": line,
-        "player": player,
+        "app": app,
+        "backend": app.backend if app is not None else None,
+        "line": app.line if app is not None else None,
+        "player": app.player if app is not None else None,
     }
 
 
@@ -716,18 +794,15 @@ def render_on_board(
     rate: int = 22050,
     lead_ms: int = 50,
     tail_ms: int = 50,
-    loop_ms: int = 2,
     config: dict | None = None,
 ) -> dict:
-    """Play ``text`` on a fresh simulated ``board`` in virtual time (see ``play_on_board``)
-    and write the recorded line signal, from ``lead_ms`` before the first tone to ``tail_ms``
-    after the player finished, as 16-bit WAV to ``out`` (if given). Returns the
+    """Play ``text`` on a fresh simulated ``board`` running its firmware in virtual time (see
+    ``play_on_board``) and write the recorded line signal, from ``lead_ms`` before the SEND to
+    ``tail_ms`` after the sequence ended, as 16-bit WAV to ``out`` (if given). Returns the
     ``play_on_board`` dict plus samples (numpy, volts, at ``rate``), rate and board."""
-    sb = SimBoard(board, VirtualClock(), run_main=False, config=config)
+    sb = SimBoard(board, VirtualClock(), config=config)
     try:
-        res = play_on_board(
-            sb, text, dialect, tone_ms, gap_ms, lead_ms=lead_ms, tail_ms=tail_ms, loop_ms=loop_ms
-        )
+        res = play_on_board(sb, text, dialect, tone_ms, gap_ms, lead_ms=lead_ms, tail_ms=tail_ms)
         t0 = res["start_us"] - lead_ms * 1000
         res["samples"] = sb.recorder.samples(rate, start_us=t0, end_us=res["end_us"])
         if out is not None:

@@ -1,0 +1,395 @@
+"""Mutation testing of the firmware: `make mutants` (python -m tonebridge.testing.mutation).
+
+Cosmic Ray (a maintained mutation tester) changes one operator, number, comparison or
+boolean at a time in a firmware file and runs that module's focused test selection; a test
+run that fails (or hangs past the timeout) kills the mutant, a passing one lets it survive.
+
+Why Cosmic Ray: it mutates the file on disk, so everything that reads the firmware sees the
+mutant: the host's imports, the simulator's per-board loader (which compiles the firmware
+files itself) and the real MicroPython runners. Tools that switch mutants inside the host's
+import system (mutmut 3, pytest-gremlins) never reach the simulated boards.
+
+The run happens in a scratch copy of the work tree (build/mutants/tree-<pid>, made afresh for
+every run), never in the tree you edit: PYTHONPATH points the test processes at the copy's host/
+and firmware/, ahead of the editable install. Results: build/mutants/<module>.sqlite (the
+Cosmic Ray session), build/mutants/report.md (scores and every surviving mutant with its
+diff) and build/mutants/summary.json.
+
+Operators: Cosmic Ray's core set, less replacements that only repeat a stronger one (an
+arithmetic operator turned into a bitwise one or into `**`, `==` turned into `is`); the
+exclusions are listed in EXCLUDED_OPERATORS and in docs/testing.md.
+
+Equivalent mutants (no test can tell them from the original) are listed with a one-line
+argument in tests/mutation_equivalent.txt; the report counts them apart.
+
+    make mutants                          # every module (about an hour here)
+    make mutants MUTANTS="engine player"  # some modules
+    python -m tonebridge.testing.mutation --list
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[3]
+BUILD = REPO / "build" / "mutants"
+EQUIVALENT_FILE = REPO / "tests" / "mutation_equivalent.txt"
+
+# module -> (firmware file, test stages, timeout s). A stage is one pytest run; the next runs
+# only if it passed, so a mutant the fast unit tests kill never pays for the simulator.
+_FW = "firmware/tonebridge_fw/"
+MODULES = {
+    "engine": (
+        _FW + "engine.py",
+        [["tests/firmware/test_engine.py"], ["tests/protocol/test_client.py"]],
+        60,
+    ),
+    "player": (
+        _FW + "player.py",
+        [
+            ["tests/firmware/test_player.py"],
+            ["tests/sim/test_rp2_audio.py", "tests/sim_mt8880/test_mt8880_audio.py"],
+        ],
+        90,
+    ),
+    "line": (
+        _FW + "line.py",
+        [["tests/firmware/test_line.py"], ["tests/sim/test_line_watchdog.py", "tests/mpunix"]],
+        60,
+    ),
+    "codec": (
+        _FW + "codec.py",
+        [["tests/firmware/test_codec.py", "tests/firmware/test_engine.py"]],
+        60,
+    ),
+    "dialstring": (
+        _FW + "dialstring.py",
+        [["tests/firmware/test_dialstring.py", "tests/firmware/test_engine.py"]],
+        60,
+    ),
+    "app": (
+        _FW + "app.py",
+        [
+            [
+                "tests/mpunix/test_app_unix.py",
+                "tests/firmware/test_engine.py::test_app_and_transport_import_without_hardware",
+            ],
+            ["tests/sim/test_app_loop.py", "tests/sim/test_board_runtime.py"],
+        ],
+        90,
+    ),
+    "transport": (
+        _FW + "transport.py",
+        [
+            [
+                "tests/mpunix/test_app_unix.py",
+                "tests/firmware/test_engine.py::test_app_and_transport_import_without_hardware",
+            ],
+            ["tests/sim/test_transport.py", "tests/sim/test_board_runtime.py"],
+        ],
+        90,
+    ),
+    "pwm_dma_rp2": (
+        _FW + "backends/pwm_dma_rp2.py",
+        [
+            ["tests/firmware/test_pwm_dma_rp2.py"],
+            ["tests/sim/test_rp2_audio.py", "tests/sim/test_fault_seeding.py"],
+        ],
+        120,
+    ),
+    "i2s_dac": (
+        _FW + "backends/i2s_dac.py",
+        [["tests/sim_i2s/test_sim_i2s.py", "tests/sim_i2s/test_i2s_audio.py"]],
+        120,
+    ),
+    "mt8880": (
+        _FW + "backends/mt8880.py",
+        [["tests/firmware/test_mt8880.py"], ["tests/sim_mt8880/test_mt8880_audio.py"]],
+        120,
+    ),
+}
+
+EXCLUDED_OPERATORS = [
+    # arithmetic <-> bitwise and anything -> `**`: repeats of the arithmetic swaps that stay
+    r"core/ReplaceBinaryOperator_\w+_Pow$",
+    r"core/ReplaceBinaryOperator_(Add|Sub|Mul|Div|FloorDiv|Mod)_(LShift|RShift|BitOr|BitAnd|BitXor)$",
+    r"core/ReplaceBinaryOperator_(LShift|RShift|BitOr|BitAnd|BitXor)_(Mul|Div|FloorDiv|Mod)$",
+    # identity comparisons on ints/strings: repeat == / != (and are CPython-implementation bound)
+    r"core/ReplaceComparisonOperator_\w+_(Is|IsNot)$",
+    r"core/ReplaceComparisonOperator_(Is|IsNot)_(Lt|LtE|Gt|GtE)$",
+]
+
+_IGNORE = shutil.ignore_patterns(
+    ".git", ".venv", "node_modules", "build", "__pycache__", ".pytest_cache", ".hypothesis",
+    "*.egg-info", ".ruff_cache", "mutants",
+)  # fmt: skip
+
+
+def copy_tree(dest: Path) -> None:
+    """A fresh copy of the work tree (as it is now, edits included) for the mutants."""
+    if dest.exists():
+        shutil.rmtree(dest)
+    shutil.copytree(REPO, dest, ignore=_IGNORE, symlinks=True)
+    nm = REPO / "node_modules"
+    if nm.exists():
+        (dest / "node_modules").symlink_to(nm)
+
+
+def test_env(tree: Path) -> dict:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(tree / "host"), str(tree / "firmware")])
+    env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"  # hypothesis/schemathesis plugins: 2 s a run
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    env.pop("CI", None)
+    return env
+
+
+def _pytest(tests: list[str]) -> str:
+    return " ".join(
+        [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "-p",
+         "pytest_timeout", "-m", "'not micropython and not hil'", *tests]
+    )  # fmt: skip
+
+
+def test_command(stages: list[list[str]]) -> str:
+    """One shell command: the stages in order, each only if the one before passed."""
+    return "bash -c " + shlex.quote(" && ".join(_pytest(t) for t in stages))
+
+
+def write_config(path: Path, module_path: str, tests: list[list[str]], timeout: float) -> None:
+    excl = ",\n    ".join(json.dumps(e) for e in EXCLUDED_OPERATORS)
+    path.write_text(
+        f"""[cosmic-ray]
+module-path = {json.dumps(module_path)}
+timeout = {float(timeout)}
+excluded-modules = []
+test-command = {json.dumps(test_command(tests))}
+
+[cosmic-ray.distributor]
+name = "local"
+
+[cosmic-ray.filters.operators-filter]
+exclude-operators = [
+    {excl}
+]
+"""
+    )
+
+
+def load_equivalent() -> dict:
+    """(module, operator, column, source line) -> one-line argument."""
+    out = {}
+    if not EQUIVALENT_FILE.exists():
+        return out
+    for raw in EQUIVALENT_FILE.read_text().splitlines():
+        if not raw.strip() or raw.startswith("#"):
+            continue
+        module, op, col, src, why = raw.split("\t")
+        out[(module, op, int(col), src.strip())] = why
+    return out
+
+
+def _bin(name: str) -> str:
+    return str(Path(sys.executable).with_name(name))
+
+
+def results(tree: Path, module: str, session: Path) -> list[dict]:
+    """Every mutant of a session: operator, position, source line, outcome."""
+    dump = subprocess.run(
+        [_bin("cosmic-ray"), "dump", str(session)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    src = (tree / MODULES[module][0]).read_text().splitlines()
+    out = []
+    for ln in dump.splitlines():
+        item, res = json.loads(ln)
+        (mut,) = item["mutations"]
+        line, col = mut["start_pos"]
+        out.append(
+            {
+                "job": item["job_id"],
+                "operator": mut["operator_name"].split("/", 1)[1],
+                "occurrence": mut["occurrence"],
+                "line": line,
+                "col": col,
+                "source": src[line - 1].strip(),
+                "outcome": (res or {}).get("test_outcome"),
+                "worker": (res or {}).get("worker_outcome"),
+                "diff": (res or {}).get("diff") or "",
+                "timeout": (res or {}).get("output") == "timeout",
+            }
+        )
+    return out
+
+
+def summarise(module: str, muts: list[dict], equivalent: dict, seconds: float) -> dict:
+    run = [m for m in muts if m["worker"] != "skipped"]
+    killed = [m for m in run if m["outcome"] == "killed"]
+    incompetent = [m for m in run if m["outcome"] == "incompetent"]
+    survived, equiv = [], []
+    for m in run:
+        if m["outcome"] != "survived":
+            continue
+        why = equivalent.get((module, m["operator"], m["col"], m["source"]))
+        (equiv if why else survived).append(dict(m, why=why or ""))
+    scored = len(killed) + len(survived)
+    return {
+        "module": module,
+        "file": MODULES[module][0],
+        "mutants": len(run),
+        "filtered_out": len(muts) - len(run),
+        "killed": len(killed),
+        "timeouts": sum(1 for m in killed if m["timeout"]),
+        "survived": len(survived),
+        "equivalent": len(equiv),
+        "incompetent": len(incompetent),
+        "pending": sum(1 for m in run if m["outcome"] is None),
+        "score": round(100.0 * len(killed) / scored, 1) if scored else 100.0,
+        "seconds": round(seconds),
+        "survivors": survived,
+        "equivalents": equiv,
+    }
+
+
+def run_module(tree: Path, module: str, log) -> dict:
+    path, tests, timeout = MODULES[module]
+    missing = [t for stage in tests for t in stage if not (tree / t.split("::")[0]).exists()]
+    if missing:
+        raise SystemExit(f"{module}: test files missing: {missing}")
+    cfg = BUILD / f"{module}.toml"
+    session = BUILD / f"{module}.sqlite"
+    write_config(cfg, path, tests, timeout)
+    if session.exists():
+        session.unlink()
+    env = test_env(tree)
+    t0 = time.monotonic()
+    # the unmutated code must pass the selection, or every mutant would look killed
+    base = subprocess.run(
+        shlex.split(test_command(tests)), capture_output=True, text=True, cwd=tree, env=env
+    )
+    if base.returncode != 0:
+        raise SystemExit(f"{module}: the test selection fails without mutants:\n{base.stdout}")
+    base_s = time.monotonic() - t0
+    log(f"{module}: baseline {base_s:.1f} s; timeout per mutant {timeout} s")
+    for argv in (
+        [_bin("cosmic-ray"), "init", str(cfg), str(session)],
+        [_bin("cr-filter-operators"), str(session), str(cfg)],
+        [_bin("cosmic-ray"), "exec", str(cfg), str(session)],
+    ):
+        subprocess.run(argv, cwd=tree, env=env, check=True, capture_output=True)
+    seconds = time.monotonic() - t0
+    return summarise(module, results(tree, module, session), load_equivalent(), seconds)
+
+
+def report(summaries: list[dict]) -> str:
+    lines = [
+        "# Mutation testing report (make mutants)",
+        "",
+        "| module | mutants | killed | survived | equivalent | score | time |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for s in summaries:
+        lines.append(
+            f"| {s['module']} | {s['mutants']} | {s['killed']} | {s['survived']} | "
+            f"{s['equivalent']} | {s['score']} % | {s['seconds'] // 60} min {s['seconds'] % 60} s |"
+        )
+    for s in summaries:
+        if not s["survivors"] and not s["equivalents"]:
+            continue
+        lines += ["", f"## {s['module']} ({s['file']})", ""]
+        for m in s["survivors"]:
+            lines.append(
+                f"- SURVIVED line {m['line']} col {m['col']} {m['operator']}: `{m['source']}`"
+            )
+        for m in s["equivalents"]:
+            lines.append(
+                f"- equivalent line {m['line']} {m['operator']}: `{m['source']}`: {m['why']}"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def rebuild_report() -> int:
+    """Scores from the sessions already in build/mutants (the equivalents list re-read), with
+    the run times of the last runs."""
+    sj = BUILD / "summary.json"
+    old = {s["module"]: s for s in json.loads(sj.read_text())} if sj.exists() else {}
+    out = []
+    for m in MODULES:
+        session = BUILD / f"{m}.sqlite"
+        if not session.exists():
+            continue
+        seconds = old.get(m, {}).get("seconds", 0)
+        out.append(summarise(m, results(REPO, m, session), load_equivalent(), seconds))
+    sj.write_text(json.dumps(out, indent=1))
+    (BUILD / "report.md").write_text(report(out))
+    print(report(out))
+    return 0
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("modules", nargs="*", help=f"default: all of {', '.join(MODULES)}")
+    ap.add_argument("--list", action="store_true", help="list the modules and their tests")
+    ap.add_argument(
+        "--report",
+        action="store_true",
+        help="rebuild report.md/summary.json from the sessions in build/mutants (no run)",
+    )
+    args = ap.parse_args(argv)
+    if args.report:
+        return rebuild_report()
+    if args.list:
+        for name, (path, tests, timeout) in MODULES.items():
+            stages = " then ".join(" ".join(t) for t in tests)
+            print(f"{name:12} {path}\n{'':12} tests: {stages} (timeout {timeout} s)")
+        return 0
+    mods = args.modules or list(MODULES)
+    unknown = [m for m in mods if m not in MODULES]
+    if unknown:
+        ap.error(f"unknown module(s) {unknown}; known: {', '.join(MODULES)}")
+    BUILD.mkdir(parents=True, exist_ok=True)
+    tree = BUILD / f"tree-{os.getpid()}"  # one copy per run: runs may overlap
+    copy_tree(tree)
+
+    def log(msg):
+        print(msg, flush=True)
+
+    try:
+        return _run_all(tree, mods, log)
+    finally:
+        shutil.rmtree(tree, ignore_errors=True)
+
+
+def _run_all(tree: Path, mods: list[str], log) -> int:
+    summaries = []
+    old = {}
+    sj = BUILD / "summary.json"
+    if sj.exists():
+        old = {s["module"]: s for s in json.loads(sj.read_text())}
+    for m in mods:
+        s = run_module(tree, m, log)
+        log(
+            f"{m}: {s['mutants']} mutants, {s['killed']} killed ({s['timeouts']} by timeout), "
+            f"{s['survived']} survived, {s['equivalent']} equivalent, {s['incompetent']} "
+            f"incompetent: score {s['score']} % in {s['seconds']} s"
+        )
+        summaries.append(s)
+        old[m] = s
+        sj.write_text(json.dumps(list(old.values()), indent=1))
+        (BUILD / "report.md").write_text(report(list(old.values())))
+    print(f"report: {BUILD / 'report.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
