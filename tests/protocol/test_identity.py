@@ -6,6 +6,8 @@ on it), and finds its own board again under another path.
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import serial
 from tonebridge.analysis import decode_multimon
@@ -224,3 +226,22 @@ def test_locate_candidates_serial_number_first_then_globs(tmp_path):
     ]
     got = locate_candidates(HW_A, [str(tmp_path / "usb-Silicon*")], ports=ports)
     assert got == ["/dev/ttyACM3", str(tmp_path / "usb-Silicon_Labs_1")]
+
+
+def test_a_path_held_through_a_symlink_is_released_when_the_symlink_is_gone(tmp_path):
+    """A line opened through a symlink (udev's /dev/serial/by-id, `tonebridge sim --link`)
+    whose link disappears before the port is dropped must not keep the device "held": a
+    new board that later gets the same /dev/pts number would otherwise be unreachable."""
+    from tonebridge.link import identity
+    from tonebridge.link.pty import PtyBridge
+
+    link = str(tmp_path / "ttyACM0")
+    bridge = PtyBridge("sim://pico", link_path=link)
+    real = os.path.realpath(bridge.start())
+    try:
+        c = BoardClient(link, background=False).open()
+        assert identity.held_elsewhere(real, object())
+    finally:
+        bridge.stop()  # removes the symlink first
+    c.close()
+    assert not identity.held_elsewhere(real, object())

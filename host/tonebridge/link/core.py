@@ -208,7 +208,7 @@ class LinkCore(ReaderMixin, IdentityMixin, DispatchMixin):
         self._port = None
         if p is None:
             return
-        release_path(self.url, self)
+        release_path(self)
         for name in ("cancel_read", "close"):
             fn = getattr(p, name, None)
             if fn is not None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import weakref
 
 import serial
 from tonebridge_fw import codec
@@ -24,9 +25,11 @@ from tonebridge.link.errors import BoardError, LinkError, WrongBoardError, ok_re
 log = logging.getLogger("tonebridge.link")
 READ_TIMEOUT_S = 0.25  # pyserial read timeout (ports without a file descriptor)
 
-# device paths held open by a link in this process (realpath -> owner), so that looking
-# for a board never opens (and steals bytes from) another line's port
-_HELD: dict[str, int] = {}
+# device paths held open by a link in this process (realpath -> (owner, its port)), so that
+# looking for a board never opens (and steals bytes from) another line's port. An entry
+# whose owner is gone, or no longer has that port open, holds nothing (a client dropped
+# without close() must not make a path unusable for the rest of the process).
+_HELD: dict[str, tuple] = {}
 _HELD_LOCK = threading.Lock()
 
 
@@ -47,18 +50,37 @@ def _device_key(url: str) -> str | None:
         return None
 
 
-def hold_path(url: str, owner: object) -> None:
+def hold_path(url: str, owner: object, port) -> None:
     key = _device_key(url)
     if key is not None:
         with _HELD_LOCK:
-            _HELD[key] = id(owner)
+            _HELD[key] = (weakref.ref(owner), port)
 
 
-def release_path(url: str, owner: object) -> None:
-    key = _device_key(url)
-    if key is not None:
-        with _HELD_LOCK:
-            if _HELD.get(key) == id(owner):
+def _holder(key: str):
+    """The live owner holding `key` open, or None (stale entries are dropped)."""
+    entry = _HELD.get(key)
+    if entry is None:
+        return None
+    owner = entry[0]()
+    port = entry[1]
+    if owner is None or getattr(owner, "serial", None) is not port or not _is_open(port):
+        del _HELD[key]
+        return None
+    return owner
+
+
+def _is_open(port) -> bool:
+    is_open = getattr(port, "is_open", True)
+    return bool(is_open)
+
+
+def release_path(owner: object) -> None:
+    """Forget every path `owner` holds (by owner, not by path: the path may be a symlink
+    that is gone by now, resolving elsewhere than when it was held)."""
+    with _HELD_LOCK:
+        for key, entry in list(_HELD.items()):
+            if entry[0]() in (owner, None):
                 del _HELD[key]
 
 
@@ -67,8 +89,8 @@ def held_elsewhere(url: str, owner: object) -> bool:
     if key is None:
         return False
     with _HELD_LOCK:
-        holder = _HELD.get(key)
-    return holder is not None and holder != id(owner)
+        holder = _holder(key)
+    return holder is not None and holder is not owner
 
 
 class IdentityMixin:
@@ -143,7 +165,7 @@ class IdentityMixin:
                 if self._port is port:
                     self._drop_port()
             raise
-        hold_path(url, self)
+        hold_path(url, self, port)
         first = self.link_gen == 0
         moved = url != self.url
         with self._cond:
