@@ -68,7 +68,9 @@ EXPLAINED = {
     # CPU time: the simulator runs firmware code in zero time, so no sample has left when
     # start() returns; on the chip the second chunk's render (~1 ms) lets the DMA move ~76
     "count_after_start",
-    # a 5 ms sleep spans 305 or 306 PWM periods depending on where it starts
+    # a 5 ms sleep spans 305 or 306 PWM periods (16.384 us) depending on where it starts; on
+    # the chip the bytecode between the two count reads, and any USB interrupt served in
+    # the sleep, add a few periods (seen: 305-307); the simulator runs that code in no time
     "samples_in_5ms",
     # the simulator's stdin class is its own (same methods)
     "buffer_type",
@@ -83,7 +85,8 @@ def test_simulator_and_emulated_rp2040_agree_on_the_same_firmware(provisioned):
     assert differ <= EXPLAINED, {k: (sim[k], emu[k]) for k in differ - EXPLAINED}
     # the explained ones differ only as explained
     assert sim["count_after_start"] == 1024 and 1024 - 128 < emu["count_after_start"] < 1024
-    assert abs(sim["samples_in_5ms"] - emu["samples_in_5ms"]) <= 1
+    assert sim["samples_in_5ms"] in (305, 306)
+    assert 305 <= emu["samples_in_5ms"] <= 305 + 8  # at most ~130 us of code and interrupts
     assert (sim["buffer_type"], emu["buffer_type"]) == ("_BoardBinaryIn", "FileIO")
     # and what matters most is really equal: the handshake, byte for byte
     assert "dialects=catapult,gws" in emu["frames"]
