@@ -21,6 +21,10 @@ import serial
 import tonebridge.link  # noqa: F401  (registers sim://)
 
 
+class _Unplugged(Exception):
+    """The terminal the pump was using is gone (its fd may belong to another file now)."""
+
+
 class PtyBridge:
     def __init__(self, url: str = "sim://pico", link_path: str | None = None):
         self.url = url
@@ -87,6 +91,18 @@ class PtyBridge:
             self.link_path = link_path
         return self._open_pty()
 
+    def _on_master(self, m: int, op):
+        """Run op() on the terminal's fd `m` while it is still this bridge's open terminal.
+
+        An unplug closes the fd from another thread, and the kernel hands its number to the
+        next open() in the process: a pump still holding the bare number would then read (or
+        write!) some unrelated file (seen: it swallowed hw/filter.json as another simulated
+        board was being built). The fd lock makes "still ours" and the I/O one step."""
+        with self._fds:
+            if self._master != m:
+                raise _Unplugged
+            return op()
+
     def _pump(self) -> None:
         port = self.port
         while not self._stop.is_set():
@@ -98,31 +114,37 @@ class PtyBridge:
                     port.read(n)  # nobody is listening: the bytes are lost
                 continue
             try:
-                r, _, _ = select.select([m], [], [], 0.005)
-            except (OSError, ValueError):
-                continue  # unplugged meanwhile
-            if r:
+                self._pump_once(port, m)
+            except _Unplugged:
+                continue
+
+    def _pump_once(self, port, m: int) -> None:
+        try:
+            r, _, _ = self._on_master(m, lambda: select.select([m], [], [], 0.005))
+        except (OSError, ValueError):
+            return  # unplugged meanwhile
+        if r:
+            try:
+                data = self._on_master(m, lambda: os.read(m, 4096))
+            except OSError:
+                data = b""
+            if data:
+                self.to_board += len(data)
+                port.write(data)
+        n = port.in_waiting
+        if n:
+            data = port.read(n)
+            self.to_host += len(data)
+            view = memoryview(data)
+            while view:
                 try:
-                    data = os.read(m, 4096)
+                    k = self._on_master(m, lambda v=view: os.write(m, v))
+                except BlockingIOError:
+                    self._stop.wait(0.001)
+                    continue
                 except OSError:
-                    data = b""
-                if data:
-                    self.to_board += len(data)
-                    port.write(data)
-            n = port.in_waiting
-            if n:
-                data = port.read(n)
-                self.to_host += len(data)
-                view = memoryview(data)
-                while view and self._master is m:
-                    try:
-                        k = os.write(m, view)
-                    except BlockingIOError:
-                        self._stop.wait(0.001)
-                        continue
-                    except OSError:
-                        break
-                    view = view[k:]
+                    break
+                view = view[k:]
 
     def stop(self) -> None:
         self._stop.set()
