@@ -30,7 +30,7 @@ import threading
 import time
 from pathlib import Path
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: sequences.pause_ms
 FINAL = ("done", "aborted", "failed", "unknown", "expired")
 OPEN = ("sending", "accepted", "uncertain")
 
@@ -53,7 +53,7 @@ CREATE TABLE IF NOT EXISTS sequences (
     dialect TEXT NOT NULL, tone_ms INTEGER, gap_ms INTEGER, total INTEGER NOT NULL,
     number INTEGER NOT NULL, state TEXT NOT NULL, played INTEGER NOT NULL DEFAULT 0,
     at_most INTEGER, boot TEXT, hwid TEXT, message TEXT, counted INTEGER NOT NULL DEFAULT 0,
-    created REAL NOT NULL, updated REAL NOT NULL);
+    created REAL NOT NULL, updated REAL NOT NULL, pause_ms INTEGER);
 CREATE INDEX IF NOT EXISTS sequences_open ON sequences (device, state);
 CREATE TABLE IF NOT EXISTS digits (
     rid TEXT NOT NULL, idx INTEGER NOT NULL, key TEXT NOT NULL, finished REAL NOT NULL,
@@ -63,6 +63,15 @@ CREATE TABLE IF NOT EXISTS failures (
     played INTEGER NOT NULL, total INTEGER NOT NULL, at_most INTEGER, message TEXT NOT NULL,
     time REAL NOT NULL, reported INTEGER NOT NULL DEFAULT 0);
 """
+
+
+def _migrate(db, version: int) -> None:
+    """Bring a state file written by an older tonebridge up to SCHEMA_VERSION (version 0: a
+    new file, created by _SCHEMA as it is now)."""
+    if 0 < version < 2:  # 1 -> 2: the tonebridge dialect's pause length of a sequence
+        columns = [row[1] for row in db.execute("PRAGMA table_info(sequences)")]
+        if "pause_ms" not in columns:
+            db.execute("ALTER TABLE sequences ADD COLUMN pause_ms INTEGER")
 
 
 class StoreError(RuntimeError):
@@ -108,6 +117,7 @@ class Store:
                     f"(schema {version}, this one knows {SCHEMA_VERSION})"
                 )
             self.db.executescript(_SCHEMA)
+            _migrate(self.db, version)
             self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         except sqlite3.DatabaseError as e:
             self.close()
@@ -243,13 +253,15 @@ class Store:
         number,
         boot=None,
         hwid=None,
+        pause_ms=None,
     ) -> None:
-        """A sequence about to be sent (before its SEND is written)."""
+        """A sequence about to be sent (before its SEND is written), with the timing its SEND
+        carries (None: the board's own)."""
         now = time.time()
         self._exec(
             "INSERT OR REPLACE INTO sequences (rid, call_id, device, text, dialect, tone_ms, "
-            "gap_ms, total, number, state, played, boot, hwid, created, updated) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'sending', 0, ?, ?, ?, ?)",
+            "gap_ms, total, number, state, played, boot, hwid, created, updated, pause_ms) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'sending', 0, ?, ?, ?, ?, ?)",
             (
                 rid,
                 call_id,
@@ -264,6 +276,7 @@ class Store:
                 hwid,
                 now,
                 now,
+                pause_ms,
             ),
         )
 
