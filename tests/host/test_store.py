@@ -129,3 +129,53 @@ def test_keys_expire_by_age(tmp_path):
     assert store.seq_get("r") is None and store.digits_of("r") == []
     assert store.seq_get("open") is not None  # an open sequence is never forgotten
     store.close()
+
+
+def test_a_sequence_keeps_the_timing_its_send_carried(tmp_path):
+    path = str(tmp_path / "state.db")
+    s = Store(path)
+    s.seq_new("r1", "c-1", "dev-1", "1,5(2000)", "tonebridge", 250, 400, 2, 1, pause_ms=800)
+    s.seq_new("r2", "c-1", "dev-1", "12", "catapult", None, None, 2, 2)  # the board's own
+    s.close()
+    s = Store(path)
+    r1, r2 = s.seq_get("r1"), s.seq_get("r2")
+    assert (r1["dialect"], r1["tone_ms"], r1["gap_ms"], r1["pause_ms"]) == (
+        "tonebridge",
+        250,
+        400,
+        800,
+    )
+    assert (r2["tone_ms"], r2["gap_ms"], r2["pause_ms"]) == (None, None, None)
+    s.close()
+
+
+def test_a_schema_1_state_file_is_migrated_and_keeps_its_sequences(tmp_path):
+    """A state file of the previous release (schema 1: no pause_ms) opens, keeps what it
+    holds, and gets the new column (its old sequences: the board's own pause)."""
+    path = str(tmp_path / "state.db")
+    db = sqlite3.connect(path)
+    db.executescript(
+        """
+CREATE TABLE sequences (
+    rid TEXT PRIMARY KEY, call_id TEXT NOT NULL, device TEXT NOT NULL, text TEXT NOT NULL,
+    dialect TEXT NOT NULL, tone_ms INTEGER, gap_ms INTEGER, total INTEGER NOT NULL,
+    number INTEGER NOT NULL, state TEXT NOT NULL, played INTEGER NOT NULL DEFAULT 0,
+    at_most INTEGER, boot TEXT, hwid TEXT, message TEXT, counted INTEGER NOT NULL DEFAULT 0,
+    created REAL NOT NULL, updated REAL NOT NULL);
+INSERT INTO sequences (rid, call_id, device, text, dialect, tone_ms, gap_ms, total, number,
+    state, created, updated) VALUES ('old', 'c', 'dev-1', '123', 'catapult', 80, 90, 3, 1,
+    'accepted', 1.0, 1.0);
+PRAGMA user_version=1;
+"""
+    )
+    db.close()
+    s = Store(path)
+    (seq,) = s.seq_open("dev-1")
+    assert (seq["rid"], seq["tone_ms"], seq["gap_ms"], seq["pause_ms"]) == ("old", 80, 90, None)
+    s.seq_new("new", "c", "dev-1", "1,2", "tonebridge", None, None, 2, 2, pause_ms=700)
+    assert s.seq_get("new")["pause_ms"] == 700
+    s.close()
+    db = sqlite3.connect(path)
+    assert db.execute("PRAGMA user_version").fetchone()[0] == 2
+    db.close()
+    Store(path).close()  # and it opens again as it is

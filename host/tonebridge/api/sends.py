@@ -32,6 +32,9 @@ def send(line, job: Job):
         return
     try:
         client = line.ensure_open()
+        # the recording starts before the SEND goes out: the first tone starts on acceptance,
+        # before the host hears of it (a queued one starts later; record() never overlaps)
+        start_us = recording.now_us(recording.sim_of(client)[0])
         ticket = submit(line, client, job)
     except SendFailed as exc:
         exc.total = exc.total or job.total
@@ -58,7 +61,7 @@ def send(line, job: Job):
             log.warning("line %s: cancel %s failed: %s", line.url, job.request_id, exc)
     else:
         line.post(resolve, job.accepted, None)
-    line.follow(job, ticket, abandoned)
+    line.follow(job, ticket, abandoned, start_us)
 
 
 def submit(line, client, job: Job):
