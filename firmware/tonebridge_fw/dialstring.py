@@ -91,23 +91,23 @@ def _bad(c, i, why=""):
     return DialStringError("invalid character %s at position %d%s" % (repr(c), i, why), i, c)
 
 
-def _scan(text, dialect, pause_ms, hold_max_ms, out):
-    """Check `text` against the dialect, first problem first; if `out` is a list, append
-    one item per key or pause character: (key, held ms or 0) for a key, (None, ms) for a
-    pause."""
+def _scan(text, dialect, tone_ms, gap_ms, pause_ms, hold_max_ms, plan):
+    """Check `text` against the dialect, first problem first. If `plan` is a list, append the
+    plan's steps to it as the characters are read (no intermediate list: a board's heap)."""
     pauses, max_len, holds = _dialect(dialect)
     if not isinstance(text, str):
         raise DialStringError("dial string must be text, got %s" % type(text).__name__)
     n = len(text)
     if n == 0:
         raise DialStringError("empty dial string")
+    pause = 0  # ms of pause characters since the last tone
+    seen_tone = False
     i = 0
     while i < n:
         c = text[i]
         ms = pauses.get(c)
         if ms is not None:
-            if out is not None:
-                out.append((None, pause_ms if ms == PAUSE else ms))
+            pause += pause_ms if ms == PAUSE else ms
             i += 1
             continue
         if len(c) != 1 or KEYS.find(c) < 0:
@@ -116,23 +116,28 @@ def _scan(text, dialect, pause_ms, hold_max_ms, out):
                     "'(' at position %d does not follow a key" % i, position=i, char=c
                 )
             raise _bad(c, i)
-        held = 0
+        ms = tone_ms
         if holds and i + 1 < n and text[i + 1] == "(":
-            held = _held(text, i, hold_max_ms)
-            j = text.find(")", i + 2)
-            if out is not None:
-                out.append((c, held))
-            i = j + 1
-            continue
-        if out is not None:
-            out.append((c, 0))
-        i += 1
+            ms = _held(text, i, hold_max_ms)
+            i = text.find(")", i + 2) + 1
+        else:
+            i += 1
+        if plan is not None:
+            if seen_tone:
+                plan.append((None, pause if pause else gap_ms))
+            elif pause:
+                plan.append((None, pause))
+            plan.append((c, ms))
+        seen_tone = True
+        pause = 0
     if n > max_len:
         raise DialStringError(
             "dial string too long: %d characters, at most %d" % (n, max_len),
             position=max_len,
             char=text[max_len],
         )
+    if pause and plan is not None:
+        plan.append((None, pause))
 
 
 def _held(text, i, hold_max_ms):
@@ -176,7 +181,7 @@ def _held(text, i, hold_max_ms):
 
 def validate(text, dialect=DEFAULT_DIALECT, hold_max_ms=HOLD_MAX_MS):
     """Check `text` against the dialect; raise DialStringError for the first problem."""
-    _scan(text, dialect, DEFAULT_PAUSE_MS, hold_max_ms, None)
+    _scan(text, dialect, DEFAULT_TONE_MS, DEFAULT_GAP_MS, DEFAULT_PAUSE_MS, hold_max_ms, None)
 
 
 def compile_plan(
@@ -187,29 +192,13 @@ def compile_plan(
     pause_ms=DEFAULT_PAUSE_MS,
     hold_max_ms=HOLD_MAX_MS,
 ):
-    """Compile a dial string into a plan [(key|None, ms), ...]; validates everything first.
-    pause_ms is the length of the dialect's configurable pause (tonebridge ','); a held key
-    plays for its own length instead of tone_ms; hold_max_ms is the longest hold the board
-    can play (below TIMING_MIN_MS: none)."""
+    """Compile a dial string into a plan [(key|None, ms), ...]; validates everything first
+    (a string refused part-way returns nothing). pause_ms is the length of the dialect's
+    configurable pause (tonebridge ','); a held key plays for its own length instead of
+    tone_ms; hold_max_ms is the longest hold the board can play (below TIMING_MIN_MS: none)."""
     check_timing(tone_ms, gap_ms, pause_ms)
-    items = []
-    _scan(text, dialect, pause_ms, hold_max_ms, items)
     plan = []
-    pause = 0  # ms of pause characters seen since the last tone
-    seen_tone = False
-    for key, ms in items:
-        if key is None:
-            pause += ms
-            continue
-        if seen_tone:
-            plan.append((None, pause if pause else gap_ms))
-        elif pause:
-            plan.append((None, pause))
-        plan.append((key, ms if ms else tone_ms))
-        seen_tone = True
-        pause = 0
-    if pause:
-        plan.append((None, pause))
+    _scan(text, dialect, tone_ms, gap_ms, pause_ms, hold_max_ms, plan)
     return plan
 
 

@@ -32,6 +32,7 @@ def measure(wav):
 
 
 def assert_lengths(got, want, what):
+    print(what, "measured", [round(float(g), 3) for g in got], "ms, planned", want)
     assert len(got) == len(want), (what, got, want)
     for g, w in zip(got, want, strict=True):
         assert abs(g - w) <= TOL_MS, (what, got, want)
