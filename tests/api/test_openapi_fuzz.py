@@ -52,6 +52,14 @@ def test_openapi_describes_both_apis(fuzz_server):
     dtmf = paths["/v1/users/{user_id}/calls/{call_id}/dtmf"]["post"]
     body = dtmf["requestBody"]["content"]["application/json"]["schema"]
     assert body["properties"]["dtmfOut"]["pattern"] == "^[A-D0-9#*,wW]{1,92}$"
+    # the optional timing fields (issue 15), in both APIs, with their limits
+    gws = paths["/api/v2/me/calls/{call_id}"]["post"]["requestBody"]["content"]
+    for props in (body["properties"], gws["application/json"]["schema"]["properties"]):
+        for field in ("toneDuration", "toneInterval"):
+            assert props[field]["type"] == "integer"
+            assert (props[field]["minimum"], props[field]["maximum"]) == (40, 5000)
+        assert "tonebridge" in props["dialect"]["enum"]
+    assert "toneDuration" not in body.get("required", [])
 
 
 @pytest.mark.slow
