@@ -66,8 +66,10 @@ CREATE TABLE IF NOT EXISTS failures (
 
 
 def _migrate(db, version: int) -> None:
-    """Bring a state file written by an older tonebridge up to SCHEMA_VERSION (version 0: a
-    new file, created by _SCHEMA as it is now)."""
+    """Bring a state file written by an older tonebridge up to SCHEMA_VERSION in place
+    (version 0: a new file, created by _SCHEMA as it is now). Schema 1 -> 2 adds
+    sequences.pause_ms; the old rows get NULL: the board's own pause, which is what their
+    SENDs carried. Tested on the previous release's layout (tests/host/test_store.py)."""
     if 0 < version < 2:  # 1 -> 2: the tonebridge dialect's pause length of a sequence
         columns = [row[1] for row in db.execute("PRAGMA table_info(sequences)")]
         if "pause_ms" not in columns:
@@ -117,8 +119,17 @@ class Store:
                     f"(schema {version}, this one knows {SCHEMA_VERSION})"
                 )
             self.db.executescript(_SCHEMA)
-            _migrate(self.db, version)
-            self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            # the migration and the new version number commit together (a crash between
+            # them would leave a file that says schema 1 with schema 2's columns; _migrate
+            # copes with that too)
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                _migrate(self.db, version)
+                self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+                self.db.execute("COMMIT")
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
         except sqlite3.DatabaseError as e:
             self.close()
             raise StoreError(f"state file {self.path}: {e}") from None
