@@ -180,6 +180,20 @@ url = "sim://pico-mt8880"
     assert [(ln.tone_ms, ln.gap_ms) for ln in cfg.lines] == [
         (250, 250), (300, 120), (40, 40), (100, 100), (100, 100)
     ]  # fmt: skip
+    # serve's banner says each line's timing
+    from tonebridge.commands.serve import banner
+
+    lines = [ln for ln in banner(cfg).splitlines() if ln.startswith("  line ")]
+    assert [ln.split(", timing", 1)[1] for ln in lines] == [
+        " slow-ivr 250/250 ms, pause 500 ms",
+        " intercom 300/120 ms, pause 2000 ms",
+        " minimum 40/40 ms, pause 500 ms",
+        " default 100/100 ms, pause 500 ms",
+        " default 100/100 ms, pause 500 ms",
+    ]
+    cfg = build_config(sims=["pico"], auth=["a:x"])
+    (line,) = [ln for ln in banner(cfg).splitlines() if ln.startswith("  line ")]
+    assert line.endswith(", timing: the board's own"), line
     with pytest.raises(ConfigError, match="unknown timing profile 'nope'.*slow-ivr"):
         build_config(sims=["pico"], auth=["a:x"], profile="nope")
 

@@ -67,9 +67,10 @@ def register(subparsers):
 
 
 def timing_note(line) -> str:
-    """ ", timing slow-ivr 250/250 ms, pause 500 ms" (nothing when the board's defaults apply)."""
+    """ ", timing slow-ivr 250/250 ms, pause 500 ms"; ", timing: the board's own" for a line
+    with no profile and no timing of its own (the board's CONFIG, 100/100 ms by default)."""
     if line.tone_ms is None and line.gap_ms is None and line.pause_ms is None:
-        return ""
+        return ", timing: the board's own"
     name = f" {line.profile}" if line.profile else ""
     tone = "board" if line.tone_ms is None else line.tone_ms
     gap = "board" if line.gap_ms is None else line.gap_ms
