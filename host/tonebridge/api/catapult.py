@@ -18,6 +18,13 @@ router = APIRouter(tags=["Catapult v1"])
 
 MAX_DTMF = 92
 
+# Catapult's own dtmfOut, or with "dialect": "tonebridge" the tonebridge dialect
+_DTMF_OUT = timing.dial_string_schema(
+    "dtmfOut",
+    "^[A-D0-9#*,wW]{1,92}$",
+    "Catapult's characters (pattern: see else); with dialect tonebridge also held keys such "
+    "as 5(2000) (pattern: see then; docs/dialstrings.md)",
+)
 DTMF_BODY = {
     "required": True,
     "content": {
@@ -26,14 +33,10 @@ DTMF_BODY = {
                 "type": "object",
                 "required": ["dtmfOut"],
                 "properties": {
-                    "dtmfOut": {
-                        "type": "string",
-                        "pattern": "^[A-D0-9#*,wW]{1,92}$",
-                        "description": "Catapult's characters; with dialect tonebridge also "
-                        "held keys such as 5(2000) (docs/dialstrings.md)",
-                    },
+                    "dtmfOut": _DTMF_OUT[0],
                     **timing.request_schema("catapult"),
                 },
+                **_DTMF_OUT[1],
             },
             "examples": {
                 "seed": {"summary": "Catapult's own", "value": {"dtmfOut": "1WWW,59#"}},

@@ -19,6 +19,13 @@ __all__ = ["call_json", "device_json", "install_listener", "router"]
 router = APIRouter(tags=["GWS v2"])
 
 
+# GWS's own digits, or with "dialect": "tonebridge" the tonebridge dialect
+_DIGITS = timing.dial_string_schema(
+    "digits",
+    "^[0-9*#A-D]{1,92}$",
+    "DTMF keys (pattern: see else); with dialect tonebridge also pauses (, w W) and held "
+    "keys such as 5(2000) (pattern: see then; docs/dialstrings.md)",
+)
 SEND_DTMF_BODY = {
     "required": True,
     "content": {
@@ -31,14 +38,10 @@ SEND_DTMF_BODY = {
                         "type": "string",
                         "enum": ["SendDtmf", "Hangup", "Answer", "Hold", "Retrieve"],
                     },
-                    "digits": {
-                        "type": "string",
-                        "pattern": "^[0-9*#A-D]{1,92}$",
-                        "description": "DTMF keys; with dialect tonebridge also pauses "
-                        "(, w W) and held keys such as 5(2000) (docs/dialstrings.md)",
-                    },
+                    "digits": _DIGITS[0],
                     **timing.request_schema("gws"),
                 },
+                **_DIGITS[1],
             },
             "examples": {
                 "seed": {

@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from tonebridge_fw.dialstring import TIMING_MAX_MS, TIMING_MIN_MS
+from tonebridge_fw.dialstring import HOLD_MAX_MS, MAX_LENGTH, TIMING_MAX_MS, TIMING_MIN_MS
 
 from tonebridge.api.errors import ApiError
 
@@ -162,6 +162,29 @@ def request_schema(default_dialect: str) -> dict:
             "5(2000), and makes ',' the line's pause (docs/dialstrings.md)",
         },
     }
+
+
+# The tonebridge dialect as a regular expression, for the OpenAPI document (the grammar itself
+# is tonebridge_fw.dialstring; tests/api/test_openapi_fuzz.py checks that the two agree): a
+# key, optionally held for 40-10000 ms (leading zeros allowed, as the compiler reads them), or
+# a pause character.
+TONEBRIDGE_PATTERN = r"^(?:[0-9A-D#*](?:\(0*(?:[4-9][0-9]|[1-9][0-9]{2,3}|10000)\))?|[,wW])+$"
+assert (TIMING_MIN_MS, HOLD_MAX_MS) == (40, 10000)  # what TONEBRIDGE_PATTERN spells out
+
+
+def dial_string_schema(field: str, own_pattern: str, description: str) -> tuple[dict, dict]:
+    """OpenAPI (3.1: JSON Schema 2020-12) of a request's dial-string field: (its property, the
+    body schema's if/then/else). The API's own pattern applies unless the request says
+    ``"dialect": "tonebridge"``; then the tonebridge dialect's does, so a schema-checking
+    client accepts exactly the strings tonebridge does (as far as a schema can tell: what the
+    line's board cannot play, e.g. a held key on a burst-mode MT8880, is the server's to say)."""
+    prop = {"type": "string", "minLength": 1, "maxLength": MAX_LENGTH, "description": description}
+    conditional = {
+        "if": {"properties": {"dialect": {"const": "tonebridge"}}, "required": ["dialect"]},
+        "then": {"properties": {field: {"pattern": TONEBRIDGE_PATTERN}}},
+        "else": {"properties": {field: {"pattern": own_pattern}}},
+    }
+    return prop, conditional
 
 
 def request_dialect(body: dict, default: str) -> str:
