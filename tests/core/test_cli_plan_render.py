@@ -143,3 +143,19 @@ def test_plan_held_key_error_points_at_it(capsys):
     err = capsys.readouterr().err
     assert "error: held key at position 1: 20000 ms is outside 40-10000 ms" in err
     assert err.splitlines()[-1] == "     ^"
+
+
+def test_render_tonebridge_held_key_and_pause_on_the_wav(tmp_path):
+    """The renderer (no board) honours a held key and the tonebridge pause: measured on the
+    WAV it writes (50 % amplitude points), decoded by multimon-ng as one digit per key."""
+    out = tmp_path / "h.wav"
+    argv = ["render", "--dialect", "tonebridge", "--pause-ms", "700", "--rate", "22050"]
+    assert main(argv + ["--out", str(out), "15(2000),2"]) == 0
+    x, rate = read_wav(out)
+    assert decode_multimon(x, rate) == "152"
+    seg = segments(x, rate)
+    tones = [(e - s) * 1000 for s, e in seg]
+    gaps = [(b[0] - a[1]) * 1000 for a, b in zip(seg, seg[1:], strict=False)]
+    assert len(tones) == 3 and abs(tones[1] - 2000) <= 0.1, tones
+    assert abs(tones[0] - 100) <= 0.1 and abs(tones[2] - 100) <= 0.1, tones
+    assert abs(gaps[0] - 100) <= 0.1 and abs(gaps[1] - 700) <= 0.1, gaps
