@@ -193,6 +193,18 @@ def test_the_line_profile_and_the_request_each_win_where_they_should(server):
     assert_lengths(tones, [45], "the request's tone")
 
 
+def test_the_minimum_profile_is_heard_by_a_receiver(server):
+    """profile "minimum", 40/40 ms (what receivers must detect): every key of the pad, sent
+    through the API, measured 40/40 ms on the line and decoded by multimon-ng."""
+    srv = server(profile="minimum")
+    keys = "0123456789*#ABCD"
+    assert catapult(srv, {"dtmfOut": keys}).status_code == 200
+    digits, tones, gaps = measure(wait_for_file(srv.rec / f"{CALL}-1.wav"))
+    assert digits == keys
+    assert_lengths(tones, [40] * 16, "minimum tones")
+    assert_lengths(gaps, [40] * 15, "minimum gaps")
+
+
 @pytest.mark.slow
 def test_tonebridge_dialect_held_key_and_the_lines_pause(server):
     srv = server(tweak=lambda cfg: setattr(cfg.lines[0], "pause_ms", 800))
