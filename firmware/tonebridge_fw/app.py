@@ -93,6 +93,8 @@ class App:
             tunable=tunable,
             # a backend whose tones have a fixed length (MT8880 burst mode) cannot hold keys
             hold_max_ms=getattr(self.backend, "hold_max_ms", dialstring.HOLD_MAX_MS),
+            # a sequence longer than the line may stay off-hook would be cut by the hang-up
+            max_plan_ms=getattr(self.line, "max_offhook_ms", 0),
         )
         self.wdt = None
         wd = profile.get("watchdog_ms")

@@ -88,6 +88,7 @@ class Engine:
         queue_depth=QUEUE_DEPTH,
         tunable=None,
         hold_max_ms=dialstring.HOLD_MAX_MS,
+        max_plan_ms=0,
     ):
         self.ticks_ms = ticks_ms
         self.boot_id = boot_id
@@ -98,6 +99,9 @@ class Engine:
         self.config = dict(DEFAULT_CONFIG)
         self.tunable = tunable or {}
         self.hold_max_ms = hold_max_ms  # longest held key the backend plays (0: none)
+        # longest sequence the line lets play: its off-hook limit (0: no limit). A longer one
+        # would certainly be cut by the hang-up, so it is refused before anything plays.
+        self.max_plan_ms = max_plan_ms
         for k in self.tunable:
             self.config[k] = self.tunable[k]
         self.off_hook = False
@@ -397,6 +401,14 @@ class Engine:
             self._err(rid, "busy", "queue full (" + str(self.queue_depth) + " sequences)")
             return None
         ms = dialstring.plan_ms(plan)
+        if self.max_plan_ms and ms > self.max_plan_ms:
+            self._err(
+                rid,
+                "dial",
+                "sequence lasts %d ms, longer than the line may stay off-hook (%d ms)"
+                % (ms, self.max_plan_ms),
+            )
+            return None
         job = Job(rid, plan, ms)
         job.gap = gap
         self._queue.append(job)

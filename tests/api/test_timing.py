@@ -160,6 +160,28 @@ def test_bad_values_are_refused_in_each_dialect_and_nothing_plays(server):
     assert [t for _, t in srv.factory.sends] == ["5", "5"]
 
 
+def test_a_request_longer_than_the_line_may_stay_off_hook_is_refused(server):
+    """92 digits at 5000/5000 ms last 915 s; the line hangs up after 600 s (max_offhook_s),
+    so the board refuses the sequence whole: 400 naming the field, in each API's dialect,
+    nothing played, and the next request plays (no failure left behind)."""
+    srv = server()
+    body = {"dtmfOut": "1" * 92, "toneDuration": 5000, "toneInterval": 5000}
+    r = catapult(srv, body)
+    assert r.status_code == 400, r.text
+    assert r.json()["code"] == "validation-error"
+    assert r.json()["message"] == (
+        "dtmfOut: board refused the sequence: sequence lasts 915000 ms, longer than the line "
+        "may stay off-hook (600000 ms)"
+    )
+    r = gws(srv, {"digits": "5" * 61, "toneDuration": 5000, "toneInterval": 5000})  # 605 s
+    assert r.status_code == 400 and r.json()["statusCode"] == 10, r.text
+    assert r.json()["statusMessage"].startswith("digits: board refused the sequence: sequence")
+    assert silent(srv.line_samples())
+    assert catapult(srv, {"dtmfOut": "12"}).status_code == 200
+    digits, _, _ = measure(wait_for_file(srv.rec / f"{CALL}-3.wav"))
+    assert digits == "12"
+
+
 def test_idempotency_fingerprint_covers_the_timing_fields(server):
     srv = server()
     first = catapult(srv, {"dtmfOut": "5", "toneDuration": 250}, key="k-1")

@@ -952,3 +952,25 @@ def test_a_board_that_cannot_hold_keys_refuses_them_before_playing():
     assert r.player.plans == []
     # everything else still plays, and the refused id may be used again
     assert kv(r.request("1", "SEND dialect=tonebridge 15"))["digits"] == "2"
+
+
+def test_a_sequence_longer_than_the_line_may_stay_off_hook_is_refused_before_playing():
+    # the line hangs up after max_offhook_s: a sequence that cannot end before that would be
+    # cut part-way, so the board refuses it whole (ERR dial; the host answers 400)
+    r = Rig()
+    r.eng = engine.Engine(r.clock, "b1", max_plan_ms=1000)
+    r.eng.output()
+    rep = r.request("1", "SEND tone=451 gap=100 12")  # 1002 ms
+    assert (
+        rep == "ERR dial sequence lasts 1002 ms, longer than the line may stay off-hook (1000 ms)"
+    )
+    rep = r.request("2", "SEND dialect=tonebridge 1(901)2")  # a held key counts too: 1101 ms
+    assert rep.startswith("ERR dial sequence lasts 1101 ms")
+    assert r.player.plans == []
+    # exactly the limit plays
+    assert kv(r.request("3", "SEND tone=450 gap=100 12"))["ms"] == "1000"
+    assert len(r.player.plans) == 1
+    # no limit (a board without a line controller): anything valid plays
+    r = Rig()
+    long_send = "SEND tone=5000 gap=5000 " + "1" * 92  # 915 s
+    assert kv(r.request("1", long_send))["ms"] == "915000"
