@@ -115,7 +115,7 @@ def test_gws_with_and_without_the_timing_fields(server):
     assert_lengths(gaps, [100], "gaps")
 
 
-BAD_VALUES = [39, 5001, 0, -100, 250.5, "250", True, None, [250], {"ms": 250}]
+BAD_VALUES = [39, 5001, 0, -100, 250.5, "250", True, None, [250], {"ms": 250}, 1e308, 10**400]
 
 
 def test_bad_values_are_refused_in_each_dialect_and_nothing_plays(server):
@@ -128,7 +128,7 @@ def test_bad_values_are_refused_in_each_dialect_and_nothing_plays(server):
             assert r.status_code == 400, (field, value, r.text)
             body = r.json()
             assert body["category"] == "bad-request" and body["code"] == "validation-error"
-            assert body["message"].startswith(field), body
+            assert body["message"].startswith(field) and len(body["message"]) < 120, body
             assert body["details"][0]["name"] == field
             r = gws(srv, {"digits": "5", field: value})
             assert r.status_code == 400, (field, value, r.text)

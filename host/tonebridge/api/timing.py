@@ -134,8 +134,8 @@ def request_timing(body: dict) -> dict:
         if not TIMING_MIN_MS <= value <= TIMING_MAX_MS:
             raise ApiError(
                 "validation",
-                f"{field} {value} is outside {TIMING_MIN_MS}-{TIMING_MAX_MS} ms",
-                details=[{"name": field, "value": str(value)}],
+                f"{field} {_shown(value)} is outside {TIMING_MIN_MS}-{TIMING_MAX_MS} ms",
+                details=[{"name": field, "value": _shown(value)}],
             )
         out[name] = value
     return out
