@@ -118,9 +118,17 @@ def test_cli_send_tonebridge_dialect_and_pause_on_the_line(tmp_path, capsys):
     from tonebridge.analysis import read_wav, segments
 
     wav = tmp_path / "line.wav"
-    argv = ["send", "--port", f"sim://pico?record={wav}", "--dialect", "tonebridge"]
-    rc = cli_main([*argv, "--pause-ms", "300", "--tone-ms", "60", "1,5(400)"])
-    out = capsys.readouterr()
+    with PtyBridge(f"sim://pico?record={wav}") as br:
+        # a board that has been up a while, as a real one is when a host opens its port: a
+        # SEND within ~10 ms of boot lets the output stage's power-up transient onto the line
+        # before the first tone (a separate finding, reported; not this test's subject)
+        deadline = time.monotonic() + 30
+        while br.board.now_us() < 200_000:
+            assert time.monotonic() < deadline, "the simulated board did not run"
+            time.sleep(0.02)
+        argv = ["send", "--port", br.path, "--dialect", "tonebridge"]
+        rc = cli_main([*argv, "--pause-ms", "300", "--tone-ms", "60", "1,5(400)"])
+        out = capsys.readouterr()
     assert rc == 0, out.err
     assert "2/2 '5' ... played" in out.out
     x, rate = read_wav(wav)
