@@ -243,6 +243,20 @@ def test_fill_allocates_nothing():
     finally:
         unlock()
     assert r3.done
+    # the shaped (PWM) path with its response compensation, as the rp2 backend renders
+    from tonebridge_fw import outchain
+
+    r4 = Renderer(
+        (125000000 * 16, 32768), bits=10, shaping=True, response=outchain.response(61035.0)
+    )
+    r4.load(plan)
+    lock()
+    try:
+        while r4.fill(buf) == 97:
+            pass
+    finally:
+        unlock()
+    assert r4.done
 
 
 def test_fast_path_off_without_a_native_emitter():
