@@ -101,7 +101,8 @@ def test_passband_ripple_697_to_1633_within_half_a_db(tx_ac):
 
 def test_pwm_carrier_at_least_60_db_down(tx_ac):
     ref = abs(tx_ac["ref"])
-    for f, h in zip((carrier_hz(125_000_000), carrier_hz(150_000_000)), tx_ac["carrier"]):
+    carriers = (carrier_hz(125_000_000), carrier_hz(150_000_000))
+    for f, h in zip(carriers, tx_ac["carrier"], strict=True):
         att = 20 * math.log10(ref / abs(h))
         assert att >= 60.0, (f, round(att, 1))
 
