@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
-SIGNAL_SUBJECTS = ("pico", "esp32-i2s", "pico-mt8880", "square-ref", "mt8880-sines-ref")
+SIGNAL_SUBJECTS = (
+    "pico",
+    "pico2",
+    "esp32-i2s",
+    "pico-mt8880",
+    "spandsp-ref",
+    "square-ref",
+    "mt8880-sines-ref",
+)
 SHORT = {
     "pico": "rp2 PWM",
+    "pico2": "RP2350 PWM",
+    "spandsp-ref": "ref:spandsp",
     "esp32-i2s": "I2S DAC",
     "pico-mt8880": "MT8880",
     "square-ref": "ref:square",
