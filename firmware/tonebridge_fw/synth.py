@@ -170,7 +170,7 @@ class Renderer:
         self.min_value = -half_scale if signed else 0
         self.max_value = half_scale - 1 if signed else (1 << bits) - 1
         # Q14 sine + 2**14 (0..2**15): the viper kernels' unsigned loads need no sign extension
-        self._sin = array("H", [0] * _TABLE_LEN)
+        self._sin = array("H", range(_TABLE_LEN))  # pre-sized: no 16 KB temporary list
         w = 2.0 * math.pi / _TABLE_LEN
         for i in range(_TABLE_LEN):
             self._sin[i] = _SIN_ONE + int(round(_SIN_ONE * math.sin(w * i)))

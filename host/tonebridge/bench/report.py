@@ -357,6 +357,14 @@ def _emu_rows(emu) -> list[dict]:
 
         add(f"fill() cycles/sample, steady two-tone ({fast})", "cyc", None, "{:.0f}", f["steady"])
         add(f"fill() cycles/sample, silence ({fast})", "cyc", None, "{:.0f}", f["idle"])
+        if "direct_steady" in f:
+            add(
+                f"fill() cycles/sample, unshaped duty ({fast})",
+                "cyc",
+                None,
+                "{:.0f}",
+                f["direct_steady"],
+            )
         add("fill() cycles/sample, portable loop", "cyc", None, "{:.0f}", f["portable_steady"])
         add(
             "renderer share of the CPU at 61035 Hz",
