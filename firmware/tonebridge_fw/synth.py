@@ -42,7 +42,8 @@ Renderer(sample_rate, bits=12, signed=False, level=LEVEL, twist_db=2.0, ramp_ms=
   (t_k cumulative from plan start, so rounding never accumulates). step_start() and
   step_at() give this mapping; step_start(0) is 0.
 - Tone steps must be separated by silence (compile_plan always does this) and every
-  step must last at least ramp_ms, so edges never overlap.
+  step must last at least ramp_ms, so edges never overlap; a leading silence (step 0) may
+  be shorter (no edge precedes it).
 - Fast path: on ports with a native emitter (rp2, esp32) fill() runs the viper kernels of
   synth_viper.py for 16-bit buffers, bit-identical to the portable loops below; FAST tells.
 - Memory: a loaded plan costs one array('i') word per step (the boundaries; reused by
@@ -344,7 +345,11 @@ class Renderer:
                 if store:
                     starts[k + 1] = b
                 else:
-                    if b - prev_b < 2 * h:
+                    # a step holds an edge at each end (H samples each side of a boundary),
+                    # except a leading silence: nothing sounds before it, so any length
+                    # works (the engine opens a queued sequence with what is left of the gap,
+                    # which can be 1 ms)
+                    if b - prev_b < 2 * h and (k or plan[0][0] is not None):
                         raise ValueError(
                             "step %d: %d ms is shorter than the %s ms ramp"
                             % (k, step[1], self.ramp_ms)
