@@ -82,6 +82,8 @@ def test_i2s_purity_kept(figures, board):
 @pytest.mark.slow
 @pytest.mark.parametrize("board", RP2 + I2S)
 def test_twist_on_the_line_for_every_key(figures, board):
+    tw = [r["twist"] for r in figures(board)]
+    print(board, "twist", round(min(tw), 3), "..", round(max(tw), 3))
     for r in figures(board):
         assert abs(r["twist"] - TWIST_DB) <= TWIST_TOL_DB, (board, r["key"], round(r["twist"], 2))
 
