@@ -2,9 +2,15 @@
 the simulator's analog chain into its line recorder.
 
 The tone pin's levels become an area-exact zero-order-hold stream: the pin's average level over
-each ``bin_ns`` (256 system clocks = 2.048 us, 8 bins per 61 kHz PWM period), times VDD, fed to
+each ``bin_ns`` (64 system clocks = 512 ns, 32 bins per 61 kHz PWM period), times VDD, fed to
 ``tonebridge.sim.analog.OutputChain`` (the filter of hw/filter.json), so the carrier and the
-pulse edges reach the filter as they are. The hook relay and mute pins drive the same
+pulse edges reach the filter as they are. The bins run on the emulator's clock, not the PWM
+slice's period, so a pulse straddles bins differently from period to period; that costs the
+symmetric pulses their cancellation of even-order products unless the bins are fine: with
+2.048 us bins (8 per period) the same pulses read -60 to -74 dB unwanted in band depending on
+where the period starts (the real image's line of key 5 read -65 dB where its duty values,
+recovered from the edges, give -73.0 dB as in the simulator); with 1.024 us -72.3 dB, 512 ns and
+256 ns -73.6 dB, whatever the start (tests/emu/test_edge_line.py, test_line_audio.py). The hook relay and mute pins drive the same
 ``LineSwitches`` the simulator uses. A pin that floats (input, reset) reads 0 V on the tone path,
 on-hook on the hook pin (pull-down) and muted on the mute pin (pull-up), as on the board.
 """
@@ -30,7 +36,7 @@ class EdgeLine:
         recorder: LineRecorder | None = None,
         *,
         vdd: float = 3.3,
-        bin_ns: float = 2048.0,
+        bin_ns: float = 512.0,
         relay_us: int = 5000,
     ):
         self.recorder = recorder or LineRecorder(drop_gated=True)
