@@ -2,19 +2,21 @@
 the simulator's analog chain into its line recorder.
 
 The tone pin's levels become an area-exact zero-order-hold stream: the pin's average level over
-each ``bin_ns`` (64 system clocks = 512 ns, 32 bins per 61 kHz PWM period), times VDD, fed to
+each ``bin_ns`` (128 system clocks = 1.024 us, 16 bins per 61 kHz PWM period), times VDD, fed to
 ``tonebridge.sim.analog.OutputChain`` (the filter of hw/filter.json), so the carrier and the
 pulse edges reach the filter as they are. The bins run on the emulator's clock, not the PWM
 slice's period, so a pulse straddles bins differently from period to period; that costs the
 symmetric pulses their cancellation of even-order products unless the bins are fine: with
 2.048 us bins (8 per period) the same pulses read -60 to -74 dB unwanted in band depending on
 where the period starts (the real image's line of key 5 read -65 dB where its duty values,
-recovered from the edges, give -73.0 dB as in the simulator); with 1.024 us -72.3 dB, 512 ns and
-256 ns -73.6 dB, whatever the start (tests/emu/test_edge_line.py, test_line_audio.py). The
+recovered from the edges, give -73.0 dB as in the simulator); with 1.024 us bins -71.8 to
+-73.6 dB, with 512 ns -73.5 dB whatever the start (tests/emu/test_edge_line.py,
+test_line_audio.py). 1.024 us because this work paces the emulator: at 512 ns the emulated
+board ran ~1.5 x slower against the wall clock, enough for link timeouts on a loaded host. The
 chain's output is kept every ``keep_ns`` (2.048 us, 488 kHz, what the recorder held before):
 the chain's exact zero-order-hold form gives the continuous output at each bin's start, so
-every 4th sample is the line at that instant, and what lies above 244 kHz (folded by keeping
-every 4th) has been through the filter's stop band; the recorder's memory stays as it was. The hook relay and mute pins drive the same
+every 2nd sample is the line at that instant, and what lies above 244 kHz (folded by keeping
+every 2nd) has been through the filter's stop band; the recorder's memory stays as it was. The hook relay and mute pins drive the same
 ``LineSwitches`` the simulator uses. A pin that floats (input, reset) reads 0 V on the tone path,
 on-hook on the hook pin (pull-down) and muted on the mute pin (pull-up), as on the board.
 """
@@ -52,7 +54,7 @@ class EdgeLine:
         recorder: LineRecorder | None = None,
         *,
         vdd: float = 3.3,
-        bin_ns: float = 512.0,
+        bin_ns: float = 1024.0,
         keep_ns: float = 2048.0,
         relay_us: int = 5000,
     ):
