@@ -9,8 +9,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
-from tonebridge.analysis import read_wav
+from tonebridge.analysis import fit_tones, read_wav, steady_slices
 from tonebridge.bench.signal import line_figures
 
 pytestmark = pytest.mark.emu
@@ -66,6 +67,13 @@ def test_send_159_on_the_emulated_board_decodes_and_matches_the_simulator(
     assert emu["freq_err_pct"] <= 0.02, emu
     assert abs(emu["unwanted_inband_db"] - sim["unwanted_inband_db"]) <= 3.0, (emu, sim)
     assert emu["tone_err_ms"] <= 0.1 and emu["gap_err_ms"] <= 0.1, emu
+    # issue 16: the real image's shaped PWM line is at least 65 dB clean in band, and its
+    # twist on the line (after the analog chain) 2.0 +- 0.3 dB on every key
+    assert emu["unwanted_inband_db"] <= -65.0, emu
+    for sl in steady_slices(x, rate):
+        fit = fit_tones(sl, rate)
+        twist = 20 * np.log10(fit.a_high / fit.a_low)
+        assert abs(twist - 2.0) <= 0.3, twist
 
 
 def test_a_held_key_on_the_emulated_board(emu_cli, provisioned, tmp_path):

@@ -882,6 +882,11 @@ def test_back_to_back_gap_details():
     r.run(59, step=1)  # one ms of the gap is left
     r.request("b", "SEND tone=100 gap=60 2W")  # ends with a pause, starts with a tone
     assert r.player.plans[-1][1] == [(None, 1), ("2", 100), (None, 1000)]
+    # a real backend's renderer plays that plan (a 1 ms step is shorter than a ramp; the
+    # emulated Pico once faulted on it: "step 0: 1 ms is shorter than the 2 ms ramp")
+    from tonebridge_fw.synth import Renderer
+
+    Renderer((125_000_000 * 16, 32768), bits=10, shaping=True).load(r.player.plans[-1][1])
     while "DONE 1" not in r.events("b"):
         r.run(1, step=1)
     assert r.events("b")[-1] == "DONE 1"
