@@ -81,6 +81,8 @@ MODULES = {
             [
                 "tests/mpunix/test_app_unix.py",
                 "tests/firmware/test_engine.py::test_app_and_transport_import_without_hardware",
+                "tests/firmware/test_engine.py::test_hardware_id_from_profile_is_frame_safe",
+                "tests/firmware/test_engine.py::test_hardware_id_from_machine_unique_id",
             ],
             ["tests/sim/test_app_loop.py", "tests/sim/test_board_runtime.py"],
         ],
@@ -107,7 +109,10 @@ MODULES = {
     ),
     "i2s_dac": (
         _FW + "backends/i2s_dac.py",
-        [["tests/sim_i2s/test_sim_i2s.py", "tests/sim_i2s/test_i2s_audio.py"]],
+        [
+            ["tests/firmware/test_i2s_dac.py"],
+            ["tests/sim_i2s/test_i2s_audio.py", "tests/sim_i2s/test_i2s_micropython.py"],
+        ],
         120,
     ),
     "mt8880": (
