@@ -283,3 +283,106 @@ def test_manual_mode_across_ticks_wrap():
     assert be.position() == 2 and bus.take() == [("w", 1, 0), ("w", 0, 2), ("w", 1, 1)]
     run_until(be, clock, t0 + 300000)
     assert be.position() == 3
+
+
+def test_bus_idle_during_the_power_up_wait():
+    # while the chip powers up: /CS high, phi2 low, R/W high (read), RS0 low, D0-D3 inputs
+    clock = Clock()
+    bus = Bus(clock)
+    levels = []
+
+    def sleep_ms(ms):
+        p = PROFILE
+        levels.append(
+            (bus.level(p["cs_pin"]), bus.level(p["phi2_pin"]), bus.level(p["rw_pin"]),
+             bus.level(p["rs0_pin"]), [bus.mode[d] for d in p["d_pins"]])
+        )  # fmt: skip
+        clock.sleep_ms(ms)
+
+    be = MT8880Backend(PROFILE, pin_class=bus.Pin, ticks_us=clock.ticks_us, sleep_ms=sleep_ms)
+    assert levels == [(1, 0, 1, 0, [0, 0, 0, 0])]
+    assert be.status_reads == 2 and be.position() == 0  # two status reads; no plan yet
+    # after every cycle the bus is idle again
+    p = PROFILE
+    assert (bus.level(p["cs_pin"]), bus.level(p["phi2_pin"]), bus.level(p["rw_pin"])) == (1, 0, 1)
+
+
+def test_status_register_read_whole():
+    be, bus, clock = make()
+    bus.take()
+    for v in (0x0, 0x1, 0x2, 0x4, 0x8, 0xD, 0xF):
+        bus.status = v
+        assert be.read_status() == v
+    assert be.status_reads == 2 + 7
+    assert bus.take() == [("r", 1, v) for v in (0x0, 0x1, 0x2, 0x4, 0x8, 0xD, 0xF)]
+    assert bus.errors == []
+
+
+def test_abort_of_an_idle_or_silent_chip_touches_nothing():
+    be, bus, clock = make()
+    bus.take()
+    be.abort()  # nothing played yet
+    assert bus.take() == [] and be.position() == 0
+    t0 = clock.us
+    be.start([("4", 50), (None, 200), ("6", 50)])
+    run_until(be, clock, t0 + 60000)
+    bus.take()
+    be.abort()  # in the silence: the tone is already off
+    assert bus.take() == [] and be.position() == 1
+    run_until(be, clock, t0 + 400000)
+    assert bus.take() == [] and be.position() == 1
+
+
+def test_shortest_steps_are_taken():
+    be, bus, clock = make()
+    bus.take()
+    t0 = clock.us
+    be.start([("1", 1), (None, 1), ("2", 1)])
+    assert bus.take() == [("w", 0, 1), ("w", 1, 1)]
+    run_until(be, clock, t0 + 3000)
+    assert bus.take() == [("w", 1, 0), ("w", 0, 2), ("w", 1, 1), ("w", 1, 0)]
+    assert be.position() == 3
+
+
+def test_burst_plan_opening_with_a_short_silence_starts_at_once():
+    # a sequence that opens with its gap (shorter than the chip's pause): the code goes out
+    # at once, without waiting for a transmit-empty status that no burst has caused yet
+    be, bus, clock = make("burst")
+    bus.take()
+    be.start([(None, 30), ("1", 100), (None, 100)])
+    assert bus.take() == []
+    be.service()
+    # stale transmit-empty cleared, the code, then the first poll of the burst's status
+    assert bus.take() == [("r", 1, 0), ("w", 0, 1), ("r", 1, 0)]
+    assert be.position() == 1
+
+
+def test_burst_position_at_the_chips_tone_end():
+    be, bus, clock = make("burst")
+    bus.take()
+    be.start([("1", 100), (None, 100)])
+    t_w = clock.us
+    clock.us = t_w + 50999
+    assert be.position() == 0
+    clock.us = t_w + 51000  # the chip's 51 ms tone is over: the pause step plays
+    assert be.position() == 1
+    # a plan that ends with a tone: its step lasts until the chip's pause ended
+    be.start([("2", 100)])
+    t_w = clock.us
+    clock.us = t_w + 60000
+    assert be.position() == 0
+    bus.status_script = [0x02]
+    be.service()
+    assert be.position() == 1
+
+
+def test_close_leaves_the_bus_released():
+    be, bus, clock = make()
+    bus.take()
+    be.start([("8", 500)])
+    bus.take()
+    be.close()
+    assert bus.take() == [("w", 1, 0)]  # TOUT off
+    assert [bus.mode[d] for d in PROFILE["d_pins"]] == [0, 0, 0, 0]  # D released
+    assert bus.level(PROFILE["cs_pin"]) == 1
+    assert bus.errors == []
