@@ -377,10 +377,7 @@ def main(argv=None) -> int:
 
 def _run_all(tree: Path, mods: list[str], log) -> int:
     summaries = []
-    old = {}
     sj = BUILD / "summary.json"
-    if sj.exists():
-        old = {s["module"]: s for s in json.loads(sj.read_text())}
     for m in mods:
         s = run_module(tree, m, log)
         log(
@@ -389,6 +386,8 @@ def _run_all(tree: Path, mods: list[str], log) -> int:
             f"incompetent: score {s['score']} % in {s['seconds']} s"
         )
         summaries.append(s)
+        # re-read just before writing: another run (another module) may have finished meanwhile
+        old = {x["module"]: x for x in json.loads(sj.read_text())} if sj.exists() else {}
         old[m] = s
         sj.write_text(json.dumps(list(old.values()), indent=1))
         (BUILD / "report.md").write_text(report(list(old.values())))
