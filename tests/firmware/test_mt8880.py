@@ -242,8 +242,36 @@ def test_abort_burst_clears_tout():
     bus.take()
     be.abort()
     assert bus.take() == [("w", 1, 4)]  # CRA = IRQ only: TOUT off
+    be.abort()  # already silent: nothing to write
+    assert bus.take() == []
     be.start([("3", 100)])
     assert bus.take() == [("w", 1, 5), ("r", 1, 0), ("w", 0, 3)]
+
+
+def test_burst_plan_after_a_finished_one_keeps_tout_on():
+    # the chip's output stays enabled between plans: no CRA write, just the next code
+    be, bus, clock = make("burst")
+    bus.take()
+    be.start([("3", 100)])
+    bus.status_script = [0x02]
+    clock.us += 60000
+    be.service()
+    assert be.position() == 1
+    bus.take()
+    be.start([("4", 100)])
+    assert bus.take() == [("r", 1, 0), ("w", 0, 4)]
+
+
+def test_control_register_b_written_alone():
+    # write_crb sets RSEL in CRA first when it is clear; CRA keeps its other bits
+    be, bus, clock = make()
+    bus.take()
+    be.write_crb(0x1)
+    assert bus.take() == [("w", 1, 8), ("w", 1, 1)] and be.cra == 0 and be.crb == 1
+    be.write_cra(0x5)
+    be.write_crb(0x0)
+    assert bus.take() == [("w", 1, 5), ("w", 1, 13), ("w", 1, 0)] and be.cra == 5
+    assert bus.errors == []
 
 
 def test_bad_profiles_and_plans():
@@ -253,6 +281,9 @@ def test_bad_profiles_and_plans():
     prof["d_pins"] = [1, 2, 3]
     e = raises(ValueError, MT8880Backend, prof, bus.Pin, clock.ticks_us, clock.sleep_ms)
     assert "4 data pins" in str(e)
+    prof["d_pins"] = [1, 2, 3, 4, 5]
+    e = raises(ValueError, MT8880Backend, prof, bus.Pin, clock.ticks_us, clock.sleep_ms)
+    assert "4 data pins" in str(e)
     prof = dict(PROFILE)
     prof["mt8880_mode"] = "fast"
     raises(ValueError, MT8880Backend, prof, bus.Pin, clock.ticks_us, clock.sleep_ms)
@@ -260,6 +291,7 @@ def test_bad_profiles_and_plans():
     raises(ValueError, be.start, [("x", 100)])
     raises(ValueError, be.start, [("1", 0)])
     raises(ValueError, be.start, [("1", 1.5)])
+    raises(ValueError, be.start, [("1", 100), (None, -40)])  # negative: not just zero
 
 
 def test_manual_mode_across_ticks_wrap():
@@ -351,6 +383,8 @@ def test_burst_plan_opening_with_a_short_silence_starts_at_once():
     bus.take()
     be.start([(None, 30), ("1", 100), (None, 100)])
     assert bus.take() == []
+    clock.us += 60000  # a late main loop: the code is not out yet, so step 0 still plays
+    assert be.position() == 0
     be.service()
     # stale transmit-empty cleared, the code, then the first poll of the burst's status
     assert bus.take() == [("r", 1, 0), ("w", 0, 1), ("r", 1, 0)]

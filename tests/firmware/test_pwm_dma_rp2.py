@@ -558,4 +558,6 @@ def test_after_close_nothing_is_reported_or_played():
     be.close()
     be.service()
     assert be.position() == 0 and be.samples_played() == 0 and not be.busy()
+    be.abort()  # an abort of the closed (idle) backend changes nothing
+    assert be.position() == 0 and be.samples_played() == 0 and not be.busy()
     assert a.triggers == 1 and b.triggers == 1
