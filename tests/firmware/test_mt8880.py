@@ -213,7 +213,7 @@ def test_burst_mode_waits_for_transmit_empty():
     assert bus.take() == [("r", 1, 2)]
     # silence step 151 ms: 100 ms more than the chip's 51 ms pause, in software
     run_until(be, clock, t_w + 1000 + 99000)
-    assert [c for c in bus.take() if c[1] == "w"] == []
+    assert [c for c in bus.take() if c[0] == "w"] == []
     run_until(be, clock, t_w + 1000 + 100000)
     assert bus.take() == [("r", 1, 0), ("w", 0, 0xB), ("r", 1, 0)]
     bus.status_script = [0x02]
@@ -334,6 +334,10 @@ def test_bus_idle_during_the_power_up_wait():
     be = MT8880Backend(PROFILE, pin_class=bus.Pin, ticks_us=clock.ticks_us, sleep_ms=sleep_ms)
     assert levels == [(1, 0, 1, 0, [0, 0, 0, 0])]
     assert be.status_reads == 2 and be.position() == 0  # two status reads; no plan yet
+    bus.take()
+    clock.us += 1000000
+    be.service()  # a main loop passing before any plan: nothing to do
+    assert bus.take() == [] and be.position() == 0
     # after every cycle the bus is idle again
     p = PROFILE
     assert (bus.level(p["cs_pin"]), bus.level(p["phi2_pin"]), bus.level(p["rw_pin"])) == (1, 0, 1)
@@ -420,3 +424,38 @@ def test_close_leaves_the_bus_released():
     assert [bus.mode[d] for d in PROFILE["d_pins"]] == [0, 0, 0, 0]  # D released
     assert bus.level(PROFILE["cs_pin"]) == 1
     assert bus.errors == []
+
+
+def test_burst_wait_ends_on_transmit_empty_only():
+    # the receiver half hears our own tone: IRQ + receive-register-full (0x05) while the burst
+    # is still sounding, or the delayed-steering bit: neither means the transmit register emptied
+    be, bus, clock = make("burst")
+    bus.take()
+    be.start([("1", 100), (None, 100)])
+    bus.take()
+    for st in (0x01, 0x05, 0x08, 0x0D):
+        bus.status_script = [st]
+        clock.us += 10000
+        be.service()
+        assert bus.take() == [("r", 1, st)]
+        assert be.position() == 0  # still the tone step (40 ms in: within the chip's tone)
+    bus.status_script = [0x07]
+    be.service()
+    assert be.position() == 1
+
+
+def test_burst_silence_beyond_the_chip_pause_is_timed_to_the_microsecond():
+    be, bus, clock = make("burst")
+    bus.take()
+    be.start([("1", 100), (None, 151), ("2", 100)])
+    bus.status_script = [0x02]
+    clock.us += 60000
+    be.service()  # pause over: the silence step begins now, 100 ms to wait in software
+    t = clock.us
+    bus.take()
+    clock.us = t + 99999
+    be.service()
+    assert [c for c in bus.take() if c[0] == "w"] == [] and be.position() == 1
+    clock.us = t + 100000
+    be.service()
+    assert [c for c in bus.take() if c[0] == "w"] == [("w", 0, 2)] and be.position() == 2

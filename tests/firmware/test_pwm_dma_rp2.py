@@ -453,6 +453,10 @@ def test_position_follows_the_steps():
         be.service()
     assert sorted(set(seen)) == [0, 1, 2, 3, 4]
     assert be.position() == len(LONG)
+    total = be.samples_played()
+    assert total == r.total_samples
+    be.abort()  # after the plan ended: nothing to stop, and the figures stay
+    assert be.position() == len(LONG) and be.samples_played() == total
 
 
 def test_a_plan_shorter_than_a_chunk_uses_one_channel():
