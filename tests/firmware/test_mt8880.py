@@ -238,12 +238,14 @@ def test_abort_silences_at_once():
 def test_abort_burst_clears_tout():
     be, bus, clock = make("burst")
     bus.take()
-    be.start([("3", 100)])
+    be.start([("3", 100), (None, 100)])
     bus.take()
     be.abort()
     assert bus.take() == [("w", 1, 4)]  # CRA = IRQ only: TOUT off
     be.abort()  # already silent: nothing to write
     assert bus.take() == []
+    clock.us += 60000  # past the chip's tone time: still the step the abort cut
+    assert be.position() == 0
     be.start([("3", 100)])
     assert bus.take() == [("w", 1, 5), ("r", 1, 0), ("w", 0, 3)]
 
