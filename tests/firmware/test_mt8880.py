@@ -461,3 +461,17 @@ def test_burst_silence_beyond_the_chip_pause_is_timed_to_the_microsecond():
     clock.us = t + 100000
     be.service()
     assert [c for c in bus.take() if c[0] == "w"] == [("w", 0, 2)] and be.position() == 2
+
+
+def test_burst_silence_ends_on_a_late_main_loop():
+    # a pass 50 ms late still ends the software silence (and sends the next code)
+    be, bus, clock = make("burst")
+    bus.take()
+    be.start([("1", 100), (None, 151), ("2", 100)])
+    bus.status_script = [0x02]
+    clock.us += 60000
+    be.service()
+    bus.take()
+    clock.us += 150000
+    be.service()
+    assert [c for c in bus.take() if c[0] == "w"] == [("w", 0, 2)] and be.position() == 2
