@@ -351,6 +351,7 @@ def test_status_register_read_whole():
     for v in (0x0, 0x1, 0x2, 0x4, 0x8, 0xD, 0xF):
         bus.status = v
         assert be.read_status() == v
+        assert bus.level(PROFILE["cs_pin"]) == 1  # the read cycle ends with /CS released
     assert be.status_reads == 2 + 7
     assert bus.take() == [("r", 1, v) for v in (0x0, 0x1, 0x2, 0x4, 0x8, 0xD, 0xF)]
     assert bus.errors == []
