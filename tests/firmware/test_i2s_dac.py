@@ -198,6 +198,12 @@ def test_played_frames_follow_the_clock_within_what_was_written():
     t0 = clock.us
     be.start([("5", 1000)])
     assert be.played() == 0 and be.position() == -1
+    clock.us = t0 + 6250  # 100 frames by the clock: the latency, nothing out yet
+    assert be.played() == 0
+    clock.us = t0 + 6313  # 101 frames: the first one has left the DAC
+    assert be.played() == 1
+    clock.us = t0 + 6375  # 102
+    assert be.played() == 2
     for _ in range(20):  # the port takes 20 buffers at once (its ring is large)
         i2s.accept()
         be.service()
@@ -233,14 +239,15 @@ def test_clock_arithmetic_at_a_rate_that_is_not_whole_khz():
 def test_played_never_below_what_the_ring_cannot_hold():
     # frames the port took into its ring beyond its capacity have left it: the clock (here
     # stopped) cannot put the estimate below accepted - ring - latency
-    for fmt, ibuf in (("mono", 2048), ("stereo", 4096)):  # both: a 1024-frame ring
+    # both: a 1024-frame ring (a stereo ibuf of 4098 bytes holds 1024 whole frames)
+    for fmt, ibuf in (("mono", 2048), ("stereo", 4096), ("stereo", 4098)):
         be, i2s, clock = make(i2s_rate=16000, i2s_buf_frames=256, i2s_ibuf=ibuf,
                               i2s_format=fmt, i2s_latency_frames=100)  # fmt: skip
         be.start([("5", 1000)])
         for _ in range(8):
             i2s.accept()
             be.service()
-        assert be.played() == 8 * 256 - 1024 - 100, fmt
+        assert be.played() == 8 * 256 - 1024 - 100, (fmt, ibuf)
 
 
 def test_latency_default_per_port():
