@@ -236,6 +236,21 @@ def test_clock_arithmetic_at_a_rate_that_is_not_whole_khz():
         assert exact - 1 <= be.played() <= exact, (dt, be.played(), exact)
 
 
+def test_clock_frames_exact_where_the_rate_divides_evenly():
+    # 48 kHz: 125 us is exactly 6 frames, 1.125 ms exactly 54 (the sub-millisecond part counts
+    # whole frames, not one short)
+    clock = Clock(0)
+    be, i2s, clock = make(clock, i2s_rate=48000, i2s_buf_frames=8192, i2s_ibuf=1 << 20,
+                          i2s_latency_frames=0)  # fmt: skip
+    be.start([("5", 2000)])
+    for _ in range(6):
+        i2s.accept()
+        be.service()
+    for dt, frames in ((124, 5), (125, 6), (1125, 54), (1000250, 48012)):
+        clock.us = dt
+        assert be.played() == frames, dt
+
+
 def test_played_never_below_what_the_ring_cannot_hold():
     # frames the port took into its ring beyond its capacity have left it: the clock (here
     # stopped) cannot put the estimate below accepted - ring - latency
@@ -289,21 +304,23 @@ def test_position_steps_at_the_plan_boundaries_once_heard():
 
 
 def test_position_waits_for_the_last_buffer_to_be_taken():
-    clock = Clock()
-    be, i2s, clock = make(clock, i2s_rate=16000, i2s_buf_frames=256, i2s_latency_frames=0)
-    r, want = reference(PLAN, 16000)
-    t0 = clock.us
-    be.start(PLAN)
-    k = 0
-    while k < (r.total_samples + 255) // 256 - 1:  # all but the last buffer taken
+    # 8 buffers of 256 frames (the last one is buffer 1) and 7 of 300 (the last is buffer 0)
+    for n in (256, 300):
+        clock = Clock()
+        be, i2s, clock = make(clock, i2s_rate=16000, i2s_buf_frames=n, i2s_latency_frames=0)
+        r, want = reference(PLAN, 16000)
+        t0 = clock.us
+        be.start(PLAN)
+        k = 0
+        while k < (r.total_samples + n - 1) // n - 1:  # all but the last buffer taken
+            i2s.accept()
+            be.service()
+            k += 1
+        assert i2s.pending is not None
+        clock.at_frames(t0, 100000, 16000)
+        assert be.position() == 2, n  # the last step: not finished while its buffer is in flight
         i2s.accept()
-        be.service()
-        k += 1
-    assert i2s.pending is not None
-    clock.at_frames(t0, 100000, 16000)
-    assert be.position() == 2  # the last step, not finished while its buffer is in flight
-    i2s.accept()
-    assert be.position() == 3
+        assert be.position() == 3
 
 
 def test_a_plan_started_right_after_another_counts_the_queued_padding():
