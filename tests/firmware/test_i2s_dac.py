@@ -409,6 +409,14 @@ def test_start_while_playing_aborts_first():
     i2s.accept()
     be.start(PLAN)
     assert i2s.closed and len(I2S.made) == 2 and I2S.made[-1].writes == 1
+    # restarted while both buffers still hold the old plan: the new port gets only the new one
+    be.start([("5", 500)])
+    be.start(PLAN)
+    port = I2S.made[-1]
+    take_all(be, port)
+    r, want = reference(PLAN, 16000)
+    got = [s for b in port.copied for s in b]
+    assert got[: len(want)] == want and set(got[len(want) :]) <= {0}
 
 
 def test_an_empty_plan_is_done_at_once():
