@@ -122,17 +122,22 @@ def test_i2s_opened_as_the_profile_says():
 
 
 def test_mono_writes_carry_the_renderer_samples_then_idle():
-    be, i2s, clock = make(i2s_rate=16000, i2s_buf_frames=256)
-    be.start(PLAN)
-    assert i2s.writes == 1 and len(i2s.pending) == 256
-    take_all(be, i2s)
     r, want = reference(PLAN, 16000)
-    n = (len(want) + 255) // 256
-    assert len(i2s.copied) == n and i2s.writes == n
-    assert [len(b) for b in i2s.copied] == [256] * n
-    got = [s for b in i2s.copied for s in b]
-    assert got == want + [0] * (256 * n - len(want))  # the last buffer padded with idle
-    assert be.underruns == 0
+    # buffers of 256 frames, and of 244, where the plan's last sample is alone in its buffer
+    assert len(want) % 244 == 1
+    for size in (256, 244):
+        be, i2s, clock = make(i2s_rate=16000, i2s_buf_frames=size)
+        be.start(PLAN)
+        assert i2s.writes == 1 and len(i2s.pending) == size
+        take_all(be, i2s)
+        n = (len(want) + size - 1) // size
+        assert len(i2s.copied) == n and i2s.writes == n, size
+        assert [len(b) for b in i2s.copied] == [size] * n
+        got = [s for b in i2s.copied for s in b]
+        assert got == want + [0] * (size * n - len(want))  # the last buffer padded with idle
+        assert be.underruns == 0
+        clock.us += 10000000
+        assert be.position() == len(PLAN)
 
 
 def test_stereo_frames_carry_each_sample_on_both_channels():
