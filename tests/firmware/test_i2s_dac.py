@@ -271,9 +271,11 @@ def test_played_never_below_what_the_ring_cannot_hold():
 
 
 def test_latency_default_per_port():
-    # 3 DMA buffers of the port: rp2 32 frames, esp32 256 frames; a profile may set it
+    # 3 DMA buffers of the port: rp2 32 frames, esp32 (and any other port) 256 frames; a
+    # profile may set it
     for over, lat in (({}, 768), ({"mcu": "rp2040"}, 96), ({"mcu": "rp2350"}, 96),
-                      ({"mcu": "esp32s3"}, 768), ({"i2s_latency_frames": 7}, 7)):  # fmt: skip
+                      ({"mcu": "esp32s3"}, 768), ({"mcu": "stm32"}, 768),
+                      ({"i2s_latency_frames": 7}, 7)):  # fmt: skip
         clock = Clock()
         be, i2s, clock = make(clock, i2s_rate=16000, i2s_buf_frames=1024, **over)
         t0 = clock.us
@@ -359,6 +361,16 @@ def test_a_plan_started_right_after_another_counts_the_queued_padding():
     be.start(PLAN)
     take_all(be, i2s)
     clock.at_frames(t2, h, 16000)
+    assert be.position() == 0
+    # a plan started one frame after the last one's padding left the DAC: nothing queued
+    clock.at_frames(t2, total + pad + 1, 16000)
+    assert be.position() == 3
+    t3 = clock.us
+    be.start(PLAN)
+    take_all(be, i2s)
+    clock.at_frames(t3, h - 1, 16000)
+    assert be.position() == -1
+    clock.at_frames(t3, h, 16000)
     assert be.position() == 0
 
 
