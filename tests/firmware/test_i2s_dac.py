@@ -324,8 +324,10 @@ def test_position_waits_for_the_last_buffer_to_be_taken():
             be.service()
             k += 1
         assert i2s.pending is not None
-        clock.at_frames(t0, 100000, 16000)
+        clock.at_frames(t0, r.total_samples, 16000)
         assert be.position() == 2, n  # the last step: not finished while its buffer is in flight
+        clock.at_frames(t0, 100000, 16000)
+        assert be.position() == 2, n
         i2s.accept()
         assert be.position() == 3
 
@@ -418,6 +420,35 @@ def test_abort_silences_by_reopening_the_port():
     assert fresh.writes == 0 and be.position() == 1
     be.start(PLAN)
     assert fresh.writes == 1
+    # the port was emptied by the reopen: the new plan is heard after the latency alone (0
+    # here), not behind the aborted plan's frames
+    t1 = clock.us
+    h = r.lead_in
+    clock.at_frames(t1, h - 1, 16000)
+    assert be.position() == -1
+    clock.at_frames(t1, h, 16000)
+    assert be.position() == 0
+
+
+def test_a_first_plan_is_heard_after_the_latency_alone():
+    clock = Clock()
+    be, i2s, clock = make(clock, i2s_rate=16000, i2s_buf_frames=256, i2s_latency_frames=0)
+    r, want = reference(PLAN, 16000)
+    t0 = clock.us
+    be.start(PLAN)
+    h = r.lead_in
+    clock.at_frames(t0, h - 1, 16000)
+    assert be.position() == -1
+    clock.at_frames(t0, h, 16000)
+    assert be.position() == 0
+    # aborted and started again at once: the reopened port holds nothing of the first
+    be.abort()
+    t1 = clock.us
+    be.start(PLAN)
+    clock.at_frames(t1, h - 1, 16000)
+    assert be.position() == -1
+    clock.at_frames(t1, h, 16000)
+    assert be.position() == 0
 
 
 def test_start_while_playing_aborts_first():

@@ -565,3 +565,27 @@ def test_after_close_nothing_is_reported_or_played():
     be.abort()  # an abort of the closed (idle) backend changes nothing
     assert be.position() == 0 and be.samples_played() == 0 and not be.busy()
     assert a.triggers == 1 and b.triggers == 1
+
+
+def test_abort_reports_the_step_playing_when_it_was_called():
+    # the DMA may move a few more samples while abort() stops it: position() keeps the step
+    # that was sounding when the abort was asked for, even if those samples crossed a boundary
+    be, m, (a, b) = _backend(chunk=4096)
+    r = _backend(chunk=4096)[0]._r
+    r.load(LONG)
+    edge = r.step_start(1)
+    be.start(LONG)
+    a.moved(edge - 1)
+    assert be.position() == 0
+
+    def hardware():
+        FakeDMA.on_access = None
+        a.moved(2)  # the channel runs on into step 1 before it stops
+
+    FakeDMA.on_access = hardware
+    try:
+        be.abort()
+    finally:
+        FakeDMA.on_access = None
+    assert be.samples_played() == edge + 1
+    assert be.position() == 0
