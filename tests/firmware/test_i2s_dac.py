@@ -431,7 +431,12 @@ def test_abort_silences_by_reopening_the_port():
 
 
 def test_a_first_plan_is_heard_after_the_latency_alone():
-    clock = Clock()
+    # also long after boot (600 s: ticks_us is more than half its 2**30 wrap away from 0)
+    for boot_us in (1000000, 600000000):
+        _first_plan_heard_after_the_latency(Clock(boot_us))
+
+
+def _first_plan_heard_after_the_latency(clock):
     be, i2s, clock = make(clock, i2s_rate=16000, i2s_buf_frames=256, i2s_latency_frames=0)
     r, want = reference(PLAN, 16000)
     t0 = clock.us
