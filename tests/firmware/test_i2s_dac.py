@@ -490,3 +490,27 @@ def test_close_releases_the_port():
     be.close()
     assert i2s.closed and len(I2S.made) == 1
     assert be.played() == reference(PLAN, 16000)[0].total_samples
+
+
+def test_machine_supplies_whichever_class_is_not_given():
+    import sys
+
+    class Machine:
+        pass
+
+    for given in ("i2s", "pin"):
+        m = Machine()
+        m.I2S = I2S
+        m.Pin = Pin
+        I2S.made = []
+        sys.modules["machine"] = m
+        try:
+            if given == "i2s":
+                be = I2SBackend(ESP32, i2s_class=I2S, ticks_us=Clock().ticks_us)
+            else:
+                be = I2SBackend(ESP32, pin_class=Pin, ticks_us=Clock().ticks_us)
+        finally:
+            del sys.modules["machine"]
+        assert I2S.made[-1].args[1:4] == (26, 25, 22), given
+        be.start(PLAN)
+        assert I2S.made[-1].writes == 1
