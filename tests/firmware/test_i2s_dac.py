@@ -514,3 +514,11 @@ def test_machine_supplies_whichever_class_is_not_given():
         assert I2S.made[-1].args[1:4] == (26, 25, 22), given
         be.start(PLAN)
         assert I2S.made[-1].writes == 1
+
+
+def test_abort_before_any_plan_leaves_the_port_alone():
+    be, i2s, clock = make()
+    be.abort()
+    assert len(I2S.made) == 1 and not i2s.closed and be.position() == 0
+    be.start(PLAN)
+    assert i2s.writes == 1
