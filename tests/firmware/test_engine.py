@@ -501,6 +501,36 @@ def test_hardware_id_from_profile_is_frame_safe():
     from tonebridge_fw import app
 
     assert app.hardware_id({"hwid": "Pi 4B:0x10 !>"}) == "pi4b:0x10"
+    # at most 40 characters are kept (of the profile's value, before filtering)
+    assert app.hardware_id({"hwid": "0123456789" * 4 + "abcde"}) == "0123456789" * 4
+    assert app.hardware_id({"hwid": "a_b-c.d:" + "9" * 31 + "xy"}) == "a_b-c.d:" + "9" * 31 + "x"
+
+
+class _UidMachine:
+    @staticmethod
+    def unique_id():
+        return b"\xe6\x61\x41\x03\x0f\x00\x4a\x2b"
+
+
+def test_hardware_id_from_machine_unique_id():
+    import sys
+
+    from tonebridge_fw import app
+
+    saved = sys.modules.get("machine")
+    try:
+        sys.modules["machine"] = _UidMachine
+        # every byte as two lowercase hex digits, leading zeros kept
+        assert app.hardware_id({}) == "e66141030f004a2b"
+        assert app.hardware_id({"hwid": ""}) == "e66141030f004a2b"  # an empty hwid is no hwid
+        assert app.hardware_id({"hwid": "cafe"}) == "cafe"  # the profile's wins
+        sys.modules["machine"] = object()  # a port without unique_id
+        assert app.hardware_id({}) == ""
+    finally:
+        if saved is None:
+            sys.modules.pop("machine", None)
+        else:
+            sys.modules["machine"] = saved
 
 
 def r_step(r):

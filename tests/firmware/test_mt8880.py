@@ -213,7 +213,7 @@ def test_burst_mode_waits_for_transmit_empty():
     assert bus.take() == [("r", 1, 2)]
     # silence step 151 ms: 100 ms more than the chip's 51 ms pause, in software
     run_until(be, clock, t_w + 1000 + 99000)
-    assert [c for c in bus.take() if c[1] == "w"] == []
+    assert [c for c in bus.take() if c[0] == "w"] == []
     run_until(be, clock, t_w + 1000 + 100000)
     assert bus.take() == [("r", 1, 0), ("w", 0, 0xB), ("r", 1, 0)]
     bus.status_script = [0x02]
@@ -238,12 +238,42 @@ def test_abort_silences_at_once():
 def test_abort_burst_clears_tout():
     be, bus, clock = make("burst")
     bus.take()
-    be.start([("3", 100)])
+    be.start([("3", 100), (None, 100)])
     bus.take()
     be.abort()
     assert bus.take() == [("w", 1, 4)]  # CRA = IRQ only: TOUT off
+    be.abort()  # already silent: nothing to write
+    assert bus.take() == []
+    clock.us += 60000  # past the chip's tone time: still the step the abort cut
+    assert be.position() == 0
     be.start([("3", 100)])
     assert bus.take() == [("w", 1, 5), ("r", 1, 0), ("w", 0, 3)]
+
+
+def test_burst_plan_after_a_finished_one_keeps_tout_on():
+    # the chip's output stays enabled between plans: no CRA write, just the next code
+    be, bus, clock = make("burst")
+    bus.take()
+    be.start([("3", 100)])
+    bus.status_script = [0x02]
+    clock.us += 60000
+    be.service()
+    assert be.position() == 1
+    bus.take()
+    be.start([("4", 100)])
+    assert bus.take() == [("r", 1, 0), ("w", 0, 4)]
+
+
+def test_control_register_b_written_alone():
+    # write_crb sets RSEL in CRA first when it is clear; CRA keeps its other bits
+    be, bus, clock = make()
+    bus.take()
+    be.write_crb(0x1)
+    assert bus.take() == [("w", 1, 8), ("w", 1, 1)] and be.cra == 0 and be.crb == 1
+    be.write_cra(0x5)
+    be.write_crb(0x0)
+    assert bus.take() == [("w", 1, 5), ("w", 1, 13), ("w", 1, 0)] and be.cra == 5
+    assert bus.errors == []
 
 
 def test_bad_profiles_and_plans():
@@ -253,6 +283,9 @@ def test_bad_profiles_and_plans():
     prof["d_pins"] = [1, 2, 3]
     e = raises(ValueError, MT8880Backend, prof, bus.Pin, clock.ticks_us, clock.sleep_ms)
     assert "4 data pins" in str(e)
+    prof["d_pins"] = [1, 2, 3, 4, 5]
+    e = raises(ValueError, MT8880Backend, prof, bus.Pin, clock.ticks_us, clock.sleep_ms)
+    assert "4 data pins" in str(e)
     prof = dict(PROFILE)
     prof["mt8880_mode"] = "fast"
     raises(ValueError, MT8880Backend, prof, bus.Pin, clock.ticks_us, clock.sleep_ms)
@@ -260,6 +293,7 @@ def test_bad_profiles_and_plans():
     raises(ValueError, be.start, [("x", 100)])
     raises(ValueError, be.start, [("1", 0)])
     raises(ValueError, be.start, [("1", 1.5)])
+    raises(ValueError, be.start, [("1", 100), (None, -40)])  # negative: not just zero
 
 
 def test_manual_mode_across_ticks_wrap():
@@ -312,3 +346,162 @@ def test_burst_mode_says_it_cannot_hold_keys():
 
     assert make("burst")[0].hold_max_ms == 0
     assert make()[0].hold_max_ms == HOLD_MAX_MS == 10000
+
+
+def test_bus_idle_during_the_power_up_wait():
+    # while the chip powers up: /CS high, phi2 low, R/W high (read), RS0 low, D0-D3 inputs
+    clock = Clock()
+    bus = Bus(clock)
+    levels = []
+
+    def sleep_ms(ms):
+        p = PROFILE
+        levels.append(
+            (bus.level(p["cs_pin"]), bus.level(p["phi2_pin"]), bus.level(p["rw_pin"]),
+             bus.level(p["rs0_pin"]), [bus.mode[d] for d in p["d_pins"]])
+        )  # fmt: skip
+        clock.sleep_ms(ms)
+
+    be = MT8880Backend(PROFILE, pin_class=bus.Pin, ticks_us=clock.ticks_us, sleep_ms=sleep_ms)
+    assert levels == [(1, 0, 1, 0, [0, 0, 0, 0])]
+    assert be.status_reads == 2 and be.position() == 0  # two status reads; no plan yet
+    bus.take()
+    clock.us += 1000000
+    be.service()  # a main loop passing before any plan: nothing to do
+    assert bus.take() == [] and be.position() == 0
+    # after every cycle the bus is idle again
+    p = PROFILE
+    assert (bus.level(p["cs_pin"]), bus.level(p["phi2_pin"]), bus.level(p["rw_pin"])) == (1, 0, 1)
+
+
+def test_status_register_read_whole():
+    be, bus, clock = make()
+    bus.take()
+    for v in (0x0, 0x1, 0x2, 0x4, 0x8, 0xD, 0xF):
+        bus.status = v
+        assert be.read_status() == v
+        assert bus.level(PROFILE["cs_pin"]) == 1  # the read cycle ends with /CS released
+    assert be.status_reads == 2 + 7
+    assert bus.take() == [("r", 1, v) for v in (0x0, 0x1, 0x2, 0x4, 0x8, 0xD, 0xF)]
+    assert bus.errors == []
+
+
+def test_abort_of_an_idle_or_silent_chip_touches_nothing():
+    be, bus, clock = make()
+    bus.take()
+    be.abort()  # nothing played yet
+    assert bus.take() == [] and be.position() == 0
+    t0 = clock.us
+    be.start([("4", 50), (None, 200), ("6", 50)])
+    run_until(be, clock, t0 + 60000)
+    bus.take()
+    be.abort()  # in the silence: the tone is already off
+    assert bus.take() == [] and be.position() == 1
+    run_until(be, clock, t0 + 400000)
+    assert bus.take() == [] and be.position() == 1
+
+
+def test_shortest_steps_are_taken():
+    be, bus, clock = make()
+    bus.take()
+    t0 = clock.us
+    be.start([("1", 1), (None, 1), ("2", 1)])
+    assert bus.take() == [("w", 0, 1), ("w", 1, 1)]
+    run_until(be, clock, t0 + 3000)
+    assert bus.take() == [("w", 1, 0), ("w", 0, 2), ("w", 1, 1), ("w", 1, 0)]
+    assert be.position() == 3
+
+
+def test_burst_plan_opening_with_a_short_silence_starts_at_once():
+    # a sequence that opens with its gap (shorter than the chip's pause): the code goes out
+    # at once, without waiting for a transmit-empty status that no burst has caused yet
+    be, bus, clock = make("burst")
+    bus.take()
+    be.start([(None, 30), ("1", 100), (None, 100)])
+    assert bus.take() == []
+    clock.us += 60000  # a late main loop: the code is not out yet, so step 0 still plays
+    assert be.position() == 0
+    be.service()
+    # stale transmit-empty cleared, the code, then the first poll of the burst's status
+    assert bus.take() == [("r", 1, 0), ("w", 0, 1), ("r", 1, 0)]
+    assert be.position() == 1
+
+
+def test_burst_position_at_the_chips_tone_end():
+    be, bus, clock = make("burst")
+    bus.take()
+    be.start([("1", 100), (None, 100)])
+    t_w = clock.us
+    clock.us = t_w + 50999
+    assert be.position() == 0
+    clock.us = t_w + 51000  # the chip's 51 ms tone is over: the pause step plays
+    assert be.position() == 1
+    # a plan that ends with a tone: its step lasts until the chip's pause ended
+    be.start([("2", 100)])
+    t_w = clock.us
+    clock.us = t_w + 60000
+    assert be.position() == 0
+    bus.status_script = [0x02]
+    be.service()
+    assert be.position() == 1
+
+
+def test_close_leaves_the_bus_released():
+    be, bus, clock = make()
+    bus.take()
+    be.start([("8", 500)])
+    bus.take()
+    be.close()
+    assert bus.take() == [("w", 1, 0)]  # TOUT off
+    assert [bus.mode[d] for d in PROFILE["d_pins"]] == [0, 0, 0, 0]  # D released
+    assert bus.level(PROFILE["cs_pin"]) == 1
+    assert bus.errors == []
+
+
+def test_burst_wait_ends_on_transmit_empty_only():
+    # the receiver half hears our own tone: IRQ + receive-register-full (0x05) while the burst
+    # is still sounding, or the delayed-steering bit: neither means the transmit register emptied
+    be, bus, clock = make("burst")
+    bus.take()
+    be.start([("1", 100), (None, 100)])
+    bus.take()
+    for st in (0x01, 0x05, 0x08, 0x0D):
+        bus.status_script = [st]
+        clock.us += 10000
+        be.service()
+        assert bus.take() == [("r", 1, st)]
+        assert be.position() == 0  # still the tone step (40 ms in: within the chip's tone)
+    bus.status_script = [0x07]
+    be.service()
+    assert be.position() == 1
+
+
+def test_burst_silence_beyond_the_chip_pause_is_timed_to_the_microsecond():
+    be, bus, clock = make("burst")
+    bus.take()
+    be.start([("1", 100), (None, 151), ("2", 100)])
+    bus.status_script = [0x02]
+    clock.us += 60000
+    be.service()  # pause over: the silence step begins now, 100 ms to wait in software
+    t = clock.us
+    bus.take()
+    clock.us = t + 99999
+    be.service()
+    assert [c for c in bus.take() if c[0] == "w"] == [] and be.position() == 1
+    clock.us = t + 100000
+    be.service()
+    assert [c for c in bus.take() if c[0] == "w"] == [("w", 0, 2)] and be.position() == 2
+
+
+def test_burst_silence_ends_on_a_late_main_loop():
+    # a pass 50 ms late still ends the software silence (and sends the next code)
+    be, bus, clock = make("burst")
+    bus.take()
+    be.start([("1", 100), (None, 151), ("2", 100)])
+    bus.status_script = [0x02]
+    clock.us += 60000
+    be.service()
+    bus.take()
+    clock.us += 150000
+    be.service()
+    assert [c for c in bus.take() if c[0] == "w"] == [("w", 0, 2)] and be.position() == 2

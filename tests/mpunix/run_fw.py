@@ -2,9 +2,11 @@
 #   micropython run_fw.py <firmware dir> <this dir> <mode> [options]
 # modes:
 #   main       execute firmware/main.py as a board does after boot (profile: ./tonebridge.json)
-#   observed   the same App with each main-loop pass logged (STEP_BEGIN / PASS_OK / PASS_RAISED)
+#   observed   the same App with each main-loop pass logged (STEP_BEGIN / PASS_OK / PASS_RAISED);
+#              at Ctrl-C its decoder's counters: DECODER <pending> <frames> <dropped> <overflows>
 #   bootid     print new_boot_id() with os as it is, with a recording os, and without urandom
-# options: urandom=model (os.urandom returns de ad be ef and is logged), fail_pin=<id>
+# options: urandom=model (os.urandom returns de ad be ef and is logged), fail_pin=<id>,
+#          passes=quiet (observed mode without the per-pass lines)
 
 import sys
 
@@ -53,8 +55,12 @@ elif MODE == "observed":
     from tonebridge_fw import boards
     from tonebridge_fw.app import App
 
+    quiet = OPTS.get("passes") == "quiet"
+
     class ObservedApp(App):
         def step(self):
+            if quiet:
+                return App.step(self)
             unix_board.log("STEP_BEGIN")
             try:
                 r = App.step(self)
@@ -64,9 +70,12 @@ elif MODE == "observed":
             unix_board.log("PASS_OK")
             return r
 
+    app = ObservedApp(boards.load_config())
     try:
-        ObservedApp(boards.load_config()).run()
+        app.run()
     except KeyboardInterrupt:
+        d = app.engine.decoder
+        unix_board.log("DECODER", d.pending(), d.frames, d.dropped, d.overflows)
         unix_board.log("EXIT KeyboardInterrupt")
 elif MODE == "bootid":
     from tonebridge_fw import app

@@ -144,7 +144,7 @@ def boards(tmp_path):
     for b in made:
         if b.proc.poll() is None:
             b.proc.kill()
-            b.proc.communicate()
+            b.proc.wait()  # (the reader threads drain its pipes; stdin may be closed)
 
 
 def kv(body):
@@ -260,3 +260,19 @@ def test_stdio_link_takes_a_burst_larger_than_one_read(boards):
     assert ok, b.frames[-3:]
     assert sorted(f[1] for f in b.frames if f[0] == "<") == sorted(f"p{i}" for i in range(40))
     b.stop()
+
+
+def test_console_input_ending_mid_line_is_not_read_as_more_bytes(boards):
+    # the console's input ends (the host closed the pipe) part-way through a line: the board
+    # finishes the sequence it took, and its decoder holds exactly the bytes that arrived:
+    # end of input is neither waited on forever inside read() nor taken as more bytes
+    b = boards(mode="observed", passes="quiet")
+    b.wait_event("-", "BOOT")
+    assert b.request("1", "SEND tone=40 gap=40 123").startswith("OK state=playing")
+    b.proc.stdin.write(b">2 STAT")
+    b.proc.stdin.close()
+    b.wait_event("1", "DONE")
+    assert b.events("1")[-1] == "DONE 3"
+    b.stop()
+    # DECODER <pending bytes> <frames> <dropped> <overflows>
+    assert b.lines("DECODER") == [["DECODER", "7", "1", "0", "0"]], b.log[-800:]

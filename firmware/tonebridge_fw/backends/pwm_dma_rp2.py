@@ -244,10 +244,12 @@ class PwmDmaBackend:
         if self._state == _PLAY:
             self._abort_pos = self._r.step_at(self.samples_played())
             self._state = _ABORTED
-        for d in self._dma:
-            d.active(0)
+        # unchain first: the chunk playing can end at any moment, and its CHAIN_TO would start
+        # the armed channel even after that one was stopped (a chunk of tone after the abort)
         for i in (0, 1):
             self._dma[i].ctrl = self._ctrl[i]
+        for d in self._dma:
+            d.active(0)
         self._idle()
         self._armed = False
 

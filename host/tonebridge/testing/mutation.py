@@ -24,6 +24,7 @@ argument in tests/mutation_equivalent.txt; the report counts them apart.
 
     make mutants                          # every module (about an hour here)
     make mutants MUTANTS="engine player"  # some modules
+    python -m tonebridge.testing.mutation --survivors mt8880   # re-run last survivors only
     python -m tonebridge.testing.mutation --list
 """
 
@@ -34,6 +35,7 @@ import json
 import os
 import shlex
 import shutil
+import sqlite3
 import subprocess
 import sys
 import time
@@ -81,6 +83,8 @@ MODULES = {
             [
                 "tests/mpunix/test_app_unix.py",
                 "tests/firmware/test_engine.py::test_app_and_transport_import_without_hardware",
+                "tests/firmware/test_engine.py::test_hardware_id_from_profile_is_frame_safe",
+                "tests/firmware/test_engine.py::test_hardware_id_from_machine_unique_id",
             ],
             ["tests/sim/test_app_loop.py", "tests/sim/test_board_runtime.py"],
         ],
@@ -107,7 +111,10 @@ MODULES = {
     ),
     "i2s_dac": (
         _FW + "backends/i2s_dac.py",
-        [["tests/sim_i2s/test_sim_i2s.py", "tests/sim_i2s/test_i2s_audio.py"]],
+        [
+            ["tests/firmware/test_i2s_dac.py"],
+            ["tests/sim_i2s/test_i2s_audio.py", "tests/sim_i2s/test_i2s_micropython.py"],
+        ],
         120,
     ),
     "mt8880": (
@@ -291,6 +298,47 @@ def run_module(tree: Path, module: str, log) -> dict:
     return summarise(module, results(tree, module, session), load_equivalent(), seconds)
 
 
+def rerun_survivors(tree: Path, module: str, log) -> dict:
+    """Run again, with the tests as they are now, only the mutants of the module's last session
+    that survived and are not argued equivalent (after tests were added to kill them). The
+    session keeps every other result; the time reported is the last full run's plus this one."""
+    path, tests, timeout = MODULES[module]
+    cfg = BUILD / f"{module}.toml"
+    session = BUILD / f"{module}.sqlite"
+    if not session.exists():
+        raise SystemExit(f"{module}: no session to re-run ({session}); run it in full first")
+    sj = BUILD / "summary.json"
+    old = {x["module"]: x for x in json.loads(sj.read_text())} if sj.exists() else {}
+    write_config(cfg, path, tests, timeout)
+    env = test_env(tree)
+    t0 = time.monotonic()
+    base = subprocess.run(
+        shlex.split(test_command(tests)), capture_output=True, text=True, cwd=tree, env=env
+    )
+    if base.returncode != 0:
+        raise SystemExit(f"{module}: the test selection fails without mutants:\n{base.stdout}")
+    equivalent = load_equivalent()
+    again = [
+        m["job"]
+        for m in results(tree, module, session)
+        if m["outcome"] == "survived"
+        and (module, m["operator"], m["col"], m["source"]) not in equivalent
+    ]
+    log(f"{module}: re-running {len(again)} surviving mutants")
+    with sqlite3.connect(session) as db:
+        db.executemany("DELETE FROM work_results WHERE job_id = ?", [(j,) for j in again])
+    subprocess.run(
+        [_bin("cosmic-ray"), "exec", str(cfg), str(session)],
+        cwd=tree, env=env, check=True, capture_output=True,
+    )  # fmt: skip
+    rerun = round(time.monotonic() - t0)
+    seconds = old.get(module, {}).get("seconds", 0) + rerun
+    s = summarise(module, results(tree, module, session), equivalent, seconds)
+    s["rerun_seconds"] = rerun
+    s["rerun"] = len(again)
+    return s
+
+
 def report(summaries: list[dict]) -> str:
     lines = [
         "# Mutation testing report (make mutants)",
@@ -345,6 +393,11 @@ def main(argv=None) -> int:
         action="store_true",
         help="rebuild report.md/summary.json from the sessions in build/mutants (no run)",
     )
+    ap.add_argument(
+        "--survivors",
+        action="store_true",
+        help="re-run only the last session's surviving, non-equivalent mutants (after new tests)",
+    )
     args = ap.parse_args(argv)
     if args.report:
         return rebuild_report()
@@ -365,25 +418,24 @@ def main(argv=None) -> int:
         print(msg, flush=True)
 
     try:
-        return _run_all(tree, mods, log)
+        return _run_all(tree, mods, log, survivors=args.survivors)
     finally:
         shutil.rmtree(tree, ignore_errors=True)
 
 
-def _run_all(tree: Path, mods: list[str], log) -> int:
+def _run_all(tree: Path, mods: list[str], log, survivors: bool = False) -> int:
     summaries = []
-    old = {}
     sj = BUILD / "summary.json"
-    if sj.exists():
-        old = {s["module"]: s for s in json.loads(sj.read_text())}
     for m in mods:
-        s = run_module(tree, m, log)
+        s = rerun_survivors(tree, m, log) if survivors else run_module(tree, m, log)
         log(
             f"{m}: {s['mutants']} mutants, {s['killed']} killed ({s['timeouts']} by timeout), "
             f"{s['survived']} survived, {s['equivalent']} equivalent, {s['incompetent']} "
             f"incompetent: score {s['score']} % in {s['seconds']} s"
         )
         summaries.append(s)
+        # re-read just before writing: another run (another module) may have finished meanwhile
+        old = {x["module"]: x for x in json.loads(sj.read_text())} if sj.exists() else {}
         old[m] = s
         sj.write_text(json.dumps(list(old.values()), indent=1))
         (BUILD / "report.md").write_text(report(list(old.values())))
