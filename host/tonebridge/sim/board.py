@@ -47,8 +47,12 @@ from .loader import (
     make_os_module,
     make_uctypes_module,
 )
+from .period_chain import PeriodChain
+from .period_output import PeriodOutput
+from .pin_output import PinOutput
 from .pinbus import PinBus
-from .rp2 import Rp2Hardware, make_rp2_module
+from .rp2 import make_rp2_module
+from .rp2_hw import Rp2Hardware
 from .stdio import SerialLink, make_select_module, make_sys_module
 from .timemod import make_time_module
 
@@ -151,6 +155,7 @@ class SimBoard:
         relay_us: int = 5000,
         firmware_root=FIRMWARE_ROOT,
         hwid: str | None = None,
+        pin_model: str = "period",
     ):
         from tonebridge_fw import boards as fw_boards
 
@@ -180,10 +185,18 @@ class SimBoard:
         self.hw = Rp2Hardware(self.clock, self.bus, mcu) if mcu.startswith("rp2") else None
         self.line_if = LineInterface(self.bus, self.recorder, self.profile, relay_us=relay_us)
         self.chain = None
+        if pin_model not in ("period", "resolved"):
+            raise ValueError(f"pin_model must be 'period' or 'resolved', not {pin_model!r}")
+        self.pin_model = pin_model
         if self.hw is not None:
             if self.profile.get("backend") == "pwm_dma":
-                self.chain = OutputChain(self.recorder, "pwm")
-                self.hw.attach_output(self.profile["pwm_pin"], self.chain)
+                pin = self.profile["pwm_pin"]
+                if pin_model == "resolved":  # the pulse train in sub-samples (reference)
+                    self.chain = OutputChain(self.recorder, "pwm")
+                    self.hw.add_output(PinOutput(self.hw, pin, self.chain))
+                else:  # an exact filter update per PWM period
+                    self.chain = PeriodChain(self.recorder, "pwm")
+                    self.hw.add_output(PeriodOutput(self.hw, pin, self.chain))
             self.recorder.add_flusher(self.hw.flush)
             if self.clock.virtual:
                 self.clock.add_listener(lambda t: self.hw.sync(t))
