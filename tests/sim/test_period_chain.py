@@ -86,9 +86,9 @@ def _seed(monkeypatch, what):
     elif what == "state propagated over half a period":
         real = period_chain._Tables.__init__
 
-        def init(self, poles, residues, direct, period_s, *a):
-            real(self, poles, residues, direct, period_s, *a)
-            self.phi = np.exp(poles * period_s / 2)
+        def init(self, chain, period_s, *a):
+            real(self, chain, period_s, *a)
+            self.phi = np.exp(chain.poles * period_s / 2)
 
         monkeypatch.setattr(period_chain._Tables, "__init__", init)
     elif what == "one period late":

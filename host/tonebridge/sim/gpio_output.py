@@ -15,6 +15,7 @@ import numpy as np
 
 class GpioOutput:
     static_rate = 48_000
+    lazy_s = 0.05  # catch_up() emits once this much is pending (sync() at once)
 
     def __init__(self, hw, gpio: int, vdd: float = 3.3):
         self.hw = hw
@@ -80,6 +81,14 @@ class GpioOutput:
             return
         self.emit_level(self.done16, step, np.full(n, self._level))
         self.done16 += n * step
+
+    def catch_up(self, t16: int) -> None:
+        """Time moved on: emit once ``lazy_s`` of output is pending. Deferring is exact: a
+        slice's CC log keeps every write until its periods are emitted, and everything that
+        changes the pin's regime (slice registers, pin function, pin level) calls ``sync``
+        first."""
+        if t16 - self.done16 >= self.lazy_s * 16 * self.hw.freq:
+            self.sync(t16)
 
     def sync(self, t16: int) -> None:
         if self.pwm_live():

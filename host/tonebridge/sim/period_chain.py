@@ -79,11 +79,30 @@ def _high_intervals(kind: str, d: np.ndarray, invert: bool):
     return iv
 
 
+def reduced_modes(poles, residues):
+    """One mode per complex-conjugate pair (its output counted twice: y = sum of 2 Re z over
+    pairs + sum of z over real poles), real poles as real numbers. (poles, residues, weights)."""
+    keep, weight = [], []
+    tol = 1e-9 * np.max(np.abs(poles))
+    for i, p in enumerate(poles):
+        if abs(p.imag) <= tol:
+            keep.append(i)
+            weight.append(1.0)
+        elif p.imag > 0:
+            keep.append(i)
+            weight.append(2.0)
+    p, r = poles[keep].copy(), residues[keep].copy()
+    real = np.array(weight) == 1.0
+    p[real], r[real] = p[real].real, r[real].real
+    return p, r, np.array(weight)
+
+
 class _Tables:
     """Everything one period of one geometry contributes, per duty index (see module doc)."""
 
-    def __init__(self, poles, residues, direct, period_s, full, kind, invert, parts):
-        p, r = poles[:, None, None], residues[:, None, None]
+    def __init__(self, chain, period_s, full, kind, invert, parts):
+        poles, weight = chain.poles, chain.weights
+        p, r = poles[:, None, None], chain.residues[:, None, None]
         d = (np.arange(full + 1, dtype=np.float64) / full)[None, :, None]  # duty per index
         tb = (np.arange(parts + 1, dtype=np.float64) / parts)[None, None, :]  # part bounds
         forced = np.zeros((poles.size, full + 1, parts + 1), dtype=complex)
@@ -97,26 +116,35 @@ class _Tables:
         dt = period_s / parts
         area = np.diff(high, axis=2) * period_s  # (1, full+1, parts): high time per part
         self.phi = np.exp(poles * period_s)  # per-period propagation
-        self.w = forced[:, :, -1]  # forced modal state at the period's end: (modes, full+1)
+        # forced modal state at the period's end, one contiguous row per mode
+        self.w = [np.ascontiguousarray(forced[i, :, -1]) for i in range(poles.size)]
         e = np.exp(poles[:, None] * period_s * tb[0])  # (modes, parts+1)
-        self.beta = (np.diff(e, axis=1) / (poles[:, None] * dt)).T  # (parts, modes)
-        h = (np.diff(forced, axis=2) - r * area) / (p * dt)
-        self.h = (h.sum(axis=0).real + direct * area[0] / dt).astype(np.float64)  # (full+1, parts)
+        beta = weight[:, None] * np.diff(e, axis=1) / (poles[:, None] * dt)  # (modes, parts)
+        self.beta_re = np.ascontiguousarray(beta.real)
+        self.beta_im = np.ascontiguousarray(beta.imag)
+        h = weight[:, None, None] * (np.diff(forced, axis=2) - r * area) / (p * dt)
+        self.h = np.ascontiguousarray(h.sum(axis=0).real + chain.direct * area[0] / dt)
+        self.real = [p_.imag == 0 for p_ in poles]
 
 
 class PeriodChain:
     """The analog chain with an exact per-period state update; pushes the line signal to
     ``recorder`` as ``source`` (``subsamples`` averages per PWM period)."""
 
+    settled_v = 1e-12  # a constant input whose modes are this close to steady state: settled
+
     def __init__(self, recorder, source: str, spec: dict | None = None, subsamples: int = 4):
         self.recorder = recorder
         self.source = source
         self.spec = spec or load_filter_spec()
-        self.poles, self.residues, self.direct = modes(self.spec)
+        poles, residues, self.direct = modes(self.spec)
+        self.poles, self.residues, self.weights = reduced_modes(poles, residues)
         self.z = np.zeros(self.poles.size, dtype=complex)  # modal state
         self.subsamples = int(subsamples)
         self._tables: dict = {}
         self.end_us = None
+        self.periods = 0  # periods (steps) run, and how many of them in the settled shortcut
+        self.settled_periods = 0
 
     def tables(self, period_s: float, full: int, kind: str, invert: bool, parts: int) -> _Tables:
         key = (period_s, full, kind, invert, parts)
@@ -124,7 +152,7 @@ class PeriodChain:
         if t is None:
             if len(self._tables) > 64:
                 self._tables.clear()
-            t = _Tables(self.poles, self.residues, self.direct, period_s, full, kind, invert, parts)
+            t = _Tables(self, period_s, full, kind, invert, parts)
             self._tables[key] = t
         return t
 
@@ -132,19 +160,41 @@ class PeriodChain:
         """Put the chain in the steady state of a constant input (e.g. before the first feed)."""
         self.z = -self.residues / self.poles * volts
 
-    def _run(self, t: _Tables, w: np.ndarray, h: np.ndarray, start_us, period_s, parts):
-        """Advance through the periods whose forced terms are ``w`` (modes, n) and emit."""
-        n = w.shape[1]
-        zs = np.empty((self.poles.size, n), dtype=complex)  # state at each period's start
-        for i in range(self.poles.size):
-            a = np.array([1.0, -t.phi[i]])
-            out, _ = signal.lfilter([1.0], a, w[i], zi=[t.phi[i] * self.z[i]])
-            zs[i, 0] = self.z[i]
-            zs[i, 1:] = out[:-1]
-            self.z[i] = out[-1]
-        y = (t.beta @ zs).real.T + h  # (n, parts)
+    def _run(self, t: _Tables, index, scale, start_us, period_s, parts) -> None:
+        """Advance through ``index.size`` periods (duty ``index``, pin level ``scale``: a
+        number or one per period) and emit the line."""
+        n = index.size
         dt_us = period_s * 1e6 / parts
-        self.recorder.add_segment(self.source, start_us + dt_us / 2, 1e6 / dt_us, y.reshape(-1))
+        self.periods += n
+        if index[0] == index[-1] and np.ndim(scale) == 0 and np.all(index == index[0]):
+            # a constant input: once the modes sit at its steady state, so does the line
+            i0 = int(index[0])
+            z_inf = np.array([t.w[i][i0] for i in range(self.poles.size)]) * scale / (1 - t.phi)
+            if np.max(np.abs(self.z - z_inf)) <= self.settled_v:
+                y = (t.beta_re.T @ z_inf.real - t.beta_im.T @ z_inf.imag) + t.h[i0] * scale
+                self.settled_periods += n
+                self._emit(np.tile(y, n), start_us, dt_us, n, period_s)
+                return
+        zr = np.empty((n, self.poles.size))
+        zi = np.empty((n, self.poles.size))
+        for i in range(self.poles.size):
+            w = np.take(t.w[i], index) * scale
+            if t.real[i]:
+                w = w.real
+            out, _ = signal.lfilter([1.0], [1.0, -t.phi[i]], w, zi=[t.phi[i] * self.z[i]])
+            zr[0, i], zi[0, i] = self.z[i].real, self.z[i].imag  # state at each period's start
+            zr[1:, i] = out[:-1].real
+            zi[1:, i] = out[:-1].imag if not t.real[i] else 0.0
+            self.z[i] = out[-1]
+        y = (
+            zr @ t.beta_re
+            - zi @ t.beta_im
+            + np.take(t.h, index, axis=0) * np.reshape(scale, (-1, 1))
+        )
+        self._emit(y.reshape(-1), start_us, dt_us, n, period_s)
+
+    def _emit(self, y, start_us, dt_us, n, period_s) -> None:
+        self.recorder.add_segment(self.source, start_us + dt_us / 2, 1e6 / dt_us, y)
         self.end_us = start_us + n * period_s * 1e6
 
     def pwm(self, start_us, period_s, full, phase_correct, invert, index, vdd) -> None:
@@ -155,7 +205,7 @@ class PeriodChain:
             return
         kind = "phase" if phase_correct else "edge"
         t = self.tables(float(period_s), int(full), kind, bool(invert), self.subsamples)
-        self._run(t, t.w[:, index] * vdd, t.h[index] * vdd, start_us, period_s, self.subsamples)
+        self._run(t, index, float(vdd), start_us, period_s, self.subsamples)
 
     def level(self, start_us, step_s, volts) -> None:
         """A zero-order-hold stream: ``volts[k]`` held for ``step_s`` from ``start_us + k step_s``."""
@@ -163,7 +213,10 @@ class PeriodChain:
         if v.size == 0:
             return
         t = self.tables(float(step_s), 1, "const", False, 1)
-        self._run(t, t.w[:, 1:2] * v[None, :], t.h[1][None, :] * v[:, None], start_us, step_s, 1)
+        if np.all(v == v[0]):
+            self._run(t, np.ones(v.size, dtype=np.int64), float(v[0]), start_us, step_s, 1)
+        else:
+            self._run(t, np.ones(v.size, dtype=np.int64), v, start_us, step_s, 1)
 
     def feed(self, start_us: float, rate: float, volts) -> None:
         """``OutputChain.feed``'s signature: a ZOH stream at ``rate``."""

@@ -39,9 +39,18 @@ class DmaChannel:
         self.irq_pending = False
         self.claimed = False
         self.completions = 0
+        self._fields_of = None
+        self._fields: dict = {}
 
     def f(self, name):
-        return ctrl_field(self.mcu, self.ctrl, name)
+        return self.fields()[name]
+
+    def fields(self) -> dict:
+        """CTRL decoded into its fields (cached per value: the firmware rarely changes it)."""
+        if self._fields_of != self.ctrl:
+            self._fields = {n: ctrl_field(self.mcu, self.ctrl, n) for n in MCU[self.mcu]["ctrl"]}
+            self._fields_of = self.ctrl
+        return self._fields
 
     def ctrl_read(self) -> int:
         lsb, _ = MCU[self.mcu]["ctrl"]["busy"]
@@ -85,7 +94,7 @@ class DmaEngine:
 
     def requests(self, ch: DmaChannel, limit: int, n: int) -> np.ndarray:
         """The next (at most n) DREQ instants of ``ch`` up to ``limit``."""
-        treq = ch.f("treq_sel")
+        treq = ch.fields()["treq_sel"]
         w0 = self.c["dreq_pwm_wrap0"]
         if w0 <= treq < w0 + self.c["pwm_slices"]:
             w = self.hw.slices[treq - w0].wraps_after(ch.after - DMA_LATENCY + 1, limit, n)
@@ -111,7 +120,7 @@ class DmaEngine:
     def run(self, limit: int) -> None:
         """Every busy channel's transfers up to ``limit``, completions and chains included."""
         for _ in range(100000):
-            active = [ch for ch in self.channels if ch.busy and ch.f("en")]
+            active = [ch for ch in self.channels if ch.busy and ch.fields()["en"]]
             if not active:
                 return
             plans = []
@@ -149,49 +158,75 @@ class DmaEngine:
             self.channels[nxt].trigger(t16)
 
     def transfer(self, ch: DmaChannel, tt: np.ndarray) -> None:
+        f = ch.fields()
         m = tt.size
-        size = 1 << ch.f("size")
+        size = 1 << f["size"]
         if size == 8:
             raise BusFault("DMA DATA_SIZE 3 is reserved")
         dt = NP_DTYPE[size]
         # read side
-        inc_r = ch.f("inc_read")
-        ring = ch.f("ring_size")
-        ring_on_write = ch.f("ring_sel")
+        inc_r, inc_w = f["inc_read"], f["inc_write"]
+        ring = f["ring_size"]
+        ring_on_write = f["ring_sel"]
         read_ring = bool(ring and not ring_on_write)
-        offs = np.arange(m, dtype=np.int64) * size if inc_r else np.zeros(m, dtype=np.int64)
-        if read_ring:
-            mask = (1 << ring) - 1
-            raddrs = (ch.read & ~mask) | ((ch.read + offs) & mask)
+        if inc_r and not read_ring:  # the common case: one run of consecutive elements
+            vals = self._read_run(ch.read, m, size, dt)
+            last_read = ch.read + (m - 1) * size
         else:
-            raddrs = ch.read + offs
-        contiguous = bool(inc_r) and not read_ring
-        vals = self._read_many(raddrs, size, dt, contiguous)
-        if ch.f("bswap") and size > 1:
+            offs = np.arange(m, dtype=np.int64) * size if inc_r else np.zeros(m, dtype=np.int64)
+            if read_ring:
+                mask = (1 << ring) - 1
+                raddrs = (ch.read & ~mask) | ((ch.read + offs) & mask)
+            else:
+                raddrs = ch.read + offs
+            vals = self._read_many(raddrs, size, dt)
+            last_read = int(raddrs[-1])
+        if f["bswap"] and size > 1:
             vals = vals.byteswap()
         # write side
-        inc_w = ch.f("inc_write")
-        woffs = np.arange(m, dtype=np.int64) * size if inc_w else np.zeros(m, dtype=np.int64)
-        if ring and ring_on_write:
-            mask = (1 << ring) - 1
-            waddrs = (ch.write & ~mask) | ((ch.write + woffs) & mask)
+        if not inc_w and not (ring and ring_on_write):
+            self._write_fixed(ch.write, vals, size, tt)
+            last_write = ch.write
         else:
-            waddrs = ch.write + woffs
-        self._write_many(waddrs, vals, size, tt)
+            woffs = np.arange(m, dtype=np.int64) * size if inc_w else np.zeros(m, dtype=np.int64)
+            if ring and ring_on_write:
+                mask = (1 << ring) - 1
+                waddrs = (ch.write & ~mask) | ((ch.write + woffs) & mask)
+            else:
+                waddrs = ch.write + woffs
+            self._write_many(waddrs, vals, size, tt)
+            last_write = int(waddrs[-1])
         # registers advance
         if inc_r:
             ch.read = (
-                int(raddrs[-1]) + size
+                last_read + size
                 if not read_ring
-                else int((ch.read & ~((1 << ring) - 1)) | ((raddrs[-1] + size) & ((1 << ring) - 1)))
+                else (ch.read & ~((1 << ring) - 1)) | ((last_read + size) & ((1 << ring) - 1))
             )
         if inc_w:
-            ch.write = int(waddrs[-1]) + size
+            ch.write = last_write + size
         ch.count -= m
         ch.transfers += m
         ch.after = int(tt[-1])
 
-    def _read_many(self, addrs: np.ndarray, size: int, dt, contiguous: bool) -> np.ndarray:
+    def _read_run(self, a0: int, m: int, size: int, dt) -> np.ndarray:
+        r = self.hw.mem.resolve(a0)
+        if r is None:
+            raise BusFault(f"DMA read from unmapped address {a0:#010x}")
+        view, off = r
+        end = off + m * size
+        if end > view.size:
+            raise BusFault(f"DMA read runs past the end of its buffer at {a0:#010x}")
+        return view[off:end].view(f"<u{size}").astype(dt)
+
+    def _write_fixed(self, a0: int, vals: np.ndarray, size: int, tt) -> None:
+        """Every value to one address (a peripheral register, or one memory location)."""
+        if self.hw.mem.resolve(a0) is not None:
+            self._write_many(np.full(vals.size, a0, dtype=np.int64), vals, size, tt)
+            return
+        self._write_register(a0, vals, size, tt)
+
+    def _read_many(self, addrs: np.ndarray, size: int, dt) -> np.ndarray:
         a0 = int(addrs[0])
         r = self.hw.mem.resolve(a0)
         if r is None:
@@ -199,11 +234,6 @@ class DmaEngine:
                 return np.full(addrs.size, self.hw.raw_read(a0), dtype=dt)
             raise BusFault(f"DMA read from unmapped address {a0:#010x}")
         view, off = r
-        if contiguous:  # the common case: one run of consecutive elements
-            end = off + addrs.size * size
-            if end > view.size:
-                raise BusFault(f"DMA read runs past the end of its buffer at {a0:#010x}")
-            return view[off:end].view(f"<u{size}").astype(dt)
         rel = addrs - a0 + off
         if rel.min() < 0 or rel.max() + size > view.size:
             raise BusFault(f"DMA read runs past the end of its buffer at {a0:#010x}")
@@ -226,6 +256,9 @@ class DmaEngine:
             return
         if not np.all(addrs == a0):
             raise BusFault(f"DMA write with increment into registers at {a0:#010x}")
+        self._write_register(a0, vals, size, tt)
+
+    def _write_register(self, a0: int, vals: np.ndarray, size: int, tt) -> None:
         # narrow writes to an APB register are replicated across the 32-bit word
         v = vals.astype(np.uint32)
         if size == 2:

@@ -94,12 +94,14 @@ class Rp2Hardware:
 
     def _sync(self, t_us=None) -> None:
         t16 = self.t16(t_us)
-        if t16 < self._synced16:
-            return
-        self.dmac.run(t16)
-        self._synced16 = t16
-        for out in self.outputs.values():
-            out.sync(t16)
+        if t16 > self._synced16:
+            # the firmware runs in zero time between clock moves: DMA transfers must have
+            # read their buffers before it runs again (it may refill them), the pins' output
+            # is only needed when someone looks (outputs catch up in batches, see GpioOutput)
+            self.dmac.run(t16)
+            self._synced16 = t16
+            for out in self.outputs.values():
+                out.catch_up(t16)
         queue = self.dmac.irq_queue
         while queue:
             queue.pop(0)()
@@ -108,6 +110,7 @@ class Rp2Hardware:
         with self.lock:
             self.sync()
             for out in self.outputs.values():
+                out.sync(self._synced16)
                 out.flush()
 
     # ---- register file ------------------------------------------------------------------
