@@ -87,8 +87,7 @@ def measure_sim(n: int, board: str = "pico", log=print) -> dict:
     lag, host_writes, board_reads = [], [], []
     stop = threading.Event()
 
-    def wall_of(t_us):
-        return port._t0 + (t_us - port._us0) / 1e6
+    wall_of = port.wall_of
 
     def sample_lag():
         while not stop.is_set():

@@ -98,11 +98,11 @@ class _BoardBinaryIn:
         """Blocking read of ``n`` bytes (as on a board); n < 0: what is there, at least 1."""
         link = self._b.link
         if n is None or n < 0:
-            self._b._wait_until(lambda: link.board_available() > 0, None)
+            self._b.runtime.wait_until(lambda: link.board_available() > 0, None)
             return link.board_read(-1)
         out = bytearray()
         while len(out) < n:
-            self._b._wait_until(lambda: link.board_available() > 0, None)
+            self._b.runtime.wait_until(lambda: link.board_available() > 0, None)
             out += link.board_read(n - len(out))
         return bytes(out)
 
@@ -196,7 +196,7 @@ def make_select_module(board) -> types.ModuleType:
     def _ready(obj, mask):
         ev = 0
         if mask & POLLIN:
-            if board._readable(obj):
+            if board.readable(obj):
                 ev |= POLLIN
         if mask & POLLOUT:
             ev |= POLLOUT
@@ -229,7 +229,7 @@ def make_select_module(board) -> types.ModuleType:
             res = self._scan()
             if res or timeout == 0:
                 return res
-            board._wait_until(lambda: bool(self._scan()), None if timeout < 0 else timeout)
+            board.runtime.wait_until(lambda: bool(self._scan()), None if timeout < 0 else timeout)
             return self._scan()
 
         def ipoll(self, timeout=-1, flags=0):
