@@ -1,5 +1,8 @@
 """Suite-wide configuration: the real-MicroPython runner and the hardware-in-the-loop option."""
 
+import os
+import tempfile
+
 import pytest
 
 pytest_plugins = ["tonebridge.testing.pytest_micropython", "pytester"]
@@ -10,6 +13,17 @@ def _private_state_dir(tmp_path, monkeypatch):
     """`tonebridge serve` keeps durable state under $XDG_STATE_HOME by default: every test
     (and every serve it starts) gets its own, never the user's or another test's."""
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg-state"))
+
+
+def pytest_configure(config):
+    """Module- and session-scoped fixtures (a fuzzed server, say) run outside the per-test
+    fixture above: the whole session gets a private state directory too, so no test ever
+    reads or writes the user's ~/.local/state/tonebridge (a state file written by another
+    tonebridge version there once failed the suite)."""
+    if not os.environ.get("TONEBRIDGE_TEST_STATE_HOME"):
+        path = tempfile.mkdtemp(prefix="tonebridge-test-state-")
+        os.environ["TONEBRIDGE_TEST_STATE_HOME"] = path  # inherited by pytester/xdist children
+        os.environ["XDG_STATE_HOME"] = path
 
 
 def pytest_addoption(parser):
