@@ -30,7 +30,8 @@ class PtyBridge:
         self._master = self._slave = None
         self._fds = threading.Lock()
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
+        self._wake_r = self._wake_w = None
         self.to_board = 0
         self.to_host = 0
 
@@ -40,13 +41,17 @@ class PtyBridge:
 
     def start(self) -> str:
         self.port = serial.serial_for_url(self.url, timeout=0)
+        self._wake_r, self._wake_w = os.pipe()
         path = self._open_pty()
-        self._thread = threading.Thread(target=self._pump, name=f"pty {self.url}", daemon=True)
-        self._thread.start()
+        for fn, way in ((self._pump_in, "in"), (self._pump_out, "out")):
+            t = threading.Thread(target=fn, name=f"pty-{way} {self.url}", daemon=True)
+            self._threads.append(t)
+            t.start()
         return path
 
     def _open_pty(self) -> str:
         master, slave = os.openpty()
+        os.set_blocking(master, False)
         tty.setraw(slave)  # no echo, no CR/LF mangling: bytes pass as they are
         self.path = os.ttyname(slave)
         if self.link_path:
@@ -57,12 +62,14 @@ class PtyBridge:
             os.symlink(self.path, self.link_path)
         with self._fds:
             self._master, self._slave = master, slave  # keep the slave open: no EIO when idle
+        self._wake()  # the host -> board pump selects on the new terminal
         return self.link_path or self.path
 
     def _close_pty(self) -> None:
         with self._fds:
             fds = (self._master, self._slave)
             self._master = self._slave = None
+        self._wake()  # the host -> board pump stops selecting on the old terminal
         for fd in fds:
             if fd is not None:
                 try:
@@ -87,50 +94,83 @@ class PtyBridge:
             self.link_path = link_path
         return self._open_pty()
 
-    def _pump(self) -> None:
+    # Two pump threads, each blocked until it has something to do (no polling): the host ->
+    # board one in select() on the terminal and a wake-up pipe, the board -> host one on the
+    # board link's condition (notified when the board writes).
+    def _wake(self) -> None:
+        try:
+            os.write(self._wake_w, b"x")
+        except (OSError, TypeError):
+            pass
+
+    def _pump_in(self) -> None:
         port = self.port
         while not self._stop.is_set():
             m = self._master
-            if m is None:
-                self._stop.wait(0.005)
-                n = port.in_waiting
-                if n:
-                    port.read(n)  # nobody is listening: the bytes are lost
-                continue
+            fds = [self._wake_r] if m is None else [m, self._wake_r]
             try:
-                r, _, _ = select.select([m], [], [], 0.005)
+                r, _, _ = select.select(fds, [], [])
             except (OSError, ValueError):
                 continue  # unplugged meanwhile
-            if r:
+            if self._wake_r in r:
+                os.read(self._wake_r, 4096)
+            if m is None or m not in r or self._master is not m:
+                continue
+            try:
+                data = os.read(m, 4096)
+            except OSError:  # BlockingIOError, or EIO while unplugging
+                data = b""
+            if data:
+                self.to_board += len(data)
+                port.write(data)
+
+    def _pump_out(self) -> None:
+        link = self.port.board.link
+        cond = link.cond
+
+        def ready():
+            return self._stop.is_set() or link.host_in_waiting() > 0
+
+        while True:
+            with cond:
+                cond.wait_for(ready)
+            if self._stop.is_set():
+                return
+            data = link.host_read(-1)
+            m = self._master
+            if m is None:
+                continue  # nobody is listening: the bytes are lost
+            self.to_host += len(data)
+            view = memoryview(data)
+            while view and self._master is m and not self._stop.is_set():
                 try:
-                    data = os.read(m, 4096)
-                except OSError:
-                    data = b""
-                if data:
-                    self.to_board += len(data)
-                    port.write(data)
-            n = port.in_waiting
-            if n:
-                data = port.read(n)
-                self.to_host += len(data)
-                view = memoryview(data)
-                while view and self._master is m:
+                    k = os.write(m, view)
+                except BlockingIOError:  # the terminal's buffer is full: the host is not reading
                     try:
-                        k = os.write(m, view)
-                    except BlockingIOError:
-                        self._stop.wait(0.001)
-                        continue
-                    except OSError:
+                        select.select([], [m], [], 0.05)
+                    except (OSError, ValueError):
                         break
-                    view = view[k:]
+                    continue
+                except OSError:
+                    break
+                view = view[k:]
 
     def stop(self) -> None:
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        self._wake()
+        if self.port is not None and self._threads:
+            cond = self.port.board.link.cond
+            with cond:
+                cond.notify_all()
+        for t in self._threads:
+            t.join(timeout=5)
         if self.port is not None:
             self.port.close()
         self._close_pty()
+        for fd in (self._wake_r, self._wake_w):
+            if fd is not None:
+                os.close(fd)
+        self._wake_r = self._wake_w = None
 
     def __enter__(self):
         self.start()
