@@ -172,3 +172,43 @@ def test_emulated_rp2040_rows_carry_every_figure_and_mark_a_slow_send():
     lat = [r for r in rows if r["metric"].startswith("SEND frame in")]
     assert [r["pass"]["emu"] for r in lat] == [False, True]  # 20 ms misses the 10 ms goal
     assert report.build_rows({"emu": {"skipped": "no image"}}) == []
+
+
+def test_lines_in_real_time_needs_every_digit_and_no_lag():
+    from tonebridge.bench import simcost
+
+    ok = {
+        "lines": 4,
+        "lines_decoded_exactly": 4,
+        "decoded_lost": 0,
+        "decoded_extra": 0,
+        "failed_requests": 0,
+        "digits_requested": 400,
+        "board_lag_s_max": 0.01,
+    }
+    assert simcost._passes(ok)
+    for bad in (
+        {"lines_decoded_exactly": 3, "decoded_lost": 1},
+        {"lines_decoded_exactly": 3, "decoded_extra": 1},
+        {"failed_requests": 1},
+        {"board_lag_s_max": simcost.LAG_OK_S + 0.01},
+        {"board_lag_s_max": None},
+        {"digits_requested": 0},
+    ):
+        assert not simcost._passes(dict(ok, **bad)), bad
+
+
+@pytest.mark.slow
+def test_board_cost_splits_firmware_renderer_and_simulator():
+    """Row 10's split: a playing board runs its firmware's renderer, an idle one does not;
+    the board process is measured from /proc, the split from its threads' profiles."""
+    from tonebridge.bench import simcost
+
+    r = simcost.board_cost("pico", idle_s=1.5, play_s=3.0, profile=True, log=lambda *_: None)
+    idle, play = r["idle"], r["play"]
+    assert r["play_cores"] > r["idle_cores"]
+    assert play["renderer_share"] > 0 and idle["renderer_share"] == 0
+    assert 0 < play["firmware_share"] < 1 and 0 < play["sim_share"] < 1
+    assert play["firmware_share"] + play["sim_share"] == pytest.approx(1.0)
+    assert play["renderer_share"] < play["firmware_share"]
+    assert any("tonebridge/sim/" in k for k in play["top_sim"])

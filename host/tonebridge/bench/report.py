@@ -444,3 +444,6 @@ def _grid(head, body):
     out = [fmt.format(*head), fmt.format(*["-" * w for w in widths])]
     out += [fmt.format(*row) for row in body]
     return out
+
+
+row = _row  # for sections that build their own rows (simcost.py)
