@@ -47,6 +47,7 @@ class Rp2Hardware:
         self.write_hooks: list = []
         self.outputs: dict[int, object] = {}  # gpio -> GpioOutput
         self._synced16 = 0
+        self._synced_us = None  # the clock reading the last catch-up was for
         self.lock = threading.RLock()
 
     @property
@@ -86,14 +87,23 @@ class Rp2Hardware:
             raise NotImplementedError("sim: change machine.freq() before starting PWM/DMA")
         self.freq = int(hz)
         self._synced16 = self.t16()
+        self._synced_us = None
 
     # ---- catching up ----------------------------------------------------------------
     def sync(self, t_us=None) -> None:
+        if t_us is None:
+            t_us = self.clock.now_us()
+        if t_us == self._synced_us and not self.dmac.irq_queue:
+            return  # caught up at this instant already (the firmware reads several registers
+            # per main-loop pass without time moving)
         with self.lock:
             self._sync(t_us)
 
     def _sync(self, t_us=None) -> None:
+        if t_us is None:
+            t_us = self.clock.now_us()
         t16 = self.t16(t_us)
+        self._synced_us = None  # (a bus fault below leaves it unset: the next access retries)
         if t16 > self._synced16:
             # the firmware runs in zero time between clock moves: DMA transfers must have
             # read their buffers before it runs again (it may refill them), the pins' output
@@ -102,6 +112,7 @@ class Rp2Hardware:
             self._synced16 = t16
             for out in self.outputs.values():
                 out.catch_up(t16)
+        self._synced_us = t_us
         queue = self.dmac.irq_queue
         while queue:
             queue.pop(0)()

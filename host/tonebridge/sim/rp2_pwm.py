@@ -61,6 +61,12 @@ class PwmSlice:
         return self.anchor + p * np.arange(k0, k1 + 1, dtype=np.int64)
 
     def log_write(self, t16, value) -> None:
+        if type(t16) is np.ndarray and type(value) is np.ndarray:  # a DMA run (the hot path)
+            self._log_t.append(t16.astype(np.int64, copy=False))
+            self._log_v.append(value.astype(np.uint32, copy=False))
+            self.cc_writes += t16.size
+            self.cc = int(value[-1])
+            return
         self._log_t.append(np.atleast_1d(np.asarray(t16, dtype=np.int64)))
         self._log_v.append(np.atleast_1d(np.asarray(value, dtype=np.uint32)))
         self.cc_writes += int(np.size(t16))

@@ -50,6 +50,8 @@ class BoardRuntime:
         self.lockstep = clock.virtual and not self.paced
         self.pacer = WallPacer(clock) if self.paced else None
         self.thread: threading.Thread | None = None
+        self.ident = None  # the firmware thread's (checked on every time read and pin access)
+        self._ident_lock = threading.Lock()
         self.turn = "harness"
         self.target = clock.now_us()
         self.cv = threading.Condition()
@@ -61,18 +63,26 @@ class BoardRuntime:
 
     # ---- the firmware thread ----------------------------------------------------------------
     def in_firmware(self) -> bool:
-        return self.thread is not None and threading.current_thread() is self.thread
+        return threading.get_ident() == self.ident
 
     def alive(self) -> bool:
         return self.thread is not None and self.thread.is_alive()
 
     def start(self, main, name: str) -> None:
         def run():
-            if self.lockstep:
-                main()
-                return
-            with self.lock:
-                main()
+            me = threading.get_ident()
+            with self._ident_lock:
+                self.ident = me
+            try:
+                if self.lockstep:
+                    main()
+                    return
+                with self.lock:
+                    main()
+            finally:
+                with self._ident_lock:  # (a reset may have started the next thread already)
+                    if self.ident == me:
+                        self.ident = None
 
         t = threading.Thread(target=run, name=name, daemon=True)
         self.thread = t
@@ -169,23 +179,26 @@ class BoardRuntime:
 
     def _advance_blocking(self, t_end, wake, in_fw) -> bool:
         """Paced or real time: block on the serial link until the host writes or the next
-        deadline (``t_end``, a clock event) is due on the wall clock."""
+        deadline (``t_end``, a clock event) is due on the wall clock. A paced clock moves once
+        per wait, when it ends (and at once if the wall clock is already past ``t_end``):
+        every move runs the models' catch-up, and the firmware's 1 ms passes would otherwise
+        pay for it twice."""
         clock, cond = self.clock, self.board.link.cond
         pacer = self.pacer
+        first = True
         while True:
             if pacer is not None:  # catch the virtual clock up with the wall clock
                 reach = min(t_end, pacer.virtual_now())
-                if reach > clock.now_us():
+                if reach > clock.now_us() and (not first or reach >= t_end):
                     clock.advance_to(reach)
             else:
                 clock.run_due()
+            first = False
             if in_fw:
                 self.check_async()
-            if wake is not None and wake():
-                return True
             now = clock.now_us()
             if now >= t_end:
-                return False
+                return bool(wake is not None and wake())
             due = t_end
             nxt = clock.next_event_us()
             if nxt is not None:
@@ -195,7 +208,9 @@ class BoardRuntime:
                 continue
             left = min(left, 60.0)  # (waiting "forever": look again once a minute)
             with cond:
-                if (wake is not None and wake()) or (in_fw and self._stop_waiting()):
+                if wake is not None and wake():
+                    return True
+                if in_fw and self._stop_waiting():
                     continue
                 self.waiting = True
                 held = in_fw

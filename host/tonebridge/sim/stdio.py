@@ -60,8 +60,7 @@ class SerialLink:
 
     # ---- board side -------------------------------------------------------------------
     def board_available(self) -> int:
-        with self.cond:
-            return len(self._to_board)
+        return len(self._to_board)  # one atomic read (the firmware polls this every pass)
 
     def board_read(self, n: int = -1) -> bytes:
         with self.cond:
@@ -229,8 +228,11 @@ def make_select_module(board) -> types.ModuleType:
             res = self._scan()
             if res or timeout == 0:
                 return res
-            board.runtime.wait_until(lambda: bool(self._scan()), None if timeout < 0 else timeout)
-            return self._scan()
+            rt = board.runtime
+            end = 1 << 62 if timeout < 0 else rt.clock.now_us() + int(timeout) * 1000
+            if rt.advance_to(end, lambda: bool(self._scan())):
+                return self._scan()
+            return []
 
         def ipoll(self, timeout=-1, flags=0):
             return iter(self.poll(timeout))
