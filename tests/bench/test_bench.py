@@ -185,6 +185,8 @@ def test_lines_in_real_time_needs_every_digit_and_no_lag():
         "failed_requests": 0,
         "digits_requested": 400,
         "board_lag_s_max": 0.01,
+        "digits_per_s": 49.0,
+        "ideal_digits_per_s": 50.0,
     }
     assert simcost._passes(ok)
     for bad in (
@@ -194,6 +196,7 @@ def test_lines_in_real_time_needs_every_digit_and_no_lag():
         {"board_lag_s_max": simcost.LAG_OK_S + 0.01},
         {"board_lag_s_max": None},
         {"digits_requested": 0},
+        {"digits_per_s": 40.0},  # the boards did not keep pace
     ):
         assert not simcost._passes(dict(ok, **bad)), bad
 

@@ -11,8 +11,12 @@
 2. Lines in real time: row 6 (``scale.measure``: the real bridge, N ``sim://pico`` boards
    at 40/40 ms, closed-loop Catapult clients, every line's recording decoded by multimon-ng)
    for growing N; a size passes when every line decodes exactly (0 digits lost or
-   duplicated), no request failed, and no board fell more than ``LAG_OK_S`` behind the
-   wall clock. The figure is the largest N that passes (doubling, then bisecting).
+   duplicated), no request failed, the lines played at least ``RATE_OK`` of the ideal
+   12.5 digits/s each (the boards kept pace with the wall clock: a board that falls behind
+   plays fewer digits, its closed-loop client waits), and no board was ever more than
+   ``LAG_OK_S`` behind the wall clock (short excursions are the OS scheduler on a shared
+   machine; the load average is recorded). The figure is the largest N that passes
+   (doubling, then bisecting).
 
 ``PYTHONPATH=OTHER/host:OTHER/firmware`` in ``env`` measures another checkout the same way
 (docs/benchmarks.md has the figures before and after).
@@ -32,7 +36,8 @@ from pathlib import Path
 from .scale import measure as scale_measure
 
 CHILD = Path(__file__).with_name("simcost_child.py")
-LAG_OK_S = 0.1  # a board more than this behind the wall clock is not running in real time
+LAG_OK_S = 1.0  # a board this far behind the wall clock is not running in real time
+RATE_OK = 0.95  # share of the ideal digits/s (12.5 per line at 40/40 ms) the lines must play
 PLAY_TEXT = ("1234567890*#ABCD" * 6)[:90]  # at most 92 characters per SEND
 
 
@@ -150,6 +155,7 @@ def _passes(r: dict) -> bool:
         and r["digits_requested"] > 0
         and lag is not None
         and lag <= LAG_OK_S
+        and r.get("digits_per_s", 0.0) >= RATE_OK * r.get("ideal_digits_per_s", 0.0)
     )
 
 
@@ -165,6 +171,7 @@ def lines_in_real_time(start=4, limit=256, duration=10.0, log=print) -> dict:
         ok = _passes(r)
         tried[n] = {
             "pass": ok,
+            "load_average": os.getloadavg()[0],
             "lag_s_max": r["board_lag_s_max"],
             "lines_decoded_exactly": r["lines_decoded_exactly"],
             "decoded_lost": r["decoded_lost"],
@@ -205,6 +212,7 @@ def run(quick: bool, log=print) -> dict:
     if not quick:
         for board in ("pico2", "esp32-i2s", "pico-mt8880"):
             res[board] = board_costs(board, idle_s / 2, play_s / 2, log=log)
+    res["load_average_before"] = os.getloadavg()[0]
     res["realtime"] = lines_in_real_time(
         start=2 if quick else 8, limit=4 if quick else 256, duration=3.0 if quick else 10.0, log=log
     )
@@ -217,7 +225,7 @@ def rows(res: dict) -> list[dict]:
 
     out = []
     for board, d in res.items():
-        if board == "realtime":
+        if not isinstance(d, dict) or board == "realtime":
             continue
         out.append(_row("10 sim cost", "one board process idle", "cores", None, "{:.3f}",
                         {board: d["idle_cores"]}))  # fmt: skip
