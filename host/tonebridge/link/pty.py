@@ -31,6 +31,7 @@ class PtyBridge:
         self._fds = threading.Lock()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._thread: threading.Thread | None = None
         self._wake_r = self._wake_w = None
         self.to_board = 0
         self.to_host = 0
@@ -47,6 +48,7 @@ class PtyBridge:
             t = threading.Thread(target=fn, name=f"pty-{way} {self.url}", daemon=True)
             self._threads.append(t)
             t.start()
+        self._thread = self._threads[0]  # the one that selects on the terminal
         return path
 
     def _open_pty(self) -> str:
@@ -97,11 +99,25 @@ class PtyBridge:
     # Two pump threads, each blocked until it has something to do (no polling): the host ->
     # board one in select() on the terminal and a wake-up pipe, the board -> host one on the
     # board link's condition (notified when the board writes).
+    #
+    # An unplug closes the terminal's fd from another thread, and the kernel hands its number
+    # to the next open() in the process: a pump still holding the bare number would then read
+    # (or write!) some unrelated file (seen once: it swallowed hw/filter.json as another
+    # simulated board was being built). So every read and write of the terminal happens under
+    # the fd lock, after checking the fd is still this bridge's terminal; a select() that
+    # returns for a file that took the number meanwhile is only a spurious wake-up.
     def _wake(self) -> None:
         try:
             os.write(self._wake_w, b"x")
         except (OSError, TypeError):
             pass
+
+    def _on_master(self, m: int, op):
+        """op() while ``m`` is still this bridge's open terminal, else None."""
+        with self._fds:
+            if self._master != m:
+                return None
+            return op()
 
     def _pump_in(self) -> None:
         port = self.port
@@ -114,12 +130,12 @@ class PtyBridge:
                 continue  # unplugged meanwhile
             if self._wake_r in r:
                 os.read(self._wake_r, 4096)
-            if m is None or m not in r or self._master is not m:
+            if m is None or m not in r:
                 continue
             try:
-                data = os.read(m, 4096)
+                data = self._on_master(m, lambda m=m: os.read(m, 4096))
             except OSError:  # BlockingIOError, or EIO while unplugging
-                data = b""
+                data = None
             if data:
                 self.to_board += len(data)
                 port.write(data)
@@ -142,17 +158,19 @@ class PtyBridge:
                 continue  # nobody is listening: the bytes are lost
             self.to_host += len(data)
             view = memoryview(data)
-            while view and self._master is m and not self._stop.is_set():
+            while view and not self._stop.is_set():
                 try:
-                    k = os.write(m, view)
+                    k = self._on_master(m, lambda m=m, v=view: os.write(m, v))
                 except BlockingIOError:  # the terminal's buffer is full: the host is not reading
                     try:
                         select.select([], [m], [], 0.05)
                     except (OSError, ValueError):
-                        break
+                        pass
                     continue
                 except OSError:
                     break
+                if k is None:
+                    break  # unplugged: the rest is lost
                 view = view[k:]
 
     def stop(self) -> None:
