@@ -215,3 +215,19 @@ def test_board_cost_splits_firmware_renderer_and_simulator():
     assert play["firmware_share"] + play["sim_share"] == pytest.approx(1.0)
     assert play["renderer_share"] < play["firmware_share"]
     assert any("tonebridge/sim/" in k for k in play["top_sim"])
+
+
+def test_sim_cost_rows_go_to_the_measured_table():
+    from tonebridge.bench import simcost
+
+    split = {"sim_cores": 0.08, "firmware_cores": 0.02, "renderer_cores": 0.005}
+    res = {
+        "pico": {"idle_cores": 0.01, "play_cores": 0.1, "idle": split, "play": split},
+        "load_average_before": 3.0,
+        "realtime": {"lines": 7, "first_failing": 8},
+    }
+    table = report.format_table(simcost.rows(res))
+    # "10 ..." is row 10, not one of the signal rows 1-4 (which have a column per subject)
+    assert table.splitlines()[0].split()[-1] == "measured"
+    assert "pico: one board process idle" in table and "0.010" in table
+    assert "lines in real time" in table and "7 (first failing: 8)" in table

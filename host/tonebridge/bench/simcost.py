@@ -220,31 +220,32 @@ def run(quick: bool, log=print) -> dict:
 
 
 def rows(res: dict) -> list[dict]:
-    """Row 10 of the table (see report.py for the row format)."""
-    from .report import row as _row
+    """Row 10 of the table (one value per row, as report.format_table's second table)."""
+    from .report import row
 
+    g = "10 sim cost"
     out = []
     for board, d in res.items():
         if not isinstance(d, dict) or board == "realtime":
             continue
-        out.append(_row("10 sim cost", "one board process idle", "cores", None, "{:.3f}",
-                        {board: d["idle_cores"]}))  # fmt: skip
-        out.append(_row("10 sim cost", "one board process playing 40/40 ms", "cores", None,
-                        "{:.3f}", {board: d["play_cores"]}))  # fmt: skip
+        out.append(row(g, f"{board}: one board process idle", "cores", None, "{:.3f}",
+                       {board: d["idle_cores"]}))  # fmt: skip
+        out.append(row(g, f"{board}: playing 40/40 ms", "cores", None, "{:.3f}",
+                       {board: d["play_cores"]}))  # fmt: skip
         for name, label in (("idle", "idle"), ("play", "playing")):
             sp = d.get(name)
             if not sp:
                 continue
-            out.append(_row("10 sim cost", f"  simulator's own share, {label}", "cores", None,
-                            "{:.4f}", {board: sp["sim_cores"]}))  # fmt: skip
-            out.append(_row("10 sim cost", f"  firmware's own code, {label}", "cores", None,
-                            "{:.4f}", {board: sp["firmware_cores"]}))  # fmt: skip
+            out.append(row(g, f"  simulator's own share, {label}", "cores", None, "{:.4f}",
+                           {board: sp["sim_cores"]}))  # fmt: skip
+            out.append(row(g, f"  firmware's own code, {label}", "cores", None, "{:.4f}",
+                           {board: sp["firmware_cores"]}))  # fmt: skip
         if d.get("play"):
-            out.append(_row("10 sim cost", "  of which its renderer (synth.py), playing", "cores",
-                            None, "{:.4f}", {board: d["play"]["renderer_cores"]}))  # fmt: skip
+            out.append(row(g, "  of which its renderer (synth.py), playing", "cores", None,
+                           "{:.4f}", {board: d["play"]["renderer_cores"]}))  # fmt: skip
     rt = res.get("realtime")
     if rt:
-        out.append(_row("10 sim cost", "sim://pico lines in real time at 40/40 ms, 0 lost/dup",
-                        "lines", None, "{:.0f}", {"pico": rt["lines"]},
-                        note=f"first failing: {rt['first_failing']}"))  # fmt: skip
+        out.append(row(g, "sim://pico lines in real time at 40/40 ms, 0 lost/dup", "lines",
+                       None, "{:.0f}", {"pico": rt["lines"]},
+                       note=f"(first failing: {rt['first_failing']})"))  # fmt: skip
     return out
