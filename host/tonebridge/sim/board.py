@@ -123,7 +123,7 @@ class SimBoard:
         if self.hw is not None:
             self.recorder.add_flusher(self.hw.flush)
             if self.clock.virtual:
-                self.clock.add_listener(self.hw.sync)
+                self.clock.add_listener(self.hw.sync_lazy)
         self.chip = None
         if self.profile.get("backend") == "mt8880":
             from .mt8880_chip import MT8880Chip

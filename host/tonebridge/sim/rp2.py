@@ -36,7 +36,7 @@ def make_rp2_module(hw: Rp2Hardware):
         def _c(self) -> DmaChannel:
             if self._closed:
                 raise ValueError("channel closed")
-            hw.sync()
+            hw.sync_lazy()  # writes go through hw.reg_write, which catches up in full
             return self._ch
 
         @property
@@ -50,7 +50,7 @@ def make_rp2_module(hw: Rp2Hardware):
 
         @property
         def read(self):
-            return self._c().read
+            return hw.dma_read_addr(self._c())
 
         @read.setter
         def read(self, v):
@@ -68,7 +68,7 @@ def make_rp2_module(hw: Rp2Hardware):
 
         @property
         def count(self):
-            return self._c().count
+            return hw.dma_count(self._c())
 
         @count.setter
         def count(self, v):

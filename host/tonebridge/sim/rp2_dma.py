@@ -85,6 +85,7 @@ class DmaEngine:
         self.timers = [0, 0, 0, 0]
         self.irq_handlers: dict[int, object] = {}
         self.irq_queue: list = []
+        self._shapes: dict = {}  # (CTRL, WRITE_ADDR) -> may its transfers wait (deferrable)
 
     def reset(self) -> None:
         for ch in self.channels:
@@ -116,6 +117,53 @@ class DmaEngine:
             m = min(n, max(0, (limit - ch.after) // step))
             return ch.after + step * np.arange(1, m + 1, dtype=np.int64)
         return np.empty(0, dtype=np.int64)  # a peripheral with no model never asks
+
+    def _wrap_slice(self, ch: DmaChannel):
+        """The PWM slice whose wrap paces ``ch``, or None."""
+        treq = ch.fields()["treq_sel"]
+        w0 = self.c["dreq_pwm_wrap0"]
+        if w0 <= treq < w0 + self.c["pwm_slices"]:
+            return self.hw.slices[treq - w0]
+        return None
+
+    def pending(self, ch: DmaChannel, limit: int) -> int:
+        """How many transfers of ``ch`` ``run(limit)`` would make (for a channel
+        ``deferrable``), counted without making them."""
+        s = self._wrap_slice(ch)
+        return min(ch.count, s.wrap_count(ch.after - DMA_LATENCY + 1, limit))
+
+    def deferrable(self, limit: int) -> bool:
+        """True if ``run(limit)`` may wait: every busy channel is paced by a PWM wrap, reads
+        one run of consecutive elements, writes one peripheral register, and none of them
+        completes by ``limit`` (no completion, chain or IRQ falls due; nothing the CPU can
+        see changes but TRANS_COUNT and READ_ADDR, which ``pending`` gives). Its transfers
+        are then the same whenever they are made: the request times are fixed by the slice
+        and the buffer being played is not the one the firmware refills (it refills a
+        buffer once it saw its channel complete, and a completion is never deferred)."""
+        for ch in self.channels:
+            if not ch.busy:
+                continue
+            key = (ch.ctrl, ch.write)
+            shape = self._shapes.get(key)
+            if shape is None:
+                f = ch.fields()
+                shape = not f["en"] or (
+                    self._wrap_slice(ch) is not None
+                    and f["inc_read"]
+                    and not f["inc_write"]
+                    and not f["ring_size"]
+                    and not f["bswap"]
+                    and (ch.write >> 28) in (4, 5)  # a peripheral register, never RAM
+                    and self.hw.mem.resolve(ch.write) is None
+                )
+                if len(self._shapes) > 64:
+                    self._shapes.clear()
+                self._shapes[key] = shape
+            if not shape:
+                return False
+            if ch.fields()["en"] and self.pending(ch, limit) >= ch.count:
+                return False
+        return True
 
     def run(self, limit: int) -> None:
         """Every busy channel's transfers up to ``limit``, completions and chains included."""

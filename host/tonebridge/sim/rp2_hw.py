@@ -46,7 +46,8 @@ class Rp2Hardware:
         # (mem32, machine.PWM, rp2.DMA attributes); DMA transfers do not pass through them
         self.write_hooks: list = []
         self.outputs: dict[int, object] = {}  # gpio -> GpioOutput
-        self._synced16 = 0
+        self._synced16 = 0  # registers caught up to here (see "catching up")
+        self._moved16 = 0  # DMA transfers and outputs caught up to here
         self._synced_us = None  # the clock reading the last catch-up was for
         self.lock = threading.RLock()
 
@@ -86,36 +87,67 @@ class Rp2Hardware:
         if any(s.running for s in self.slices) or any(ch.busy for ch in self.dma):
             raise NotImplementedError("sim: change machine.freq() before starting PWM/DMA")
         self.freq = int(hz)
-        self._synced16 = self.t16()
+        self._synced16 = self._moved16 = self.t16()
         self._synced_us = None
 
     # ---- catching up ----------------------------------------------------------------
+    # Two times: ``_synced16``, the time the registers are read at (the clock, caught up on
+    # every access), and ``_moved16``, the time up to which DMA transfers ran and the pins'
+    # outputs caught up. They part only while ``dmac.deferrable`` says the transfers may
+    # wait (no completion due): then a main-loop pass that only reads a channel's
+    # TRANS_COUNT / READ_ADDR / busy bit costs a count, not a DMA run. Any register write,
+    # any other read, a completion, a flush or a reset moves the transfers up first.
     def sync(self, t_us=None) -> None:
+        """Catch everything up to now (or ``t_us``)."""
+        if t_us is None:
+            t_us = self.clock.now_us()
+        if t_us == self._synced_us and self._moved16 == self._synced16:
+            if not self.dmac.irq_queue:
+                return  # caught up at this instant already (several accesses per pass)
+        with self.lock:
+            self._sync(t_us, False)
+
+    def sync_lazy(self, t_us=None) -> None:
+        """Catch the registers up to now; DMA transfers only if they cannot wait."""
         if t_us is None:
             t_us = self.clock.now_us()
         if t_us == self._synced_us and not self.dmac.irq_queue:
-            return  # caught up at this instant already (the firmware reads several registers
-            # per main-loop pass without time moving)
+            return
         with self.lock:
-            self._sync(t_us)
+            self._sync(t_us, True)
 
-    def _sync(self, t_us=None) -> None:
+    def _sync(self, t_us=None, lazy=False) -> None:
         if t_us is None:
             t_us = self.clock.now_us()
         t16 = self.t16(t_us)
         self._synced_us = None  # (a bus fault below leaves it unset: the next access retries)
         if t16 > self._synced16:
-            # the firmware runs in zero time between clock moves: DMA transfers must have
-            # read their buffers before it runs again (it may refill them), the pins' output
-            # is only needed when someone looks (outputs catch up in batches, see GpioOutput)
-            self.dmac.run(t16)
             self._synced16 = t16
+        if self._moved16 < self._synced16 and not (lazy and self.dmac.deferrable(t16)):
+            # the firmware runs in zero time between clock moves: DMA transfers must have
+            # read their buffers before it can see them complete (it may refill them), the
+            # pins' output is only needed when someone looks (outputs catch up in batches)
+            t16 = self._synced16
+            self.dmac.run(t16)
+            self._moved16 = t16
             for out in self.outputs.values():
                 out.catch_up(t16)
         self._synced_us = t_us
         queue = self.dmac.irq_queue
         while queue:
             queue.pop(0)()
+
+    def dma_count(self, ch: DmaChannel) -> int:
+        """TRANS_COUNT as the CPU reads it now (transfers possibly deferred, see above)."""
+        if self._moved16 < self._synced16 and ch.busy:
+            return ch.count - self.dmac.pending(ch, self._synced16)
+        return ch.count
+
+    def dma_read_addr(self, ch: DmaChannel) -> int:
+        """READ_ADDR as the CPU reads it now."""
+        if self._moved16 < self._synced16 and ch.busy:
+            return ch.read + self.dmac.pending(ch, self._synced16) * (1 << ch.fields()["size"])
+        return ch.read
 
     def flush(self) -> None:
         with self.lock:
@@ -150,11 +182,11 @@ class Rp2Hardware:
             ch = self.dma[d // 0x40]
             r = d % 0x40
             if r in (0x00, 0x14, 0x28, 0x3C):
-                return ch.read
+                return self.dma_read_addr(ch)
             if r in (0x04, 0x18, 0x2C, 0x34):
                 return ch.write
             if r in (0x08, 0x1C, 0x24, 0x38):
-                return ch.count
+                return self.dma_count(ch)
             return ch.ctrl_read()
         if c["dma_timer0"] <= d < c["dma_timer0"] + 16:
             return self.dmac.timers[(d - c["dma_timer0"]) // 4]
@@ -170,7 +202,11 @@ class Rp2Hardware:
 
     def reg_read(self, addr: int) -> int:
         with self.lock:
-            self.sync()
+            d = (addr & ~3) - self.c["dma_base"]
+            if 0 <= d < 0x40 * len(self.dma):
+                self.sync_lazy()  # a channel's registers: answered with transfers deferred
+            else:
+                self.sync()
             return self.raw_read(addr) & 0xFFFFFFFF
 
     def reg_write(self, addr: int, value: int) -> None:

@@ -60,6 +60,18 @@ class PwmSlice:
         k1 = min((limit - self.anchor) // p, k0 + n - 1)
         return self.anchor + p * np.arange(k0, k1 + 1, dtype=np.int64)
 
+    def wrap_count(self, after: int, limit: int) -> int:
+        """How many wrap instants t with after < t <= limit (``wraps_after``'s count)."""
+        if not self.running:
+            return 0
+        p = self.period
+        k0 = 0 if self.anchor_is_wrap else 1
+        if after >= self.anchor:
+            k0 = max(k0, (after - self.anchor) // p + 1)
+        if limit < self.anchor + k0 * p:
+            return 0
+        return (limit - self.anchor) // p - k0 + 1
+
     def log_write(self, t16, value) -> None:
         if type(t16) is np.ndarray and type(value) is np.ndarray:  # a DMA run (the hot path)
             self._log_t.append(t16.astype(np.int64, copy=False))
