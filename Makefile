@@ -15,9 +15,13 @@ setup: sysdeps $(STAMP) $(NPM_STAMP)
 # System tools the tests use as independent oracles (command:Debian package). Installed when
 # root on Debian; otherwise named, and setup fails.
 SYSTOOLS := sox:sox multimon-ng:multimon-ng node:nodejs npm:npm curl:curl \
-            arm-none-eabi-objdump:binutils-arm-none-eabi
+            arm-none-eabi-objdump:binutils-arm-none-eabi ngspice:ngspice
+# Shared libraries (file pattern:Debian package): spandsp's DTMF generator, the bench's
+# software reference (host/tonebridge/bench/spandsp.py, through ctypes)
+SYSLIBS := libspandsp.so.2:libspandsp2
 sysdeps:
 	@missing=""; for t in $(SYSTOOLS); do command -v $${t%%:*} >/dev/null || missing="$$missing $${t#*:}"; done; \
+	for l in $(SYSLIBS); do ldconfig -p | grep -q "$${l%%:*}" || missing="$$missing $${l#*:}"; done; \
 	$(PY) -c "import ensurepip, venv" 2>/dev/null || missing="$$missing python3-venv"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \

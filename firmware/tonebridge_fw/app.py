@@ -19,6 +19,7 @@ except ImportError:
 
 
 from tonebridge_fw import board as board_mod
+from tonebridge_fw import dialstring
 from tonebridge_fw import engine as engine_mod
 from tonebridge_fw.player import Player
 
@@ -90,6 +91,10 @@ class App:
                 "hwid": hardware_id(profile),
             },
             tunable=tunable,
+            # a backend whose tones have a fixed length (MT8880 burst mode) cannot hold keys
+            hold_max_ms=getattr(self.backend, "hold_max_ms", dialstring.HOLD_MAX_MS),
+            # a sequence longer than the line may stay off-hook would be cut by the hang-up
+            max_plan_ms=getattr(self.line, "max_offhook_ms", 0),
         )
         self.wdt = None
         wd = profile.get("watchdog_ms")

@@ -6,10 +6,18 @@ the gap between its neighbours; a leading/trailing pause is a leading/trailing s
 no trailing gap after the last tone.
 
 Dialects (see docs/dialstrings.md):
-  catapult  Bandwidth Catapult dtmfOut: [A-D0-9#*,wW]+, at most 92 characters;
-            ',' and 'w' pause 500 ms, 'W' pauses 1000 ms. Upper-case A-D only.
-  gws       Genesys GWS SendDtmf: 0-9, also * # A-D; no pauses; at most 92 characters;
-            lower-case a-d are rejected.
+  catapult    Bandwidth Catapult dtmfOut: [A-D0-9#*,wW]+, at most 92 characters;
+              ',' and 'w' pause 500 ms, 'W' pauses 1000 ms. Upper-case A-D only.
+  gws         Genesys GWS SendDtmf: 0-9, also * # A-D; no pauses; at most 92 characters;
+              lower-case a-d are rejected.
+  tonebridge  the catapult characters, with ',' pausing for pause_ms (the line's pause,
+              500 ms by default as in catapult), plus held keys: a key followed by its
+              length in parentheses, 5(2000), plays that key for 40-10000 ms.
+
+A dialect is a row of DIALECTS: which characters pause and for how long (a number of ms,
+or PAUSE for the SEND's pause_ms), its maximum length, and whether keys may be held.
+New characters (a hook flash, another pause) are one more entry there and, if they are
+not a pause, one more branch in _scan.
 """
 
 try:
@@ -24,16 +32,22 @@ from tonebridge_fw.keypad import KEYS
 
 TIMING_MIN_MS = const(40)
 TIMING_MAX_MS = const(5000)
+HOLD_MAX_MS = const(10000)  # a held key: TIMING_MIN_MS .. HOLD_MAX_MS
 DEFAULT_TONE_MS = const(100)
 DEFAULT_GAP_MS = const(100)
+DEFAULT_PAUSE_MS = const(500)
 MAX_LENGTH = const(92)
+PAUSE = const(-1)  # in a dialect's pause table: "pause_ms", the SEND's configurable pause
 
-# dialect -> (pause characters -> ms, maximum length)
+# dialect -> (pause characters -> ms or PAUSE, maximum length, held keys allowed)
 DIALECTS = {
-    "catapult": ({",": 500, "w": 500, "W": 1000}, MAX_LENGTH),
-    "gws": ({}, MAX_LENGTH),
+    "catapult": ({",": 500, "w": 500, "W": 1000}, MAX_LENGTH, False),
+    "gws": ({}, MAX_LENGTH, False),
+    "tonebridge": ({",": PAUSE, "w": 500, "W": 1000}, MAX_LENGTH, True),
 }
 DEFAULT_DIALECT = "catapult"
+
+_DIGITS = "0123456789"
 
 
 class DialStringError(ValueError):
@@ -49,74 +63,142 @@ class DialStringError(ValueError):
         return self.message
 
 
-def check_timing(tone_ms, gap_ms):
-    """Raise DialStringError unless both are whole ms within TIMING_MIN_MS..TIMING_MAX_MS."""
-    for name, v in (("tone_ms", tone_ms), ("gap_ms", gap_ms)):
-        if not isinstance(v, int) or isinstance(v, bool):
-            raise DialStringError(
-                "%s must be a whole number of milliseconds, got %s" % (name, repr(v))
-            )
-        if v < TIMING_MIN_MS or v > TIMING_MAX_MS:
-            raise DialStringError(
-                "%s %d is outside %d-%d ms" % (name, v, TIMING_MIN_MS, TIMING_MAX_MS)
-            )
+def _check_ms(name, v, hi=TIMING_MAX_MS):
+    if not isinstance(v, int) or isinstance(v, bool):
+        raise DialStringError("%s must be a whole number of milliseconds, got %s" % (name, repr(v)))
+    if v < TIMING_MIN_MS or v > hi:
+        raise DialStringError("%s %d is outside %d-%d ms" % (name, v, TIMING_MIN_MS, hi))
+
+
+def check_timing(tone_ms, gap_ms, pause_ms=DEFAULT_PAUSE_MS):
+    """Raise DialStringError unless each is whole ms within TIMING_MIN_MS..TIMING_MAX_MS."""
+    _check_ms("tone_ms", tone_ms)
+    _check_ms("gap_ms", gap_ms)
+    _check_ms("pause_ms", pause_ms)
 
 
 def _dialect(dialect):
     d = DIALECTS.get(dialect)
     if d is None:
+        names = sorted(DIALECTS)
         raise DialStringError(
-            "unknown dialect %s (use %s)" % (repr(dialect), " or ".join(sorted(DIALECTS)))
+            "unknown dialect %s (use %s or %s)" % (repr(dialect), ", ".join(names[:-1]), names[-1])
         )
     return d
 
 
-def validate(text, dialect=DEFAULT_DIALECT):
-    """Check `text` against the dialect; raise DialStringError for the first problem."""
-    pauses, max_len = _dialect(dialect)
+def _bad(c, i, why=""):
+    return DialStringError("invalid character %s at position %d%s" % (repr(c), i, why), i, c)
+
+
+def _scan(text, dialect, tone_ms, gap_ms, pause_ms, hold_max_ms, plan):
+    """Check `text` against the dialect, first problem first. If `plan` is a list, append the
+    plan's steps to it as the characters are read (no intermediate list: a board's heap)."""
+    pauses, max_len, holds = _dialect(dialect)
     if not isinstance(text, str):
         raise DialStringError("dial string must be text, got %s" % type(text).__name__)
     n = len(text)
     if n == 0:
         raise DialStringError("empty dial string")
-    for i in range(n):
+    pause = 0  # ms of pause characters since the last tone
+    seen_tone = False
+    i = 0
+    while i < n:
         c = text[i]
-        if c in pauses:
+        ms = pauses.get(c)
+        if ms is not None:
+            pause += pause_ms if ms == PAUSE else ms
+            i += 1
             continue
         if len(c) != 1 or KEYS.find(c) < 0:
-            raise DialStringError(
-                "invalid character %s at position %d" % (repr(c), i), position=i, char=c
-            )
+            if c == "(" and holds:
+                raise DialStringError(
+                    "'(' at position %d does not follow a key" % i, position=i, char=c
+                )
+            raise _bad(c, i)
+        ms = tone_ms
+        if holds and i + 1 < n and text[i + 1] == "(":
+            ms = _held(text, i, hold_max_ms)
+            i = text.find(")", i + 2) + 1
+        else:
+            i += 1
+        if plan is not None:
+            if seen_tone:
+                plan.append((None, pause if pause else gap_ms))
+            elif pause:
+                plan.append((None, pause))
+            plan.append((c, ms))
+        seen_tone = True
+        pause = 0
     if n > max_len:
         raise DialStringError(
             "dial string too long: %d characters, at most %d" % (n, max_len),
             position=max_len,
             char=text[max_len],
         )
-
-
-def compile_plan(text, dialect=DEFAULT_DIALECT, tone_ms=DEFAULT_TONE_MS, gap_ms=DEFAULT_GAP_MS):
-    """Compile a dial string into a plan [(key|None, ms), ...]; validates everything first."""
-    check_timing(tone_ms, gap_ms)
-    validate(text, dialect)
-    pauses = DIALECTS[dialect][0]
-    plan = []
-    pause = 0  # ms of pause characters seen since the last tone
-    seen_tone = False
-    for c in text:
-        ms = pauses.get(c)
-        if ms is not None:
-            pause += ms
-            continue
-        if seen_tone:
-            plan.append((None, pause if pause else gap_ms))
-        elif pause:
-            plan.append((None, pause))
-        plan.append((c, tone_ms))
-        seen_tone = True
-        pause = 0
-    if pause:
+    if pause and plan is not None:
         plan.append((None, pause))
+
+
+def _held(text, i, hold_max_ms):
+    """The length of the held key text[i] (text[i + 1] is '('), checked."""
+    n = len(text)
+    j = i + 2
+    v = 0
+    while j < n and text[j] != ")":
+        c = text[j]
+        d = _DIGITS.find(c)
+        if len(c) != 1 or d < 0:
+            raise _bad(c, j, " (a held key's length is whole milliseconds, e.g. 5(2000))")
+        if v <= HOLD_MAX_MS:  # stays a small int however many digits follow
+            v = v * 10 + d
+        j += 1
+    if j >= n:
+        raise DialStringError(
+            "held key at position %d is not closed: ')' expected at position %d" % (i, n),
+            position=n,
+        )
+    if j == i + 2:
+        raise DialStringError(
+            "held key at position %d has no length, e.g. 5(2000)" % i, position=j, char=")"
+        )
+    if hold_max_ms < TIMING_MIN_MS:
+        raise DialStringError(
+            "held key at position %d: this board cannot hold keys (its tones have a fixed "
+            "length)" % i,
+            position=i + 1,
+            char="(",
+        )
+    if v < TIMING_MIN_MS or v > hold_max_ms:
+        raise DialStringError(
+            "held key at position %d: %s ms is outside %d-%d ms"
+            % (i, text[i + 2 : j] if v > HOLD_MAX_MS else str(v), TIMING_MIN_MS, hold_max_ms),
+            position=i + 2,
+            char=text[i + 2],
+        )
+    return v
+
+
+def validate(text, dialect=DEFAULT_DIALECT, hold_max_ms=HOLD_MAX_MS):
+    """Check `text` against the dialect; raise DialStringError for the first problem."""
+    _scan(text, dialect, DEFAULT_TONE_MS, DEFAULT_GAP_MS, DEFAULT_PAUSE_MS, hold_max_ms, None)
+
+
+def compile_plan(
+    text,
+    dialect=DEFAULT_DIALECT,
+    tone_ms=DEFAULT_TONE_MS,
+    gap_ms=DEFAULT_GAP_MS,
+    pause_ms=DEFAULT_PAUSE_MS,
+    hold_max_ms=HOLD_MAX_MS,
+):
+    """Compile a dial string into a plan [(key|None, ms), ...]; validates everything first
+    (a string refused part-way returns nothing). pause_ms is the length of the dialect's
+    configurable pause (tonebridge ','); a held key plays for its own length instead of
+    tone_ms; hold_max_ms is the longest hold the board can play (below TIMING_MIN_MS: none)."""
+    check_timing(tone_ms, gap_ms, pause_ms)
+    plan = []
+    _scan(text, dialect, tone_ms, gap_ms, pause_ms, hold_max_ms, plan)
     return plan
 
 

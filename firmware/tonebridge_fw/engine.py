@@ -36,10 +36,13 @@ FW_VERSION = "0.1.0"
 WINDOW = const(32)
 QUEUE_DEPTH = const(4)
 STALL_MARGIN_MS = const(2000)
-MAX_SEND_CHARS = const(150)  # a 40-char id and every SEND option still fit MAX_FRAME
+# a 40-char id, every SEND option at its longest (boot, dialect=tonebridge, tone, gap, pause)
+# and this many characters of dial string still fit MAX_FRAME (test_longest_send_fits_one_frame)
+MAX_SEND_CHARS = const(140)
 _NONE = ()
 
-DEFAULT_CONFIG = {"dialect": "catapult", "tone": 100, "gap": 100}
+DEFAULT_CONFIG = {"dialect": "catapult", "tone": 100, "gap": 100, "pause": 500}
+_TIMING = ("tone", "gap", "pause")  # SEND options and CONFIG settings, in ms
 # settings a backend may let CONFIG change at run time (Engine(tunable={...}))
 TWIST_RANGE = (0.0, 4.0)  # dB, high group above low group (synth.Renderer limits)
 LEVEL_RANGE = (0.05, 1.0)  # peak of the two-tone sum as a fraction of full scale
@@ -77,7 +80,15 @@ class Record:
 
 class Engine:
     def __init__(
-        self, ticks_ms, boot_id, info=None, window=WINDOW, queue_depth=QUEUE_DEPTH, tunable=None
+        self,
+        ticks_ms,
+        boot_id,
+        info=None,
+        window=WINDOW,
+        queue_depth=QUEUE_DEPTH,
+        tunable=None,
+        hold_max_ms=dialstring.HOLD_MAX_MS,
+        max_plan_ms=0,
     ):
         self.ticks_ms = ticks_ms
         self.boot_id = boot_id
@@ -87,6 +98,10 @@ class Engine:
         self.decoder = codec.Decoder(accept=codec.REQUEST)
         self.config = dict(DEFAULT_CONFIG)
         self.tunable = tunable or {}
+        self.hold_max_ms = hold_max_ms  # longest held key the backend plays (0: none)
+        # longest sequence the line lets play: its off-hook limit (0: no limit). A longer one
+        # would certainly be cut by the hang-up, so it is refused before anything plays.
+        self.max_plan_ms = max_plan_ms
         for k in self.tunable:
             self.config[k] = self.tunable[k]
         self.off_hook = False
@@ -224,6 +239,7 @@ class Engine:
             ("dialects", ",".join(dialects())),
             ("tone_min", dialstring.TIMING_MIN_MS),
             ("tone_max", dialstring.TIMING_MAX_MS),
+            ("hold_max", self.hold_max_ms),
             ("queue", self.queue_depth),
             ("window", self.window),
             ("frame", codec.MAX_FRAME),
@@ -275,7 +291,7 @@ class Engine:
                 if v not in dialects():
                     raise ValueError("unknown dialect " + v)
                 new[k] = v
-            elif k == "tone" or k == "gap":
+            elif k in _TIMING:
                 new[k] = _int(v, k)
             elif k == "twist" or k == "level":
                 if k not in self.tunable:
@@ -288,14 +304,16 @@ class Engine:
             else:
                 raise ValueError("unknown setting " + k)
         try:
-            dialstring.check_timing(new["tone"], new["gap"])
+            dialstring.check_timing(new["tone"], new["gap"], new["pause"])
         except ValueError as e:
             raise ValueError(str(e))
         if kv:
             self.config = new
             self._actions.append(("config", dict(new)))
         c = self.config
-        pairs = [("dialect", c["dialect"]), ("tone", c["tone"]), ("gap", c["gap"])]
+        pairs = [("dialect", c["dialect"])]
+        for k in _TIMING:
+            pairs.append((k, c[k]))
         for k in ("twist", "level"):
             if k in c:
                 pairs.append((k, c[k]))
@@ -348,7 +366,7 @@ class Engine:
             return None
         text = " ".join(rest)
         for k in kv:
-            if k not in ("boot", "dialect", "tone", "gap"):
+            if k != "boot" and k != "dialect" and k not in _TIMING:
                 self._err(rid, "bad-arg", "unknown SEND option " + k)
                 return None
         boot = kv.get("boot")
@@ -359,14 +377,18 @@ class Engine:
             self._err(rid, "too-long", "dial string longer than " + str(MAX_SEND_CHARS))
             return None
         dialect = kv.get("dialect", self.config["dialect"])
+        t = {}
         try:
-            tone = _int(kv["tone"], "tone") if "tone" in kv else self.config["tone"]
-            gap = _int(kv["gap"], "gap") if "gap" in kv else self.config["gap"]
+            for k in _TIMING:
+                t[k] = _int(kv[k], k) if k in kv else self.config[k]
         except ValueError as e:
             self._err(rid, "bad-arg", str(e))
             return None
+        gap = t["gap"]
         try:
-            plan = dialstring.compile_plan(text, dialect, tone, gap)
+            plan = dialstring.compile_plan(
+                text, dialect, t["tone"], gap, t["pause"], self.hold_max_ms
+            )
         except dialstring.DialStringError as e:
             pos = getattr(e, "position", None)
             where = "" if pos is None else " pos=" + str(pos)
@@ -379,6 +401,14 @@ class Engine:
             self._err(rid, "busy", "queue full (" + str(self.queue_depth) + " sequences)")
             return None
         ms = dialstring.plan_ms(plan)
+        if self.max_plan_ms and ms > self.max_plan_ms:
+            self._err(
+                rid,
+                "dial",
+                "sequence lasts %d ms, longer than the line may stay off-hook (%d ms)"
+                % (ms, self.max_plan_ms),
+            )
+            return None
         job = Job(rid, plan, ms)
         job.gap = gap
         self._queue.append(job)

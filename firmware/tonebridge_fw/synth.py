@@ -3,10 +3,28 @@
 Renderer(sample_rate, bits=12, signed=False, level=LEVEL, twist_db=2.0, ramp_ms=2)
 
 - Two integer phase accumulators (PHASE_BITS = 29 bits, so every per-sample value is a
-  MicroPython small int and nothing allocates) index a 2048-entry sine table per tone
-  group; each table is pre-scaled to that group's amplitude (twist baked in), so a
-  steady sample is two table lookups and two adds. Tables are allocated once, in
-  __init__. Frequency resolution is fs / 2**29 (< 0.0001 Hz at 48 kHz).
+  MicroPython small int and nothing allocates) index one 4096-entry Q14 sine table
+  (allocated once, in __init__); each tone is scaled by its own integer gain (level,
+  twist and the analog chain's response at that frequency folded in, computed once per
+  configuration), so a steady sample is two lookups, two multiplies and a shift.
+  Frequency resolution is fs / 2**29 (< 0.0001 Hz at 48 kHz).
+- response: optional fn(hz) -> linear gain of what follows the samples (a PWM board's
+  reconstruction filter and line coupling). Each tone's amplitude is divided by it and
+  multiplied by its smallest value over the eight DTMF frequencies, so on the line every
+  tone keeps the level/twist asked for (never more than full scale: the compensation only
+  attenuates). Evaluated 8 times per configuration, never per sample.
+- shaping=True (unsigned PWM duty output, e.g. 10 bits): the tones are computed with
+  SHAPE_BITS (6) more bits than the output and quantised with second-order error feedback
+  (noise transfer (1 - z^-1)^2: quantisation noise pushed above the voice band, where the
+  reconstruction filter removes it), after a correction for regular-sampled symmetric PWM:
+  a pulse train whose low part (1 - d) T is centred in each period carries, besides the
+  duty sequence d, the term -(1/24) D2((1 - d)^3) (D2: second difference over periods;
+  pulse Fourier transform expanded in (w T)^2). Its quadratic part is what puts f1+f2, 2f
+  and f2-f1 products into the band (~-61 dB at 61 kHz); the renderer adds it back in
+  advance: d = x + D2(X^2) / 16384 counts (X = x - mid in counts), computed from the next
+  sample, which the generator therefore renders one sample ahead (the output timing is
+  unchanged). The linear part is a gain (1 - sin^2(pi f / fs) / 8) the caller's response
+  can include; the cubic part is below -80 dB and left out.
 - sample_rate: int, float, or an exact rational (num, den) such as
   (125000000, 8192). Internally a rational num/den; all timing is integer arithmetic.
 - Output: unsigned (PWM duty / DAC code) in [0, 2**bits - 1], idle at 2**(bits-1); or
@@ -24,7 +42,8 @@ Renderer(sample_rate, bits=12, signed=False, level=LEVEL, twist_db=2.0, ramp_ms=
   (t_k cumulative from plan start, so rounding never accumulates). step_start() and
   step_at() give this mapping; step_start(0) is 0.
 - Tone steps must be separated by silence (compile_plan always does this) and every
-  step must last at least ramp_ms, so edges never overlap.
+  step must last at least ramp_ms, so edges never overlap; a leading silence (step 0) may
+  be shorter (no edge precedes it).
 - Fast path: on ports with a native emitter (rp2, esp32) fill() runs the viper kernels of
   synth_viper.py for 16-bit buffers, bit-identical to the portable loops below; FAST tells.
 - Memory: a loaded plan costs one array('i') word per step (the boundaries; reused by
@@ -47,13 +66,16 @@ from array import array
 from tonebridge_fw.keypad import COL_HZ, KEYS, ROW_HZ
 
 PHASE_BITS = const(29)
-TABLE_BITS = const(11)
+TABLE_BITS = const(12)
 _PHASE_MASK = const(0x1FFFFFFF)  # 2**29 - 1
-_SHIFT = const(18)  # PHASE_BITS - TABLE_BITS
-_TABLE_LEN = const(2048)
+_SHIFT = const(17)  # PHASE_BITS - TABLE_BITS
+_TABLE_LEN = const(4096)
 _ENV_BITS = const(14)
 _ENV_ONE = const(16384)
 _ENV_HALF = const(8192)
+_SIN_ONE = const(16384)  # Q14 sine table
+SHAPE_BITS = const(6)  # extra bits of the shaped (PWM) path
+_SHAPE_HALF = const(32)
 
 LEVEL = 0.8
 RAMP_MS_MIN = 1
@@ -111,7 +133,17 @@ def _rational(rate):
 
 
 class Renderer:
-    def __init__(self, sample_rate, bits=12, signed=False, level=LEVEL, twist_db=2.0, ramp_ms=2):
+    def __init__(
+        self,
+        sample_rate,
+        bits=12,
+        signed=False,
+        level=LEVEL,
+        twist_db=2.0,
+        ramp_ms=2,
+        response=None,
+        shaping=False,
+    ):
         num, den = _rational(sample_rate)
         self.rate_num = num
         self.rate_den = den
@@ -131,12 +163,34 @@ class Renderer:
         self.bits = bits
         self.signed = bool(signed)
         self.ramp_ms = ramp_ms
+        if shaping and (signed or bits > 10):
+            raise ValueError("shaping is for unsigned outputs of at most 10 bits")
+        self.shaping = bool(shaping)
         half_scale = 1 << (bits - 1)
         self.mid = 0 if signed else half_scale
         self.min_value = -half_scale if signed else 0
         self.max_value = half_scale - 1 if signed else (1 << bits) - 1
-        self._tl = array("h", [0] * _TABLE_LEN)
-        self._th = array("h", [0] * _TABLE_LEN)
+        # Q14 sine + 2**14 (0..2**15): the viper kernels' unsigned loads need no sign extension
+        # One quarter computed, the rest by symmetry: a quarter of the sin() calls (on an
+        # RP2040's soft float the whole table took ~0.33 s at boot), and the same values (a
+        # float64 host gives the table the direct formula gives, entry for entry).
+        t = array("H", range(_TABLE_LEN))  # pre-sized: no 16 KB temporary list
+        w = 2.0 * math.pi / _TABLE_LEN
+        n2 = _TABLE_LEN >> 1
+        for i in range((_TABLE_LEN >> 2) + 1):
+            v = int(round(_SIN_ONE * math.sin(w * i)))
+            t[i] = _SIN_ONE + v  # [0, pi/2]
+            t[n2 - i] = _SIN_ONE + v  # [pi/2, pi]
+            t[n2 + i] = _SIN_ONE - v  # [pi, 3 pi/2]
+            if i:
+                t[_TABLE_LEN - i] = _SIN_ONE - v  # [3 pi/2, 2 pi)
+        self._sin = t
+        # per-frequency compensation of what follows the samples (1.0 = flat)
+        self._comp_row = [1.0] * 4
+        self._comp_col = [1.0] * 4
+        self.set_response(response)
+        self._g_row = [0] * 4  # per-tone integer gains (set_levels)
+        self._g_col = [0] * 4
         self.set_levels(level, twist_db)
         self._pending_levels = None  # (level, twist_db) from configure(), applied by load()
         # half ramp H in samples; envelope table (Q14) for offsets 0..2H
@@ -148,22 +202,50 @@ class Renderer:
         self._env[self.lead_in] = _ENV_HALF
         # fast-path state (see synth_viper.py), allocated once
         self._fast = _fast
-        self._st = array("i", [0] * 7)  # synth_viper.ST_LEN words
+        self._st = array("i", [0] * 14)  # synth_viper.ST_LEN words
         self._st[3] = self.mid  # [MID]
-        self._ctx = [None, self._tl, self._th, self._env, self._st]  # [0] = buf per fill()
+        self._ctx = [None, self._sin, self._env, self._st]  # [0] = buf per fill()
         self._fbufs = [None, None]  # the last two buffers known to hold 16-bit items
         # phase increments per key row/column
         self._inc_row = [self._phase_inc(f) for f in ROW_HZ]
         self._inc_col = [self._phase_inc(f) for f in COL_HZ]
         self._starts = None  # step boundaries: array('i'), sized by load()
-        self._i1 = 0  # the current tone's phase increments (set by _enter)
+        self._i1 = 0  # the current tone's phase increments and gains (set by _enter)
         self._i2 = 0
+        self._g1 = 0
+        self._g2 = 0
+        # shaped path: X of the current output sample, s = X*X >> 10 of the previous and the
+        # current sample, and the quantiser's last two residuals (all in 1/64 counts)
+        self._xc = 0
+        self._sp = 0
+        self._sc = 0
+        self._res = 0
+        self._res2 = 0
         self.load([])
 
+    def set_response(self, response):
+        """Compensate `response` (fn(hz) -> linear gain, None = flat) from the next
+        set_levels(): each tone is scaled by min(response over the 8 DTMF tones) / response(f).
+        Called once per configuration (8 evaluations), never per sample."""
+        self.response = response
+        if response is None:
+            g_row = [1.0] * 4
+            g_col = [1.0] * 4
+        else:
+            g_row = [float(response(f)) for f in ROW_HZ]
+            g_col = [float(response(f)) for f in COL_HZ]
+        ref = min(min(g_row), min(g_col))
+        if ref <= 0:
+            raise ValueError("response must be positive at the DTMF frequencies")
+        for i in range(4):
+            self._comp_row[i] = ref / g_row[i]
+            self._comp_col[i] = ref / g_col[i]
+
     def set_levels(self, level, twist_db):
-        """Set the output level (peak of the two-tone sum as a fraction of full scale) and
-        the twist (high group above low, dB), refilling the two sine tables in place: no
-        new buffers, so a board can retune between sequences (protocol CONFIG)."""
+        """Set the output level (peak of the two-tone sum as a fraction of full scale, before
+        the response compensation, which only attenuates) and the twist (high group above
+        low, dB): recomputes the eight per-tone gains, no buffers, so a board can retune
+        between sequences (protocol CONFIG)."""
         _check_levels(level, twist_db)
         self.level = level
         self.twist_db = twist_db
@@ -172,13 +254,10 @@ class Renderer:
         g = math.pow(10.0, twist_db / 20.0)
         self.amp_low = peak / (1.0 + g)
         self.amp_high = peak - self.amp_low
-        tl = self._tl
-        th = self._th
-        w = 2.0 * math.pi / _TABLE_LEN
-        for i in range(_TABLE_LEN):
-            s = math.sin(w * i)
-            tl[i] = int(round(self.amp_low * s))
-            th[i] = int(round(self.amp_high * s))
+        unit = (1 << SHAPE_BITS) if self.shaping else 1  # gains in output units (x 64 shaped)
+        for i in range(4):
+            self._g_row[i] = int(self.amp_low * self._comp_row[i] * unit)
+            self._g_col[i] = int(self.amp_high * self._comp_col[i] * unit)
 
     def configure(self, twist=None, level=None):
         """Run-time tuning (protocol CONFIG): new twist (dB) and/or level for the next plan.
@@ -276,7 +355,11 @@ class Renderer:
                 if store:
                     starts[k + 1] = b
                 else:
-                    if b - prev_b < 2 * h:
+                    # a step holds an edge at each end (H samples each side of a boundary),
+                    # except a leading silence: nothing sounds before it, so any length
+                    # works (the engine opens a queued sequence with what is left of the gap,
+                    # which can be 1 ms)
+                    if b - prev_b < 2 * h and (k or plan[0][0] is not None):
                         raise ValueError(
                             "step %d: %d ms is shorter than the %s ms ramp"
                             % (k, step[1], self.ramp_ms)
@@ -292,6 +375,11 @@ class Renderer:
         self.position = 0
         self._ph1 = 0
         self._ph2 = 0
+        self._xc = 0
+        self._sp = 0
+        self._sc = 0
+        self._res = 0
+        self._res2 = 0
         # current region [_rs, _re) of kind _rk: step _k, part _part (tone: 0 rising
         # edge, 1 steady, 2 falling edge; silence: 0); _k == n is the trailing idle
         self._re = 0
@@ -328,6 +416,8 @@ class Renderer:
                     i = KEYS.find(key)
                     self._i1 = self._inc_row[i >> 2]
                     self._i2 = self._inc_col[i & 3]
+                    self._g1 = self._g_row[i >> 2]
+                    self._g2 = self._g_col[i & 3]
                 else:
                     b1 = s[k + 1] if k + 1 < n else s[n] - h - 1
                     if part == 1:
@@ -410,6 +500,7 @@ class Renderer:
         written = 0
         pos = self.position
         mid = self.mid
+        shaping = self.shaping
         fast = self._fast
         if fast is not None and count > 0 and self._fast_buf(buf):
             st = self._st
@@ -439,54 +530,72 @@ class Renderer:
                 else:
                     for i in range(p, q):
                         buf[i] = mid
+                if shaping:  # silence is exact: the shaper starts afresh at the next tone
+                    self._xc = 0
+                    self._sp = 0
+                    self._sc = 0
+                    self._res = 0
+                    self._res2 = 0
             else:
-                tl = self._tl
-                th = self._th
                 i1 = self._i1
                 i2 = self._i2
                 ph1 = self._ph1
                 ph2 = self._ph2
+                if kind == _UP:
+                    j = pos - self._rs
+                    dj = 1
+                    if shaping and j == 0:
+                        ph1 = i1  # the generator runs one sample ahead: phase of sample 1
+                        ph2 = i2
+                elif kind == _DOWN:
+                    j = end - pos
+                    dj = -1
+                else:
+                    j = 0
+                    dj = 0
+                if shaping:
+                    j += dj  # envelope index of the look-ahead sample
                 if fast is not None:
-                    # st: [Q, I1, I2, MID, J, DOWN, PH2] (synth_viper.py)
+                    # st: [Q, I1, I2, MID, J, DOWN, PH2, G1, G2, XC, SP, SC, R, R2] (synth_viper.py)
                     st[0] = q
                     st[1] = i1
                     st[2] = i2
-                    if kind == _STEADY:
+                    st[4] = j
+                    st[5] = 1 if dj < 0 else 0
+                    st[7] = self._g1
+                    st[8] = self._g2
+                    if shaping:
+                        st[9] = self._xc + 0x10000  # synth_viper.BIAS
+                        st[10] = self._sp
+                        st[11] = self._sc
+                        st[12] = self._res + 0x10000
+                        st[13] = self._res2 + 0x10000
+                        if kind == _STEADY:
+                            ph1 = fast.steady_ns(p, ph1, ph2, ctx)
+                        else:
+                            ph1 = fast.ramp_ns(p, ph1, ph2, ctx)
+                        self._xc = st[9] - 0x10000
+                        self._sp = st[10]
+                        self._sc = st[11]
+                        self._res = st[12] - 0x10000
+                        self._res2 = st[13] - 0x10000
+                    elif kind == _STEADY:
                         ph1 = fast.steady(p, ph1, ph2, ctx)
                     else:
-                        if kind == _UP:
-                            st[4] = pos - self._rs
-                            st[5] = 0  # envelope index counts up
-                        else:
-                            st[4] = end - pos
-                            st[5] = 1  # counts down
                         ph1 = fast.ramp(p, ph1, ph2, ctx)
                     ph2 = st[6]
-                    if kind == _DOWN and pos + n == end:
-                        ph1 = 0  # next burst starts at phase 0
-                        ph2 = 0
-                elif kind == _STEADY:
-                    for i in range(p, q):
-                        buf[i] = mid + tl[ph1 >> _SHIFT] + th[ph2 >> _SHIFT]
-                        ph1 = (ph1 + i1) & _PHASE_MASK
-                        ph2 = (ph2 + i2) & _PHASE_MASK
                 else:
-                    env = self._env
-                    if kind == _UP:
-                        j = pos - self._rs
-                        dj = 1
+                    # the portable loops leave the phases in self._ph1/_ph2 (a returned tuple
+                    # would allocate)
+                    if shaping:
+                        self._shaped(buf, p, q, ph1, ph2, i1, i2, j, dj, kind == _STEADY)
                     else:
-                        j = end - pos
-                        dj = -1
-                    for i in range(p, q):
-                        v = tl[ph1 >> _SHIFT] + th[ph2 >> _SHIFT]
-                        buf[i] = mid + ((v * env[j] + _ENV_HALF) >> _ENV_BITS)
-                        ph1 = (ph1 + i1) & _PHASE_MASK
-                        ph2 = (ph2 + i2) & _PHASE_MASK
-                        j += dj
-                    if kind == _DOWN and pos + n == end:
-                        ph1 = 0  # next burst starts at phase 0
-                        ph2 = 0
+                        self._direct(buf, p, q, ph1, ph2, i1, i2, j, dj, kind == _STEADY)
+                    ph1 = self._ph1
+                    ph2 = self._ph2
+                if kind == _DOWN and pos + n == end:
+                    ph1 = 0  # next burst starts at phase 0
+                    ph2 = 0
                 self._ph1 = ph1
                 self._ph2 = ph2
             pos += n
@@ -495,6 +604,67 @@ class Renderer:
                 self._next()
         self.position = pos
         return written
+
+    # The portable loops: synth_viper.py's kernels in Python (the same integer arithmetic,
+    # bit-identical samples; >> is a floor shift here and an arithmetic shift in viper).
+    def _direct(self, buf, p, q, ph1, ph2, i1, i2, j, dj, steady):
+        """buf[p:q] = mid + x, x = (sin1 g1 + sin2 g2) / 2**14 (rounded), under the envelope
+        env[j], j += dj per sample, unless steady."""
+        t = self._sin
+        env = self._env
+        mid = self.mid
+        g1 = self._g1
+        g2 = self._g2
+        k0 = _ENV_HALF - _SIN_ONE * (g1 + g2)
+        for i in range(p, q):
+            x = (t[ph1 >> _SHIFT] * g1 + t[ph2 >> _SHIFT] * g2 + k0) >> 14
+            if not steady:
+                x = (x * env[j] + _ENV_HALF) >> 14
+                j += dj
+            buf[i] = mid + x
+            ph1 = (ph1 + i1) & _PHASE_MASK
+            ph2 = (ph2 + i2) & _PHASE_MASK
+        self._ph1 = ph1
+        self._ph2 = ph2
+
+    def _shaped(self, buf, p, q, ph1, ph2, i1, i2, j, dj, steady):
+        """The shaped (PWM) path: the phases and env index j are those of the NEXT sample;
+        X (1/64 counts) of sample k+1 gives the PWM correction of sample k, then second-order
+        error feedback quantises it to the output's counts."""
+        t = self._sin
+        env = self._env
+        mid = self.mid
+        g1 = self._g1
+        g2 = self._g2
+        k0 = _ENV_HALF - _SIN_ONE * (g1 + g2)
+        xc = self._xc
+        sp = self._sp
+        sc = self._sc
+        r = self._res
+        r2 = self._res2
+        for i in range(p, q):
+            xn = (t[ph1 >> _SHIFT] * g1 + t[ph2 >> _SHIFT] * g2 + k0) >> 14
+            if not steady:
+                xn = (xn * env[j] + _ENV_HALF) >> 14
+                j += dj
+            sn = (xn * xn) >> 10
+            w = xc + ((sn - 2 * sc + sp + 512) >> 10) + 2 * r - r2
+            y = (w + _SHAPE_HALF) >> SHAPE_BITS
+            r2 = r
+            r = w - (y << SHAPE_BITS)
+            buf[i] = mid + y
+            sp = sc
+            sc = sn
+            xc = xn
+            ph1 = (ph1 + i1) & _PHASE_MASK
+            ph2 = (ph2 + i2) & _PHASE_MASK
+        self._xc = xc
+        self._sp = sp
+        self._sc = sc
+        self._res = r
+        self._res2 = r2
+        self._ph1 = ph1
+        self._ph2 = ph2
 
     def render(self, plan):
         """Convenience (allocates): the whole plan as a new array ('h' if signed else 'H')."""

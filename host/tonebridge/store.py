@@ -30,7 +30,7 @@ import threading
 import time
 from pathlib import Path
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: sequences.pause_ms
 FINAL = ("done", "aborted", "failed", "unknown", "expired")
 OPEN = ("sending", "accepted", "uncertain")
 
@@ -53,7 +53,7 @@ CREATE TABLE IF NOT EXISTS sequences (
     dialect TEXT NOT NULL, tone_ms INTEGER, gap_ms INTEGER, total INTEGER NOT NULL,
     number INTEGER NOT NULL, state TEXT NOT NULL, played INTEGER NOT NULL DEFAULT 0,
     at_most INTEGER, boot TEXT, hwid TEXT, message TEXT, counted INTEGER NOT NULL DEFAULT 0,
-    created REAL NOT NULL, updated REAL NOT NULL);
+    created REAL NOT NULL, updated REAL NOT NULL, pause_ms INTEGER);
 CREATE INDEX IF NOT EXISTS sequences_open ON sequences (device, state);
 CREATE TABLE IF NOT EXISTS digits (
     rid TEXT NOT NULL, idx INTEGER NOT NULL, key TEXT NOT NULL, finished REAL NOT NULL,
@@ -63,6 +63,17 @@ CREATE TABLE IF NOT EXISTS failures (
     played INTEGER NOT NULL, total INTEGER NOT NULL, at_most INTEGER, message TEXT NOT NULL,
     time REAL NOT NULL, reported INTEGER NOT NULL DEFAULT 0);
 """
+
+
+def _migrate(db, version: int) -> None:
+    """Bring a state file written by an older tonebridge up to SCHEMA_VERSION in place
+    (version 0: a new file, created by _SCHEMA as it is now). Schema 1 -> 2 adds
+    sequences.pause_ms; the old rows get NULL: the board's own pause, which is what their
+    SENDs carried. Tested on the previous release's layout (tests/host/test_store.py)."""
+    if 0 < version < 2:  # 1 -> 2: the tonebridge dialect's pause length of a sequence
+        columns = [row[1] for row in db.execute("PRAGMA table_info(sequences)")]
+        if "pause_ms" not in columns:
+            db.execute("ALTER TABLE sequences ADD COLUMN pause_ms INTEGER")
 
 
 class StoreError(RuntimeError):
@@ -108,7 +119,17 @@ class Store:
                     f"(schema {version}, this one knows {SCHEMA_VERSION})"
                 )
             self.db.executescript(_SCHEMA)
-            self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            # the migration and the new version number commit together (a crash between
+            # them would leave a file that says schema 1 with schema 2's columns; _migrate
+            # copes with that too)
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                _migrate(self.db, version)
+                self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+                self.db.execute("COMMIT")
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
         except sqlite3.DatabaseError as e:
             self.close()
             raise StoreError(f"state file {self.path}: {e}") from None
@@ -243,13 +264,15 @@ class Store:
         number,
         boot=None,
         hwid=None,
+        pause_ms=None,
     ) -> None:
-        """A sequence about to be sent (before its SEND is written)."""
+        """A sequence about to be sent (before its SEND is written), with the timing its SEND
+        carries (None: the board's own)."""
         now = time.time()
         self._exec(
             "INSERT OR REPLACE INTO sequences (rid, call_id, device, text, dialect, tone_ms, "
-            "gap_ms, total, number, state, played, boot, hwid, created, updated) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'sending', 0, ?, ?, ?, ?)",
+            "gap_ms, total, number, state, played, boot, hwid, created, updated, pause_ms) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'sending', 0, ?, ?, ?, ?, ?)",
             (
                 rid,
                 call_id,
@@ -264,6 +287,7 @@ class Store:
                 hwid,
                 now,
                 now,
+                pause_ms,
             ),
         )
 

@@ -142,3 +142,81 @@ def test_bad_identity_and_limits(tmp_path, text, message):
     )
     with pytest.raises(ConfigError, match=message):
         build_config(config_file=str(path))
+
+
+def test_timing_profiles_built_in_custom_and_precedence(tmp_path):
+    path = tmp_path / "serve.toml"
+    path.write_text(
+        """
+auth = ["a:x"]
+[profiles.intercom]
+tone_ms = 300
+pause_ms = 2000
+[[lines]]
+url = "sim://pico"
+profile = "slow-ivr"
+[[lines]]
+url = "sim://pico2"
+profile = "intercom"
+gap_ms = 120
+[[lines]]
+url = "sim://esp32-i2s"
+profile = "minimum"
+[[lines]]
+url = "sim://pico-mt8880"
+"""
+    )
+    cfg = build_config(config_file=str(path))
+    timing = [(ln.tone_ms, ln.gap_ms, ln.pause_ms) for ln in cfg.lines]
+    assert timing == [
+        (250, 250, 500),  # slow-ivr
+        (300, 120, 2000),  # intercom: its own tone and pause, the line's gap, nothing else
+        (40, 40, 500),  # minimum
+        (None, None, None),  # no profile: the board's own (CONFIG, 100/100 ms)
+    ]
+    assert set(cfg.profiles) == {"default", "minimum", "slow-ivr", "intercom"}
+    # --profile: every line that names none (command-line lines too)
+    cfg = build_config(config_file=str(path), sims=["pico"], profile="default")
+    assert [(ln.tone_ms, ln.gap_ms) for ln in cfg.lines] == [
+        (250, 250), (300, 120), (40, 40), (100, 100), (100, 100)
+    ]  # fmt: skip
+    # serve's banner says each line's timing
+    from tonebridge.commands.serve import banner
+
+    lines = [ln for ln in banner(cfg).splitlines() if ln.startswith("  line ")]
+    assert [ln.split(", timing", 1)[1] for ln in lines] == [
+        " slow-ivr 250/250 ms, pause 500 ms",
+        " intercom 300/120 ms, pause 2000 ms",
+        " minimum 40/40 ms, pause 500 ms",
+        " default 100/100 ms, pause 500 ms",
+        " default 100/100 ms, pause 500 ms",
+    ]
+    cfg = build_config(sims=["pico"], auth=["a:x"])
+    (line,) = [ln for ln in banner(cfg).splitlines() if ln.startswith("  line ")]
+    assert line.endswith(", timing: the board's own"), line
+    with pytest.raises(ConfigError, match="unknown timing profile 'nope'.*slow-ivr"):
+        build_config(sims=["pico"], auth=["a:x"], profile="nope")
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("[profiles.default]\ntone_ms = 50", "'default' is built in"),
+        ("[profiles.x]\ntone_ms = 39", r"profiles.x.tone_ms must be an integer from 40 to 5000"),
+        ("[profiles.x]\npause_ms = 5001", "pause_ms"),
+        ('[profiles.x]\ngap_ms = "100"', "gap_ms"),
+        ("[profiles.x]\ntwist = 2", "unknown key"),
+        ("profiles = 3", r"\[profiles\] must hold tables"),
+        ("[profiles]\nx = 3", r"\[profiles.x\] must be a table"),
+        ('[[lines]]\nurl="sim://pico"\nprofile = "fast"', "unknown timing profile 'fast'"),
+        ('[[lines]]\nurl="sim://pico"\nprofile = 3', "profile must be the name"),
+        ('[[lines]]\nurl="sim://pico"\npause_ms = 10', "pause_ms"),
+    ],
+)
+def test_bad_timing_profiles(tmp_path, text, message):
+    path = tmp_path / "c.toml"
+    path.write_text(
+        'auth=["a:x"]\n' + text + ('\n[[lines]]\nurl="sim://p"' if "lines" not in text else "")
+    )
+    with pytest.raises(ConfigError, match=message):
+        build_config(config_file=str(path))

@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 from apihelpers import HERE, env_with_node_path, need_node_modules, need_tools, wait_for_file
-from tonebridge.analysis import decode_multimon, read_wav
+from tonebridge.analysis import decode_multimon, read_wav, segments
 
 JS = HERE / "js"
 
@@ -57,6 +57,10 @@ def test_node_bandwidth_send_dtmf_and_error_message(start_server, tmp_path):
     wav = wait_for_file(tmp_path / "rec" / f"{call_id}-1.wav")
     x, rate = read_wav(wav)
     assert decode_multimon(x, rate) == "9193334444"
+    # unchanged, it plays the default timing: 100 ms tones, 100 ms apart
+    tones, gaps = lengths_ms(x, rate)
+    assert len(tones) == 10 and all(abs(t - 100) <= 0.1 for t in tones), tones
+    assert all(abs(g - 100) <= 0.1 for g in gaps), gaps
 
     bad = node_bandwidth(srv.base, "acct-1", "tok-secret", call_id, "12x4")
     assert bad["ok"] is False and bad["statusCode"] == 400
@@ -67,6 +71,29 @@ def test_node_bandwidth_send_dtmf_and_error_message(start_server, tmp_path):
     assert missing["statusCode"] == 404 and missing["message"] == "call c-nope not found"
     # only the good string reached the board
     assert [t for _, t in srv.factory.sends] == ["9193334444"]
+
+
+@pytest.mark.slow
+def test_node_bandwidth_send_dtmf_unchanged_plays_the_lines_timing_profile(start_server, tmp_path):
+    """A line with profile slow-ivr: the SDK's unchanged sendDtmf gets 250/250 ms."""
+    need_tools("node", "multimon-ng")
+    need_node_modules("node-bandwidth")
+    srv = start_server(sims=["pico"], auth=["acct-1:tok-secret"], profile="slow-ivr")
+    srv.wait_boards()
+    call_id = srv.cfg.lines[0].call_id
+    assert node_bandwidth(srv.base, "acct-1", "tok-secret", call_id, "1Ww2") == {"ok": True}
+    x, rate = read_wav(wait_for_file(tmp_path / "rec" / f"{call_id}-1.wav"))
+    assert decode_multimon(x, rate) == "12"
+    tones, gaps = lengths_ms(x, rate)
+    assert all(abs(t - 250) <= 0.1 for t in tones) and len(tones) == 2, tones
+    assert abs(gaps[0] - 1500) <= 0.1, gaps  # Catapult's pauses are its document's
+
+
+def lengths_ms(x, rate):
+    segs = segments(x, rate)
+    tones = [(e - s) * 1000 for s, e in segs]
+    gaps = [(b[0] - a[1]) * 1000 for a, b in zip(segs, segs[1:], strict=False)]
+    return tones, gaps
 
 
 @pytest.mark.slow

@@ -11,6 +11,7 @@ import requests
 import schemathesis
 from apihelpers import Server, SpyFactory
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from tonebridge.api import build_config
@@ -51,7 +52,74 @@ def test_openapi_describes_both_apis(fuzz_server):
     assert "/api/v2/notifications" in paths
     dtmf = paths["/v1/users/{user_id}/calls/{call_id}/dtmf"]["post"]
     body = dtmf["requestBody"]["content"]["application/json"]["schema"]
-    assert body["properties"]["dtmfOut"]["pattern"] == "^[A-D0-9#*,wW]{1,92}$"
+    # Catapult's own pattern, unless the request asks for the tonebridge dialect
+    assert body["else"]["properties"]["dtmfOut"]["pattern"] == "^[A-D0-9#*,wW]{1,92}$"
+    assert body["if"]["properties"]["dialect"] == {"const": "tonebridge"}
+    # the optional timing fields (issue 15), in both APIs, with their limits
+    gws = paths["/api/v2/me/calls/{call_id}"]["post"]["requestBody"]["content"]
+    for props in (body["properties"], gws["application/json"]["schema"]["properties"]):
+        for field in ("toneDuration", "toneInterval"):
+            assert props[field]["type"] == "integer"
+            assert (props[field]["minimum"], props[field]["maximum"]) == (40, 5000)
+        assert "tonebridge" in props["dialect"]["enum"]
+    assert "toneDuration" not in body.get("required", [])
+
+
+# what the served schema says of a dial string must be what the firmware's compiler says of it
+_ALPHABET = "0123456789ABCDabcd#*,wW()x "
+
+
+@settings(max_examples=400, deadline=None, database=None)
+@given(
+    text=st.one_of(
+        st.text(alphabet=_ALPHABET, min_size=0, max_size=100),
+        # mostly well-formed held keys, lengths around the limits
+        st.lists(
+            st.one_of(
+                st.sampled_from(list("159#*D,wW")),
+                st.builds(
+                    lambda k, ms, z: f"{k}({'0' * z}{ms})",
+                    st.sampled_from(list("5A#")),
+                    st.integers(0, 20000) | st.sampled_from([39, 40, 9999, 10000, 10001]),
+                    st.integers(0, 2),
+                ),
+            ),
+            min_size=1,
+            max_size=15,
+        ).map("".join),
+    ),
+    dialect=st.sampled_from([None, "tonebridge"]),
+)
+def test_the_schemas_dial_string_patterns_agree_with_the_compiler(fuzz_server, text, dialect):
+    import jsonschema_rs
+    from tonebridge_fw.dialstring import DialStringError, compile_plan
+
+    doc = _openapi(fuzz_server)
+    apis = (
+        ("/v1/users/{user_id}/calls/{call_id}/dtmf", "dtmfOut", "catapult", {}),
+        ("/api/v2/me/calls/{call_id}", "digits", "gws", {"operationName": "SendDtmf"}),
+    )
+    for path, field, own, extra in apis:
+        schema = doc["paths"][path]["post"]["requestBody"]["content"]["application/json"]
+        body = {**extra, field: text}
+        if dialect is not None:
+            body["dialect"] = dialect
+        by_schema = jsonschema_rs.Draft202012Validator(schema["schema"]).is_valid(body)
+        try:
+            compile_plan(text, dialect or own)
+            by_compiler = True
+        except DialStringError:
+            by_compiler = False
+        assert by_schema == by_compiler, (path, dialect, text, by_schema, by_compiler)
+
+
+_DOC = {}
+
+
+def _openapi(srv):
+    if srv.base not in _DOC:
+        _DOC[srv.base] = httpx.get(srv.base + "/openapi.json").json()
+    return _DOC[srv.base]
 
 
 @pytest.mark.slow

@@ -65,10 +65,16 @@ def test_seed_curl_examples_play_on_the_line(start_server, tmp_path):
         wav = wait_for_file(tmp_path / "rec" / f"{CALL}-{n}.wav")
         x, rate = read_wav(wav)
         assert decode_multimon(x, rate) == digits
-        measured = gaps(segments(x, rate))
+        segs = segments(x, rate)
+        measured = gaps(segs)
         assert len(measured) == len(want_gaps)
         for got, want in zip(measured, want_gaps, strict=True):
             assert abs(got - want) < 0.002, (digits, measured)
+        # unchanged, the seed's lines play the default 100 ms tones (issue 15: per-request
+        # timing is an extension they never notice)
+        tones = [e - s for s, e in segs]
+        assert len(tones) == len(digits)
+        assert all(abs(t - 0.1) <= 0.0001 for t in tones), (digits, tones)
     # the server saw exactly these three sends, in order
     assert [t for _, t in srv.factory.sends] == ["9193334444", "1WWW,59#", "1Ww2Ww1Ww#"]
 

@@ -92,6 +92,8 @@ def test_quick_bench_runs_and_discriminates(tmp_path):
         "8 bridge",
         "ref:square",
         "ref:MT8880 sines",
+        "ref:spandsp",
+        "RP2350 PWM",
     ):
         assert needle in table, needle
     res = json.loads(out.read_text())
@@ -108,7 +110,15 @@ def test_quick_bench_runs_and_discriminates(tmp_path):
     for row in res["rows"]:
         assert set(row) >= {"group", "metric", "unit", "goal", "values", "pass"}
     sig = {k: v["measures"] for k, v in res["signal"].items()}
-    assert set(sig) == {"pico", "esp32-i2s", "pico-mt8880", "square-ref", "mt8880-sines-ref"}
+    assert set(sig) == {
+        "pico",
+        "pico2",
+        "esp32-i2s",
+        "pico-mt8880",
+        "spandsp-ref",
+        "square-ref",
+        "mt8880-sines-ref",
+    }
     # every subject was measured on all 16 keys and every plan
     for m in sig.values():
         assert m["keys_found"] == 16
@@ -126,6 +136,10 @@ def test_quick_bench_runs_and_discriminates(tmp_path):
     for s in synth:
         assert sig["square-ref"]["unwanted_inband_db"] > sig[s]["unwanted_inband_db"] + 10
         assert sig["mt8880-sines-ref"]["freq_err_pct"] > 10 * sig[s]["freq_err_pct"]
+    # the rp2 boards' shaped PWM line is cleaner in band than spandsp's 8 kHz generator
+    for s in ("pico", "pico2"):
+        assert sig[s]["unwanted_inband_db"] <= -65.0
+        assert sig[s]["unwanted_inband_db"] < sig["spandsp-ref"]["unwanted_inband_db"] - 5
     # the MT8880 board is as far off frequency as its crystal divider makes it
     assert sig["pico-mt8880"]["freq_err_pct"] == pytest.approx(
         sig["mt8880-sines-ref"]["freq_err_pct"], rel=0.01

@@ -121,6 +121,41 @@ def test_render_board_calls_the_simulator_contract(tmp_path, monkeypatch):
     out = str(tmp_path / "b.wav")
     argv = ["render", "--board", "pico-mt8880", "--dialect", "gws", "--tone-ms", "60"]
     assert main(argv + ["--out", out, "42"]) == 0
-    assert calls == [
-        ("pico-mt8880", "42", {"dialect": "gws", "tone_ms": 60, "gap_ms": 100, "out": out})
-    ]
+    want = {"dialect": "gws", "tone_ms": 60, "gap_ms": 100, "pause_ms": 500, "out": out}
+    assert calls == [("pico-mt8880", "42", want)]
+
+
+def test_plan_tonebridge_dialect_held_key_and_pause(capsys):
+    assert main(["plan", "tonebridge", "15(2000),#", "--pause-ms", "800"]) == 0
+    out = capsys.readouterr().out
+    assert "dialect tonebridge, tone 100 ms, gap 100 ms, ',' 800 ms" in out
+    assert "   2      200 ms   2000 ms  tone 5" in out
+    assert "   3     2200 ms    800 ms  silence" in out
+    assert "3 digits (15#), 5 steps, total 3100 ms" in out
+    # catapult's pauses are its document's, whatever --pause-ms says
+    assert main(["plan", "catapult", "1,2", "--pause-ms", "800"]) == 0
+    out = capsys.readouterr().out
+    assert "',' 800" not in out and "total 700 ms" in out
+
+
+def test_plan_held_key_error_points_at_it(capsys):
+    assert main(["plan", "tonebridge", "15(20000)"]) == 2
+    err = capsys.readouterr().err
+    assert "error: held key at position 1: 20000 ms is outside 40-10000 ms" in err
+    assert err.splitlines()[-1] == "     ^"
+
+
+def test_render_tonebridge_held_key_and_pause_on_the_wav(tmp_path):
+    """The renderer (no board) honours a held key and the tonebridge pause: measured on the
+    WAV it writes (50 % amplitude points), decoded by multimon-ng as one digit per key."""
+    out = tmp_path / "h.wav"
+    argv = ["render", "--dialect", "tonebridge", "--pause-ms", "700", "--rate", "22050"]
+    assert main(argv + ["--out", str(out), "15(2000),2"]) == 0
+    x, rate = read_wav(out)
+    assert decode_multimon(x, rate) == "152"
+    seg = segments(x, rate)
+    tones = [(e - s) * 1000 for s, e in seg]
+    gaps = [(b[0] - a[1]) * 1000 for a, b in zip(seg, seg[1:], strict=False)]
+    assert len(tones) == 3 and abs(tones[1] - 2000) <= 0.1, tones
+    assert abs(tones[0] - 100) <= 0.1 and abs(tones[2] - 100) <= 0.1, tones
+    assert abs(gaps[0] - 100) <= 0.1 and abs(gaps[1] - 700) <= 0.1, gaps

@@ -186,3 +186,15 @@ def test_unwanted_check_can_fail_at_low_resolution():
         ((a, b),) = expected_segments(r, plan)
         u[bits] = unwanted_db(steady(x, a, b, 8000), 8000)
     assert u[8] > u[12] + 10
+
+
+def test_sine_table_built_from_a_quarter_is_the_direct_formula():
+    # the renderer computes a quarter of its table and mirrors it (a quarter of the sin() calls
+    # at boot); on this float64 host that is the direct formula, entry for entry
+    import math
+
+    t = Renderer(8000)._sin
+    n = len(t)
+    assert n == 4096
+    want = [16384 + int(round(16384 * math.sin(2.0 * math.pi / n * i))) for i in range(n)]
+    assert list(t) == want

@@ -5,7 +5,7 @@
 Compiles the file with ``mpy-cross -march=armv6m``, cuts each native function out of the .mpy
 (from its ``push {..., lr}`` to its ``pop {..., pc}``), disassembles it with
 ``arm-none-eabi-objdump`` (Debian: binutils-arm-none-eabi) and walks one iteration of the
-innermost loop (the last backward conditional branch), following unconditional branches and
+innermost loop (the last backward branch), following unconditional branches and
 taking the loop condition's ``blt`` (the path of an iteration that continues).
 Cycle model (Cortex-M0+, code and data in zero-wait SRAM as on the RP2040): ALU 1, LDR/STR
 (any width) 2, MULS 1 (the RP2040's single-cycle multiplier), PUSH/POP 1 + registers, taken
@@ -74,7 +74,9 @@ def _loop(ins):
     at = {a: k for k, (a, _) in enumerate(ins)}
     loop = None
     for a, txt in ins:
-        m = re.match(r"b(ne|eq|lt|ge|gt|le|cs|cc|hi|ls)\.n\s+0x([0-9a-f]+)", txt)
+        # the loop's backward branch: conditional, or (a loop body longer than a conditional
+        # branch reaches) unconditional with the exit test at the top
+        m = re.match(r"b(ne|eq|lt|ge|gt|le|cs|cc|hi|ls|)\.[nw]\s+0x([0-9a-f]+)", txt)
         if m and int(m.group(2), 16) < a:
             loop = (int(m.group(2), 16), a)
     if loop is None:
@@ -92,7 +94,7 @@ def _loop(ins):
         if a == bottom:
             c += 2  # the backward branch, taken
             return n, c, path
-        m = re.match(r"b(\w*)\.n\s+0x([0-9a-f]+)", txt)
+        m = re.match(r"b(\w*)\.[nw]\s+0x([0-9a-f]+)", txt)
         if m and m.group(1) in ("", "lt"):
             c += 2
             pc = int(m.group(2), 16)

@@ -36,7 +36,14 @@ def test_deploy_onto_a_fresh_board_with_mpremote_then_handshake(emu_cli, tmp_pat
     # a fresh board: MicroPython formats its filesystem at first boot, no firmware on it
     r = tonebridge("deploy", "--port", cli.path, "--board", "pico")
     assert r.returncode == 0, r.stdout + r.stderr
-    assert "copied 20 files for board pico" in r.stdout, r.stdout
+    # every firmware module (as .mpy), main.py and the board's tonebridge.json
+    pkg = REPO / "firmware" / "tonebridge_fw"
+    want = [
+        f"lib/tonebridge_fw/{m.relative_to(pkg).with_suffix('.mpy')}" for m in pkg.rglob("*.py")
+    ]
+    assert f"copied {len(want) + 2} files for board pico" in r.stdout, r.stdout
+    for f in [*want, "main.py", "tonebridge.json"]:
+        assert f"  {f}\n" in r.stdout, (f, r.stdout)
     # mpremote's final `reset` is machine.reset(): the chip restarts into main.py
     with BoardClient(cli.path, timeout=10.0) as c:
         info = c.hello()

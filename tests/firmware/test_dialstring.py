@@ -133,8 +133,7 @@ def test_length_limit_92_in_both_dialects():
 
 def test_unknown_dialect():
     e = raises(DialStringError, compile_plan, "1", "asterisk")
-    assert "unknown dialect 'asterisk'" in str(e)
-    assert "catapult" in str(e) and "gws" in str(e)
+    assert str(e) == "unknown dialect 'asterisk' (use catapult, gws or tonebridge)"
 
 
 def test_timing_overrides():
@@ -175,3 +174,104 @@ def test_plan_helpers():
 def test_non_text_is_refused_with_its_type():
     e = raises(dialstring.DialStringError, dialstring.compile_plan, 123)
     assert str(e) == "dial string must be text, got int"
+
+
+# ---- the tonebridge dialect: held keys and the configurable pause (issue 15) ---------------
+
+
+def test_tonebridge_plays_what_catapult_plays():
+    for text in ("1WWW,59#", "1Ww2Ww1Ww#", "9193334444", ALL_KEYS, "W1", "1w", ",", "WW,w"):
+        assert compile_plan(text, "tonebridge") == compile_plan(text, "catapult"), text
+    assert compile_plan("12", "tonebridge", 40, 5000) == [("1", 40), (None, 5000), ("2", 40)]
+
+
+def test_held_key_is_one_longer_tone_step():
+    assert compile_plan("5(2000)", "tonebridge") == [("5", 2000)]
+    assert compile_plan("15(2000)#", "tonebridge", 80, 60) == [
+        ("1", 80), (None, 60), ("5", 2000), (None, 60), ("#", 80)
+    ]  # fmt: skip
+    assert compile_plan("W*(40)w#(10000)", "tonebridge") == [
+        (None, 1000), ("*", 40), (None, 500), ("#", 10000)
+    ]  # fmt: skip
+    assert digits_in(compile_plan("5(2000)5(2000)", "tonebridge")) == 2
+    assert plan_ms(compile_plan("5(2000)5(2000)", "tonebridge")) == 4100
+    assert dialstring.HOLD_MAX_MS == 10000
+    for k in ALL_KEYS:
+        assert compile_plan(k + "(123)", "tonebridge") == [(k, 123)]
+
+
+def test_configurable_pause_is_tonebridge_comma_only():
+    assert compile_plan("1,2", "tonebridge", pause_ms=2000) == [
+        ("1", 100),
+        (None, 2000),
+        ("2", 100),
+    ]
+    assert compile_plan("1,,w2", "tonebridge", pause_ms=40) == [("1", 100), (None, 580), ("2", 100)]
+    # w and W keep their fixed lengths; catapult's ',' is its document's 500 ms
+    assert compile_plan("1wW2", "tonebridge", pause_ms=2000)[1] == (None, 1500)
+    assert compile_plan("1,2", "catapult", pause_ms=2000)[1] == (None, 500)
+    assert compile_plan("12", "gws", pause_ms=2000)[1] == (None, 100)
+    for bad in (39, 5001, 100.0, "500", None, True):
+        e = raises(DialStringError, compile_plan, "1,2", "tonebridge", 100, 100, bad)
+        assert str(e).startswith("pause_ms "), str(e)
+    check_timing(40, 40, 5000)
+
+
+def test_held_keys_exist_only_in_tonebridge():
+    for dialect in ("catapult", "gws"):
+        e = raises(DialStringError, compile_plan, "5(2000)", dialect)
+        assert str(e) == "invalid character '(' at position 1"
+        assert (e.position, e.char) == (1, "(")
+
+
+def test_held_key_errors_name_the_position():
+    cases = (
+        ("5(", "held key at position 0 is not closed: ')' expected at position 2", 2, None),
+        ("15(200", "held key at position 1 is not closed: ')' expected at position 6", 6, None),
+        ("5()", "held key at position 0 has no length, e.g. 5(2000)", 2, ")"),
+        ("5(2x)", "invalid character 'x' at position 3 (a held key's length is whole "
+         "milliseconds, e.g. 5(2000))", 3, "x"),
+        ("5(2.5)", "invalid character '.' at position 3 (a held key's length is whole "
+         "milliseconds, e.g. 5(2000))", 3, "."),
+        ("5((1))", "invalid character '(' at position 2 (a held key's length is whole "
+         "milliseconds, e.g. 5(2000))", 2, "("),
+        ("5(10001)", "held key at position 0: 10001 ms is outside 40-10000 ms", 2, "1"),
+        ("12#(39)", "held key at position 2: 39 ms is outside 40-10000 ms", 4, "3"),
+        ("5(0)", "held key at position 0: 0 ms is outside 40-10000 ms", 2, "0"),
+        ("5(99999999999999999999)", "held key at position 0: 99999999999999999999 ms is "
+         "outside 40-10000 ms", 2, "9"),
+        ("(5)", "'(' at position 0 does not follow a key", 0, "("),
+        ("1,(5)", "'(' at position 2 does not follow a key", 2, "("),
+        ("5(100)(2)", "'(' at position 6 does not follow a key", 6, "("),
+        ("5)", "invalid character ')' at position 1", 1, ")"),
+        ("5 (100)", "invalid character ' ' at position 1", 1, " "),
+        ("5(-100)", "invalid character '-' at position 2 (a held key's length is whole "
+         "milliseconds, e.g. 5(2000))", 2, "-"),
+    )  # fmt: skip
+    for text, message, pos, char in cases:
+        e = raises(DialStringError, compile_plan, text, "tonebridge")
+        assert str(e) == message, (text, str(e))
+        assert (e.position, e.char) == (pos, char), (text, e.position, e.char)
+    # the first problem in the string is the one reported
+    e = raises(DialStringError, compile_plan, "1x5(20000)", "tonebridge")
+    assert e.position == 1
+
+
+def test_tonebridge_length_limit_counts_every_character():
+    ok = "5(10000)" * 11 + "1234"
+    assert len(ok) == 92
+    assert plan_ms(compile_plan(ok, "tonebridge")) == 11 * 10000 + 4 * 100 + 14 * 100
+    e = raises(DialStringError, compile_plan, ok + "1", "tonebridge")
+    assert str(e) == "dial string too long: 93 characters, at most 92"
+
+
+def test_a_board_that_cannot_hold_refuses_held_keys():
+    e = raises(DialStringError, compile_plan, "15(2000)", "tonebridge", hold_max_ms=0)
+    assert str(e) == (
+        "held key at position 1: this board cannot hold keys (its tones have a fixed length)"
+    )
+    assert (e.position, e.char) == (2, "(")
+    assert compile_plan("15", "tonebridge", hold_max_ms=0) == compile_plan("15", "tonebridge")
+    # a smaller limit is reported as the limit
+    e = raises(DialStringError, compile_plan, "5(3000)", "tonebridge", hold_max_ms=2000)
+    assert str(e) == "held key at position 0: 3000 ms is outside 40-2000 ms"

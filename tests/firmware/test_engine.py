@@ -4,7 +4,7 @@ The player here is a tiny in-test double (the engine is what is tested): it play
 in virtual time and reports the Player events of docs/architecture.md.
 """
 
-from tonebridge_fw import codec, engine
+from tonebridge_fw import codec, dialstring, engine
 
 
 class Clock:
@@ -291,7 +291,7 @@ def test_status_ping_result():
 def test_config_get_set():
     r = Rig()
     c = kv(r.request("1", "CONFIG"))
-    assert c == {"tone": "100", "gap": "100", "dialect": "catapult"}
+    assert c == {"tone": "100", "gap": "100", "pause": "500", "dialect": "catapult"}
     c = kv(r.request("2", "CONFIG tone=60 gap=50 dialect=gws"))
     assert c["tone"] == "60" and c["gap"] == "50" and c["dialect"] == "gws"
     assert r.request("3", "CONFIG tone=10").startswith("ERR bad-arg")
@@ -414,7 +414,10 @@ def test_garbage_and_banner_between_requests():
 
 def test_longest_send_fits_one_frame():
     rid = "x" * codec.MAX_ID
-    body = "SEND boot=12345678 dialect=catapult tone=5000 gap=5000 " + "1" * engine.MAX_SEND_CHARS
+    longest = max(dialstring.DIALECTS, key=len)
+    opts = "boot=12345678 dialect=" + longest + " tone=5000 gap=5000 pause=5000 "
+    assert sorted(engine._TIMING) == ["gap", "pause", "tone"]  # every option is above
+    body = "SEND " + opts + "1" * engine.MAX_SEND_CHARS
     f = codec.encode(">", rid, body)
     assert len(f) <= codec.MAX_FRAME + 1
     r = Rig("12345678")
@@ -879,6 +882,11 @@ def test_back_to_back_gap_details():
     r.run(59, step=1)  # one ms of the gap is left
     r.request("b", "SEND tone=100 gap=60 2W")  # ends with a pause, starts with a tone
     assert r.player.plans[-1][1] == [(None, 1), ("2", 100), (None, 1000)]
+    # a real backend's renderer plays that plan (a 1 ms step is shorter than a ramp; the
+    # emulated Pico once faulted on it: "step 0: 1 ms is shorter than the 2 ms ramp")
+    from tonebridge_fw.synth import Renderer
+
+    Renderer((125_000_000 * 16, 32768), bits=10, shaping=True).load(r.player.plans[-1][1])
     while "DONE 1" not in r.events("b"):
         r.run(1, step=1)
     assert r.events("b")[-1] == "DONE 1"
@@ -889,3 +897,85 @@ def test_back_to_back_gap_details():
     r.run(60, step=1)  # the whole gap has passed: nothing to add, not even 0 ms
     r.request("d", "SEND tone=100 gap=60 4")
     assert r.player.plans[-1][1] == [("4", 100)]
+
+
+# ---- timing under the caller's control (issue 15) ----------------------------------------
+
+
+def test_send_timing_options_reach_the_plan():
+    r = Rig()
+    rep = kv(r.request("1", "SEND dialect=tonebridge tone=250 gap=400 pause=800 12,3"))
+    assert rep["ms"] == str(250 + 400 + 250 + 800 + 250)
+    assert r.player.plans[-1][1] == [
+        ("1", 250), (None, 400), ("2", 250), (None, 800), ("3", 250)
+    ]  # fmt: skip
+    # catapult's ',' is its document's 500 ms whatever pause= says
+    r.run(3000)
+    r.request("2", "SEND dialect=catapult pause=800 1,2")
+    assert r.player.plans[-1][1] == [("1", 100), (None, 500), ("2", 100)]
+    for body in ("SEND pause=39 1", "SEND pause=5001 1", "SEND tone=39 1", "SEND gap=5001 1"):
+        rep = r.request("e" + str(len(r.frames)), body)
+        assert rep.startswith("ERR dial") and "outside 40-5000 ms" in rep, rep
+    assert r.request("f", "SEND pause=x 1") == "ERR bad-arg pause must be an integer, not x"
+
+
+def test_held_key_plays_its_own_length_and_the_stall_guard_waits_for_it():
+    r = Rig()
+    rep = kv(r.request("1", "SEND dialect=tonebridge 15(10000)2"))
+    assert rep["digits"] == "3" and rep["ms"] == str(100 + 100 + 10000 + 100 + 100)
+    assert r.player.plans[-1][1] == [
+        ("1", 100), (None, 100), ("5", 10000), (None, 100), ("2", 100)
+    ]  # fmt: skip
+    r.run(10350, step=50)
+    assert r.events("1")[-1] == "START 2 2"
+    r.run(100, step=50)
+    assert r.events("1")[-1] == "DONE 3"
+    assert not [f for f in r.frames if f[2].startswith("FAULT")]
+
+
+def test_config_pause_is_the_send_default():
+    r = Rig()
+    c = kv(r.request("1", "CONFIG pause=2000 dialect=tonebridge"))
+    assert c["pause"] == "2000" and c["dialect"] == "tonebridge"
+    assert kv(r.request("2", "SEND 1,2"))["ms"] == "2200"
+    assert r.request("3", "CONFIG pause=39").startswith("ERR bad-arg pause_ms 39 is outside")
+    assert kv(r.request("4", "CONFIG"))["pause"] == "2000"
+
+
+def test_hello_says_how_long_a_key_can_be_held():
+    assert kv(Rig().request("1", "HELLO"))["hold_max"] == "10000"
+    assert "tonebridge" in kv(Rig().request("1", "HELLO"))["dialects"].split(",")
+
+
+def test_a_board_that_cannot_hold_keys_refuses_them_before_playing():
+    r = Rig()
+    r.eng = engine.Engine(r.clock, "b1", hold_max_ms=0)
+    r.eng.output()
+    assert kv(r.request("0", "HELLO"))["hold_max"] == "0"
+    rep = r.request("1", "SEND dialect=tonebridge 15(2000)")
+    assert rep.startswith("ERR dial pos=2 held key at position 1: this board cannot hold keys")
+    assert r.player.plans == []
+    # everything else still plays, and the refused id may be used again
+    assert kv(r.request("1", "SEND dialect=tonebridge 15"))["digits"] == "2"
+
+
+def test_a_sequence_longer_than_the_line_may_stay_off_hook_is_refused_before_playing():
+    # the line hangs up after max_offhook_s: a sequence that cannot end before that would be
+    # cut part-way, so the board refuses it whole (ERR dial; the host answers 400)
+    r = Rig()
+    r.eng = engine.Engine(r.clock, "b1", max_plan_ms=1000)
+    r.eng.output()
+    rep = r.request("1", "SEND tone=451 gap=100 12")  # 1002 ms
+    assert (
+        rep == "ERR dial sequence lasts 1002 ms, longer than the line may stay off-hook (1000 ms)"
+    )
+    rep = r.request("2", "SEND dialect=tonebridge 1(901)2")  # a held key counts too: 1101 ms
+    assert rep.startswith("ERR dial sequence lasts 1101 ms")
+    assert r.player.plans == []
+    # exactly the limit plays
+    assert kv(r.request("3", "SEND tone=450 gap=100 12"))["ms"] == "1000"
+    assert len(r.player.plans) == 1
+    # no limit (a board without a line controller): anything valid plays
+    r = Rig()
+    long_send = "SEND tone=5000 gap=5000 " + "1" * 92  # 915 s
+    assert kv(r.request("1", long_send))["ms"] == "915000"

@@ -283,3 +283,32 @@ def test_manual_mode_across_ticks_wrap():
     assert be.position() == 2 and bus.take() == [("w", 1, 0), ("w", 0, 2), ("w", 1, 1)]
     run_until(be, clock, t0 + 300000)
     assert be.position() == 3
+
+
+def test_manual_mode_holds_a_key_for_ten_seconds_across_ticks_wrap():
+    # A held key is one long tone step: TOUT stays on for exactly 10 s, with no bus cycle in
+    # between, also when the 10 s cross MicroPython's ticks_us wrap (2**30 us).
+    import sys
+
+    mask = (1 << 30) - 1 if sys.implementation.name == "micropython" else -1
+    be, bus, clock = make()
+    bus.take()
+    clock.us = (1 << 30) - 4000000
+    be._ticks_us = lambda: clock.us & mask
+    t0 = clock.us
+    be.start([("5", 10000), (None, 100), ("1", 100)])
+    assert bus.take() == [("w", 0, 5), ("w", 1, 1)]
+    run_until(be, clock, t0 + 9999000, step_us=1000)
+    assert bus.take() == [] and be.position() == 0
+    run_until(be, clock, t0 + 10000000)
+    assert bus.take() == [("w", 1, 0)] and be.position() == 1
+    run_until(be, clock, t0 + 10200000)
+    assert be.position() == 3 and bus.errors == []
+
+
+def test_burst_mode_says_it_cannot_hold_keys():
+    # burst tones are the chip's ~51 ms: the engine refuses held keys on such a board
+    from tonebridge_fw.dialstring import HOLD_MAX_MS
+
+    assert make("burst")[0].hold_max_ms == 0
+    assert make()[0].hold_max_ms == HOLD_MAX_MS == 10000

@@ -198,6 +198,30 @@ def test_bad_plans_are_errors():
     assert r.total_samples == 0 and r.fill(array("H", [0] * 4)) == 0
 
 
+def test_a_short_leading_silence_delays_the_tones_exactly():
+    # the engine opens a sequence queued right after another with what is left of the gap
+    # (1 ms, say): shorter than a ramp, yet valid (no edge precedes it); the output is the
+    # plain plan's, later by exactly that silence
+    # (at 8 kHz a ms is a whole number of samples: the rest of the output is the same; at the
+    # PWM backend's 61035.15625 Hz the later boundaries round differently, so the comparison
+    # stops at the first tone's falling edge)
+    for rate, chunk, same in ((8000, 64, None), ((125_000_000 * 16, 32768), 1024, 2000)):
+        r = Renderer(rate, bits=10)
+        plain = render(r, [("1", 40), (None, 40)], chunk)
+        for ms in (1, 2, 3):
+            late = render(r, [(None, ms), ("1", 40), (None, 40)], chunk)
+            d = r.step_start(1) - r.lead_in
+            assert d > 0 and late[:d] == [512] * d
+            if same is None:
+                assert late[d:] == plain
+            else:
+                assert late[d : d + same] == plain[:same]
+                assert abs(len(late) - len(plain) - d) <= 1
+    # a short silence anywhere else is still an error
+    e = raises(ValueError, Renderer(8000).load, [("1", 40), (None, 1), ("2", 40)])
+    assert "shorter than" in str(e)
+
+
 def test_fill_allocates_nothing():
     try:
         import micropython
@@ -243,6 +267,20 @@ def test_fill_allocates_nothing():
     finally:
         unlock()
     assert r3.done
+    # the shaped (PWM) path with its response compensation, as the rp2 backend renders
+    from tonebridge_fw import outchain
+
+    r4 = Renderer(
+        (125000000 * 16, 32768), bits=10, shaping=True, response=outchain.response(61035.0)
+    )
+    r4.load(plan)
+    lock()
+    try:
+        while r4.fill(buf) == 97:
+            pass
+    finally:
+        unlock()
+    assert r4.done
 
 
 def test_fast_path_off_without_a_native_emitter():

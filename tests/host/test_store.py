@@ -129,3 +129,112 @@ def test_keys_expire_by_age(tmp_path):
     assert store.seq_get("r") is None and store.digits_of("r") == []
     assert store.seq_get("open") is not None  # an open sequence is never forgotten
     store.close()
+
+
+def test_a_sequence_keeps_the_timing_its_send_carried(tmp_path):
+    path = str(tmp_path / "state.db")
+    s = Store(path)
+    s.seq_new("r1", "c-1", "dev-1", "1,5(2000)", "tonebridge", 250, 400, 2, 1, pause_ms=800)
+    s.seq_new("r2", "c-1", "dev-1", "12", "catapult", None, None, 2, 2)  # the board's own
+    s.close()
+    s = Store(path)
+    r1, r2 = s.seq_get("r1"), s.seq_get("r2")
+    assert (r1["dialect"], r1["tone_ms"], r1["gap_ms"], r1["pause_ms"]) == (
+        "tonebridge",
+        250,
+        400,
+        800,
+    )
+    assert (r2["tone_ms"], r2["gap_ms"], r2["pause_ms"]) == (None, None, None)
+    s.close()
+
+
+# The state file as the previous release (schema 1) wrote it: its _SCHEMA, verbatim (frozen
+# here: this is the layout files in the field have; never edit it to match store.py).
+SCHEMA_1 = """
+CREATE TABLE IF NOT EXISTS lines (
+    device TEXT PRIMARY KEY, hwid TEXT NOT NULL, bound_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS calls (
+    id TEXT PRIMARY KEY, device TEXT NOT NULL, owner TEXT NOT NULL, direction TEXT NOT NULL,
+    local TEXT NOT NULL, remote TEXT NOT NULL, state TEXT NOT NULL, created REAL NOT NULL,
+    active_time REAL, end_time REAL, conn_id TEXT NOT NULL, sends INTEGER NOT NULL,
+    digits_sent INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS idempotency (
+    user TEXT NOT NULL, method TEXT NOT NULL, path TEXT NOT NULL, key TEXT NOT NULL,
+    fingerprint TEXT NOT NULL, created REAL NOT NULL, rid TEXT,
+    status INTEGER, body BLOB, headers TEXT,
+    PRIMARY KEY (user, method, path, key));
+CREATE INDEX IF NOT EXISTS idempotency_age ON idempotency (user, created);
+CREATE TABLE IF NOT EXISTS sequences (
+    rid TEXT PRIMARY KEY, call_id TEXT NOT NULL, device TEXT NOT NULL, text TEXT NOT NULL,
+    dialect TEXT NOT NULL, tone_ms INTEGER, gap_ms INTEGER, total INTEGER NOT NULL,
+    number INTEGER NOT NULL, state TEXT NOT NULL, played INTEGER NOT NULL DEFAULT 0,
+    at_most INTEGER, boot TEXT, hwid TEXT, message TEXT, counted INTEGER NOT NULL DEFAULT 0,
+    created REAL NOT NULL, updated REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS sequences_open ON sequences (device, state);
+CREATE TABLE IF NOT EXISTS digits (
+    rid TEXT NOT NULL, idx INTEGER NOT NULL, key TEXT NOT NULL, finished REAL NOT NULL,
+    PRIMARY KEY (rid, idx));
+CREATE TABLE IF NOT EXISTS failures (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, call_id TEXT NOT NULL, rid TEXT, digits TEXT NOT NULL,
+    played INTEGER NOT NULL, total INTEGER NOT NULL, at_most INTEGER, message TEXT NOT NULL,
+    time REAL NOT NULL, reported INTEGER NOT NULL DEFAULT 0);
+"""
+
+
+def _schema_1_file(path, with_pause_column=False):
+    """A schema-1 state file with a row in every table, in WAL mode as serve leaves it."""
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.executescript(SCHEMA_1)
+    if with_pause_column:  # a migration cut off after its ALTER, before user_version moved
+        db.execute("ALTER TABLE sequences ADD COLUMN pause_ms INTEGER")
+    db.executescript(
+        """
+INSERT INTO lines VALUES ('dev-1', 'e6614103e73f4a2b', 1.0);
+INSERT INTO calls VALUES ('c', 'dev-1', 'ops', 'out', '15000', '15001', 'active', 1.0, 2.0,
+    NULL, 'conn-1', 2, 4);
+INSERT INTO idempotency (user, method, path, key, fingerprint, created, rid, status, body,
+    headers) VALUES ('ops', 'POST', '/v1/users/ops/calls/c/dtmf', 'k-1', 'fp', 1.0, 'old', 200,
+    X'', '{}');
+INSERT INTO sequences (rid, call_id, device, text, dialect, tone_ms, gap_ms, total, number,
+    state, played, created, updated) VALUES ('old', 'c', 'dev-1', '123', 'catapult', 80, 90, 3,
+    1, 'accepted', 1, 1.0, 1.0);
+INSERT INTO digits VALUES ('old', 0, '1', 1.5);
+INSERT INTO failures (call_id, rid, digits, played, total, message, time) VALUES ('c', 'f',
+    '9', 0, 1, 'board unplugged', 1.0);
+PRAGMA user_version=1;
+"""
+    )
+    db.close()
+
+
+@pytest.mark.parametrize("cut_off", [False, True], ids=["schema-1", "half-migrated"])
+def test_a_schema_1_state_file_is_migrated_in_place_and_keeps_everything(tmp_path, cut_off):
+    """A state file of the previous release (schema 1: no sequences.pause_ms) is migrated in
+    place when serve opens it: everything it held is still there (an open sequence still gets
+    reconciled), its old sequences have the board's own pause (NULL), new ones keep theirs,
+    and it says schema 2 from then on. A migration cut off half-way finishes on the next open."""
+    path = str(tmp_path / "state.db")
+    _schema_1_file(path, with_pause_column=cut_off)
+    s = Store(path)
+    (seq,) = s.seq_open("dev-1")
+    assert (seq["rid"], seq["tone_ms"], seq["gap_ms"], seq["played"]) == ("old", 80, 90, 1)
+    assert seq["pause_ms"] is None
+    assert s.digits_of("old") == [(0, "1")]
+    assert s.line_hwid("dev-1") == "e6614103e73f4a2b"
+    assert [(c["id"], c["digits_sent"]) for c in s.load_calls()] == [("c", 4)]
+    assert s.idem_get(("ops", "POST", "/v1/users/ops/calls/c/dtmf", "k-1"))["status"] == 200
+    assert [f["message"] for f in s.failures_of("c")] == ["board unplugged"]
+    s.seq_new("new", "c", "dev-1", "1,2", "tonebridge", None, None, 2, 2, pause_ms=700)
+    assert s.seq_get("new")["pause_ms"] == 700
+    assert s.journal_mode == "wal"
+    s.close()
+    db = sqlite3.connect(path)
+    assert db.execute("PRAGMA user_version").fetchone()[0] == 2
+    columns = [row[1] for row in db.execute("PRAGMA table_info(sequences)")]
+    assert columns.count("pause_ms") == 1
+    db.close()
+    s = Store(path)  # and it opens again as it is, with what the first open wrote
+    assert s.seq_get("new")["pause_ms"] == 700 and s.seq_get("old")["text"] == "123"
+    s.close()

@@ -123,3 +123,28 @@ def test_a_gpio_error_mid_sequence_is_reported_and_the_board_recovers():
         assert decode_multimon(rig.samples(RATE, start_us=t0), RATE) == "3"
     finally:
         board.close()
+
+
+def test_a_held_key_on_the_pi(tmp_path):
+    """`5(2000)` in the tonebridge dialect: the MT8880 driver (manual mode) times the 2 s tone
+    in software on the Pi's clock; measured on the recorded line."""
+    from tonebridge.analysis import segments
+
+    rig = Rig(VirtualClock())
+    board = SbcBoard("rpi-mt8880", rig.gpio, rig.clock, boot_id="0000abcd")
+    try:
+        t0 = board.now_us()
+        board.link.host_write(codec.encode(">", "h1", "SEND dialect=tonebridge 15(2000)2"))
+        out = b""
+        while b"!h1 DONE" not in out and board.now_us() < t0 + 10_000_000:
+            board.run_for(20)
+            out += board.link.host_read()
+        board.run_for(50)
+        x = rig.samples(RATE, start_us=t0)
+    finally:
+        board.close()
+    assert b"!h1 DONE 3" in out
+    assert decode_multimon(x, RATE) == "152"
+    tones = [(e - s) * 1000 for s, e in segments(x, RATE)]
+    assert len(tones) == 3 and abs(tones[1] - 2000) <= 1.0, tones  # a main-loop pass: 1 ms
+    print("rpi-mt8880 held 5:", round(tones[1], 3), "ms")

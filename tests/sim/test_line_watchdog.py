@@ -49,19 +49,28 @@ def test_offhook_timeout_hangs_up_by_itself(board):
 
 
 def test_offhook_timeout_aborts_a_playing_sequence():
-    # the board's own main loop: a sequence longer than max_offhook_s is cut by the line
-    # controller's hang-up, reported as ABORT with what was played, and the line goes quiet
+    # the board's own main loop: the off-hook limit counts from going off-hook, so a sequence
+    # that would fit on its own but starts late in the call is cut by the line controller's
+    # hang-up, reported as ABORT with what was played, and the line goes quiet. (One longer
+    # than the limit on its own is refused before it plays.)
     from tonebridge_fw import codec
 
     sb = SimBoard("pico", VirtualClock(), config={"max_offhook_s": 1})
     try:
         sb.run_for(20)
         sb.read()
-        sb.write(codec.encode(">", "7", "SEND 123456789"))
+        sb.write(codec.encode(">", "6", "SEND 123456789"))  # 1700 ms > 1 s
+        sb.run_for(50)
+        (reply,) = [f[2] for f in codec.Decoder(accept="<!").feed(sb.read()) if f[0] == "<"]
+        assert reply.startswith("ERR dial sequence lasts 1700 ms, longer than"), reply
+        assert not sb.line_if.hook_log  # the line was never taken
+        sb.write(codec.encode(">", "5", "HOOK off"))
+        sb.run_for(550)
+        sb.write(codec.encode(">", "7", "SEND 12345"))  # 900 ms: fits alone, not in what is left
         sb.run_for(2500)
         frames = list(codec.Decoder(accept="<!").feed(sb.read()))
         events = [f[2] for f in frames if f[0] == "!"]
-        assert "ABORT 5 hangup" in events, events
+        assert "ABORT 2 hangup" in events, events
         assert "HOOK on timeout" in events
         assert not any(e.startswith("DONE") for e in events)
         # nothing reaches the line after the hang-up

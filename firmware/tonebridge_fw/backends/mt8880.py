@@ -24,6 +24,7 @@ except ImportError:
 
 import time
 
+from tonebridge_fw.dialstring import HOLD_MAX_MS
 from tonebridge_fw.keypad import MT8880_CODE
 from tonebridge_fw.ticks import ticks_add as _ticks_add
 from tonebridge_fw.ticks import ticks_diff as _ticks_diff
@@ -71,6 +72,9 @@ class MT8880Backend:
         if mode not in ("manual", "burst"):
             raise ValueError("mt8880_mode must be 'manual' or 'burst'")
         self.burst = mode == "burst"
+        # longest held key (a tone step longer than the dial string's tone) this mode plays as
+        # planned: manual mode times any step; burst tones are the chip's ~51 ms (0: none)
+        self.hold_max_ms = 0 if self.burst else HOLD_MAX_MS
         OUT = pin_class.OUT
         # Idle bus: /CS high, phi2 low, R/W high (read), data pins inputs.
         self._cs = pin_class(profile["cs_pin"], OUT)

@@ -44,6 +44,7 @@ from array import array
 import machine
 import rp2
 
+from tonebridge_fw import outchain
 from tonebridge_fw.synth import Renderer
 
 # per-MCU registers (RP2040 / RP2350 datasheets, pico-sdk hardware/regs/{pwm,dreq}.h)
@@ -106,10 +107,13 @@ class PwmDmaBackend:
         # exact sample rate: clk_sys * 16 / (div16 * 2 * (TOP + 1)) (phase-correct: up and down)
         self.rate = (freq * 16, self.div16 * 2 * (self.top + 1))
         self.sample_rate = freq * 16 / (self.div16 * 2 * (self.top + 1))
-        if level is None:
-            self._r = Renderer(self.rate, bits=BITS)
-        else:
-            self._r = Renderer(self.rate, bits=BITS, level=level)
+        # the analog chain's response at each DTMF tone (and the pulses' own), compensated by
+        # the renderer: the line gets the level and twist asked for (outchain.py)
+        chain = profile.get("filter") or outchain.PWM_CHAIN
+        kw = {"bits": BITS, "shaping": True, "response": outchain.response(self.sample_rate, chain)}
+        if level is not None:
+            kw["level"] = level
+        self._r = Renderer(self.rate, **kw)
         # the pin to the PWM function, then the slice set up by register
         self._pwm = machine.PWM(machine.Pin(pin))
         m = machine.mem32

@@ -15,7 +15,10 @@ LIVE = ("Dialing", "Established", "Held")
 class SendFailed(Exception):
     """A sequence did not (completely) play. `accepted`: the board had accepted it (then some
     digits may have gone out: `played`, at most `at_most`). `sent`: False when the SEND
-    certainly never reached a board (a retry may send it again)."""
+    certainly never reached a board (a retry may send it again). `refused`: the board (or
+    the host's check against what the board said it can play) refused the dial string
+    itself, e.g. a held key on a board whose tones have a fixed length: bad input, nothing
+    played."""
 
     def __init__(
         self,
@@ -26,8 +29,10 @@ class SendFailed(Exception):
         *,
         at_most: int | None = None,
         sent: bool = True,
+        refused: bool = False,
     ):
         super().__init__(message)
+        self.refused = refused
         self.message = message
         self.played = played
         self.total = total
@@ -103,8 +108,9 @@ class Job:
     call: Call | None
     text: str = ""
     dialect: str = "catapult"
-    tone_ms: int | None = None
+    tone_ms: int | None = None  # None: the board's own (CONFIG) value
     gap_ms: int | None = None
+    pause_ms: int | None = None
     request_id: str | None = None
     number: int = 0  # recording number
     total: int = 0  # digits in the sequence

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from tonebridge.api import timing
 from tonebridge.api.body import read_json
 from tonebridge.api.calls import Call
 from tonebridge.api.common import await_accepted, compile_dial, failure_error
@@ -17,6 +18,13 @@ router = APIRouter(tags=["Catapult v1"])
 
 MAX_DTMF = 92
 
+# Catapult's own dtmfOut, or with "dialect": "tonebridge" the tonebridge dialect
+_DTMF_OUT = timing.dial_string_schema(
+    "dtmfOut",
+    "^[A-D0-9#*,wW]{1,92}$",
+    "Catapult's characters (pattern: see else); with dialect tonebridge also held keys such "
+    "as 5(2000) (pattern: see then; docs/dialstrings.md)",
+)
 DTMF_BODY = {
     "required": True,
     "content": {
@@ -24,9 +32,23 @@ DTMF_BODY = {
             "schema": {
                 "type": "object",
                 "required": ["dtmfOut"],
-                "properties": {"dtmfOut": {"type": "string", "pattern": "^[A-D0-9#*,wW]{1,92}$"}},
+                "properties": {
+                    "dtmfOut": _DTMF_OUT[0],
+                    **timing.request_schema("catapult"),
+                },
+                **_DTMF_OUT[1],
             },
-            "example": {"dtmfOut": "1WWW,59#"},
+            "examples": {
+                "seed": {"summary": "Catapult's own", "value": {"dtmfOut": "1WWW,59#"}},
+                "timing": {
+                    "summary": "tone 250 ms, 400 ms between digits (tonebridge extension)",
+                    "value": {"dtmfOut": "1234#", "toneDuration": 250, "toneInterval": 400},
+                },
+                "held": {
+                    "summary": "hold 5 for 2 s (tonebridge dialect)",
+                    "value": {"dtmfOut": "15(2000)#", "dialect": "tonebridge"},
+                },
+            },
         }
     },
 }
@@ -183,8 +205,10 @@ async def send_dtmf(request: Request, user_id: str, call_id: str):
             f"dtmfOut is {len(dtmf)} characters long; at most {MAX_DTMF} are allowed",
             details=[{"name": "dtmfOut", "value": dtmf[:MAX_DTMF] + "..."}],
         )
+    dialect = timing.request_dialect(body, "catapult")
+    ms = timing.request_timing(body)
     try:
-        compile_dial(dtmf, "catapult", "dtmfOut")
+        compile_dial(dtmf, dialect, "dtmfOut")
     except ApiError as exc:
         exc.details = [{"name": "dtmfOut", "value": dtmf}]
         raise
@@ -200,8 +224,8 @@ async def send_dtmf(request: Request, user_id: str, call_id: str):
         failure, remaining = bridge.board.take_failure(call)
         if failure is not None:
             raise failure_error(call, failure, remaining)
-        job = bridge.board.send(call, dtmf, "catapult", request_id)
-        await await_accepted(job, call, bridge.accept_timeout)
+        job = bridge.board.send(call, dtmf, dialect, request_id, **ms)
+        await await_accepted(job, call, bridge.accept_timeout, "dtmfOut")
         return Response(status_code=200)
 
     return await bridge.idempotency.run(request, user, raw, handler)

@@ -28,9 +28,11 @@ def counts(played: int, total: int, at_most: int | None = None) -> str:
     return text
 
 
-async def await_accepted(job, call, timeout: float):
+async def await_accepted(job, call, timeout: float, field: str = "digits"):
     """Wait until the board accepted the sequence, at most `timeout` s; map every failure
-    (released call, board refusal, unreachable board, timeout) to an ApiError."""
+    (released call, board refusal, unreachable board, timeout) to an ApiError. A dial string
+    the board refused as such (it cannot play it: bad input) is a validation error naming
+    `field`."""
     try:
         await asyncio.wait_for(asyncio.shield(job.accepted), timeout)
     except CallReleased:
@@ -39,6 +41,12 @@ async def await_accepted(job, call, timeout: float):
             f"call {call.id} was released before this sequence started; no digits were sent",
         ) from None
     except SendFailed as exc:
+        if exc.refused and not exc.sent:
+            raise ApiError(
+                "validation",
+                f"{field}: {exc.message}",
+                details=[{"name": field, "value": job.text}],
+            ) from None
         raise ApiError(
             "send_failed",
             f"DTMF digits could not be sent for call {call.id}: {exc.message} "

@@ -30,11 +30,17 @@ TOML (every key optional)::
     number = "15000"                 # the line's own number (GWS phoneNumber / Catapult from)
     peer = "15001"                   # the far end of the first call (participants / Catapult to)
     state = "established"            # first call state: "established" or "idle" (no call)
-    tone_ms = 100                    # per-line timing overrides (40-5000)
+    profile = "slow-ivr"             # timing profile (built in: default, minimum, slow-ivr)
+    tone_ms = 100                    # per-line timing overrides (40-5000), win over the profile
     gap_ms = 100
+    pause_ms = 500                   # the tonebridge dialect's ',' pause
     dial_wait_ms = 1000              # after going off-hook, wait this long before dialing
     hwid = "e6614103e73f4a2b"        # the board's hardware id (default: the first one seen)
     search = ["/dev/serial/by-id/*"] # where else to look for it after an unplug (globs)
+
+    [profiles.intercom]              # a timing profile of your own (api/timing.py)
+    tone_ms = 300                    # any of tone_ms, gap_ms, pause_ms; the rest from "default"
+    gap_ms = 300
 
 Command-line options add lines and users to what the file gives and override scalars.
 """
@@ -44,6 +50,8 @@ from __future__ import annotations
 import secrets
 import tomllib
 from dataclasses import dataclass, field
+
+from tonebridge.api import timing
 
 DEFAULT_LISTEN = "127.0.0.1:8080"
 DEMO_USER = "demo"
@@ -64,8 +72,10 @@ class LineConfig:
     number: str = "15000"
     peer: str = "15001"
     state: str = "established"
-    tone_ms: int | None = None
+    tone_ms: int | None = None  # None: the profile's, else the board's own (CONFIG)
     gap_ms: int | None = None
+    pause_ms: int | None = None
+    profile: str | None = None  # timing profile name (api/timing.py)
     dial_wait_ms: int = 1000
     hwid: str | None = None
     search: list[str] = field(default_factory=list)
@@ -110,6 +120,7 @@ class ServeConfig:
     max_connections: int = 512
     state_file: str | None = None  # None: in memory (nothing survives a restart)
     demo: bool = False
+    profiles: dict = field(default_factory=lambda: dict(timing.BUILTIN))
 
     @property
     def base_url(self) -> str:
@@ -147,9 +158,10 @@ def parse_auth(text: str) -> tuple[str, str]:
 def _timing(value, name):
     if value is None:
         return None
-    if not isinstance(value, int) or not 40 <= value <= 5000:
-        raise ConfigError(f"{name} must be an integer from 40 to 5000 ms, got {value!r}")
-    return value
+    try:
+        return timing.check_ms(value, name)
+    except timing.ProfileError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def line_from_dict(data: dict) -> LineConfig:
@@ -162,8 +174,10 @@ def line_from_dict(data: dict) -> LineConfig:
     line = LineConfig(**data)
     if line.state not in ("established", "idle"):
         raise ConfigError(f"line state must be 'established' or 'idle', got {line.state!r}")
-    line.tone_ms = _timing(line.tone_ms, "tone_ms")
-    line.gap_ms = _timing(line.gap_ms, "gap_ms")
+    for name in timing.FIELDS:
+        setattr(line, name, _timing(getattr(line, name), name))
+    if line.profile is not None and not isinstance(line.profile, str):
+        raise ConfigError(f"profile must be the name of a timing profile, got {line.profile!r}")
     if not isinstance(line.dial_wait_ms, int) or not 0 <= line.dial_wait_ms <= 30000:
         raise ConfigError("dial_wait_ms must be an integer from 0 to 30000")
     for name in ("call_id", "device_id"):
@@ -211,10 +225,11 @@ def build_config(
     auth=(),
     demo: bool = False,
     state: str | None = None,
+    profile: str | None = None,
 ) -> ServeConfig:
     cfg = ServeConfig()
     data = load_toml(config_file) if config_file else {}
-    top_known = {"listen", "record", "auth", "public_url", "limits", "lines", "state"}
+    top_known = {"listen", "record", "auth", "public_url", "limits", "lines", "state", "profiles"}
     unknown = set(data) - top_known
     if unknown:
         raise ConfigError(f"unknown config key(s): {', '.join(sorted(unknown))}")
@@ -232,6 +247,10 @@ def build_config(
         raise ConfigError(f"unknown [limits] key(s): {', '.join(sorted(unknown))}")
     for key, value in limits.items():
         setattr(cfg, key, value)
+    try:
+        cfg.profiles = timing.parse_profiles(data.get("profiles"))
+    except timing.ProfileError as exc:
+        raise ConfigError(str(exc)) from None
     for item in data.get("lines", []):
         cfg.lines.append(line_from_dict(dict(item)))
 
@@ -253,6 +272,10 @@ def build_config(
     for board in sims:
         url = board if board.startswith("sim://") else f"sim://{board}"
         cfg.lines.append(LineConfig(url=url))
+    if profile is not None:  # --profile: every line that does not name its own
+        for line in cfg.lines:
+            if line.profile is None:
+                line.profile = profile
 
     if demo:
         cfg.demo = True
@@ -284,6 +307,10 @@ def build_config(
             raise ConfigError(f"device id {line.device_id!r} used twice")
         seen_calls.add(line.call_id)
         seen_devices.add(line.device_id)
+        try:
+            timing.apply_profile(line, cfg.profiles)
+        except timing.ProfileError as exc:
+            raise ConfigError(str(exc)) from None
     check_limits(cfg)
     return cfg
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from tonebridge.api import timing
 from tonebridge.api.auth import CSRF_HEADER_NAME, SESSION_COOKIE, Session
 from tonebridge.api.body import parse_json, read_body, read_json
 from tonebridge.api.common import await_accepted, compile_dial
@@ -18,6 +19,13 @@ __all__ = ["call_json", "device_json", "install_listener", "router"]
 router = APIRouter(tags=["GWS v2"])
 
 
+# GWS's own digits, or with "dialect": "tonebridge" the tonebridge dialect
+_DIGITS = timing.dial_string_schema(
+    "digits",
+    "^[0-9*#A-D]{1,92}$",
+    "DTMF keys (pattern: see else); with dialect tonebridge also pauses (, w W) and held "
+    "keys such as 5(2000) (pattern: see then; docs/dialstrings.md)",
+)
 SEND_DTMF_BODY = {
     "required": True,
     "content": {
@@ -30,10 +38,26 @@ SEND_DTMF_BODY = {
                         "type": "string",
                         "enum": ["SendDtmf", "Hangup", "Answer", "Hold", "Retrieve"],
                     },
-                    "digits": {"type": "string", "pattern": "^[0-9*#A-D]{1,92}$"},
+                    "digits": _DIGITS[0],
+                    **timing.request_schema("gws"),
+                },
+                **_DIGITS[1],
+            },
+            "examples": {
+                "seed": {
+                    "summary": "GWS's own",
+                    "value": {"operationName": "SendDtmf", "digits": "5"},
+                },
+                "timing": {
+                    "summary": "tone 250 ms, 400 ms between digits (tonebridge extension)",
+                    "value": {
+                        "operationName": "SendDtmf",
+                        "digits": "1234",
+                        "toneDuration": 250,
+                        "toneInterval": 400,
+                    },
                 },
             },
-            "example": {"operationName": "SendDtmf", "digits": "5"},
         }
     },
 }
@@ -216,15 +240,17 @@ async def call_operation(request: Request, call_id: str):
             raise ApiError("missing_parameter", "digits is required")
         if not isinstance(digits, str):
             raise ApiError("validation", "digits must be a string")
-        compile_dial(digits, "gws", "digits")
+        dialect = timing.request_dialect(body, "gws")
+        ms = timing.request_timing(body)
+        compile_dial(digits, dialect, "digits")
 
         async def handler(request_id):
             if call.state != "Established":
                 raise ApiError(
                     "invalid_state", f"SendDtmf is not valid for a call in state {call.state}"
                 )
-            job = bridge.board.send(call, digits, "gws", request_id)
-            await await_accepted(job, call, bridge.accept_timeout)
+            job = bridge.board.send(call, digits, dialect, request_id, **ms)
+            await await_accepted(job, call, bridge.accept_timeout, "digits")
             return ok(ctx)
 
         return await bridge.idempotency.run(request, ctx.user, raw, handler)

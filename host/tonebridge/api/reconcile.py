@@ -111,6 +111,7 @@ def _reconcile_one(line, client, seq: dict) -> None:
         seq["tone_ms"],
         seq["gap_ms"],
         played=seq["played"],
+        pause_ms=seq["pause_ms"],
         on_progress=sends.progress_recorder(line.store, rid),
     )
     state = st.get("state")
@@ -129,6 +130,7 @@ def _reconcile_one(line, client, seq: dict) -> None:
             dialect=seq["dialect"],
             tone_ms=seq["tone_ms"],
             gap_ms=seq["gap_ms"],
+            pause_ms=seq["pause_ms"],
             request_id=rid,
             number=seq["number"],
             total=seq["total"],

@@ -8,6 +8,8 @@ from __future__ import annotations
 import logging
 import time
 
+from tonebridge_fw.dialstring import DialStringError
+
 from tonebridge.api import recording
 from tonebridge.api.calls import CallReleased, Job, SendFailed, fail, resolve
 from tonebridge.link.errors import SendError
@@ -30,6 +32,9 @@ def send(line, job: Job):
         return
     try:
         client = line.ensure_open()
+        # the recording starts before the SEND goes out: the first tone starts on acceptance,
+        # before the host hears of it (a queued one starts later; record() never overlaps)
+        start_us = recording.now_us(recording.sim_of(client)[0])
         ticket = submit(line, client, job)
     except SendFailed as exc:
         exc.total = exc.total or job.total
@@ -56,7 +61,7 @@ def send(line, job: Job):
             log.warning("line %s: cancel %s failed: %s", line.url, job.request_id, exc)
     else:
         line.post(resolve, job.accepted, None)
-    line.follow(job, ticket, abandoned)
+    line.follow(job, ticket, abandoned, start_us)
 
 
 def submit(line, client, job: Job):
@@ -74,6 +79,7 @@ def submit(line, client, job: Job):
     line.store.seq_new(
         job.request_id, job.call.id, line.device_id, job.text, job.dialect, job.tone_ms,
         job.gap_ms, job.total, job.number, boot=client.boot_id, hwid=client.hwid,
+        pause_ms=job.pause_ms,
     )  # fmt: skip
     while True:
         left = (job.deadline or (time.monotonic() + timeout)) - time.monotonic()
@@ -86,6 +92,7 @@ def submit(line, client, job: Job):
                 job.request_id,
                 on_progress=progress_recorder(line.store, job.request_id),
                 deadline=client.now() + max(0.0, left),
+                pause_ms=job.pause_ms,
             )
         except SendError as exc:
             if exc.code == "busy" and left > 0.05:
@@ -98,7 +105,20 @@ def submit(line, client, job: Job):
             if exc.uncertain:
                 message += "; if it reached the board it is cancelled when the link is back"
             raise SendFailed(
-                message, exc.played, exc.total, at_most=exc.at_most, sent=exc.sent
+                message,
+                exc.played,
+                exc.total,
+                at_most=exc.at_most,
+                sent=exc.sent,
+                refused=exc.code == "dial",
+            ) from exc
+        except DialStringError as exc:  # what the board said it cannot play (HELLO)
+            raise SendFailed(
+                f"the board cannot play it: {exc}; nothing was sent",
+                0,
+                job.total,
+                sent=False,
+                refused=True,
             ) from exc
         except Exception as exc:
             raise SendFailed(f"board link error: {exc}", 0, job.total) from exc

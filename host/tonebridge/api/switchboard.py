@@ -130,8 +130,11 @@ class Switchboard:
                 log.exception("listener failed")
 
     # ------------------------------------------------------------ sends
-    def send(self, call: Call, text: str, dialect: str, request_id=None) -> Job:
-        """Queue a send; returns the job whose futures the caller awaits."""
+    def send(
+        self, call: Call, text: str, dialect: str, request_id=None, tone_ms=None, gap_ms=None
+    ) -> Job:
+        """Queue a send; returns the job whose futures the caller awaits. `tone_ms`/`gap_ms`
+        (the request's own) win over the line's (its profile's); None: the line's."""
         from tonebridge_fw.dialstring import compile_plan, digits_in
 
         total = digits_in(compile_plan(text, dialect))
@@ -144,8 +147,9 @@ class Switchboard:
             call=call,
             text=text,
             dialect=dialect,
-            tone_ms=line.cfg.tone_ms,
-            gap_ms=line.cfg.gap_ms,
+            tone_ms=line.cfg.tone_ms if tone_ms is None else tone_ms,
+            gap_ms=line.cfg.gap_ms if gap_ms is None else gap_ms,
+            pause_ms=line.cfg.pause_ms,
             request_id=request_id or secrets.token_hex(8),
             number=call.sends,
             accepted=self.loop.create_future(),
@@ -300,6 +304,7 @@ class Switchboard:
             dialect=dialect,
             tone_ms=line.cfg.tone_ms,
             gap_ms=line.cfg.gap_ms,
+            pause_ms=line.cfg.pause_ms,
             request_id=f"{call.id}.dial",
             total=digits_in(compile_plan(destination, dialect)),
             number=call.sends,

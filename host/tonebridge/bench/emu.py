@@ -4,7 +4,8 @@ For each way of deploying the firmware (.mpy compiled for armv6m, and .py source
 provisioned with that filesystem (tonebridge.emu.fsimage):
 
 - fill cost: CPU cycles per sample of ``Renderer.fill`` on the backend's 1024-sample buffer,
-  steady two-tone, silence, and the portable (non-viper) loop for comparison, timed with
+  steady two-tone (the backend's shaped, PWM-corrected path), silence, the direct unshaped path
+  (the former design's), and the portable (non-viper) loop for comparison, timed with
   ``time.ticks_us`` on the chip (least of 3 runs, each after ``gc.collect()`` with interrupts
   off) (rp2040js steps the Cortex-M0+ at 125 MHz with its
   instruction cycle counts; it does not model XIP flash wait states or bus contention);
@@ -53,10 +54,17 @@ def per_sample(r, plan, skip, chunks):
         c = dt * 125 / (chunks * N)
         best = c if best is None else min(best, c)
     return best
-r = synth.Renderer((2000000000, 32768), bits=10)
+from tonebridge_fw import outchain
+# the backend's renderer: the shaped duty path with the chain's response compensated
+r = synth.Renderer((2000000000, 32768), bits=10, shaping=True,
+                   response=outchain.response(2000000000 / 32768))
 res = {'fast': synth.FAST}
 res['steady'] = per_sample(r, [('5', 4000)], 2, 20)
 res['idle'] = per_sample(r, [(None, 4000)], 1, 20)
+# the direct (unshaped) path, as the former design rendered PWM duty
+d = synth.Renderer((2000000000, 32768), bits=10)
+res['direct_steady'] = per_sample(d, [('5', 4000)], 2, 20)
+d = None
 r._fast = None
 res['portable_steady'] = per_sample(r, [('5', 4000)], 2, 2)
 gc.collect()
@@ -136,7 +144,12 @@ def measure_mode(image, mpy: bool, quick: bool, log=print) -> dict:
         t0 = time.monotonic()
         board.start()
         try:
-            client = BoardClient("emu://pico", timeout=10.0, port_factory=lambda: attach(board))
+            client = BoardClient(
+                "emu://pico",
+                timeout=10.0,
+                port_factory=lambda: attach(board),
+                on_event=lambda e: e.get("event") == "fault" and log(f"  emu: board fault {e}"),
+            )
             client.open_timeout = 60.0
             client.open()
             out["boot_to_hello_s"] = time.monotonic() - t0

@@ -33,7 +33,8 @@ def _const(path: Path, name: str) -> int:
 
 
 def backend_buffers() -> dict:
-    """name -> (rate, bits, signed, typecode, samples per buffer), as the backends allocate."""
+    """name -> (rate, bits, signed, typecode, samples per buffer[, shaped]), as the backends
+    allocate (the rp2 one renders the shaped duty path)."""
     be = FIRMWARE_DIR / "tonebridge_fw" / "backends"
     chunk = _const(be / "pwm_dma_rp2.py", "CHUNK")
     frames = _const(be / "i2s_dac.py", "DEFAULT_BUF_FRAMES")
@@ -42,7 +43,7 @@ def backend_buffers() -> dict:
     return {
         # the pico's PWM sample rate: phase-correct, one sample per 2 * (TOP + 1) cycles at
         # DIV 1: 125 MHz / 2048 = 61035.156 Hz for 10 bits, exact
-        "pwm_dma": ((125_000_000, 2 << bits), bits, False, "H", chunk),
+        "pwm_dma": ((125_000_000, 2 << bits), bits, False, "H", chunk, True),
         # stereo frames: the backend renders mono then duplicates; the mono buffer is frames long
         "i2s": (i2s_rate, 16, True, "h", frames * 2),
     }
@@ -65,7 +66,12 @@ if STATE == 0:
 elif STATE == 1:
     PLAN = dialstring.compile_plan(TEXT, 'catapult', 40, 40)
 elif STATE == 2:
-    R = synth.Renderer(RATE, bits=BITS, signed=SIGNED)
+    if SHAPED:  # the rp2 backend's renderer: shaped duty, the chain's response compensated
+        from tonebridge_fw import outchain
+        R = synth.Renderer(RATE, bits=BITS, signed=SIGNED, shaping=True,
+                           response=outchain.response(RATE[0] / RATE[1]))
+    else:
+        R = synth.Renderer(RATE, bits=BITS, signed=SIGNED)
     BUFS = (array(TC, bytes(2 * N)), array(TC, bytes(2 * N)))
 elif STATE == 3:
     R.load(PLAN)
@@ -107,7 +113,7 @@ RESULT = json.dumps({'fills': FILLS, 'locked_alloc_errors': LOCKED_ERRORS, 'samp
 """
 
 
-def heap_case(rate, bits, signed, tc, n) -> dict:
+def heap_case(rate, bits, signed, tc, n, shaped=False) -> dict:
     import shutil
 
     node = shutil.which("node")
@@ -116,7 +122,7 @@ def heap_case(rate, bits, signed, tc, n) -> dict:
     rate_lit = repr(tuple(rate)) if isinstance(rate, tuple) else repr(rate)
     params = (
         f"TEXT = {TEXT_92!r}\nRATE = {rate_lit}\nBITS = {bits}\nSIGNED = {signed}\n"
-        f"TC = {tc!r}\nN = {n}\n"
+        f"TC = {tc!r}\nN = {n}\nSHAPED = {shaped}\n"
     )
     job = {"setup": params + _SETUP, "step": _STEP, "finish": _FINISH}
     proc = subprocess.run(

@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
-SIGNAL_SUBJECTS = ("pico", "esp32-i2s", "pico-mt8880", "square-ref", "mt8880-sines-ref")
+SIGNAL_SUBJECTS = (
+    "pico",
+    "pico2",
+    "esp32-i2s",
+    "pico-mt8880",
+    "spandsp-ref",
+    "square-ref",
+    "mt8880-sines-ref",
+)
 SHORT = {
     "pico": "rp2 PWM",
+    "pico2": "RP2350 PWM",
+    "spandsp-ref": "ref:spandsp",
     "esp32-i2s": "I2S DAC",
     "pico-mt8880": "MT8880",
     "square-ref": "ref:square",
@@ -347,6 +357,14 @@ def _emu_rows(emu) -> list[dict]:
 
         add(f"fill() cycles/sample, steady two-tone ({fast})", "cyc", None, "{:.0f}", f["steady"])
         add(f"fill() cycles/sample, silence ({fast})", "cyc", None, "{:.0f}", f["idle"])
+        if "direct_steady" in f:
+            add(
+                f"fill() cycles/sample, unshaped duty ({fast})",
+                "cyc",
+                None,
+                "{:.0f}",
+                f["direct_steady"],
+            )
         add("fill() cycles/sample, portable loop", "cyc", None, "{:.0f}", f["portable_steady"])
         add(
             "renderer share of the CPU at 61035 Hz",

@@ -19,6 +19,7 @@ from tonebridge.analysis import decode_multimon, fit_tones, segments, steady_sli
 RATE = 48_000  # measurement rate: >= 48 kHz so PWM images do not alias into the band
 BOARDS = (
     ("pico", "rp2 PWM+DMA synth (pico)"),
+    ("pico2", "rp2 PWM+DMA synth on an RP2350 (pico2)"),
     ("esp32-i2s", "I2S DAC synth (esp32-i2s)"),
     ("pico-mt8880", "MT8880 chip (pico-mt8880)"),
 )
@@ -116,11 +117,20 @@ class MT8880SinesRef:
 
 
 REFERENCES = (("square-ref", SquareRef), ("mt8880-sines-ref", MT8880SinesRef))
+SPANDSP = ("spandsp-ref", "reference: spandsp dtmf_tx (8 kHz, 16 bit, libspandsp2)")
 
 
 def ref_signal(ref, text, tone_ms, gap_ms, rate=RATE):
     plan = compile_plan(text, "catapult", tone_ms, gap_ms)
     return _two_tone(plan, rate, ref), rate
+
+
+def spandsp_signal(text, tone_ms, gap_ms, rate=RATE):
+    """spandsp's generator playing the plan (host/tonebridge/bench/spandsp.py)."""
+    from tonebridge.bench import spandsp
+
+    plan = compile_plan(text, "catapult", tone_ms, gap_ms)
+    return spandsp.plan_signal(plan, rate), rate
 
 
 # ---------------------------------------------------------------- measures
@@ -255,4 +265,11 @@ def run(quick: bool, log=print) -> dict:
             ref.name,
             measure_subject(lambda text, t, g, r=ref: ref_signal(r, text, t, g), quick),
         )
+    from tonebridge.bench import spandsp
+
+    if spandsp.available():
+        log(f"  signal: {SPANDSP[1]} ...")
+        results[SPANDSP[0]] = (SPANDSP[1], measure_subject(spandsp_signal, quick))
+    else:
+        log("  signal: spandsp not installed (Debian libspandsp2; make setup): column left out")
     return results

@@ -13,14 +13,18 @@ def register(subparsers) -> None:
         "plan",
         help="show the tone/pause plan of a dial string (or why it is refused)",
         description=(
-            "Compile STRING in DIALECT (catapult or gws; see docs/dialstrings.md) and print "
-            "each step and the total duration. An invalid string prints the error and exits 2."
+            "Compile STRING in DIALECT (catapult, gws or tonebridge; see docs/dialstrings.md) "
+            "and print each step and the total duration. An invalid string prints the error "
+            "and exits 2."
         ),
     )
-    p.add_argument("dialect", metavar="DIALECT", help="catapult or gws")
+    p.add_argument("dialect", metavar="DIALECT", help=DIALECTS_HELP)
     p.add_argument("string", metavar="STRING", help="dial string, e.g. '1WWW,59#'")
     add_timing_args(p)
     p.set_defaults(func=run)
+
+
+DIALECTS_HELP = "catapult, gws or tonebridge (held keys: 5(2000))"
 
 
 def add_timing_args(p) -> None:
@@ -39,6 +43,15 @@ def add_timing_args(p) -> None:
         metavar="N",
         help=f"gap between digits, {dialstring.TIMING_MIN_MS}-{dialstring.TIMING_MAX_MS} ms "
         f"(default {dialstring.DEFAULT_GAP_MS})",
+    )
+    p.add_argument(
+        "--pause-ms",
+        type=int,
+        default=dialstring.DEFAULT_PAUSE_MS,
+        metavar="N",
+        help=f"length of the tonebridge dialect's ',' pause, {dialstring.TIMING_MIN_MS}-"
+        f"{dialstring.TIMING_MAX_MS} ms (default {dialstring.DEFAULT_PAUSE_MS}; catapult's "
+        "pauses are fixed by its document)",
     )
 
 
@@ -66,11 +79,15 @@ def format_plan(plan) -> list[str]:
 
 def run(args) -> int:
     try:
-        plan = dialstring.compile_plan(args.string, args.dialect, args.tone_ms, args.gap_ms)
+        plan = dialstring.compile_plan(
+            args.string, args.dialect, args.tone_ms, args.gap_ms, args.pause_ms
+        )
     except dialstring.DialStringError as e:
         report_error(args.string, e)
         return 2
-    print(f"dialect {args.dialect}, tone {args.tone_ms} ms, gap {args.gap_ms} ms")
+    pauses = dialstring.DIALECTS[args.dialect][0]
+    pause = f", ',' {args.pause_ms} ms" if pauses.get(",") == dialstring.PAUSE else ""
+    print(f"dialect {args.dialect}, tone {args.tone_ms} ms, gap {args.gap_ms} ms{pause}")
     print("step    start      length  what")
     for line in format_plan(plan):
         print(line)

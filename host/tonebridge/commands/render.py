@@ -55,7 +55,7 @@ def register(subparsers) -> None:
     p.add_argument(
         "--dialect",
         default=dialstring.DEFAULT_DIALECT,
-        help=f"catapult or gws (default {dialstring.DEFAULT_DIALECT})",
+        help=f"catapult, gws or tonebridge (default {dialstring.DEFAULT_DIALECT})",
     )
     add_timing_args(p)
     p.add_argument(
@@ -96,7 +96,9 @@ def render_samples(plan, rate, bits=16, twist_db=2.0) -> tuple[np.ndarray, Rende
 
 def run(args) -> int:
     try:
-        plan = dialstring.compile_plan(args.string, args.dialect, args.tone_ms, args.gap_ms)
+        plan = dialstring.compile_plan(
+            args.string, args.dialect, args.tone_ms, args.gap_ms, args.pause_ms
+        )
     except dialstring.DialStringError as e:
         report_error(args.string, e)
         return 2
@@ -112,6 +114,7 @@ def run(args) -> int:
             dialect=args.dialect,
             tone_ms=args.tone_ms,
             gap_ms=args.gap_ms,
+            pause_ms=args.pause_ms,
             out=args.out,
         )
         print(f"wrote {args.out} (recorded on simulated board {args.board})")

@@ -27,6 +27,13 @@ def register(subparsers) -> None:
     )
     p.add_argument("--tone-ms", type=int, default=None, metavar="N", help="tone duration (ms)")
     p.add_argument("--gap-ms", type=int, default=None, metavar="N", help="gap between digits (ms)")
+    p.add_argument(
+        "--pause-ms",
+        type=int,
+        default=None,
+        metavar="N",
+        help="length of the tonebridge dialect's ',' pause (ms)",
+    )
     p.add_argument("--timeout", type=float, default=1.0, help="reply timeout in s (default 1)")
     p.add_argument("--quiet", "-q", action="store_true", help="no per-digit progress")
     p.add_argument("string", metavar="STRING", help="dial string, e.g. '1WWW,59#'")
@@ -52,6 +59,7 @@ def run(args) -> int:
             args.dialect,
             dialstring.DEFAULT_TONE_MS if args.tone_ms is None else args.tone_ms,
             dialstring.DEFAULT_GAP_MS if args.gap_ms is None else args.gap_ms,
+            dialstring.DEFAULT_PAUSE_MS if args.pause_ms is None else args.pause_ms,
         )
     except DialStringError as e:
         _show_dial_error(text, e)
@@ -82,6 +90,7 @@ def run(args) -> int:
                 dialect=args.dialect,
                 tone_ms=args.tone_ms,
                 gap_ms=args.gap_ms,
+                pause_ms=args.pause_ms,
                 on_progress=progress,
             )
         except DialStringError as e:

@@ -47,6 +47,12 @@ def register(subparsers):
     )
     p.add_argument("--config", metavar="FILE", help="TOML configuration (see docs/api.md)")
     p.add_argument(
+        "--profile",
+        metavar="NAME",
+        help="timing profile of every line that names none (built in: default 100/100 ms, "
+        "minimum 40/40, slow-ivr 250/250; more in the config's [profiles.NAME])",
+    )
+    p.add_argument(
         "--state",
         metavar="FILE",
         help="durable state (SQLite): calls, idempotency keys, sequences in flight "
@@ -60,6 +66,18 @@ def register(subparsers):
     p.set_defaults(func=run)
 
 
+def timing_note(line) -> str:
+    """ ", timing slow-ivr 250/250 ms, pause 500 ms"; ", timing: the board's own" for a line
+    with no profile and no timing of its own (the board's CONFIG, 100/100 ms by default)."""
+    if line.tone_ms is None and line.gap_ms is None and line.pause_ms is None:
+        return ", timing: the board's own"
+    name = f" {line.profile}" if line.profile else ""
+    tone = "board" if line.tone_ms is None else line.tone_ms
+    gap = "board" if line.gap_ms is None else line.gap_ms
+    pause = f", pause {line.pause_ms} ms" if line.pause_ms is not None else ""
+    return f", timing{name} {tone}/{gap} ms{pause}"
+
+
 def banner(cfg) -> str:
     base = cfg.base_url
     lines = ["tonebridge API bridge listening on " + base]
@@ -70,7 +88,7 @@ def banner(cfg) -> str:
         hw = f", board {line.hwid}" if line.hwid else ""
         lines.append(
             f"  line {line.url}: call id {line.call_id}, device {line.device_id}, "
-            f"owner {line.owner}{hw}"
+            f"owner {line.owner}{hw}{timing_note(line)}"
         )
     lines.append(f"  state: {cfg.state_file}")
     if cfg.record_dir:
@@ -112,6 +130,7 @@ def run(args: argparse.Namespace) -> int:
             auth=args.auth,
             demo=args.demo,
             state=args.state,
+            profile=args.profile,
         )
     except ConfigError as exc:
         print(f"tonebridge serve: {exc}", file=sys.stderr)

@@ -57,7 +57,7 @@ __all__ = [
     "parse_kv_body",
 ]
 
-MAX_SEND_CHARS = 150  # engine.MAX_SEND_CHARS; the board's HELLO says `chars`
+MAX_SEND_CHARS = 140  # engine.MAX_SEND_CHARS; the board's HELLO says `chars`
 
 
 class BoardClient(LinkCore):
@@ -122,6 +122,8 @@ class BoardClient(LinkCore):
         "level_dbm": "level",
         "tone": "tone",
         "gap": "gap",
+        "pause_ms": "pause",
+        "pause": "pause",
         "twist": "twist",
         "level": "level",
         "dialect": "dialect",
@@ -154,25 +156,41 @@ class BoardClient(LinkCore):
         request_id: str | None = None,
         on_accepted: Callable[[], None] | None = None,
         on_progress: Callable[[dict], None] | None = None,
+        pause_ms: int | None = None,
     ) -> SendResult:
         """Play `text` on the line; block until the board reports the sequence done.
 
         Raises DialStringError (before anything is sent) for an invalid string,
         SendError(played, total, message) when not every digit was played.
         """
-        ticket = self.submit(text, dialect, tone_ms, gap_ms, request_id, on_progress=on_progress)
+        ticket = self.submit(
+            text,
+            dialect,
+            tone_ms,
+            gap_ms,
+            request_id,
+            on_progress=on_progress,
+            pause_ms=pause_ms,
+        )
         if on_accepted is not None:
             on_accepted()
         return ticket.wait()
 
-    def _plan(self, text, dialect, tone_ms, gap_ms):
-        cfg_tone = int(self.board_config.get("tone", 100))
-        cfg_gap = int(self.board_config.get("gap", 100))
+    def _plan(self, text, dialect, tone_ms, gap_ms, pause_ms=None, board_holds=True):
+        """The plan the board will play: None takes the board's CONFIG value; held keys are
+        checked against the board's HELLO `hold_max` (0 on a board that cannot hold keys;
+        not for a sequence the board has already taken: `board_holds` False)."""
+        cfg = self.board_config
+        hold_max = dialstring.HOLD_MAX_MS
+        if board_holds:
+            hold_max = int(self.info.get("hold_max", hold_max))
         return dialstring.compile_plan(
             text,
             dialect,
-            cfg_tone if tone_ms is None else tone_ms,
-            cfg_gap if gap_ms is None else gap_ms,
+            int(cfg.get("tone", dialstring.DEFAULT_TONE_MS)) if tone_ms is None else tone_ms,
+            int(cfg.get("gap", dialstring.DEFAULT_GAP_MS)) if gap_ms is None else gap_ms,
+            int(cfg.get("pause", dialstring.DEFAULT_PAUSE_MS)) if pause_ms is None else pause_ms,
+            hold_max,
         )
 
     def submit(
@@ -185,6 +203,7 @@ class BoardClient(LinkCore):
         *,
         on_progress: Callable[[dict], None] | None = None,
         deadline: float | None = None,
+        pause_ms: int | None = None,
     ) -> Ticket:
         """Send `text` and return once the board accepted it (a Ticket to wait() on).
 
@@ -192,7 +211,7 @@ class BoardClient(LinkCore):
         (`code` busy, boot, dial, ...; nothing plays), when the link is down (`code` "link",
         `sent` False: nothing was written), or when a SEND was written but never confirmed
         by `deadline` (clock time; `uncertain`, `sent` True: it may play)."""
-        plan = self._plan(text, dialect, tone_ms, gap_ms)
+        plan = self._plan(text, dialect, tone_ms, gap_ms, pause_ms)
         total = dialstring.digits_in(plan)
         rid = request_id or self.new_id()
         if not codec.valid_id(rid):
@@ -212,6 +231,8 @@ class BoardClient(LinkCore):
             opts.append(f"tone={int(tone_ms)}")
         if gap_ms is not None:
             opts.append(f"gap={int(gap_ms)}")
+        if pause_ms is not None:
+            opts.append(f"pause={int(pause_ms)}")
         with self._send_lock:
             return self._submit_locked(rid, text, opts, plan, total, on_progress, deadline)
 
@@ -282,11 +303,12 @@ class BoardClient(LinkCore):
         *,
         played: int = 0,
         on_progress: Callable[[dict], None] | None = None,
+        pause_ms: int | None = None,
     ) -> tuple[dict, Ticket | None]:
         """Pick up a sequence sent earlier (by this or an earlier process): asks the board
         (RESULT) and returns (its answer, a Ticket to wait() on while it is queued or
         playing, else None). Raises LinkError/BoardError."""
-        plan = self._plan(text, dialect, tone_ms, gap_ms)
+        plan = self._plan(text, dialect, tone_ms, gap_ms, pause_ms, board_holds=False)
         job = Job(request_id, dialstring.digits_in(plan), plan)
         with self._cond:
             self._jobs[request_id] = job

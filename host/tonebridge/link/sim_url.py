@@ -4,6 +4,7 @@
     serial.serial_for_url("sim://pico?record=/tmp/line.wav")  # line signal written on close()
     serial.serial_for_url("sim://pico?max_offhook_s=5&watchdog_ms=2000")  # profile overrides
     serial.serial_for_url("sim://pico?hwid=e6614103e73f4a2b")  # machine.unique_id() (hex)
+    serial.serial_for_url("sim://pico-mt8880?mt8880_mode=burst")  # chip-timed bursts
 
 The board is a `tonebridge.sim.SimBoard` running the firmware files unmodified (its own
 `main.py` -> `tonebridge_fw.app.App`), on a virtual clock that its firmware thread keeps at
@@ -48,10 +49,13 @@ def parse_url(url: str) -> tuple[str, dict]:
 
 
 def _overrides(name: str, opts: dict) -> dict:
-    """Profile overrides from the URL query: any key of the board's profile, or watchdog_ms."""
+    """Profile overrides from the URL query: any key of the board's profile, watchdog_ms, or
+    (as sbc:// takes it) an MT8880 board's mt8880_mode."""
     from tonebridge_fw import boards
 
     known = set(boards.PROFILES[name]) | {"watchdog_ms"}
+    if boards.PROFILES[name].get("backend") == "mt8880":
+        known.add("mt8880_mode")
     out = {}
     for k, v in opts.items():
         if k in ("record", "rate", "hwid"):

@@ -34,7 +34,7 @@ def gpio_module():
     except ImportError as e:
         raise RuntimeError(
             "RPi.GPIO is not importable: run this on a Raspberry Pi with "
-            "`pip install RPi.GPIO` (Pi 5: `pip install rpi-lgpio`)"
+            "`pip install 'tonebridge[sbc]'` (Pi 5: `pip install 'tonebridge[sbc-pi5]'`)"
         ) from e
     except RuntimeError as e:  # RPi.GPIO raises this off a Pi / without /dev/gpiomem access
         raise RuntimeError(f"RPi.GPIO cannot run here: {e}") from e

@@ -16,10 +16,27 @@ in that order (other bus accesses in between restart the sequence; accesses befo
 ``POWER_UP_US`` are ignored, the chip's internal reset is still running).
 
 Tone output = initialised AND CRA.TOUT AND (manual mode: always / burst mode: during the
-chip-timed 51 ms burst that follows each transmit write). Frequencies are f_osc / (32 * N)
-with the divisors from the datasheet table; the high group is ``twist_db`` louder. Each
-stretch of output is synthesised with numpy when it ends (or on ``flush()``) and pushed to
-the board's line recorder as one sampled segment.
+chip-timed 51 ms burst that follows each transmit write). Each stretch of output is synthesised
+with numpy when it ends (or on ``flush()``) and pushed to the board's line recorder as one
+sampled segment.
+
+Tone generation, as the datasheet family (MT8880C, MT8885, MT88L85/89, Clare M-8880) describes
+it: "the period of each tone consists of 32 equal time segments"; a programmable divider (N, per
+tone) sets the segment length, so each segment lasts N oscillator cycles and f = f_osc / (32 N);
+a counter clocked by the divider addresses a sine lookup ROM whose codes drive a switched
+capacitor D/A converter ("discrete and highly accurate DC voltage levels"); row and column
+staircases are summed ("low noise summing amplifier") and "followed by a first-order lowpass
+switched capacitor filter" that "attenuate[s] distortion products above 8 kHz". Modelled
+exactly that way: per group a 32-step staircase (ROM = sin(2 pi (k + 1/2) / 32), exact levels),
+rendered area-exact at ``sample_rate`` (384 kHz: the staircase's images reach far above the
+audio band and must not alias), summed, then a first-order low-pass at ``FILTER_HZ`` (8 kHz;
+the datasheet gives no corner, only "above 8 kHz"; modelled continuous-time). A 32-step
+staircase has harmonics only at 32k +- 1 times the tone, each 1/n of the fundamental (31st
+-29.8 dB, 33rd -30.4 dB) before the filter; nothing of it falls in 300-3400 Hz. The counters
+restart at each burst (step 0), so a burst rises within the filter's time constant (20 us).
+Levels: the group amplitudes are set so the *output* (after the filter) has ``row_vrms`` and
++``twist_db`` (the datasheet's "typically 2 dB"); the datasheet's output level, THD and rise
+time figures were not retrieved (hw/line-interface.md): ``ROW_VRMS`` is an unconfirmed default.
 """
 
 from __future__ import annotations
@@ -28,6 +45,7 @@ import math
 import threading
 
 import numpy as np
+from scipy import signal
 
 from .pinbus import OUT
 
@@ -69,10 +87,43 @@ ROW_VRMS = 0.775 * 10 ** (-16 / 20)
 
 _INIT_SEQ = (("rs",), ("wc", 0), ("wc", 0), ("wc", 8), ("wb", 0), ("rs",))
 
+SEGMENTS = 32  # time segments per tone period (datasheet)
+FILTER_HZ = 8000.0  # the output's first-order low-pass (see the module docstring)
+# sine lookup ROM: one level per segment, centred in it (exact: "highly accurate" levels)
+ROM = np.sin(2 * np.pi * (np.arange(SEGMENTS) + 0.5) / SEGMENTS)
+_ROM_CUM = np.concatenate([[0.0], np.cumsum(ROM)[:-1]])  # sum of the segments before k
+# fundamental of the staircase relative to the ROM's peak: sin(pi/32) / (pi/32)
+STAIR_FUND = math.sin(math.pi / SEGMENTS) / (math.pi / SEGMENTS)
+
+
+def staircase_average(f_osc: float, n_div: int, t0: float, t1: np.ndarray) -> np.ndarray:
+    """Average of the unit staircase (ROM levels, segment k from k N / f_osc) over each bin
+    [t1[i-1], t1[i]) with t1[-1] = t0 before the first: area-exact, in closed form (the
+    staircase's integral is piecewise linear; a whole period sums to 0)."""
+
+    def integral(t):
+        u = np.asarray(t) * f_osc / n_div  # in segments
+        k = np.floor(u)
+        m = (k % SEGMENTS).astype(np.int64)
+        return _ROM_CUM[m] + (u - k) * ROM[m]
+
+    edges = np.concatenate([[t0], t1])
+    i = integral(edges)
+    return np.diff(i) / (np.diff(edges) * f_osc / n_div)
+
+
+def output_gain(f: float) -> float:
+    """|H| of the output low-pass at f."""
+    return 1.0 / math.hypot(1.0, f / FILTER_HZ)
+
 
 def tone_hz(code: int, f_osc: float = F_OSC) -> tuple[float, float]:
     r, c = CODE_RC[code & 0xF]
     return f_osc / (32 * ROW_N[r]), f_osc / (32 * COL_N[c])
+
+
+def _divisors(fr: float, fc: float, f_osc: float) -> tuple[int, int]:
+    return round(f_osc / (32 * fr)), round(f_osc / (32 * fc))
 
 
 class MT8880Chip:
@@ -88,7 +139,7 @@ class MT8880Chip:
         profile,
         *,
         f_osc: float = F_OSC,
-        sample_rate: int = 48_000,
+        sample_rate: int = 384_000,
         row_vrms: float = ROW_VRMS,
         twist_db: float = 2.0,
         source: str = "mt8880",
@@ -101,6 +152,8 @@ class MT8880Chip:
         self.rate = sample_rate
         self.row_amp = row_vrms * math.sqrt(2)
         self.col_amp = self.row_amp * 10 ** (twist_db / 20)
+        self._lp_a = math.exp(-2 * math.pi * FILTER_HZ / sample_rate)  # exact for ZOH input
+        self._lp_y = 0.0
         self.source = source
         self.d_pins = list(profile["d_pins"])
         self.rs0 = profile["rs0_pin"]
@@ -262,7 +315,9 @@ class MT8880Chip:
         if not self.crb & CRB_BURST and not self._burst_on:
             return None
         fr, fc = tone_hz(self.tx, self.f_osc)
-        ar, ac = self.row_amp, self.col_amp
+        # staircase peaks such that the filtered output's fundamentals have the set levels
+        ar = self.row_amp / (STAIR_FUND * output_gain(fr))
+        ac = self.col_amp / (STAIR_FUND * output_gain(fc))
         if self.crb & CRB_SD:  # single tone test mode: C/R=1 column, 0 row
             if self.crb & CRB_CR:
                 ar = 0.0
@@ -285,6 +340,7 @@ class MT8880Chip:
         self._out = want
         self._out_t0 = t_us
         self._out_n = 0
+        self._lp_y = 0.0  # the counters restart at step 0; the filter starts at rest
 
     def _emit(self, t_us):
         """Synthesise the current stretch from the last emitted sample up to t_us."""
@@ -293,8 +349,16 @@ class MT8880Chip:
         n0 = self._out_n
         if n_end <= n0:
             return
-        t = np.arange(n0, n_end, dtype=np.float64) / self.rate
-        v = ar * np.sin(2 * np.pi * fr * t) + ac * np.sin(2 * np.pi * fc * t)
+        t1 = np.arange(n0 + 1, n_end + 1, dtype=np.float64) / self.rate
+        t0 = n0 / self.rate
+        nr, nc = _divisors(fr, fc, self.f_osc)
+        x = ar * staircase_average(self.f_osc, nr, t0, t1) + ac * staircase_average(
+            self.f_osc, nc, t0, t1
+        )
+        a = self._lp_a
+        # first-order low-pass, exact for the piecewise-constant (area-averaged) input
+        v, zf = signal.lfilter([1.0 - a], [1.0, -a], x, zi=[a * self._lp_y])
+        self._lp_y = float(v[-1])
         start_us = self._out_t0 + n0 * 1e6 / self.rate
         self.recorder.add_segment(self.source, start_us, self.rate, v)
         self._out_n = n_end

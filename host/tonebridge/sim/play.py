@@ -33,6 +33,7 @@ def play_on_board(
     lead_ms: int = 50,
     tail_ms: int = 50,
     rid: str = "1",
+    pause_ms: int | None = None,
 ) -> dict:
     """Play ``text`` on a simulated board running its own ``main.py`` (``run_main=True``), in
     virtual time: after ``lead_ms`` a SEND request goes in over the board's serial link and the
@@ -49,7 +50,8 @@ def play_on_board(
         raise ValueError("play_on_board needs a board running its main.py (run_main=True)")
     codec = sb.load("tonebridge_fw.codec")
     fw_dial = sb.load("tonebridge_fw.dialstring")
-    plan = fw_dial.compile_plan(text, dialect, tone_ms, gap_ms)
+    pause = fw_dial.DEFAULT_PAUSE_MS if pause_ms is None else pause_ms
+    plan = fw_dial.compile_plan(text, dialect, tone_ms, gap_ms, pause)
     decoder = codec.Decoder(accept=codec.REPLY + codec.EVENT)
     frames: list = []
 
@@ -70,7 +72,10 @@ def play_on_board(
         sb.run_for(lead_ms)
         del frames[:], done[:]  # the boot banner
         t_start = sb.now_us()
-        body = f"SEND dialect={dialect} tone={tone_ms} gap={gap_ms} {text}"
+        opts = f"dialect={dialect} tone={tone_ms} gap={gap_ms}"
+        if pause_ms is not None:
+            opts += f" pause={pause_ms}"
+        body = f"SEND {opts} {text}"
         sb.write(codec.encode(codec.REQUEST, rid, body))
 
         def ended():
@@ -121,6 +126,7 @@ def render_on_board(
     lead_ms: int = 50,
     tail_ms: int = 50,
     config: dict | None = None,
+    pause_ms: int | None = None,
 ) -> dict:
     """Play ``text`` on a fresh simulated ``board`` running its firmware in virtual time (see
     ``play_on_board``) and write the recorded line signal, from ``lead_ms`` before the SEND to
@@ -128,7 +134,9 @@ def render_on_board(
     ``play_on_board`` dict plus samples (numpy, volts, at ``rate``), rate and board."""
     sb = SimBoard(board, VirtualClock(), config=config)
     try:
-        res = play_on_board(sb, text, dialect, tone_ms, gap_ms, lead_ms=lead_ms, tail_ms=tail_ms)
+        res = play_on_board(
+            sb, text, dialect, tone_ms, gap_ms, lead_ms=lead_ms, tail_ms=tail_ms, pause_ms=pause_ms
+        )
         t0 = res["start_us"] - lead_ms * 1000
         res["samples"] = sb.recorder.samples(rate, start_us=t0, end_us=res["end_us"])
         if out is not None:
