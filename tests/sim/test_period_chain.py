@@ -3,15 +3,19 @@ PWM period, sim/period_chain.py) against the pin-resolved reference (the pulse t
 area-exact sub-samples at >= 500 kHz, sim/pin_output.py): the same firmware, the same register
 model, on the recorded line.
 
-Held to: each tone's level within 0.1 dB, the unwanted power in 300-3400 Hz within 0.5 dB,
-tone and gap edges within 5 us, the whole line within -60 dB (rms difference vs rms). And the
-comparison is shown to fail when the fast path is wrong (seeded errors below)."""
+Held to: each tone's level within 0.1 dB, the unwanted power in 300-3400 Hz within -80 dB of
+the low tone (the two models' unwanted powers differ by less than that: with the shaped PWM
+path the figure itself is about -75 dB, so this is about 1 dB of it), tone and gap edges within
+5 us, the whole line within -60 dB (rms difference vs rms). The reference resolves the pulse
+train at 2 MHz here: at its default 500 kHz its own in-band figure is up to 1.5 dB off the
+converged one (2 and 8 MHz agree within 0.05 dB). And the comparison is shown to fail when the
+fast path is wrong (seeded errors below)."""
 
 import numpy as np
 import pytest
 from tonebridge.analysis import fit_tones, segments, steady_slices, unwanted_db
 from tonebridge.sim import SimBoard, VirtualClock, period_chain, play_on_board
-from tonebridge.sim.analog import analog_tf, load_filter_spec
+from tonebridge.sim.analog import analog_zpk, load_filter_spec, response
 from tonebridge.sim.period_chain import PeriodChain
 
 RATE = 48_000
@@ -43,6 +47,10 @@ def _differences(ref, got) -> dict:
     return {
         "level_db": float(np.max(np.abs(mg[:, :2] - mr[:, :2]))),
         "inband_db": float(np.max(np.abs(mg[:, 2] - mr[:, 2]))),
+        # the difference of the unwanted in-band powers, in dB of the low tone
+        "inband_diff_db": float(
+            10 * np.log10(np.max(np.abs(10 ** (mg[:, 2] / 10) - 10 ** (mr[:, 2] / 10))) + 1e-30)
+        ),
         "edges_us": float(np.max(np.abs(sg - sr)) * 1e6),
         "line_db": float(20 * np.log10(rms)),
     }
@@ -51,7 +59,7 @@ def _differences(ref, got) -> dict:
 def _agrees(d: dict) -> bool:
     return (
         d["level_db"] <= 0.1
-        and d["inband_db"] <= 0.5
+        and d["inband_diff_db"] <= -80
         and d["edges_us"] <= 5
         and d["line_db"] <= -60
     )
@@ -59,7 +67,11 @@ def _agrees(d: dict) -> bool:
 
 @pytest.fixture(scope="module")
 def reference():
-    return {b: _record(b, k, "resolved") for b, k in KEYS.items()}
+    from tonebridge.sim.pin_output import PinOutput
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(PinOutput, "pulse_rate", 2_000_000)
+        return {b: _record(b, k, "resolved") for b, k in KEYS.items()}
 
 
 @pytest.mark.parametrize("board", sorted(KEYS))
@@ -122,14 +134,25 @@ def test_the_comparison_fails_when_the_fast_path_is_wrong(what, reference, monke
 def test_modal_form_is_the_filter():
     spec = load_filter_spec()
     poles, residues, direct = period_chain.modes(spec)
-    num, den = analog_tf(spec)
-    assert poles.size == den.size - 1 and np.all(poles.real < 0)
-    from scipy import signal
-
-    w = 2 * np.pi * np.geomspace(20, 500e3, 200)
-    _, h = signal.freqs(num, den, worN=w)
+    _z, p, _k = analog_zpk(spec)
+    assert poles.size == p.size and np.all(poles.real < 0)
+    f = np.geomspace(20, 500e3, 200)
+    h = response(spec, f)  # hw/filter.json's chain, stage by stage
+    w = 2 * np.pi * f
     hm = (residues[None, :] / (1j * w[:, None] - poles[None, :])).sum(axis=1) + direct
     assert np.max(np.abs(20 * np.log10(np.abs(hm / h)))) < 1e-6
+
+
+def test_modal_form_follows_filter_json():
+    # one source of truth: a changed component value in the spec changes the per-period model
+    spec = load_filter_spec()
+    changed = dict(spec, components=dict(spec["components"], C9=spec["components"]["C9"] / 10))
+    p0, _, _ = period_chain.modes(spec)
+    p1, r1, d1 = period_chain.modes(changed)
+    assert not np.allclose(np.sort_complex(p0), np.sort_complex(p1))
+    f = np.array([100.0, 300.0, 1000.0])
+    hm = (r1[None, :] / (2j * np.pi * f[:, None] - p1[None, :])).sum(axis=1) + d1
+    assert np.allclose(hm, response(changed, f), rtol=1e-7)
 
 
 def test_steady_state_of_a_constant_duty_is_the_dc_gain():

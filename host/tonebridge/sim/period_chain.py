@@ -23,8 +23,11 @@ carrier, every edge and every duty value reach the filter exactly.
 A plain zero-order-hold stream (the pin at a static level, ``level()``, or ``feed()`` with
 ``OutputChain``'s signature) is the same update with the pin high for whole steps.
 
-Needs distinct poles (any chain of RC / Sallen-Key stages with distinct time constants); the
-constructor checks the modal form against the transfer function.
+The modes come from hw/filter.json's chain as ``analog.analog_zpk`` gives it, stage by stage
+(the one description the resolved model, the ngspice netlists and the firmware's response
+compensation also follow). Needs distinct poles (any chain of RC / Sallen-Key / coupling
+stages with distinct time constants); the constructor checks the modal form against the
+transfer function.
 """
 
 from __future__ import annotations
@@ -32,37 +35,35 @@ from __future__ import annotations
 import numpy as np
 from scipy import signal
 
-from .analog import analog_tf, load_filter_spec
-
-_SCALE = 1e4  # rad/s: poles and residues are found in s / _SCALE, where the coefficients are O(1)
+from .analog import analog_zpk, load_filter_spec, response
 
 
 def modes(spec: dict):
-    """(poles, residues, direct term) of the chain's transfer function."""
-    num, den = analog_tf(spec)
-    n = den.size - 1
-    num_s = num * _SCALE ** (np.arange(num.size)[::-1] - n)  # H in sigma = s / _SCALE
-    den_s = den * _SCALE ** (np.arange(den.size)[::-1] - n)
-    num_s, den_s = num_s / den_s[0], den_s / den_s[0]
-    q, rem = np.polydiv(num_s, den_s) if num_s.size > n else (np.array([0.0]), num_s)
-    d = float(q[-1]) if q.size == 1 else None
-    if d is None:
+    """(poles, residues, direct term) of the chain's transfer function, from its poles and
+    zeros stage by stage (``analog.analog_zpk``: the chain's time constants span ~0.1 s for
+    the coupling to ~10 us for the filter, too far apart for one expanded polynomial):
+    ``r_i = k prod(p_i - z) / prod_{j != i}(p_i - p_j)``, ``D = k`` when as many zeros as
+    poles, else 0."""
+    z, p, k = analog_zpk(spec)
+    if z.size > p.size:
         raise ValueError("analog chain is improper (more zeros than poles)")
-    ps = np.roots(den_s)
-    if ps.size > 1:
-        gap = min(abs(a - b) for i, a in enumerate(ps) for b in ps[i + 1 :])
-        if gap < 1e-6 * max(1.0, float(np.max(np.abs(ps)))):
+    if p.size > 1:
+        gap = min(abs(a - b) for i, a in enumerate(p) for b in p[i + 1 :])
+        if gap < 1e-6 * max(1.0, float(np.max(np.abs(p)))):
             raise ValueError("analog chain has (nearly) repeated poles: no modal form")
-    dden = np.polyder(den_s)
-    rs = np.polyval(rem, ps) / np.polyval(dden, ps)
-    poles, residues = ps * _SCALE, rs * _SCALE
+    residues = np.array(
+        [k * np.prod(pi - z) / np.prod(np.delete(pi - p, i)) for i, pi in enumerate(p)],
+        dtype=complex,
+    )
+    d = float(k) if z.size == p.size else 0.0
     # the modal form must be the transfer function
-    w = 2 * np.pi * np.array([50.0, 300.0, 1000.0, 3400.0, 20e3, 200e3])
-    _, h = signal.freqs(num, den, worN=w)
-    hm = (residues[None, :] / (1j * w[:, None] - poles[None, :])).sum(axis=1) + d
+    f = np.array([50.0, 300.0, 1000.0, 3400.0, 20e3, 200e3])
+    h = response(spec, f)
+    w = 2j * np.pi * f
+    hm = (residues[None, :] / (w[:, None] - p[None, :])).sum(axis=1) + d
     if np.max(np.abs(hm - h) / np.maximum(np.abs(h), 1e-12)) > 1e-7:
         raise ValueError("analog chain: partial fractions do not match the transfer function")
-    return poles, residues, d
+    return p, residues, d
 
 
 def _high_intervals(kind: str, d: np.ndarray, invert: bool):
