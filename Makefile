@@ -8,7 +8,7 @@ NPM_STAMP := node_modules/.installed
 LISTEN ?= 127.0.0.1:8080
 PYTEST_ARGS ?=
 
-.PHONY: setup test run lint bench clean sysdeps mutants
+.PHONY: setup test run lint bench clean sysdeps mutants deploy hil
 
 setup: sysdeps $(STAMP) $(NPM_STAMP)
 
@@ -56,6 +56,24 @@ run: setup
 
 bench: setup
 	$(BIN)/python -m tonebridge.bench
+
+# A real board: `make deploy PORT=/dev/ttyACM0 BOARD=pico` installs the firmware with mpremote
+# (docs/deploy.md); `make hil PORT=/dev/ttyACM0 BOARD=pico` runs the hardware-in-the-loop tests
+# against it (BOARD is checked against what the board reports). PORT may be any pyserial URL,
+# e.g. sim://pico. DEPLOY_ARGS: more `tonebridge deploy` options (--set KEY=VALUE, --source).
+PORT ?=
+BOARD ?= pico
+DEPLOY_ARGS ?=
+HIL_USAGE := make hil PORT=/dev/ttyACM0 BOARD=pico runs the hardware-in-the-loop tests (tests/hil, tests/protocol/test_hil.py) against a board flashed with make deploy; no PORT given, nothing run
+deploy: setup
+	@if [ -z "$(PORT)" ]; then echo "usage: make deploy PORT=/dev/ttyACM0 BOARD=pico (boards: pico pico2 picow pico-mt8880 esp32-i2s esp32s3-i2s)"; exit 2; fi
+	$(BIN)/tonebridge deploy --port "$(PORT)" --board "$(BOARD)" $(DEPLOY_ARGS)
+
+hil:
+	@if [ -z "$(PORT)" ]; then echo "$(HIL_USAGE)"; else \
+	  $(MAKE) --no-print-directory setup && \
+	  $(BIN)/pytest -m hil -p no:cacheprovider tests/hil tests/protocol/test_hil.py \
+	    --port "$(PORT)" --board "$(BOARD)" $(PYTEST_ARGS); fi
 
 # Mutation testing of the firmware (docs/testing.md): MUTANTS="engine player" for some modules.
 MUTANTS ?=

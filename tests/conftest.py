@@ -33,13 +33,19 @@ def pytest_addoption(parser):
         default=None,
         help="serial port (or pyserial URL) of a real tonebridge board for the hil tests",
     )
+    parser.addoption(
+        "--board",
+        action="store",
+        default=None,
+        help="board profile the hil board should report (e.g. pico); not checked when omitted",
+    )
 
 
 def pytest_collection_modifyitems(config, items):
     if config.getoption("--port"):
         return
     skip = pytest.mark.skip(
-        reason="hardware-in-the-loop: no board given (run `make test PYTEST_ARGS='--port /dev/ttyACM0'`)"
+        reason="hardware-in-the-loop: no board given (run `make hil PORT=/dev/ttyACM0 BOARD=pico`)"
     )
     for item in items:
         if "hil" in item.keywords:

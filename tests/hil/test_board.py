@@ -2,7 +2,7 @@
 
 Run with a board plugged in and flashed (see docs/deploy.md):
 
-    make test PYTEST_ARGS="-m hil --port /dev/ttyACM0"
+    make hil PORT=/dev/ttyACM0 BOARD=pico
 
 Without --port these tests are reported as skipped with that instruction (tests/conftest.py).
 The board must be on a test line or a dummy load: these tests take it off-hook and play
@@ -36,6 +36,15 @@ def test_handshake_reports_firmware_and_capabilities(board):
     info = board.hello()
     for key in ("fw", "boot", "backend"):
         assert key in info, info
+
+
+def test_the_board_is_the_profile_named(board, request):
+    # `make hil PORT=... BOARD=...` passes --board: a board flashed for another profile (other
+    # pins, another tone backend) is reported before its audio is trusted
+    want = request.config.getoption("--board")
+    info = board.hello()
+    if want is not None:
+        assert info.get("board") == want, info
 
 
 def test_send_plays_every_digit_once_with_progress(board):

@@ -1,6 +1,6 @@
 """Hardware in the loop: a real board on --port (skipped without one).
 
-make test PYTEST_ARGS='--port /dev/ttyACM0 -m hil'
+make hil PORT=/dev/ttyACM0 BOARD=pico
 """
 
 import pytest

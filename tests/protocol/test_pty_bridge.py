@@ -47,6 +47,7 @@ def test_an_unplug_during_the_pumps_select_never_reads_the_fds_next_owner(tmp_pa
         time.sleep(0.05)
         to_board = bridge.to_board
         armed.set()
+        bridge._wake()  # the pump blocks in select() until woken: make it go round once
         assert fired.wait(5), "the pump never reached select"
         time.sleep(0.1)  # many pump passes
         fd = taken["fd"]

@@ -237,3 +237,29 @@ def test_cli_send_interrupted_cancels_on_the_board(tmp_path):
     x, rate = read_wav(wav)
     heard = decode_multimon(x, rate)
     assert heard.startswith("1") and "12345".startswith(heard), heard  # never the 6
+
+
+def test_an_idle_board_behind_a_pty_waits_instead_of_polling(monkeypatch):
+    """Nothing of a sim:// board behind a pty wakes up by itself but what the firmware asked
+    for: its clock moves when the firmware's own main loop wakes (a 20 ms poll while idle, so
+    <= 50 moves a second; a driver thread stepping it every 2 ms made 500), and the pty pump
+    sits in select() until a byte comes (a 5 ms poll made 200 calls a second). Counts, not
+    times: a loaded machine can only make them smaller."""
+    from tonebridge.link import pty as pty_mod
+
+    selects = []
+    real_select = pty_mod.select.select
+
+    def counting_select(*a):
+        selects.append(1)
+        return real_select(*a)
+
+    monkeypatch.setattr(pty_mod.select, "select", counting_select)
+    with PtyBridge("sim://pico") as br:
+        moves = []
+        br.board.clock.add_listener(moves.append)
+        time.sleep(0.3)  # booted, idle
+        n_moves, n_selects = len(moves), len(selects)
+        time.sleep(1.0)
+        assert len(moves) - n_moves <= 60
+        assert len(selects) - n_selects <= 2

@@ -5,7 +5,7 @@ receiver hears it (multimon-ng: one digit per held key)."""
 
 import pytest
 from tonebridge.analysis import decode_multimon, segments
-from tonebridge.sim.board import render_on_board
+from tonebridge.sim import render_on_board
 
 SYNTH = ["pico", "pico2", "picow", "esp32-i2s", "esp32s3-i2s"]
 # The synthesising boards put every edge on its sample (the renderer's exact boundaries);
@@ -59,7 +59,7 @@ def test_the_tonebridge_pause_on_the_line():
 def test_mt8880_burst_mode_refuses_held_keys_and_stays_silent():
     """Burst tones are the chip's ~51 ms: the board refuses a held key (ERR dial, before
     anything plays) rather than play it short."""
-    from tonebridge.sim.board import SimBoard, play_on_board
+    from tonebridge.sim import SimBoard, play_on_board
     from tonebridge.sim.clock import VirtualClock
 
     sb = SimBoard("pico-mt8880", VirtualClock(), config={"mt8880_mode": "burst"})

@@ -5,7 +5,7 @@ import math
 
 import pytest
 from tonebridge.analysis import fit_tones, segments
-from tonebridge.sim.board import render_on_board
+from tonebridge.sim.play import render_on_board
 
 
 def dbm(amplitude_v):

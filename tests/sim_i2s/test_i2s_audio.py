@@ -6,7 +6,7 @@ wrong I2S rate or format gives wrong audio."""
 import numpy as np
 import pytest
 from tonebridge.analysis import decode_multimon, fit_tones, segments, steady_slices
-from tonebridge.sim.board import SimBoard, play_on_board
+from tonebridge.sim import SimBoard, play_on_board
 from tonebridge.sim.clock import VirtualClock
 from tonebridge_fw.keypad import freqs
 

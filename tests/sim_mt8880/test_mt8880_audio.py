@@ -6,7 +6,7 @@ code table, a skipped power-up step or a wrong register bit gives wrong audio.""
 import numpy as np
 import pytest
 from tonebridge.analysis import decode_multimon, fit_tones, segments, steady_slices
-from tonebridge.sim.board import SimBoard, play_on_board
+from tonebridge.sim import SimBoard, play_on_board
 from tonebridge.sim.clock import VirtualClock
 from tonebridge.sim.mt8880_chip import F_OSC, tone_hz
 from tonebridge_fw.keypad import MT8880_CODE

@@ -12,8 +12,9 @@ from pathlib import Path
 
 from . import report
 
-SECTIONS = ("signal", "footprint", "latency", "scale", "bridge", "emu")
-QUICK_SECTIONS = ("signal", "footprint", "latency", "scale", "bridge")  # --quick leaves out emu
+SECTIONS = ("signal", "footprint", "latency", "scale", "bridge", "emu", "simcost")
+# --quick leaves out emu and simcost (each takes minutes)
+QUICK_SECTIONS = ("signal", "footprint", "latency", "scale", "bridge")
 
 
 def parse_args(argv=None):
@@ -41,7 +42,7 @@ def parse_args(argv=None):
         "--only",
         default=None,
         help=f"comma-separated sections to run (default all: {','.join(SECTIONS)}; with "
-        "--quick all but emu)",
+        "--quick all but emu and simcost)",
     )
     return p.parse_args(argv)
 
@@ -104,9 +105,17 @@ def main(argv=None) -> int:
             from . import emu
 
             results["emu"] = emu.run(args.quick, log=log)
+        elif section == "simcost":
+            from . import simcost
+
+            results["simcost"] = simcost.run(args.quick, log=log)
         results["timings_s"][section] = round(time.perf_counter() - t, 2)
     results["timings_s"]["total"] = round(time.perf_counter() - t_all, 2)
     rows = report.build_rows(results)
+    if "simcost" in results:
+        from . import simcost
+
+        rows += simcost.rows(results["simcost"])
     results["rows"] = [{k: v for k, v in r.items() if k != "format"} for r in rows]
     out = Path(args.json)
     out.parent.mkdir(parents=True, exist_ok=True)

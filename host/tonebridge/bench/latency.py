@@ -11,11 +11,11 @@ it through pyserial's own serial-port code, as it would a USB-CDC board); ``tone
 - board part, board time: from the firmware's first read of those bytes to the first tone
   sample on the recorded line (first sample above 10 % of the tone's peak).
 
-The board part is taken in board time because the ``sim://`` driver keeps the simulated
-board within a few ms of the wall clock but not exactly on it (it advances in 2 ms steps and
-falls behind under load; that lag is sampled and reported): mapping board time to wall time
-directly would carry that error. The board part still includes the firmware's main-loop
-poll wait, since the lockstep lets the firmware sleep in ``poll()`` until the bytes appear.
+The board part is taken in board time because the ``sim://`` board keeps its clock at the
+wall clock only while its firmware thread gets the CPU (it falls behind under load; that lag
+is sampled and reported): mapping board time to wall time directly would carry that error.
+The board part still includes the firmware's main-loop poll wait: the firmware sleeps in
+``poll()`` until the bytes appear.
 
 With ``--port`` a real board is measured the same way, except that a real board has no
 recorder: its figure is request -> the board's "digit started" report arriving at the host
@@ -87,8 +87,7 @@ def measure_sim(n: int, board: str = "pico", log=print) -> dict:
     lag, host_writes, board_reads = [], [], []
     stop = threading.Event()
 
-    def wall_of(t_us):
-        return port._t0 + (t_us - port._us0) / 1e6
+    wall_of = port.wall_of
 
     def sample_lag():
         while not stop.is_set():

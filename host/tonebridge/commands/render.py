@@ -2,7 +2,7 @@
 
 The audio comes from the firmware's own renderer (tonebridge_fw.synth), the same code
 that fills the boards' DMA/I2S buffers. With --board it is instead recorded from a
-simulated board running the unmodified firmware (tonebridge.sim.board.render_on_board).
+simulated board running the unmodified firmware (tonebridge.sim.play.render_on_board).
 """
 
 from __future__ import annotations
@@ -104,7 +104,7 @@ def run(args) -> int:
         return 2
     if args.board:
         try:
-            from tonebridge.sim.board import render_on_board
+            from tonebridge.sim.play import render_on_board
         except ImportError:
             print("board simulation not available yet", file=sys.stderr)
             return 2

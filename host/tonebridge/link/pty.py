@@ -21,10 +21,6 @@ import serial
 import tonebridge.link  # noqa: F401  (registers sim://)
 
 
-class _Unplugged(Exception):
-    """The terminal the pump was using is gone (its fd may belong to another file now)."""
-
-
 class PtyBridge:
     def __init__(self, url: str = "sim://pico", link_path: str | None = None):
         self.url = url
@@ -34,7 +30,9 @@ class PtyBridge:
         self._master = self._slave = None
         self._fds = threading.Lock()
         self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
         self._thread: threading.Thread | None = None
+        self._wake_r = self._wake_w = None
         self.to_board = 0
         self.to_host = 0
 
@@ -44,13 +42,18 @@ class PtyBridge:
 
     def start(self) -> str:
         self.port = serial.serial_for_url(self.url, timeout=0)
+        self._wake_r, self._wake_w = os.pipe()
         path = self._open_pty()
-        self._thread = threading.Thread(target=self._pump, name=f"pty {self.url}", daemon=True)
-        self._thread.start()
+        for fn, way in ((self._pump_in, "in"), (self._pump_out, "out")):
+            t = threading.Thread(target=fn, name=f"pty-{way} {self.url}", daemon=True)
+            self._threads.append(t)
+            t.start()
+        self._thread = self._threads[0]  # the one that selects on the terminal
         return path
 
     def _open_pty(self) -> str:
         master, slave = os.openpty()
+        os.set_blocking(master, False)
         tty.setraw(slave)  # no echo, no CR/LF mangling: bytes pass as they are
         self.path = os.ttyname(slave)
         if self.link_path:
@@ -61,12 +64,14 @@ class PtyBridge:
             os.symlink(self.path, self.link_path)
         with self._fds:
             self._master, self._slave = master, slave  # keep the slave open: no EIO when idle
+        self._wake()  # the host -> board pump selects on the new terminal
         return self.link_path or self.path
 
     def _close_pty(self) -> None:
         with self._fds:
             fds = (self._master, self._slave)
             self._master = self._slave = None
+        self._wake()  # the host -> board pump stops selecting on the old terminal
         for fd in fds:
             if fd is not None:
                 try:
@@ -91,68 +96,99 @@ class PtyBridge:
             self.link_path = link_path
         return self._open_pty()
 
-    def _on_master(self, m: int, op):
-        """Run op() on the terminal's fd `m` while it is still this bridge's open terminal.
+    # Two pump threads, each blocked until it has something to do (no polling): the host ->
+    # board one in select() on the terminal and a wake-up pipe, the board -> host one on the
+    # board link's condition (notified when the board writes).
+    #
+    # An unplug closes the terminal's fd from another thread, and the kernel hands its number
+    # to the next open() in the process: a pump still holding the bare number would then read
+    # (or write!) some unrelated file (seen once: it swallowed hw/filter.json as another
+    # simulated board was being built). So every read and write of the terminal happens under
+    # the fd lock, after checking the fd is still this bridge's terminal; a select() that
+    # returns for a file that took the number meanwhile is only a spurious wake-up.
+    def _wake(self) -> None:
+        try:
+            os.write(self._wake_w, b"x")
+        except (OSError, TypeError):
+            pass
 
-        An unplug closes the fd from another thread, and the kernel hands its number to the
-        next open() in the process: a pump still holding the bare number would then read (or
-        write!) some unrelated file (seen: it swallowed hw/filter.json as another simulated
-        board was being built). The fd lock makes "still ours" and the I/O one step."""
+    def _on_master(self, m: int, op):
+        """op() while ``m`` is still this bridge's open terminal, else None."""
         with self._fds:
             if self._master != m:
-                raise _Unplugged
+                return None
             return op()
 
-    def _pump(self) -> None:
+    def _pump_in(self) -> None:
         port = self.port
         while not self._stop.is_set():
             m = self._master
-            if m is None:
-                self._stop.wait(0.005)
-                n = port.in_waiting
-                if n:
-                    port.read(n)  # nobody is listening: the bytes are lost
+            fds = [self._wake_r] if m is None else [m, self._wake_r]
+            try:
+                r, _, _ = select.select(fds, [], [])
+            except (OSError, ValueError):
+                continue  # unplugged meanwhile
+            if self._wake_r in r:
+                os.read(self._wake_r, 4096)
+            if m is None or m not in r:
                 continue
             try:
-                self._pump_once(port, m)
-            except _Unplugged:
-                continue
-
-    def _pump_once(self, port, m: int) -> None:
-        try:
-            r, _, _ = self._on_master(m, lambda: select.select([m], [], [], 0.005))
-        except (OSError, ValueError):
-            return  # unplugged meanwhile
-        if r:
-            try:
-                data = self._on_master(m, lambda: os.read(m, 4096))
-            except OSError:
-                data = b""
+                data = self._on_master(m, lambda m=m: os.read(m, 4096))
+            except OSError:  # BlockingIOError, or EIO while unplugging
+                data = None
             if data:
                 self.to_board += len(data)
                 port.write(data)
-        n = port.in_waiting
-        if n:
-            data = port.read(n)
+
+    def _pump_out(self) -> None:
+        link = self.port.board.link
+        cond = link.cond
+
+        def ready():
+            return self._stop.is_set() or link.host_in_waiting() > 0
+
+        while True:
+            with cond:
+                cond.wait_for(ready)
+            if self._stop.is_set():
+                return
+            data = link.host_read(-1)
+            m = self._master
+            if m is None:
+                continue  # nobody is listening: the bytes are lost
             self.to_host += len(data)
             view = memoryview(data)
-            while view:
+            while view and not self._stop.is_set():
                 try:
-                    k = self._on_master(m, lambda v=view: os.write(m, v))
-                except BlockingIOError:
-                    self._stop.wait(0.001)
+                    k = self._on_master(m, lambda m=m, v=view: os.write(m, v))
+                except BlockingIOError:  # the terminal's buffer is full: the host is not reading
+                    try:
+                        select.select([], [m], [], 0.05)
+                    except (OSError, ValueError):
+                        pass
                     continue
                 except OSError:
                     break
+                if k is None:
+                    break  # unplugged: the rest is lost
                 view = view[k:]
 
     def stop(self) -> None:
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        self._wake()
+        if self.port is not None and self._threads:
+            cond = self.port.board.link.cond
+            with cond:
+                cond.notify_all()
+        for t in self._threads:
+            t.join(timeout=5)
         if self.port is not None:
             self.port.close()
         self._close_pty()
+        for fd in (self._wake_r, self._wake_w):
+            if fd is not None:
+                os.close(fd)
+        self._wake_r = self._wake_w = None
 
     def __enter__(self):
         self.start()

@@ -7,10 +7,13 @@
     serial.serial_for_url("sim://pico-mt8880?mt8880_mode=burst")  # chip-timed bursts
 
 The board is a `tonebridge.sim.SimBoard` running the firmware files unmodified (its own
-`main.py` -> `tonebridge_fw.app.App`), on a virtual clock that a driver thread keeps in step
-with the wall clock: to the host it is a board on a serial port that answers in real time,
-while inside the simulation time stays exact, so the recorded audio does not depend on the
-host's load.  `.board` is the SimBoard.
+`main.py` -> `tonebridge_fw.app.App`), on a virtual clock that its firmware thread keeps at
+the wall clock (paced: it blocks until the host writes or its next deadline is due, see
+`tonebridge.sim.runtime`): to the host it is a board on a serial port that answers in real
+time, while inside the simulation time stays exact, so the recorded audio does not depend on
+the host's load.  `.board` is the SimBoard; `.lock` is held while its firmware runs (hold it
+to read the board's state, e.g. render its line recording, consistently from another thread);
+`wall_of(t_us)` is the monotonic time at which the board's clock reads `t_us`.
 
 Registration: pyserial looks up `protocol_<scheme>` modules in the packages listed in
 `serial.protocol_handler_packages`; `register()` adds `tonebridge.link` (whose
@@ -19,8 +22,6 @@ Registration: pyserial looks up `protocol_<scheme>` modules in the packages list
 
 from __future__ import annotations
 
-import threading
-import time
 import urllib.parse
 
 import serial
@@ -29,7 +30,6 @@ from serial.serialutil import SerialException
 from tonebridge.link.inprocess import InProcessSerial
 
 PACKAGE = "tonebridge.link"
-STEP_S = 0.002
 
 
 def register() -> None:
@@ -97,37 +97,25 @@ class SimSerial(InProcessSerial):
                 VirtualClock(),
                 config=_overrides(name, opts) or None,
                 hwid=opts.get("hwid") or None,
+                paced=True,
             )
         except ValueError as e:  # boards.ConfigError, a bad hwid
             raise SerialException(f"sim://{name}: {e}") from e
-        self._stop = threading.Event()
-        # held while the driver thread advances the board: hold it to read the board's
-        # state (e.g. render its line recording) consistently from another thread
-        self.lock = threading.Lock()
-        self._t0 = time.monotonic()
-        self._us0 = self.board.now_us()
-        self._thread = threading.Thread(target=self._drive, name=f"sim://{name}", daemon=True)
+        self.lock = self.board.runtime.lock
         self.is_open = True
-        self._thread.start()
 
-    def _drive(self):
-        b = self.board
-        while not self._stop.is_set():
-            target = self._us0 + int((time.monotonic() - self._t0) * 1e6)
-            with self.lock:
-                if target > b.now_us():
-                    b.run_until_us(target)
-            self._stop.wait(STEP_S)
+    def wall_of(self, t_us) -> float:
+        """time.monotonic() at which the board's clock reads ``t_us``."""
+        return self.board.runtime.pacer.wall_of(t_us)
 
     def close(self):
         if not self.is_open:
             return
         self.is_open = False
-        self._stop.set()
-        self._thread.join(timeout=5)
         try:
             if self._record:
-                self.board.line.write_wav(self._record, self._rate)
+                with self.lock:
+                    self.board.line.write_wav(self._record, self._rate)
         finally:
             self.board.close()
 

@@ -4,9 +4,11 @@ See docs/architecture.md ("Simulated board") for the API other parts attach to.
 """
 
 from .analog import LineInterface, LineRecorder, OutputChain
-from .board import BoardReset, SimBoard, play_on_board, render_on_board
+from .board import SimBoard
 from .clock import RealClock, VirtualClock
 from .pinbus import PinBus
+from .play import play_on_board, render_on_board
+from .runtime import BoardReset
 
 __all__ = [
     "BoardReset",

@@ -73,7 +73,7 @@ def make_machine_module(board) -> types.ModuleType:
             self.init(mode, pull, value=value)
 
         def init(self, mode=-1, pull=-1, *, value=None, drive=None, alt=None):
-            board._touch()
+            board.runtime.touch()
             if hw is not None and mode != -1:
                 hw.set_pin_function(self._id, "sio")
             bus.configure(self._id, None if mode == -1 else mode, -1 if pull == -1 else pull, value)
@@ -81,7 +81,7 @@ def make_machine_module(board) -> types.ModuleType:
                 bus.set_function(self._id, "sio")
 
         def value(self, v=None):
-            board._touch()
+            board.runtime.touch()
             if v is None:
                 return bus.read(self._id)
             bus.set_output(self._id, v)
@@ -109,7 +109,7 @@ def make_machine_module(board) -> types.ModuleType:
 
         def pull(self, p=None):
             if p is None:
-                return bus._pull.get(self._id)
+                return bus.pull(self._id)
             self.init(-1, p)
 
         def irq(self, handler=None, trigger=12, hard=False):
@@ -293,14 +293,14 @@ def make_machine_module(board) -> types.ModuleType:
             self._linked = bool(uart) and int(uart.get("id", 0)) == int(self._id)
 
         def any(self):
-            board._touch()
+            board.runtime.touch()
             return board.link.board_available() if self._linked else 0
 
         def read(self, n=-1):
             if not self._linked:
                 return None
             if not board.link.board_available() and self._timeout:
-                board._wait_until(lambda: board.link.board_available() > 0, self._timeout)
+                board.runtime.wait_until(lambda: board.link.board_available() > 0, self._timeout)
             data = board.link.board_read(n)
             return data or None
 
@@ -362,10 +362,10 @@ def make_machine_module(board) -> types.ModuleType:
         return bytes.fromhex(board.hwid)
 
     def idle():
-        board._advance_us(1000, until_event=True)
+        board.runtime.advance_us(1000, until_event=True)
 
     def lightsleep(ms=None):
-        board._advance_us(int(ms or 0) * 1000)
+        board.runtime.advance_us(int(ms or 0) * 1000)
 
     def disable_irq():
         return 0

@@ -53,6 +53,13 @@ class PinBus:
     def mode(self, gpio: int):
         return self._mode.get(int(gpio))
 
+    def pull(self, gpio: int):
+        return self._pull.get(int(gpio))
+
+    def configured(self) -> list:
+        """GPIOs whose mode was ever set."""
+        return list(self._mode)
+
     def function(self, gpio: int) -> str:
         """'sio' (plain GPIO), 'pwm', 'i2s', ... or 'null' when never configured."""
         return self._function.get(int(gpio), "null")

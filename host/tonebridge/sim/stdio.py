@@ -60,8 +60,7 @@ class SerialLink:
 
     # ---- board side -------------------------------------------------------------------
     def board_available(self) -> int:
-        with self.cond:
-            return len(self._to_board)
+        return len(self._to_board)  # one atomic read (the firmware polls this every pass)
 
     def board_read(self, n: int = -1) -> bytes:
         with self.cond:
@@ -98,11 +97,11 @@ class _BoardBinaryIn:
         """Blocking read of ``n`` bytes (as on a board); n < 0: what is there, at least 1."""
         link = self._b.link
         if n is None or n < 0:
-            self._b._wait_until(lambda: link.board_available() > 0, None)
+            self._b.runtime.wait_until(lambda: link.board_available() > 0, None)
             return link.board_read(-1)
         out = bytearray()
         while len(out) < n:
-            self._b._wait_until(lambda: link.board_available() > 0, None)
+            self._b.runtime.wait_until(lambda: link.board_available() > 0, None)
             out += link.board_read(n - len(out))
         return bytes(out)
 
@@ -196,7 +195,7 @@ def make_select_module(board) -> types.ModuleType:
     def _ready(obj, mask):
         ev = 0
         if mask & POLLIN:
-            if board._readable(obj):
+            if board.readable(obj):
                 ev |= POLLIN
         if mask & POLLOUT:
             ev |= POLLOUT
@@ -229,8 +228,11 @@ def make_select_module(board) -> types.ModuleType:
             res = self._scan()
             if res or timeout == 0:
                 return res
-            board._wait_until(lambda: bool(self._scan()), None if timeout < 0 else timeout)
-            return self._scan()
+            rt = board.runtime
+            end = 1 << 62 if timeout < 0 else rt.clock.now_us() + int(timeout) * 1000
+            if rt.advance_to(end, lambda: bool(self._scan())):
+                return self._scan()
+            return []
 
         def ipoll(self, timeout=-1, flags=0):
             return iter(self.poll(timeout))

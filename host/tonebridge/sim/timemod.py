@@ -27,12 +27,12 @@ def ticks_add(t, delta):
 
 
 def make_time_module(board) -> types.ModuleType:
-    """``board`` provides ``clock``, ``_advance_us(n)`` and ``ticks_offset_us``."""
+    """``board`` provides ``clock``, ``runtime`` (``advance_us``, ``touch``) and ``ticks_offset_us``."""
     mod = types.ModuleType("time")
     clock = board.clock
 
     def _now():
-        board._touch()
+        board.runtime.touch()
         return clock.now_us() + board.ticks_offset_us
 
     def ticks_us():
@@ -45,13 +45,13 @@ def make_time_module(board) -> types.ModuleType:
         return ticks_us()
 
     def sleep_us(us):
-        board._advance_us(max(0, int(us)))
+        board.runtime.advance_us(max(0, int(us)))
 
     def sleep_ms(ms):
-        board._advance_us(max(0, int(ms)) * 1000)
+        board.runtime.advance_us(max(0, int(ms)) * 1000)
 
     def sleep(s):
-        board._advance_us(max(0, int(round(float(s) * 1_000_000))))
+        board.runtime.advance_us(max(0, int(round(float(s) * 1_000_000))))
 
     def time_ns():
         return (EPOCH_OFFSET_S * 1_000_000 + _now()) * 1000

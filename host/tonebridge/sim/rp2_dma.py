@@ -1,0 +1,322 @@
+"""RP2040/RP2350 DMA channels: READ/WRITE/TRANS_COUNT/CTRL (and their aliases), chaining,
+completion flags, and the transfers themselves.
+
+Transfers happen when their TREQ fires (the wrap DREQ of a PWM slice, a pacing timer at
+``clk_sys * X / Y``, or unpaced every few clocks); they read from the buffers the firmware handed
+over and write to memory or to peripheral registers (a CC write reaches the PWM slice with its
+time). ``DmaEngine.run(limit)`` catches every busy channel up to ``limit`` in bulk with numpy.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .rp2_mcu import (
+    DMA_LATENCY,
+    MCU,
+    NP_DTYPE,
+    TREQ_PERMANENT,
+    TREQ_TIMER0,
+    UNPACED_CYCLES,
+    BusFault,
+    ctrl_field,
+)
+
+
+class DmaChannel:
+    def __init__(self, engine, idx):
+        self.engine = engine
+        self.mcu = engine.mcu
+        self.idx = idx
+        self.read = 0
+        self.write = 0
+        self.count = 0
+        self.reload = 0
+        self.ctrl = 0
+        self.busy = False
+        self.after = 0  # t16 after which the next DREQ counts
+        self.transfers = 0
+        self.irq_pending = False
+        self.claimed = False
+        self.completions = 0
+        self._fields_of = None
+        self._fields: dict = {}
+
+    def f(self, name):
+        return self.fields()[name]
+
+    def fields(self) -> dict:
+        """CTRL decoded into its fields (cached per value: the firmware rarely changes it)."""
+        if self._fields_of != self.ctrl:
+            self._fields = {n: ctrl_field(self.mcu, self.ctrl, n) for n in MCU[self.mcu]["ctrl"]}
+            self._fields_of = self.ctrl
+        return self._fields
+
+    def ctrl_read(self) -> int:
+        lsb, _ = MCU[self.mcu]["ctrl"]["busy"]
+        return self.ctrl | (int(self.busy) << lsb)
+
+    def trigger(self, t16: int) -> None:
+        if not self.f("en"):
+            return
+        if self.busy:
+            return
+        self.busy = True
+        self.count = self.reload
+        self.after = t16
+        if self.count == 0:
+            self.engine.complete(self, t16)
+
+    def clear(self) -> None:
+        self.busy = False
+        self.claimed = False
+        self.ctrl = self.read = self.write = self.count = self.reload = 0
+
+
+class DmaEngine:
+    """The channels of one chip. ``hw`` gives the PWM slices (wrap DREQs), the address map
+    and the register file for transfers into peripheral registers."""
+
+    def __init__(self, hw):
+        self.hw = hw
+        self.mcu = hw.mcu
+        self.c = hw.c
+        self.channels = [DmaChannel(self, i) for i in range(self.c["dma_channels"])]
+        self.timers = [0, 0, 0, 0]
+        self.irq_handlers: dict[int, object] = {}
+        self.irq_queue: list = []
+        self._shapes: dict = {}  # (CTRL, WRITE_ADDR) -> may its transfers wait (deferrable)
+
+    def reset(self) -> None:
+        for ch in self.channels:
+            ch.clear()
+        self.timers = [0, 0, 0, 0]
+        self.irq_handlers.clear()
+
+    def requests(self, ch: DmaChannel, limit: int, n: int) -> np.ndarray:
+        """The next (at most n) DREQ instants of ``ch`` up to ``limit``."""
+        treq = ch.fields()["treq_sel"]
+        w0 = self.c["dreq_pwm_wrap0"]
+        if w0 <= treq < w0 + self.c["pwm_slices"]:
+            w = self.hw.slices[treq - w0].wraps_after(ch.after - DMA_LATENCY + 1, limit, n)
+            return w + DMA_LATENCY
+        if TREQ_TIMER0 <= treq < TREQ_TIMER0 + 4:
+            reg = self.timers[treq - TREQ_TIMER0]
+            x, y = reg >> 16, reg & 0xFFFF
+            if x == 0 or y == 0:
+                return np.empty(0, dtype=np.int64)
+            # DREQ k at k * Y / X system clocks
+            k0 = ch.after * x // (16 * y) + 1
+            k1 = min(limit * x // (16 * y), k0 + n - 1)
+            if k1 < k0:
+                return np.empty(0, dtype=np.int64)
+            k = np.arange(k0, k1 + 1, dtype=np.int64)
+            return (k * 16 * y + x - 1) // x
+        if treq == TREQ_PERMANENT:
+            step = 16 * UNPACED_CYCLES
+            m = min(n, max(0, (limit - ch.after) // step))
+            return ch.after + step * np.arange(1, m + 1, dtype=np.int64)
+        return np.empty(0, dtype=np.int64)  # a peripheral with no model never asks
+
+    def _wrap_slice(self, ch: DmaChannel):
+        """The PWM slice whose wrap paces ``ch``, or None."""
+        treq = ch.fields()["treq_sel"]
+        w0 = self.c["dreq_pwm_wrap0"]
+        if w0 <= treq < w0 + self.c["pwm_slices"]:
+            return self.hw.slices[treq - w0]
+        return None
+
+    def pending(self, ch: DmaChannel, limit: int) -> int:
+        """How many transfers of ``ch`` ``run(limit)`` would make (for a channel
+        ``deferrable``), counted without making them."""
+        s = self._wrap_slice(ch)
+        return min(ch.count, s.wrap_count(ch.after - DMA_LATENCY + 1, limit))
+
+    def deferrable(self, limit: int) -> bool:
+        """True if ``run(limit)`` may wait: every busy channel is paced by a PWM wrap, reads
+        one run of consecutive elements, writes one peripheral register, and none of them
+        completes by ``limit`` (no completion, chain or IRQ falls due; nothing the CPU can
+        see changes but TRANS_COUNT and READ_ADDR, which ``pending`` gives). Its transfers
+        are then the same whenever they are made: the request times are fixed by the slice
+        and the buffer being played is not the one the firmware refills (it refills a
+        buffer once it saw its channel complete, and a completion is never deferred)."""
+        for ch in self.channels:
+            if not ch.busy:
+                continue
+            key = (ch.ctrl, ch.write)
+            shape = self._shapes.get(key)
+            if shape is None:
+                f = ch.fields()
+                shape = not f["en"] or (
+                    self._wrap_slice(ch) is not None
+                    and f["inc_read"]
+                    and not f["inc_write"]
+                    and not f["ring_size"]
+                    and not f["bswap"]
+                    and (ch.write >> 28) in (4, 5)  # a peripheral register, never RAM
+                    and self.hw.mem.resolve(ch.write) is None
+                )
+                if len(self._shapes) > 64:
+                    self._shapes.clear()
+                self._shapes[key] = shape
+            if not shape:
+                return False
+            if ch.fields()["en"] and self.pending(ch, limit) >= ch.count:
+                return False
+        return True
+
+    def run(self, limit: int) -> None:
+        """Every busy channel's transfers up to ``limit``, completions and chains included."""
+        for _ in range(100000):
+            active = [ch for ch in self.channels if ch.busy and ch.fields()["en"]]
+            if not active:
+                return
+            plans = []
+            first_done = None
+            for ch in active:
+                tt = self.requests(ch, limit, ch.count)
+                plans.append((ch, tt))
+                if tt.size == ch.count and tt.size:
+                    if first_done is None or tt[-1] < first_done:
+                        first_done = int(tt[-1])
+            cut = limit if first_done is None else first_done
+            finished = []
+            for ch, tt in plans:
+                if first_done is not None:
+                    tt = tt[tt <= cut]
+                if tt.size:
+                    self.transfer(ch, tt)
+                if ch.count == 0:
+                    finished.append(ch)
+            if not finished:
+                return
+            for ch in finished:
+                self.complete(ch, cut)
+
+    def complete(self, ch: DmaChannel, t16: int) -> None:
+        ch.busy = False
+        ch.completions += 1
+        if not ch.f("irq_quiet"):
+            ch.irq_pending = True
+            fn = self.irq_handlers.get(ch.idx)
+            if fn is not None:
+                self.irq_queue.append(fn)  # run once the model has caught up (soft IRQ)
+        nxt = ch.f("chain_to")
+        if nxt != ch.idx and nxt < len(self.channels):
+            self.channels[nxt].trigger(t16)
+
+    def transfer(self, ch: DmaChannel, tt: np.ndarray) -> None:
+        f = ch.fields()
+        m = tt.size
+        size = 1 << f["size"]
+        if size == 8:
+            raise BusFault("DMA DATA_SIZE 3 is reserved")
+        dt = NP_DTYPE[size]
+        # read side
+        inc_r, inc_w = f["inc_read"], f["inc_write"]
+        ring = f["ring_size"]
+        ring_on_write = f["ring_sel"]
+        read_ring = bool(ring and not ring_on_write)
+        if inc_r and not read_ring:  # the common case: one run of consecutive elements
+            vals = self._read_run(ch.read, m, size, dt)
+            last_read = ch.read + (m - 1) * size
+        else:
+            offs = np.arange(m, dtype=np.int64) * size if inc_r else np.zeros(m, dtype=np.int64)
+            if read_ring:
+                mask = (1 << ring) - 1
+                raddrs = (ch.read & ~mask) | ((ch.read + offs) & mask)
+            else:
+                raddrs = ch.read + offs
+            vals = self._read_many(raddrs, size, dt)
+            last_read = int(raddrs[-1])
+        if f["bswap"] and size > 1:
+            vals = vals.byteswap()
+        # write side
+        if not inc_w and not (ring and ring_on_write):
+            self._write_fixed(ch.write, vals, size, tt)
+            last_write = ch.write
+        else:
+            woffs = np.arange(m, dtype=np.int64) * size if inc_w else np.zeros(m, dtype=np.int64)
+            if ring and ring_on_write:
+                mask = (1 << ring) - 1
+                waddrs = (ch.write & ~mask) | ((ch.write + woffs) & mask)
+            else:
+                waddrs = ch.write + woffs
+            self._write_many(waddrs, vals, size, tt)
+            last_write = int(waddrs[-1])
+        # registers advance
+        if inc_r:
+            ch.read = (
+                last_read + size
+                if not read_ring
+                else (ch.read & ~((1 << ring) - 1)) | ((last_read + size) & ((1 << ring) - 1))
+            )
+        if inc_w:
+            ch.write = last_write + size
+        ch.count -= m
+        ch.transfers += m
+        ch.after = int(tt[-1])
+
+    def _read_run(self, a0: int, m: int, size: int, dt) -> np.ndarray:
+        r = self.hw.mem.resolve(a0)
+        if r is None:
+            raise BusFault(f"DMA read from unmapped address {a0:#010x}")
+        view, off = r
+        end = off + m * size
+        if end > view.size:
+            raise BusFault(f"DMA read runs past the end of its buffer at {a0:#010x}")
+        return view[off:end].view(f"<u{size}").astype(dt)
+
+    def _write_fixed(self, a0: int, vals: np.ndarray, size: int, tt) -> None:
+        """Every value to one address (a peripheral register, or one memory location)."""
+        if self.hw.mem.resolve(a0) is not None:
+            self._write_many(np.full(vals.size, a0, dtype=np.int64), vals, size, tt)
+            return
+        self._write_register(a0, vals, size, tt)
+
+    def _read_many(self, addrs: np.ndarray, size: int, dt) -> np.ndarray:
+        a0 = int(addrs[0])
+        r = self.hw.mem.resolve(a0)
+        if r is None:
+            if addrs.size and np.all(addrs == a0):
+                return np.full(addrs.size, self.hw.raw_read(a0), dtype=dt)
+            raise BusFault(f"DMA read from unmapped address {a0:#010x}")
+        view, off = r
+        rel = addrs - a0 + off
+        if rel.min() < 0 or rel.max() + size > view.size:
+            raise BusFault(f"DMA read runs past the end of its buffer at {a0:#010x}")
+        if size == 1:
+            return view[rel].astype(dt)
+        b = np.stack([view[rel + i] for i in range(size)], axis=1).copy()
+        return b.view(f"<u{size}").reshape(-1).astype(dt)
+
+    def _write_many(self, addrs: np.ndarray, vals: np.ndarray, size: int, tt) -> None:
+        a0 = int(addrs[0])
+        r = self.hw.mem.resolve(a0)
+        if r is not None:
+            view, off = r
+            rel = addrs - a0 + off
+            if rel.max() + size > view.size:
+                raise BusFault(f"DMA write runs past the end of its buffer at {a0:#010x}")
+            raw = vals.astype(f"<u{size}").view(np.uint8).reshape(-1, size)
+            for i in range(size):
+                view[rel + i] = raw[:, i]
+            return
+        if not np.all(addrs == a0):
+            raise BusFault(f"DMA write with increment into registers at {a0:#010x}")
+        self._write_register(a0, vals, size, tt)
+
+    def _write_register(self, a0: int, vals: np.ndarray, size: int, tt) -> None:
+        # narrow writes to an APB register are replicated across the 32-bit word
+        v = vals.astype(np.uint32)
+        if size == 2:
+            v = v | (v << 16)
+        elif size == 1:
+            v = v * np.uint32(0x01010101)
+        base = self.c["pwm_base"]
+        off = a0 - base
+        if 0 <= off < 0x14 * len(self.hw.slices) and off % 0x14 == 0x0C:
+            self.hw.slices[off // 0x14].log_write(tt, v)
+            return
+        for t, x in zip(tt.tolist(), v.tolist(), strict=True):
+            self.hw.raw_write(a0 & ~3, x, t16=t)
