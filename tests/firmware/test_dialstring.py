@@ -238,6 +238,10 @@ def test_held_key_errors_name_the_position():
         ("5(10001)", "held key at position 0: 10001 ms is outside 40-10000 ms", 2, "1"),
         ("12#(39)", "held key at position 2: 39 ms is outside 40-10000 ms", 4, "3"),
         ("5(0)", "held key at position 0: 0 ms is outside 40-10000 ms", 2, "0"),
+        # one digit past the limit is still read (not stopped at 10000 and let through)
+        ("5(100000)", "held key at position 0: 100000 ms is outside 40-10000 ms", 2, "1"),
+        # a length within the int range is reported as its number, leading zeros dropped
+        ("5(007)", "held key at position 0: 7 ms is outside 40-10000 ms", 2, "0"),
         ("5(99999999999999999999)", "held key at position 0: 99999999999999999999 ms is "
          "outside 40-10000 ms", 2, "9"),
         ("(5)", "'(' at position 0 does not follow a key", 0, "("),
@@ -275,3 +279,7 @@ def test_a_board_that_cannot_hold_refuses_held_keys():
     # a smaller limit is reported as the limit
     e = raises(DialStringError, compile_plan, "5(3000)", "tonebridge", hold_max_ms=2000)
     assert str(e) == "held key at position 0: 3000 ms is outside 40-2000 ms"
+    e = raises(DialStringError, compile_plan, "5(010000)", "tonebridge", hold_max_ms=5000)
+    assert str(e) == "held key at position 0: 10000 ms is outside 40-5000 ms"
+    # a board that holds keys only as long as the shortest tone still holds them that long
+    assert compile_plan("5(40)", "tonebridge", hold_max_ms=40) == [("5", 40)]
