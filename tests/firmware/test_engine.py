@@ -216,6 +216,10 @@ def test_invalid_string_plays_nothing():
     assert rep.startswith("ERR bad-arg")
     rep = r.request("13", "SEND color=red 123")
     assert rep.startswith("ERR bad-arg")
+    # unknown options sorting before "boot" and after "dialect" too (not a range check)
+    for i, opt in enumerate(("amp=1", "volume=3")):
+        rep = r.request("13" + "ab"[i], "SEND " + opt + " 123")
+        assert rep.startswith("ERR bad-arg unknown SEND option " + opt[:-2]), rep
     rep = r.request("14", "SEND " + "1" * 93)
     assert rep.startswith("ERR dial pos=92")
     r.run(3000)
