@@ -103,8 +103,15 @@ class BoardRuntime:
     def wake(self) -> None:
         """Make a blocked paced/real firmware thread look again (reset, close)."""
         cond = self.board.link.cond
-        with cond:
-            cond.notify_all()
+        # bounded: close() wakes again after raising BoardReset into the firmware thread, and
+        # an exception delivered that way while the thread was taking the link's lock can
+        # leave the lock held for good (seen: `bench --only latency` hung here 1 run in 3);
+        # the thread is joined with a timeout after this anyway
+        if cond.acquire(timeout=0.5):
+            try:
+                cond.notify_all()
+            finally:
+                cond.release()
 
     def check_async(self) -> None:
         """In the firmware thread: a reset, a Ctrl-C or scheduled callbacks take effect here."""
