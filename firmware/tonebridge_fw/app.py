@@ -95,6 +95,7 @@ class App:
             hold_max_ms=getattr(self.backend, "hold_max_ms", dialstring.HOLD_MAX_MS),
             # a sequence longer than the line may stay off-hook would be cut by the hang-up
             max_plan_ms=getattr(self.line, "max_offhook_ms", 0),
+            flash_ms=profile.get("flash_ms", dialstring.DEFAULT_FLASH_MS),
         )
         self.wdt = None
         wd = profile.get("watchdog_ms")
@@ -125,6 +126,8 @@ class App:
                     self._player_failed(e)
             elif kind == "cancel":
                 self.player.cancel()
+            elif kind == "flash":
+                self.line.flash(act[1])
             elif kind == "hook":
                 if act[1]:
                     self.line.off_hook()
@@ -179,8 +182,8 @@ class App:
         self.passes += 1
         if self.wdt is not None:
             self.wdt.feed()
-        if self.player.busy() or eng.busy():
-            return BUSY_MS
+        if self.player.busy() or eng.busy() or self.line.flashing():
+            return BUSY_MS  # (a flash: line.service() in the next pass ends it on time)
         return IDLE_MS
 
     def shutdown(self):

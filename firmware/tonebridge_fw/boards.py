@@ -14,9 +14,10 @@
 # up by itself after this long off-hook. "watchdog_ms" (in tonebridge.json, e.g. 5000): the
 # app starts machine.WDT and feeds it once per healthy main-loop pass (off when absent);
 # after Ctrl-C a timer keeps it fed for "repl_grace_s" (default 600) so mpremote can work at
-# the REPL, then the watchdog resets the board back into service.
+# the REPL, then the watchdog resets the board back into service. "flash_ms": the board's hook
+# flash length (FLASH and the tonebridge dialect's '!'), 50-1500 ms, 100 by default.
 
-_LINE = {"hook_pin": 14, "mute_pin": 15, "max_offhook_s": 600}
+_LINE = {"hook_pin": 14, "mute_pin": 15, "max_offhook_s": 600, "flash_ms": 100}
 
 PROFILES = {
     "pico": {
@@ -122,7 +123,9 @@ _INT_KEYS = (
     "watchdog_ms",
     "repl_grace_s",
     "relay_settle_ms",
+    "flash_ms",
 )
+FLASH_RANGE = (50, 1500)  # dialstring.FLASH_MIN_MS, FLASH_MAX_MS
 
 
 class ConfigError(ValueError):
@@ -145,6 +148,8 @@ def profile(name, overrides=None):
             v = overrides[k]
             if k in _INT_KEYS and (not isinstance(v, int) or isinstance(v, bool) or v < 0):
                 raise ConfigError("%s must be a non-negative integer" % k)
+            if k == "flash_ms" and not FLASH_RANGE[0] <= v <= FLASH_RANGE[1]:
+                raise ConfigError("flash_ms must be within %d-%d ms" % FLASH_RANGE)
             if k == "d_pins" and (not isinstance(v, list) or len(v) != 4):
                 raise ConfigError("d_pins must be a list of 4 pin numbers")
             p[k] = v

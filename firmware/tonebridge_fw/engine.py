@@ -5,7 +5,7 @@
 #     eng = Engine(ticks_ms, boot_id="3fa2c1d0", info={"board": "pico", "backend": "pwm"})
 #     eng.receive(data)          # bytes read from the serial link
 #     for act in eng.actions():  # ("play", rid, plan) / ("cancel", rid) / ("hook", off_hook)
-#         ...                    # / ("config", dict)
+#         ...                    # / ("config", dict) / ("flash", ms)
 #     eng.player_event(ev)       # events from Player.service()
 #     eng.line_event("hook", off_hook) / ("timeout",) / ("fault", text)
 #     eng.tick()                 # once per main-loop pass: stall guard
@@ -36,13 +36,15 @@ FW_VERSION = "0.1.0"
 WINDOW = const(32)
 QUEUE_DEPTH = const(4)
 STALL_MARGIN_MS = const(2000)
-# a 40-char id, every SEND option at its longest (boot, dialect=tonebridge, tone, gap, pause)
-# and this many characters of dial string still fit MAX_FRAME (test_longest_send_fits_one_frame)
-MAX_SEND_CHARS = const(140)
+# a 40-char id, every SEND option at its longest (boot, dialect=tonebridge, tone, gap, pause,
+# flash) and this many characters of dial string still fit MAX_FRAME
+# (test_longest_send_fits_one_frame); every dialect's own limit (92) is below it
+MAX_SEND_CHARS = const(128)
 _NONE = ()
 
-DEFAULT_CONFIG = {"dialect": "catapult", "tone": 100, "gap": 100, "pause": 500}
+DEFAULT_CONFIG = {"dialect": "catapult", "tone": 100, "gap": 100, "pause": 500, "flash": 100}
 _TIMING = ("tone", "gap", "pause")  # SEND options and CONFIG settings, in ms
+_FLASH = "flash"  # SEND option and CONFIG setting: the hook flash, in ms (50-1500)
 # settings a backend may let CONFIG change at run time (Engine(tunable={...}))
 TWIST_RANGE = (0.0, 4.0)  # dB, high group above low group (synth.Renderer limits)
 LEVEL_RANGE = (0.05, 1.0)  # peak of the two-tone sum as a fraction of full scale
@@ -89,6 +91,7 @@ class Engine:
         tunable=None,
         hold_max_ms=dialstring.HOLD_MAX_MS,
         max_plan_ms=0,
+        flash_ms=dialstring.DEFAULT_FLASH_MS,
     ):
         self.ticks_ms = ticks_ms
         self.boot_id = boot_id
@@ -104,6 +107,8 @@ class Engine:
         self.max_plan_ms = max_plan_ms
         for k in self.tunable:
             self.config[k] = self.tunable[k]
+        dialstring.check_flash(flash_ms)  # the profile's flash_ms (boards.profile checks it)
+        self.config[_FLASH] = flash_ms
         self.off_hook = False
         self.started_ms = ticks_ms()
         self._out = []
@@ -291,7 +296,7 @@ class Engine:
                 if v not in dialects():
                     raise ValueError("unknown dialect " + v)
                 new[k] = v
-            elif k in _TIMING:
+            elif k in _TIMING or k == _FLASH:
                 new[k] = _int(v, k)
             elif k == "twist" or k == "level":
                 if k not in self.tunable:
@@ -305,6 +310,7 @@ class Engine:
                 raise ValueError("unknown setting " + k)
         try:
             dialstring.check_timing(new["tone"], new["gap"], new["pause"])
+            dialstring.check_flash(new[_FLASH])
         except ValueError as e:
             raise ValueError(str(e))
         if kv:
@@ -314,6 +320,7 @@ class Engine:
         pairs = [("dialect", c["dialect"])]
         for k in _TIMING:
             pairs.append((k, c[k]))
+        pairs.append((_FLASH, c[_FLASH]))
         for k in ("twist", "level"):
             if k in c:
                 pairs.append((k, c[k]))
@@ -336,6 +343,20 @@ class Engine:
             self.off_hook = off
             self._event(codec.NO_ID, "HOOK " + args[0])
         return "OK hook=" + args[0]
+
+    def _flash(self, rid, args):
+        if len(args) > 1:
+            raise ValueError("FLASH takes at most one length in ms")
+        ms = _int(args[0], "flash") if args else self.config[_FLASH]
+        dialstring.check_flash(ms)
+        if not self.off_hook:
+            self._err(rid, "on-hook", "line is on-hook: a flash needs the line held (HOOK off)")
+            return None
+        if self._cur is not None or self._queue:
+            self._err(rid, "busy", "a sequence is playing (put '!' in a tonebridge dial string)")
+            return None
+        self._actions.append(("flash", ms))
+        return "OK flash=" + str(ms)
 
     def _cancel(self, rid, args):
         if len(args) > 1:
@@ -364,9 +385,9 @@ class Engine:
         if not rest:
             self._err(rid, "bad-arg", "SEND needs a dial string")
             return None
-        text = " ".join(rest)
+        text = codec.dial_from_wire(" ".join(rest))  # '^' on the wire is the dialect's '!'
         for k in kv:
-            if k != "boot" and k != "dialect" and k not in _TIMING:
+            if k != "boot" and k != "dialect" and k != _FLASH and k not in _TIMING:
                 self._err(rid, "bad-arg", "unknown SEND option " + k)
                 return None
         boot = kv.get("boot")
@@ -381,18 +402,19 @@ class Engine:
         try:
             for k in _TIMING:
                 t[k] = _int(kv[k], k) if k in kv else self.config[k]
+            t[_FLASH] = _int(kv[_FLASH], _FLASH) if _FLASH in kv else self.config[_FLASH]
         except ValueError as e:
             self._err(rid, "bad-arg", str(e))
             return None
         gap = t["gap"]
         try:
             plan = dialstring.compile_plan(
-                text, dialect, t["tone"], gap, t["pause"], self.hold_max_ms
+                text, dialect, t["tone"], gap, t["pause"], self.hold_max_ms, t[_FLASH]
             )
         except dialstring.DialStringError as e:
             pos = getattr(e, "position", None)
             where = "" if pos is None else " pos=" + str(pos)
-            self._err(rid, "dial" + where, str(e))
+            self._err(rid, "dial" + where, codec.dial_to_wire(str(e)))
             return None
         except ValueError as e:
             self._err(rid, "bad-arg", str(e))
@@ -460,11 +482,11 @@ class Engine:
         if job is None or ev[1] != job.rid:
             return  # stale event (a job already given up on)
         if kind == "started":
-            self._event(job.rid, "START " + str(ev[2]) + " " + str(ev[3]))
+            self._event(job.rid, "START " + str(ev[2]) + " " + codec.dial_to_wire(str(ev[3])))
         elif kind == "finished":
             if ev[2] + 1 > job.played:
                 job.played = ev[2] + 1
-            self._event(job.rid, "END " + str(ev[2]) + " " + str(ev[3]))
+            self._event(job.rid, "END " + str(ev[2]) + " " + codec.dial_to_wire(str(ev[3])))
         elif kind == "done" or kind == "aborted":
             if ev[2] > job.played:
                 job.played = ev[2]
@@ -575,5 +597,6 @@ _VERBS = {
     "HOOK": Engine._hook,
     "CANCEL": Engine._cancel,
     "SEND": Engine._send_req,
+    "FLASH": Engine._flash,
 }
-_EFFECTFUL = ("CONFIG", "HOOK", "CANCEL")
+_EFFECTFUL = ("CONFIG", "HOOK", "CANCEL", "FLASH")

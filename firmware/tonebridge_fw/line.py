@@ -7,8 +7,13 @@
 #
 # Line(profile, ticks_ms) ; off_hook(), on_hook(), mute(), unmute(), is_off_hook(),
 # ready() (off-hook for profile "relay_settle_ms", default 10 ms: the relay has closed),
+# flash(ms): a hook flash, the relay released for exactly ms while the line stays held
+# (is_off_hook() stays True; flashing() while the break lasts; profile "flash_ms" is the
+# board's default length, dialstring.FLASH_MIN_MS..FLASH_MAX_MS),
 # service() -> list of events: ("hangup", reason) when the board hung up by itself
-# (reason "timeout": off-hook longer than max_offhook_s).
+# (reason "timeout": off-hook longer than max_offhook_s). service() also ends a flash:
+# timed on ticks_us, the last part (under SPIN_US) slept out, so the break lasts ms to
+# within the sleep's resolution however the main loop's passes fall.
 # Watchdog(timeout_ms): machine.WDT fed only by feed(), which the main loop calls once per
 # healthy pass.
 
@@ -20,14 +25,28 @@ except ImportError:
         return x
 
 
+from tonebridge_fw.ticks import ticks_add as _add
 from tonebridge_fw.ticks import ticks_diff as _diff
 
 MAX_OFFHOOK_S_DEFAULT = const(600)
 RELAY_SETTLE_MS_DEFAULT = const(10)  # hook relay operate time + contact bounce (hw/)
+SPIN_US = const(1500)  # a flash ending sooner than this is slept out in service()
+
+
+def _clock_us(ticks_ms):
+    """(ticks_us, sleep_us) of the time module; on a host without them, from ticks_ms."""
+    try:
+        import time
+
+        return time.ticks_us, time.sleep_us
+    except (ImportError, AttributeError):
+        return (lambda: ticks_ms() * 1000), None
 
 
 class Line:
-    def __init__(self, profile, ticks_ms, pin_class=None, max_offhook_s=None):
+    def __init__(
+        self, profile, ticks_ms, pin_class=None, max_offhook_s=None, ticks_us=None, sleep_us=None
+    ):
         if pin_class is None:
             from machine import Pin
 
@@ -53,8 +72,18 @@ class Line:
         self._since = 0
         self._muted = True
         self._events = []
+        if ticks_us is None:
+            ticks_us, sleep_us = _clock_us(ticks_ms)
+        self._ticks_us = ticks_us
+        self._sleep_us = sleep_us
+        self.flash_ms = profile.get("flash_ms", 100)
+        self._flash_end = 0  # ticks_us when the flash ends
+        self._flashing = False
+        self.flashes = 0  # flashes completed
 
     def off_hook(self):
+        if self._flashing:
+            self._end_flash()
         if not self._off:
             if self._hook is not None:
                 self._hook.value(1)  # first: if the driver fails, the line stays on-hook
@@ -63,6 +92,7 @@ class Line:
 
     def on_hook(self):
         self.mute()
+        self._flashing = False  # hanging up ends a flash: the line stays released
         if self._off:
             self._off = False
             if self._hook is not None:
@@ -70,6 +100,32 @@ class Line:
 
     def is_off_hook(self):
         return self._off
+
+    def flash(self, ms):
+        """Release the hook relay for ms (a hook flash); service() closes it again. The line
+        must be held (ValueError otherwise: a flash on-hook would seize it)."""
+        if not self._off:
+            raise ValueError("line is on-hook")
+        if self._hook is not None:
+            self._hook.value(0)
+        self._flash_end = _add(self._ticks_us(), ms * 1000)
+        self._flashing = True
+
+    def flashing(self):
+        return self._flashing
+
+    def flash_left_ms(self):
+        """Whole ms until the flash ends (0: ends within the next ms, or no flash)."""
+        if not self._flashing:
+            return 0
+        left = _diff(self._flash_end, self._ticks_us()) // 1000
+        return left if left > 0 else 0
+
+    def _end_flash(self):
+        self._flashing = False
+        if self._hook is not None:
+            self._hook.value(1)
+        self.flashes += 1
 
     def ready(self):
         """Off-hook long enough for the relay contacts to have settled (tones may start)."""
@@ -96,6 +152,13 @@ class Line:
 
     def service(self):
         """Hang up when held too long; returns (and clears) the events since the last call."""
+        if self._flashing:
+            left = _diff(self._flash_end, self._ticks_us())
+            if 0 < left < SPIN_US and self._sleep_us is not None:
+                self._sleep_us(left)
+                left = 0
+            if left <= 0:
+                self._end_flash()
         if self._off and _diff(self._ticks(), self._since) >= self.max_offhook_ms:
             self.on_hook()
             self._events.append(("hangup", "timeout"))
