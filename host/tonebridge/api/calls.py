@@ -111,6 +111,7 @@ class Job:
     tone_ms: int | None = None  # None: the board's own (CONFIG) value
     gap_ms: int | None = None
     pause_ms: int | None = None
+    flash_ms: int | None = None  # None: the board's own (CONFIG flash)
     request_id: str | None = None
     number: int = 0  # recording number
     total: int = 0  # digits in the sequence

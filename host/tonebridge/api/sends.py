@@ -93,6 +93,7 @@ def submit(line, client, job: Job):
                 on_progress=progress_recorder(line.store, job.request_id),
                 deadline=client.now() + max(0.0, left),
                 pause_ms=job.pause_ms,
+                flash_ms=job.flash_ms,
             )
         except SendError as exc:
             if exc.code == "busy" and left > 0.05:

@@ -57,7 +57,7 @@ __all__ = [
     "parse_kv_body",
 ]
 
-MAX_SEND_CHARS = 140  # engine.MAX_SEND_CHARS; the board's HELLO says `chars`
+MAX_SEND_CHARS = 128  # engine.MAX_SEND_CHARS; the board's HELLO says `chars`
 
 
 class BoardClient(LinkCore):
@@ -107,6 +107,13 @@ class BoardClient(LinkCore):
     def hook(self, off_hook: bool) -> dict:
         return self._call("HOOK off" if off_hook else "HOOK on")
 
+    def flash(self, ms: int | None = None) -> dict:
+        """Hook flash: release the held line for `ms` (None: the board's CONFIG flash).
+        BoardError "on-hook" when the line is not held, "busy" while a sequence plays."""
+        if ms is not None:
+            dialstring.check_flash(ms)
+        return self._call("FLASH" if ms is None else f"FLASH {int(ms)}")
+
     def cancel(self, request_id: str | None = None) -> dict:
         return self._call("CANCEL" + (" " + request_id if request_id else ""))
 
@@ -124,6 +131,8 @@ class BoardClient(LinkCore):
         "gap": "gap",
         "pause_ms": "pause",
         "pause": "pause",
+        "flash_ms": "flash",
+        "flash": "flash",
         "twist": "twist",
         "level": "level",
         "dialect": "dialect",
@@ -157,6 +166,7 @@ class BoardClient(LinkCore):
         on_accepted: Callable[[], None] | None = None,
         on_progress: Callable[[dict], None] | None = None,
         pause_ms: int | None = None,
+        flash_ms: int | None = None,
     ) -> SendResult:
         """Play `text` on the line; block until the board reports the sequence done.
 
@@ -171,12 +181,13 @@ class BoardClient(LinkCore):
             request_id,
             on_progress=on_progress,
             pause_ms=pause_ms,
+            flash_ms=flash_ms,
         )
         if on_accepted is not None:
             on_accepted()
         return ticket.wait()
 
-    def _plan(self, text, dialect, tone_ms, gap_ms, pause_ms=None, board_holds=True):
+    def _plan(self, text, dialect, tone_ms, gap_ms, pause_ms=None, board_holds=True, flash_ms=None):
         """The plan the board will play: None takes the board's CONFIG value; held keys are
         checked against the board's HELLO `hold_max` (0 on a board that cannot hold keys;
         not for a sequence the board has already taken: `board_holds` False)."""
@@ -191,6 +202,7 @@ class BoardClient(LinkCore):
             int(cfg.get("gap", dialstring.DEFAULT_GAP_MS)) if gap_ms is None else gap_ms,
             int(cfg.get("pause", dialstring.DEFAULT_PAUSE_MS)) if pause_ms is None else pause_ms,
             hold_max,
+            int(cfg.get("flash", dialstring.DEFAULT_FLASH_MS)) if flash_ms is None else flash_ms,
         )
 
     def submit(
@@ -204,6 +216,7 @@ class BoardClient(LinkCore):
         on_progress: Callable[[dict], None] | None = None,
         deadline: float | None = None,
         pause_ms: int | None = None,
+        flash_ms: int | None = None,
     ) -> Ticket:
         """Send `text` and return once the board accepted it (a Ticket to wait() on).
 
@@ -211,7 +224,7 @@ class BoardClient(LinkCore):
         (`code` busy, boot, dial, ...; nothing plays), when the link is down (`code` "link",
         `sent` False: nothing was written), or when a SEND was written but never confirmed
         by `deadline` (clock time; `uncertain`, `sent` True: it may play)."""
-        plan = self._plan(text, dialect, tone_ms, gap_ms, pause_ms)
+        plan = self._plan(text, dialect, tone_ms, gap_ms, pause_ms, flash_ms=flash_ms)
         total = dialstring.digits_in(plan)
         rid = request_id or self.new_id()
         if not codec.valid_id(rid):
@@ -233,6 +246,8 @@ class BoardClient(LinkCore):
             opts.append(f"gap={int(gap_ms)}")
         if pause_ms is not None:
             opts.append(f"pause={int(pause_ms)}")
+        if flash_ms is not None:
+            opts.append(f"flash={int(flash_ms)}")
         with self._send_lock:
             return self._submit_locked(rid, text, opts, plan, total, on_progress, deadline)
 
@@ -252,7 +267,8 @@ class BoardClient(LinkCore):
         t0 = self._clock()
         try:
             for _round in range(3):
-                body = " ".join(["SEND", f"boot={self.boot_id}", *opts, text])
+                # '!' (a flash) is '^' in a frame body, where '!' marks an event
+                body = " ".join(["SEND", f"boot={self.boot_id}", *opts, codec.dial_to_wire(text)])
                 tries: list[int] = []
                 try:
                     reply = self._request(body, rid=rid, tries=tries, deadline=deadline)

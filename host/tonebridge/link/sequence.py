@@ -53,7 +53,7 @@ class Progress:
                     {
                         "event": kind,
                         "index": idx,
-                        "key": args[1],
+                        "key": args[1].replace("^", "!"),  # '^': a flash on the wire
                         "digits": job.total,
                         "request_id": job.rid,
                     }
