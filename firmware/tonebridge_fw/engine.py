@@ -8,6 +8,7 @@
 #         ...                    # / ("config", dict) / ("flash", ms)
 #     eng.player_event(ev)       # events from Player.service()
 #     eng.line_event("hook", off_hook) / ("timeout",) / ("fault", text)
+#     eng.line_event("progress", name)  # call progress heard on the line (callprogress.NAMES)
 #     eng.tick()                 # once per main-loop pass: stall guard
 #     link.write(eng.output())   # bytes for the serial link
 #
@@ -37,9 +38,10 @@ WINDOW = const(32)
 QUEUE_DEPTH = const(4)
 STALL_MARGIN_MS = const(2000)
 # a 40-char id, every SEND option at its longest (boot, dialect=tonebridge, tone, gap, pause,
-# flash) and this many characters of dial string still fit MAX_FRAME
+# flash, dialtone) and this many characters of dial string still fit MAX_FRAME
 # (test_longest_send_fits_one_frame); every dialect's own limit (92) is below it
-MAX_SEND_CHARS = const(128)
+MAX_SEND_CHARS = const(112)
+DIALTONE_MAX_MS = const(60000)  # SEND dialtone=: the longest wait for dial tone
 _NONE = ()
 
 DEFAULT_CONFIG = {"dialect": "catapult", "tone": 100, "gap": 100, "pause": 500, "flash": 100}
@@ -69,6 +71,8 @@ class Job:
         self.deadline_ms = 0
         self.forced = False
         self.gap = 0  # ms of silence kept before this sequence if another one just ended
+        self.dialtone = 0  # ms to wait for dial tone before the first step (0: do not wait)
+        self.waiting = False  # waiting for dial tone: nothing played yet
 
 
 class Record:
@@ -92,6 +96,7 @@ class Engine:
         hold_max_ms=dialstring.HOLD_MAX_MS,
         max_plan_ms=0,
         flash_ms=dialstring.DEFAULT_FLASH_MS,
+        hears=False,
     ):
         self.ticks_ms = ticks_ms
         self.boot_id = boot_id
@@ -110,6 +115,9 @@ class Engine:
         dialstring.check_flash(flash_ms)  # the profile's flash_ms (boards.profile checks it)
         self.config[_FLASH] = flash_ms
         self.off_hook = False
+        # the board hears the line (a receive path feeding call progress): SEND dialtone=
+        self.hears = hears
+        self.progress = "unknown"  # the last call-progress state heard
         self.started_ms = ticks_ms()
         self._out = []
         self._actions = []
@@ -250,6 +258,8 @@ class Engine:
             ("frame", codec.MAX_FRAME),
             ("chars", MAX_SEND_CHARS),
         ]
+        if self.hears:
+            pairs.append(("progress", 1))
         if info.get("hwid"):
             pairs.append(("hwid", info["hwid"]))
         return "OK " + codec.format_kv(pairs)
@@ -269,6 +279,8 @@ class Engine:
             pairs.append(("digits", cur.total))
         pairs.append(("queue", len(self._queue)))
         pairs.append(("hook", "off" if self.off_hook else "on"))
+        if self.hears:
+            pairs.append(("progress", self.progress))
         pairs.append(("up", self.uptime()))
         pairs.append(("frames", self.decoder.frames))
         pairs.append(("dropped", self.decoder.dropped))
@@ -337,7 +349,8 @@ class Engine:
                 self._finish(job, "aborted", "hangup")
             self._queue = []
             cur.reason = "hangup"
-            self._actions.append(("cancel", cur.rid))
+            if not self._end_waiting(cur, "hangup"):
+                self._actions.append(("cancel", cur.rid))
         self._actions.append(("hook", off))
         if off != self.off_hook:
             self.off_hook = off
@@ -373,9 +386,10 @@ class Engine:
         self._queue = keep
         cur = self._cur
         if cur is not None and (target is None or cur.rid == target):
-            self._actions.append(("cancel", cur.rid))
             cur.reason = "cancelled"
             cancelled.append(cur.rid)
+            if not self._end_waiting(cur, "cancelled"):
+                self._actions.append(("cancel", cur.rid))
         if not cancelled:
             return "OK cancelled=none"
         return "OK cancelled=" + ",".join(cancelled)
@@ -387,7 +401,13 @@ class Engine:
             return None
         text = codec.dial_from_wire(" ".join(rest))  # '^' on the wire is the dialect's '!'
         for k in kv:
-            if k != "boot" and k != "dialect" and k != _FLASH and k not in _TIMING:
+            if (
+                k != "boot"
+                and k != "dialect"
+                and k != _FLASH
+                and k != "dialtone"
+                and k not in _TIMING
+            ):
                 self._err(rid, "bad-arg", "unknown SEND option " + k)
                 return None
         boot = kv.get("boot")
@@ -403,6 +423,7 @@ class Engine:
             for k in _TIMING:
                 t[k] = _int(kv[k], k) if k in kv else self.config[k]
             t[_FLASH] = _int(kv[_FLASH], _FLASH) if _FLASH in kv else self.config[_FLASH]
+            wait = _int(kv["dialtone"], "dialtone") if "dialtone" in kv else 0
         except ValueError as e:
             self._err(rid, "bad-arg", str(e))
             return None
@@ -419,6 +440,12 @@ class Engine:
         except ValueError as e:
             self._err(rid, "bad-arg", str(e))
             return None
+        if wait and not self.hears:
+            self._err(rid, "bad-arg", "dialtone: this board does not hear the line")
+            return None
+        if wait < 0 or wait > DIALTONE_MAX_MS:
+            self._err(rid, "bad-arg", "dialtone must be 0-" + str(DIALTONE_MAX_MS) + " ms")
+            return None
         if len(self._queue) + (1 if self._cur is not None else 0) >= self.queue_depth:
             self._err(rid, "busy", "queue full (" + str(self.queue_depth) + " sequences)")
             return None
@@ -433,6 +460,7 @@ class Engine:
             return None
         job = Job(rid, plan, ms)
         job.gap = gap
+        job.dialtone = wait
         self._queue.append(job)
         self._start_next()
         return job
@@ -452,6 +480,37 @@ class Engine:
             self._cur = None
             self._start_next()
             return
+        if job.dialtone:
+            # listen for dial tone first: the line held, nothing played until it is heard
+            job.waiting = True
+            job.deadline_ms += job.dialtone
+            if not self.off_hook:
+                self._actions.append(("hook", True))
+            self._event(job.rid, "WAIT dialtone " + str(job.dialtone))
+            if self.progress == "dial":
+                self._dialtone_heard(job)
+            return
+        self._play(job)
+
+    def _end_waiting(self, job, reason):
+        """End the current job if it is still waiting for dial tone (the player has nothing
+        to stop); False if it is playing."""
+        if not job.waiting:
+            return False
+        job.waiting = False
+        self._finish(job, "aborted", reason)
+        self._cur = None
+        self._start_next()
+        return True
+
+    def _dialtone_heard(self, job):
+        job.waiting = False
+        job.deadline = self.ticks_ms()
+        job.deadline_ms = job.ms + STALL_MARGIN_MS
+        self._event(job.rid, "HEARD dialtone")
+        self._play(job)
+
+    def _play(self, job):
         plan = job.plan
         if self._ended is not None:
             # a sequence that follows another at once keeps the inter-digit gap: without it
@@ -523,6 +582,14 @@ class Engine:
         elif kind == "timeout":
             self.off_hook = False
             self._event(codec.NO_ID, "HOOK on timeout")
+        elif kind == "progress":
+            name = str(value)
+            if name != self.progress:
+                self.progress = name
+                self._event(codec.NO_ID, "PROGRESS " + codec.clean(name))
+            job = self._cur
+            if name == "dial" and job is not None and job.waiting:
+                self._dialtone_heard(job)
         else:
             self.fault(str(kind), "" if value is None else str(value))
 
@@ -536,6 +603,14 @@ class Engine:
         """Stall guard: a sequence that outlives its plan by STALL_MARGIN_MS is aborted."""
         job = self._cur
         if job is None:
+            return
+        if job.waiting:
+            if ticks_diff(self.ticks_ms(), job.deadline) >= job.dialtone:
+                # no dial tone: nothing was played; the line stays as it is (the caller hangs
+                # up or tries again)
+                self._finish(job, "aborted", "no-dial-tone")
+                self._cur = None
+                self._start_next()
             return
         late = ticks_diff(self.ticks_ms(), job.deadline) - job.deadline_ms
         if late < 0:

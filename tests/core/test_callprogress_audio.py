@@ -172,4 +172,3 @@ def test_busy_line_after_dialling():
         codes = adc(cadenced(busy[1], busy[2], 6000, 300, -0.01, rng), 2.0, rng)
         det.feed(codes, 0, len(codes))
         assert det.state == cp.BUSY, country
-

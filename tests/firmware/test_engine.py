@@ -420,6 +420,7 @@ def test_longest_send_fits_one_frame():
     rid = "x" * codec.MAX_ID
     longest = max(dialstring.DIALECTS, key=len)
     opts = "boot=12345678 dialect=" + longest + " tone=5000 gap=5000 pause=5000 flash=1500 "
+    opts += "dialtone=60000 "
     assert sorted(engine._TIMING) == ["gap", "pause", "tone"]  # every option is above
     assert engine._FLASH == "flash"
     body = "SEND " + opts + "1" * engine.MAX_SEND_CHARS

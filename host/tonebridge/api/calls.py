@@ -76,6 +76,8 @@ class Call:
     digits_sent: int = 0  # digits the board reported played on this call
     failures: deque = field(default_factory=deque)  # Failures not yet reported, oldest first
     last_failure: Failure | None = None
+    progress: str | None = None  # what the line did after dialling (a board that hears it)
+    awaiting_answer: bool = False  # dialled on a board that hears: Established when answered
 
     @property
     def live(self) -> bool:
@@ -112,6 +114,7 @@ class Job:
     gap_ms: int | None = None
     pause_ms: int | None = None
     flash_ms: int | None = None  # None: the board's own (CONFIG flash)
+    dialtone_ms: int = 0  # Dial on a board that hears: wait for dial tone up to this long
     request_id: str | None = None
     number: int = 0  # recording number
     total: int = 0  # digits in the sequence

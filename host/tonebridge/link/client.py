@@ -57,7 +57,7 @@ __all__ = [
     "parse_kv_body",
 ]
 
-MAX_SEND_CHARS = 128  # engine.MAX_SEND_CHARS; the board's HELLO says `chars`
+MAX_SEND_CHARS = 112  # engine.MAX_SEND_CHARS; the board's HELLO says `chars`
 
 
 class BoardClient(LinkCore):
@@ -103,6 +103,11 @@ class BoardClient(LinkCore):
 
     def ping(self) -> dict:
         return self._call("PING")
+
+    @property
+    def hears(self) -> bool:
+        """The board hears the line (call progress: PROGRESS events, SEND dialtone=)."""
+        return str(self.info.get("progress", "0")) == "1"
 
     def hook(self, off_hook: bool) -> dict:
         return self._call("HOOK off" if off_hook else "HOOK on")
@@ -217,6 +222,7 @@ class BoardClient(LinkCore):
         deadline: float | None = None,
         pause_ms: int | None = None,
         flash_ms: int | None = None,
+        dialtone_ms: int | None = None,
     ) -> Ticket:
         """Send `text` and return once the board accepted it (a Ticket to wait() on).
 
@@ -248,10 +254,17 @@ class BoardClient(LinkCore):
             opts.append(f"pause={int(pause_ms)}")
         if flash_ms is not None:
             opts.append(f"flash={int(flash_ms)}")
+        if dialtone_ms:
+            # the board holds the line and plays nothing until it hears dial tone; without it
+            # the sequence ends "ABORT 0 no-dial-tone" (a board whose HELLO has no progress=1
+            # cannot hear the line and refuses the option)
+            opts.append(f"dialtone={int(dialtone_ms)}")
         with self._send_lock:
-            return self._submit_locked(rid, text, opts, plan, total, on_progress, deadline)
+            return self._submit_locked(
+                rid, text, opts, plan, total, on_progress, deadline, (dialtone_ms or 0) / 1000
+            )
 
-    def _submit_locked(self, rid, text, opts, plan, total, on_progress, deadline):
+    def _submit_locked(self, rid, text, opts, plan, total, on_progress, deadline, wait_s=0.0):
         if deadline is None:
             deadline = self._clock() + self.reconnect_timeout + self._hello_budget()
         try:
@@ -261,6 +274,7 @@ class BoardClient(LinkCore):
                 0, total, f"{e}; nothing was sent", code="link", request_id=rid, sent=False
             ) from e
         job = Job(rid, total, plan)
+        job.wait_s = wait_s
         with self._cond:
             self._jobs[rid] = job
         progress = Progress(job, on_progress)
