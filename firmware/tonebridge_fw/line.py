@@ -11,9 +11,11 @@
 # (is_off_hook() stays True; flashing() while the break lasts; profile "flash_ms" is the
 # board's default length, dialstring.FLASH_MIN_MS..FLASH_MAX_MS),
 # service() -> list of events: ("hangup", reason) when the board hung up by itself
-# (reason "timeout": off-hook longer than max_offhook_s). service() also ends a flash:
-# timed on ticks_us, the last part (under SPIN_US) slept out, so the break lasts ms to
-# within the sleep's resolution however the main loop's passes fall.
+# (reason "timeout": off-hook longer than max_offhook_s).
+# A flash ends by a one-shot machine.Timer (its callback closes the relay, whatever the main
+# loop is doing: a pass that refills tone buffers can take milliseconds); service() ends it
+# too if the timer is late or the port has none (timed on ticks_us, the last part under
+# SPIN_US slept out).
 # Watchdog(timeout_ms): machine.WDT fed only by feed(), which the main loop calls once per
 # healthy pass.
 
@@ -45,7 +47,14 @@ def _clock_us(ticks_ms):
 
 class Line:
     def __init__(
-        self, profile, ticks_ms, pin_class=None, max_offhook_s=None, ticks_us=None, sleep_us=None
+        self,
+        profile,
+        ticks_ms,
+        pin_class=None,
+        max_offhook_s=None,
+        ticks_us=None,
+        sleep_us=None,
+        timer_class=None,
     ):
         if pin_class is None:
             from machine import Pin
@@ -80,6 +89,9 @@ class Line:
         self._flash_end = 0  # ticks_us when the flash ends
         self._flashing = False
         self.flashes = 0  # flashes completed
+        self._timer_class = timer_class
+        self._timer = None  # made at the first flash (a board that never flashes needs none)
+        self._timer_cb = self._timer_end  # bound once: no allocation in the callback
 
     def off_hook(self):
         if self._flashing:
@@ -110,6 +122,27 @@ class Line:
             self._hook.value(0)
         self._flash_end = _add(self._ticks_us(), ms * 1000)
         self._flashing = True
+        t = self._flash_timer()
+        if t is not None:
+            t.init(mode=t.ONE_SHOT, period=ms, callback=self._timer_cb)
+
+    def _flash_timer(self):
+        if self._timer is None and self._timer_class is not False:
+            cls = self._timer_class
+            try:
+                if cls is None:
+                    from machine import Timer as cls
+                try:
+                    self._timer = cls(-1)  # a soft timer where the port has them (rp2)
+                except (ValueError, TypeError):
+                    self._timer = cls(1)  # esp32: hardware timer 1 (the watchdog's is 0)
+            except (ImportError, AttributeError, OSError):
+                self._timer_class = False  # no timers here: service() ends flashes
+        return self._timer
+
+    def _timer_end(self, timer):
+        if self._flashing:
+            self._end_flash()
 
     def flashing(self):
         return self._flashing
@@ -122,6 +155,8 @@ class Line:
         return left if left > 0 else 0
 
     def _end_flash(self):
+        if not self._flashing:
+            return
         self._flashing = False
         if self._hook is not None:
             self._hook.value(1)

@@ -195,7 +195,8 @@ def _ms():
 def _line():
     del LOG[:]
     US[0] = 5000
-    return Line({"hook_pin": 14, "mute_pin": 15}, _ms, Pin, None, _us, _sleep_us)
+    # no machine.Timer: service() alone ends the flash (the timer path: test_flash_timer_...)
+    return Line({"hook_pin": 14, "mute_pin": 15}, _ms, Pin, None, _us, _sleep_us, False)
 
 
 def _hook_edges():
@@ -249,6 +250,47 @@ def test_line_flash_needs_the_line_held_and_hangup_ends_it():
     line.flash(100)
     line.off_hook()  # seizing again ends the flash at once
     assert not line.flashing() and _hook_edges()[-1][0] == 1
+
+
+class Timer:
+    """machine.Timer double: records init(); the test fires the callback."""
+
+    ONE_SHOT = 0
+    made = []
+
+    def __init__(self, id):
+        self.id = id
+        self.inits = []
+        Timer.made.append(self)
+
+    def init(self, mode=1, period=0, callback=None):
+        self.inits.append((mode, period))
+        self.cb = callback
+
+    def fire(self):
+        self.cb(self)
+
+
+def test_flash_timer_closes_the_relay_whatever_the_main_loop_does():
+    del LOG[:]
+    del Timer.made[:]
+    US[0] = 5000
+    line = Line({"hook_pin": 14}, _ms, Pin, None, _us, _sleep_us, Timer)
+    line.off_hook()
+    line.flash(300)
+    assert len(Timer.made) == 1 and Timer.made[0].id == -1
+    t = Timer.made[0]
+    assert t.inits == [(Timer.ONE_SHOT, 300)]
+    US[0] += 300000
+    t.fire()  # the timer's callback, between two main-loop passes
+    assert not line.flashing() and _hook_edges()[-1] == (1, 305000)
+    line.service()
+    assert line.flashes == 1 and _hook_edges()[-1] == (1, 305000)  # closed once
+    line.flash(100)
+    assert len(Timer.made) == 1 and t.inits[-1] == (Timer.ONE_SHOT, 100)  # the same timer
+    line.on_hook()  # hang up during the break
+    t.fire()
+    assert _hook_edges()[-1][0] == 0 and not line.is_off_hook()  # stays released
 
 
 # ---- player --------------------------------------------------------------------------------
