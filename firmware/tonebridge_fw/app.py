@@ -183,7 +183,7 @@ class App:
         if self.wdt is not None:
             self.wdt.feed()
         if self.player.busy() or eng.busy() or self.line.flashing():
-            return BUSY_MS  # (a flash: line.service() in the next pass ends it on time)
+            return BUSY_MS  # (a flash: if its timer is late, line.service() ends it)
         return IDLE_MS
 
     def shutdown(self):
