@@ -142,7 +142,8 @@ def run(args) -> int:
         f"wrote {args.out}: {dialstring.digits_in(plan)} digits, "
         f"{len(samples) / r.sample_rate:.3f} s at {r.sample_rate:g} Hz, {len(samples)} samples"
     )
-    return picture(args, plan, samples / 32768.0, r.sample_rate)
+    # the renderer starts with a lead-in of half a ramp before the plan's time 0
+    return picture(args, plan, samples / 32768.0, r.sample_rate, offset=r.lead_in / r.sample_rate)
 
 
 def _read(path):
@@ -151,10 +152,11 @@ def _read(path):
     return read_wav(path)
 
 
-def picture(args, plan, samples, rate, on_board=False) -> int:
-    """--png: the spectrogram with the plan's marks; prints each mark's place. A recording
-    from a simulated board starts before its first tone: the plan is placed at the first
-    tone measured in it (printed as the offset)."""
+def picture(args, plan, samples, rate, on_board=False, offset=0.0) -> int:
+    """--png: the spectrogram with the plan's marks; prints each mark's place in the file
+    (the plan's time 0 is `offset` s into it: the renderer's lead-in). A recording from a
+    simulated board starts before its first tone: the plan is placed at the first tone
+    measured in it. The offset is printed."""
     if not args.png:
         return 0
     from tonebridge.analysis.envelope import segments
@@ -162,13 +164,12 @@ def picture(args, plan, samples, rate, on_board=False) -> int:
     from tonebridge.analysis.report import plan_marks
 
     marks = plan_marks(plan, args.gap_ms)
-    offset = 0.0
     if on_board:
         found = segments(samples, rate)
         offset = found[0][0] if found else 0.0
-        for m in marks:
-            m["start_s"] += offset
-            m["end_s"] += offset
+    for m in marks:
+        m["start_s"] += offset
+        m["end_s"] += offset
     try:
         spectrogram_png(samples, rate, marks, args.png, title=f"{args.string} (plan marked)")
     except OSError as e:
