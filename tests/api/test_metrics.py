@@ -134,3 +134,37 @@ def test_link_reconnects_and_line_up_follow_the_link(start_server, tmp_path):
     finally:
         srv.stop()
         a.stop()
+
+
+def test_a_board_fault_and_the_failure_it_causes_are_counted(start_server, monkeypatch):
+    """The board's PWM/DMA backend fails when it starts a sequence (a seeded hardware error in
+    the simulated Pico: the firmware reports FAULT backend and aborts the sequence)."""
+
+    def tweak(cfg):
+        cfg.lines[0].call_id = CALL
+
+    srv = start_server(sims=["pico"], auth=[f"{USER}:{PW}"], tweak=tweak)
+    srv.wait_boards()
+    mod = srv.sim().loader.modules["tonebridge_fw.backends.pwm_dma_rp2"]
+
+    def broken(self, plan):
+        raise OSError(5, "EIO")
+
+    with httpx.Client(base_url=srv.base, auth=(USER, PW), timeout=30) as http:
+        before = scrape(http)
+        monkeypatch.setattr(mod.PwmDmaBackend, "start", broken)
+        assert (
+            http.post(f"/v1/users/{USER}/calls/{CALL}/dtmf", json={"dtmfOut": "12"}).status_code
+            == 200
+        )
+        faults = lambda m: value(m, "tonebridge_board_faults_total", line="dev-1", code="backend")  # noqa: E731
+        wait_until(lambda: faults(scrape(http)) == 1, what="the fault counted")
+        wait_until(
+            lambda: value(scrape(http), "tonebridge_send_failures_total", reason="aborted") == 1,
+            what="the failure counted",
+        )
+        after = scrape(http)
+    assert faults(before) == 0
+    assert value(after, "tonebridge_digits_sent_total") == value(
+        before, "tonebridge_digits_sent_total"
+    )
