@@ -90,9 +90,12 @@ def test_send_answers_like_the_api(srv):
     assert ok.status_code == 200 and ok.json()["total"] == 2
 
 
-def read_events(srv, user, pw, out: list, stop: threading.Event, ready: threading.Event, held):
-    """Collect (time, event, data) until a "recorded" event, or until the test closes the
-    stream (`held`: the open response, for that)."""
+def read_events(
+    srv, user, pw, out: list, stop: threading.Event, ready: threading.Event, held, until=None
+):
+    """Collect (time, event, data) until `until(event, data)` (default: a "recorded" event),
+    or until the server stops (with `stop` set first: no error)."""
+    until = until or (lambda name, data: name == "recorded")
     with httpx.Client(base_url=srv.base, auth=(user, pw), timeout=30) as http:
         try:
             with http.stream("GET", "/ui/events") as r:
@@ -105,7 +108,7 @@ def read_events(srv, user, pw, out: list, stop: threading.Event, ready: threadin
                         name = line[7:]
                     elif line.startswith("data: "):
                         out.append((time.monotonic(), name, json.loads(line[6:])))
-                        if name == "recorded":
+                        if until(name, out[-1][2]):
                             return
         except (httpx.HTTPError, httpx.StreamError, OSError, ValueError):
             if not stop.is_set():
@@ -150,3 +153,25 @@ def test_events_follow_each_digit_for_its_owner_only(srv):
     assert wav.status_code == 200 and wav.content[:4] == b"RIFF"
     png = http.get("/ui/recordings/c-alice-1.png")
     assert png.status_code == 200 and png.content[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_hang_up_shows_on_the_page_as_it_happens(srv):
+    got, stop, ready = [], threading.Event(), threading.Event()
+    on_hook = lambda name, d: name == "line" and d["hook"] == "on-hook"  # noqa: E731
+    t = threading.Thread(target=read_events, args=(srv, A, APW, got, stop, ready, [], on_hook))
+    t.start()
+    assert ready.wait(10)
+    time.sleep(0.2)
+    with httpx.Client(base_url=srv.base, auth=(A, APW), timeout=30) as http:
+        r = http.post("/v1/users/alice/calls/c-alice", json={"state": "completed"})
+        assert r.status_code == 200
+    t.join(20)
+    stop.set()
+    assert not t.is_alive(), got
+    assert ("call", {"device": "dev-1", "call": "c-alice", "state": "Released"}) in [
+        (n, d) for _, n, d in got
+    ]
+    line = got[-1][2]
+    assert line["device"] == "dev-1" and line["link"] == "up" and line["hook"] == "on-hook"
+    _, r = page(srv, A, APW)
+    assert '<td class="hook" data-field="hook">on-hook</td>' in r.text

@@ -297,6 +297,8 @@ class Line:
             raise
         except Exception as exc:
             log.warning("line %s: hook(%s) failed: %s", self.url, off_hook, exc)
+        finally:
+            self.post(self.board.hook_changed, self)
 
     # ------------------------------------------------------------ sends
     def _do_send(self, job: Job):

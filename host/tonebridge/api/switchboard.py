@@ -200,6 +200,10 @@ class Switchboard:
         call = self.calls.get(seq.get("call_id"))
         self._emit("digit", call, line=line, rid=rid, text=seq.get("text", ""), event=event)
 
+    def hook_changed(self, line: Line):
+        """The bridge set the line's hook (line.off_hook)."""
+        self._emit("hook", line.call, line=line)
+
     def recorded(self, line: Line, call: Call, number: int):
         """Sequence `number` of `call` was written to the record directory."""
         self._emit("recorded", call, line=line, number=number)
