@@ -124,6 +124,7 @@ def test_log_in_send_watch_live_and_see_the_recording(srv, chrome):
     keys = [td.text for td in css(chrome, "#seq-1 table.analysis td.key")]
     assert keys == list("159#")
     assert "4 of 4 digits played" in css(chrome, "#seq-1 .outcome")[0].text
+    chrome.save_screenshot(str(ROOT / "build" / "dashboard-call.png"))
 
 
 def test_bad_string_marks_the_character(srv, chrome):
