@@ -102,3 +102,21 @@ def test_analyze_of_silence_and_of_a_missing_file(tmp_path, capsys):
     assert "decoded: (no digits)" in capsys.readouterr().out
     assert main(["analyze", str(tmp_path / "nope.wav")]) == 2
     assert "cannot read" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_render_png_on_a_simulated_board_places_the_plan_on_its_tones(tmp_path, capsys, multimon):
+    """On a board the recording starts before the first tone: the plan is placed at the first
+    tone measured; every later mark must then fall on its tone by the board's own timing."""
+    wav, png = tmp_path / "c.wav", tmp_path / "c.png"
+    argv = ["render", "--board", "pico", "--gap-ms", "60", "--out", str(wav), "--png", str(png)]
+    assert main([*argv, "1W9#"]) == 0
+    out = capsys.readouterr().out
+    is_png(png)
+    digits = [(k, float(a), float(b)) for kind, k, a, b in MARK.findall(out) if kind == "digit"]
+    x, rate = read_wav(wav)
+    assert decode_multimon(x, rate) == "19#" == "".join(k for k, _, _ in digits)
+    measured = segments(x, rate)
+    assert len(measured) == 3
+    for (key, a, b), (start, end) in zip(digits, measured, strict=True):
+        assert abs(a - start) < 0.0005 and abs(b - end) < 0.0005, (key, a, b, start, end)

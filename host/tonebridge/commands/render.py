@@ -124,6 +124,8 @@ def run(args) -> int:
             out=args.out,
         )
         print(f"wrote {args.out} (recorded on simulated board {args.board})")
+        if not args.png:
+            return 0
         return picture(args, plan, *_read(args.out), on_board=True)
     try:
         rate = parse_rate(args.rate)
