@@ -276,7 +276,7 @@ class Switchboard:
 
     def line_changed(self, line: Line):
         state = line.state_json()
-        if state != getattr(line, "_published", None):
+        if state != line.published:
             line.published = state
             self._emit("line", None, line=line)
 
