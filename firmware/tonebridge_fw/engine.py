@@ -486,7 +486,7 @@ class Engine:
             job.deadline_ms += job.dialtone
             if not self.off_hook:
                 self._actions.append(("hook", True))
-            self._event(job.rid, "WAIT dialtone " + str(job.dialtone))
+            self._event(job.rid, "DIALTONE wait " + str(job.dialtone))
             if self.progress == "dial":
                 self._dialtone_heard(job)
             return
@@ -507,7 +507,7 @@ class Engine:
         job.waiting = False
         job.deadline = self.ticks_ms()
         job.deadline_ms = job.ms + STALL_MARGIN_MS
-        self._event(job.rid, "HEARD dialtone")
+        self._event(job.rid, "DIALTONE heard")
         self._play(job)
 
     def _play(self, job):

@@ -28,11 +28,11 @@ def test_dial_tone_heard_then_the_digits_play():
     assert rep.startswith("OK state=playing played=0 digits=3")
     assert r.hook is True  # the line is held to listen
     r.run(500)
-    assert r.player.plans == [] and r.events("1") == ["WAIT dialtone 3000"]
+    assert r.player.plans == [] and r.events("1") == ["DIALTONE wait 3000"]
     r.eng.line_event("progress", "dial")
     r.pump()
     assert ("!", "-", "PROGRESS dial") in r.frames
-    assert r.events("1")[1] == "HEARD dialtone"
+    assert r.events("1")[1] == "DIALTONE heard"
     assert len(r.player.plans) == 1
     r.run(1000)
     assert r.events("1")[-1] == "DONE 3"
@@ -44,9 +44,9 @@ def test_no_dial_tone():
     r.request("1", "SEND dialtone=2000 123")
     r.eng.line_event("progress", "silence")
     r.run(1990)
-    assert r.events("1") == ["WAIT dialtone 2000"]
+    assert r.events("1") == ["DIALTONE wait 2000"]
     r.run(20)
-    assert r.events("1") == ["WAIT dialtone 2000", "ABORT 0 no-dial-tone"]
+    assert r.events("1") == ["DIALTONE wait 2000", "ABORT 0 no-dial-tone"]
     assert r.player.plans == []  # nothing was played
     assert kv(r.request("2", "RESULT 1"))["reason"] == "no-dial-tone"
     # the next sequence in the queue goes on as usual
@@ -59,7 +59,7 @@ def test_dial_tone_already_there_plays_at_once():
     r = HearingRig()
     r.eng.line_event("progress", "dial")
     r.request("1", "SEND dialtone=2000 1")
-    assert r.events("1")[:2] == ["WAIT dialtone 2000", "HEARD dialtone"]
+    assert r.events("1")[:2] == ["DIALTONE wait 2000", "DIALTONE heard"]
     assert len(r.player.plans) == 1
 
 
