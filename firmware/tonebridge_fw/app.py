@@ -21,6 +21,7 @@ except ImportError:
 from tonebridge_fw import board as board_mod
 from tonebridge_fw import dialstring
 from tonebridge_fw import engine as engine_mod
+from tonebridge_fw.listen import make_listener
 from tonebridge_fw.player import Player
 
 BUSY_MS = const(1)  # sleep between passes while a sequence plays (buffers need refilling)
@@ -79,6 +80,7 @@ class App:
 
             link = transport.open_link(profile)
         self.link = link
+        self.ears = make_listener(profile, ticks_ms)  # the receive path (None: none)
         tunable = {}
         if hasattr(self.backend, "configure"):
             tunable = self.backend.configure()  # current {"twist": dB, "level": fraction}
@@ -95,6 +97,7 @@ class App:
             hold_max_ms=getattr(self.backend, "hold_max_ms", dialstring.HOLD_MAX_MS),
             # a sequence longer than the line may stay off-hook would be cut by the hang-up
             max_plan_ms=getattr(self.line, "max_offhook_ms", 0),
+            verify=self.ears is not None,
         )
         self.wdt = None
         wd = profile.get("watchdog_ms")
@@ -171,6 +174,9 @@ class App:
         for ev in self._service_player():
             eng.player_event(ev)
         self._apply(eng.actions())  # the next queued sequence starts at once
+        if self.ears is not None:
+            for h in self.ears.service(eng.listening()):
+                eng.heard(h)
         off = self.line.is_off_hook()
         if off != eng.off_hook:
             eng.line_event("hook", off)

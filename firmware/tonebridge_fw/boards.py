@@ -23,6 +23,8 @@ PROFILES = {
         "mcu": "rp2040",
         "backend": "pwm_dma",
         "pwm_pin": 16,
+        "rx_adc": 0,  # line sense on ADC0 (GPIO26), hw/line-interface.md
+        "loop_pin": 13,  # self-test loop relay K2
         "led_pin": 25,
         "uart": None,
     },
@@ -30,6 +32,8 @@ PROFILES = {
         "mcu": "rp2350",
         "backend": "pwm_dma",
         "pwm_pin": 16,
+        "rx_adc": 0,  # line sense on ADC0 (GPIO26), hw/line-interface.md
+        "loop_pin": 13,  # self-test loop relay K2
         "led_pin": 25,
         "uart": None,
     },
@@ -37,6 +41,8 @@ PROFILES = {
         "mcu": "rp2040",
         "backend": "pwm_dma",
         "pwm_pin": 16,
+        "rx_adc": 0,  # line sense on ADC0 (GPIO26), hw/line-interface.md
+        "loop_pin": 13,  # self-test loop relay K2
         "led_pin": "LED",
         "uart": None,
     },
@@ -122,6 +128,8 @@ _INT_KEYS = (
     "watchdog_ms",
     "repl_grace_s",
     "relay_settle_ms",
+    "rx_adc",
+    "loop_pin",
 )
 
 

@@ -112,6 +112,9 @@ class DmaEngine:
                 return np.empty(0, dtype=np.int64)
             k = np.arange(k0, k1 + 1, dtype=np.int64)
             return (k * 16 * y + x - 1) // x
+        adc = self.hw.adc
+        if treq == adc.dreq:
+            return adc.requests(ch.after, limit, n, DMA_LATENCY)
         if treq == TREQ_PERMANENT:
             step = 16 * UNPACED_CYCLES
             m = min(n, max(0, (limit - ch.after) // step))
@@ -217,7 +220,11 @@ class DmaEngine:
         ring = f["ring_size"]
         ring_on_write = f["ring_sel"]
         read_ring = bool(ring and not ring_on_write)
-        if inc_r and not read_ring:  # the common case: one run of consecutive elements
+        from_adc = not inc_r and self.hw.adc.reads_fifo(ch.read)
+        if from_adc:  # the ADC FIFO: values filled in once the input exists (rp2_adc.py)
+            vals = np.zeros(m, dtype=dt)
+            last_read = ch.read
+        elif inc_r and not read_ring:  # the common case: one run of consecutive elements
             vals = self._read_run(ch.read, m, size, dt)
             last_read = ch.read + (m - 1) * size
         else:
@@ -244,6 +251,9 @@ class DmaEngine:
                 waddrs = ch.write + woffs
             self._write_many(waddrs, vals, size, tt)
             last_write = int(waddrs[-1])
+            if from_adc and size == 2:
+                view, off = self.hw.mem.resolve(int(waddrs[0]))
+                self.hw.adc.defer(tt, view, waddrs - int(waddrs[0]) + off, DMA_LATENCY)
         # registers advance
         if inc_r:
             ch.read = (
@@ -252,7 +262,11 @@ class DmaEngine:
                 else (ch.read & ~((1 << ring) - 1)) | ((last_read + size) & ((1 << ring) - 1))
             )
         if inc_w:
-            ch.write = last_write + size
+            if ring and ring_on_write:  # WRITE_ADDR wraps within the ring, as on the chip
+                mask = (1 << ring) - 1
+                ch.write = (ch.write & ~mask) | ((last_write + size) & mask)
+            else:
+                ch.write = last_write + size
         ch.count -= m
         ch.transfers += m
         ch.after = int(tt[-1])

@@ -14,6 +14,7 @@ from __future__ import annotations
 import threading
 
 from .pin_output import PinOutput
+from .rp2_adc import AdcModel
 from .rp2_dma import DmaChannel, DmaEngine
 from .rp2_mcu import (
     ALIAS_CLR,
@@ -39,6 +40,7 @@ class Rp2Hardware:
         self.freq = self.c["freq"]
         self.mem = AddressMap()
         self.slices = [PwmSlice(self, i) for i in range(self.c["pwm_slices"])]
+        self.adc = AdcModel(self)  # its input: board.py sets adc.source (the line sense)
         self.dmac = DmaEngine(self)
         self.dma: list[DmaChannel] = self.dmac.channels
         self.regs: dict[int, int] = {}  # registers with no model: last value written
@@ -69,6 +71,7 @@ class Rp2Hardware:
                 s.reset_registers()
                 s.log_write(now16, 0)
             self.dmac.reset()
+            self.adc.reset()
             self.regs.clear()
             for gpio in list(self.outputs):
                 self.set_pin_function(gpio, "null")
@@ -132,6 +135,12 @@ class Rp2Hardware:
             self._moved16 = t16
             for out in self.outputs.values():
                 out.catch_up(t16)
+            if self.adc._pending:
+                # the line at the ADC's sample instants exists now that the outputs caught up
+                for out in self.outputs.values():
+                    out.sync(t16)
+                    out.flush()
+                self.adc.fill_pending()
         self._synced_us = t_us
         queue = self.dmac.irq_queue
         while queue:
@@ -161,6 +170,8 @@ class Rp2Hardware:
         """A register as the bus reads it now, without catching up (the caller did)."""
         addr &= ~3
         c = self.c
+        if self.adc.owns(addr):
+            return self.adc.read(addr)
         pw = addr - c["pwm_base"]
         n_sl = len(self.slices)
         if 0 <= pw < 0x14 * n_sl:
@@ -234,6 +245,9 @@ class Rp2Hardware:
         addr &= ~3
         c = self.c
         now16 = self._synced16 if t16 is None else t16
+        if self.adc.owns(addr):
+            self.adc.write(addr, value, now16)
+            return
         pw = addr - c["pwm_base"]
         n_sl = len(self.slices)
         if 0 <= pw < 0x14 * n_sl:
