@@ -173,6 +173,8 @@ class Switchboard:
             if delta:
                 call.digits_sent += delta
                 self.save(call)
+            if job.verified:
+                call.digits_verified += job.verified
         if outcome is None:
             resolve(job.done, (played, total))
             if not abandoned and call is not None:
@@ -186,6 +188,7 @@ class Switchboard:
 
     def _add_failure(self, call: Call, digits: str, exc: SendFailed, rid=None):
         failure = Failure(digits, exc.played, exc.total, exc.message, at_most=exc.at_most, rid=rid)
+        failure.verified = getattr(exc, "verified", None)
         failure.id = self.store.failure_add(
             call.id, rid, digits, exc.played, exc.total, exc.message, exc.at_most
         )
