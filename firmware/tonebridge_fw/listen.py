@@ -16,6 +16,7 @@ from tonebridge_fw.dtmf_rx import Receiver
 from tonebridge_fw.ticks import ticks_add, ticks_diff
 
 _LN10 = 2.302585092994046
+POLL_MS = 10  # the ring is read at most this often while listening (12.75 ms blocks)
 
 
 class Heard:
@@ -41,12 +42,14 @@ class Listener:
         self.volts_per_code = volts_per_code
         self.listening = False
         self._t0 = 0  # ticks_ms of the receiver's sample self._s0
+        self._polled = 0
         self._s0 = 0
 
     def start(self):
         self.rx.reset()
         self.ear.start()
         self._t0 = self.ticks_ms()
+        self._polled = self._t0
         self._s0 = self.rx.samples
         self.listening = True
 
@@ -62,6 +65,10 @@ class Listener:
             self.start()
         if not self.listening:
             return ()
+        now = self.ticks_ms()
+        if want and ticks_diff(now, self._polled) < POLL_MS:
+            return ()  # a block's worth at a time: the ring holds 128 ms
+        self._polled = now
         self.ear.poll(self.rx.feed)
         got = self.rx.take()
         if not want and self.rx.key is None:

@@ -34,9 +34,7 @@ class SendResult:
     line, `verified` of them were heard on it: every one, or the send would have failed;
     None on a board without a receive path)."""
 
-    def __init__(
-        self, played: int, total: int, request_id: str = "", verified: int | None = None
-    ):
+    def __init__(self, played: int, total: int, request_id: str = "", verified: int | None = None):
         self.played = played
         self.total = total
         self.request_id = request_id

@@ -10,9 +10,11 @@ sample instant; that is the only way the firmware reads it at 8 kHz, and the onl
 
 The input: ``source(t_us_array, ainsel) -> volts`` (the board's line sense, sim/line_sense.py),
 quantised to 12 bits over 0..3.3 V. The DMA writes the samples' addresses first; their values
-are filled in once the analog outputs have caught up to those instants (``fill_pending``, run
-by the hardware's catch-up before the firmware can look), since the line signal at an instant
-exists only once the tone chain has produced it.
+are filled in once the analog outputs have caught up to those instants (``fill_pending``),
+since the line signal at an instant
+exists only once the tone chain has produced it: ``Rp2Hardware.reg_read`` fills them when the
+firmware reads the DMA channel's registers, which it does before it looks at the ring (so the
+outputs are flushed at the same instants whether or not other transfers were deferred).
 """
 
 from __future__ import annotations

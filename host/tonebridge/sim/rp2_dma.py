@@ -132,8 +132,24 @@ class DmaEngine:
     def pending(self, ch: DmaChannel, limit: int) -> int:
         """How many transfers of ``ch`` ``run(limit)`` would make (for a channel
         ``deferrable``), counted without making them."""
+        if self._adc_ring(ch):
+            return int(self.hw.adc.requests(ch.after, limit, ch.count, DMA_LATENCY).size)
         s = self._wrap_slice(ch)
         return min(ch.count, s.wrap_count(ch.after - DMA_LATENCY + 1, limit))
+
+    def _adc_ring(self, ch: DmaChannel) -> bool:
+        """``ch`` moves ADC samples from the FIFO into a ring in RAM (rp2_adc.py): the
+        firmware only looks at the ring after reading the channel's registers, which
+        ``Rp2Hardware.reg_read`` then answers with the transfers made (never deferred)."""
+        f = ch.fields()
+        return (
+            f["treq_sel"] == self.hw.adc.dreq
+            and not f["inc_read"]
+            and f["inc_write"]
+            and f["ring_size"]
+            and f["ring_sel"]
+            and self.hw.adc.reads_fifo(ch.read)
+        )
 
     def deferrable(self, limit: int) -> bool:
         """True if ``run(limit)`` may wait: every busy channel is paced by a PWM wrap, reads
@@ -162,6 +178,10 @@ class DmaEngine:
                 if len(self._shapes) > 64:
                     self._shapes.clear()
                 self._shapes[key] = shape
+            if not shape and self._adc_ring(ch):
+                if self.pending(ch, limit) >= ch.count:
+                    return False
+                continue
             if not shape:
                 return False
             if ch.fields()["en"] and self.pending(ch, limit) >= ch.count:

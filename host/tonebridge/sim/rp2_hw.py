@@ -135,12 +135,6 @@ class Rp2Hardware:
             self._moved16 = t16
             for out in self.outputs.values():
                 out.catch_up(t16)
-            if self.adc._pending:
-                # the line at the ADC's sample instants exists now that the outputs caught up
-                for out in self.outputs.values():
-                    out.sync(t16)
-                    out.flush()
-                self.adc.fill_pending()
         self._synced_us = t_us
         queue = self.dmac.irq_queue
         while queue:
@@ -214,7 +208,16 @@ class Rp2Hardware:
     def reg_read(self, addr: int) -> int:
         with self.lock:
             d = (addr & ~3) - self.c["dma_base"]
-            if 0 <= d < 0x40 * len(self.dma):
+            if 0 <= d < 0x40 * len(self.dma) and self.dmac._adc_ring(self.dma[d // 0x40]):
+                # the firmware is about to read the ring: its samples are made now (the line
+                # at their instants exists once the outputs caught up and flushed)
+                self.sync()
+                if self.adc._pending:
+                    for out in self.outputs.values():
+                        out.sync(self._synced16)
+                        out.flush()
+                    self.adc.fill_pending()
+            elif 0 <= d < 0x40 * len(self.dma):
                 self.sync_lazy()  # a channel's registers: answered with transfers deferred
             else:
                 self.sync()
