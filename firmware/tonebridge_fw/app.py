@@ -98,6 +98,7 @@ class App:
             # a sequence longer than the line may stay off-hook would be cut by the hang-up
             max_plan_ms=getattr(self.line, "max_offhook_ms", 0),
             verify=self.ears is not None,
+            selftest=self.ears is not None and self.line.has_loop(),
         )
         self.wdt = None
         wd = profile.get("watchdog_ms")
@@ -123,9 +124,11 @@ class App:
                     self.player.cancel()
                     self._service_player()
                 try:
-                    self.player.play(act[1], act[2])
+                    self.player.play(act[1], act[2], len(act) > 3 and act[3])
                 except Exception as e:
                     self._player_failed(e)
+            elif kind == "loop":
+                self.line.loop(act[1])
             elif kind == "cancel":
                 self.player.cancel()
             elif kind == "hook":

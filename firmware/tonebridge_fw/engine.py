@@ -33,6 +33,7 @@ except ImportError:
 
 
 from tonebridge_fw import codec, dialstring
+from tonebridge_fw import selftest as _selftest
 from tonebridge_fw.ticks import ticks_diff
 from tonebridge_fw.verify import Verifier
 
@@ -73,6 +74,8 @@ class Job:
         self.gap = 0  # ms of silence kept before this sequence if another one just ended
         self.verified = 0  # digits the board heard on the line (Engine(verify=True))
         self.done_pending = False  # played in full; waiting for the last digits to be heard
+        self.selftest = False  # SELFTEST: on hook through the loop relay, every key judged
+        self.passed = 0
 
 
 class Record:
@@ -96,6 +99,7 @@ class Engine:
         hold_max_ms=dialstring.HOLD_MAX_MS,
         max_plan_ms=0,
         verify=False,
+        selftest=False,
     ):
         self.ticks_ms = ticks_ms
         self.boot_id = boot_id
@@ -111,6 +115,7 @@ class Engine:
         self.max_plan_ms = max_plan_ms
         # verified sends: every digit played must be heard by the board's receiver
         self.verifier = Verifier() if verify else None
+        self.can_selftest = selftest  # a receive path and a loop relay (SELFTEST)
         for k in self.tunable:
             self.config[k] = self.tunable[k]
         self.off_hook = False
@@ -445,6 +450,10 @@ class Engine:
             self._start_next()
             return
         plan = job.plan
+        if job.selftest:
+            self._actions.append(("loop", True))
+            self._actions.append(("play", job.rid, plan, True))
+            return
         if self._ended is not None:
             # a sequence that follows another at once keeps the inter-digit gap: without it
             # "1" then "1" would reach the line as one long tone, one digit to the exchange
@@ -462,6 +471,10 @@ class Engine:
         ver = ""
         if self.verifier is not None:
             ver = " verified=" + str(job.verified)
+        if job.selftest:
+            ver += " pass=" + str(job.passed)
+            if job is self._cur:
+                self._actions.append(("loop", False))
         if state == "done":
             self._event(job.rid, "DONE " + str(job.played) + ver)
         else:
@@ -515,7 +528,13 @@ class Engine:
         if idx < 0:
             return  # not one of ours (the far end, or a digit already confirmed)
         job.verified = self.verifier.verified
-        self._event(job.rid, "HEARD " + str(idx) + " " + h.key + " " + h.words)
+        words = h.words
+        if job.selftest:
+            ok = _selftest.judge(h)
+            if ok:
+                job.passed += 1
+            words += " pass=" + ("1" if ok else "0")
+        self._event(job.rid, "HEARD " + str(idx) + " " + h.key + " " + words)
         if job.done_pending and not self.verifier.pending():
             self._finish(job, "done", "")
             self._cur = None
@@ -526,6 +545,15 @@ class Engine:
         job = self._cur
         miss = self.verifier.overdue(self.ticks_ms())
         if miss is None or job.reason == "not-heard":
+            return
+        if job.selftest:
+            # a self-test reports every key, heard or not, and goes on
+            self.verifier.give_up(miss[0])
+            self._event(job.rid, "UNHEARD " + str(miss[0]) + " " + miss[1] + " pass=0")
+            if job.done_pending and not self.verifier.pending():
+                self._finish(job, "done", "")
+                self._cur = None
+                self._start_next()
             return
         self.fault(
             "line",
@@ -538,6 +566,27 @@ class Engine:
             self._start_next()
         else:
             self._actions.append(("cancel", job.rid))
+
+    def _selftest_req(self, rid, args):
+        kv, rest = codec.parse_kv(args)
+        if rest or [k for k in kv if k != "boot"]:
+            raise ValueError("SELFTEST takes only boot=<id>")
+        boot = kv.get("boot")
+        if boot is not None and boot != self.boot_id:
+            self._err(rid, "boot", "board restarted: boot is " + self.boot_id + " not " + boot)
+            return None
+        if not self.can_selftest:
+            self._err(rid, "bad-arg", "this board has no receive path and loop relay")
+            return None
+        if self.off_hook or self._cur is not None or self._queue:
+            self._err(rid, "busy", "the self-test runs on hook with nothing playing")
+            return None
+        plan = _selftest.plan()
+        job = Job(rid, plan, dialstring.plan_ms(plan))
+        job.selftest = True
+        self._queue.append(job)
+        self._start_next()
+        return job
 
     def player_failed(self, text):
         """The player/backend raised: report it; the current sequence ends as 'error'."""
@@ -643,5 +692,6 @@ _VERBS = {
     "HOOK": Engine._hook,
     "CANCEL": Engine._cancel,
     "SEND": Engine._send_req,
+    "SELFTEST": Engine._selftest_req,
 }
 _EFFECTFUL = ("CONFIG", "HOOK", "CANCEL")

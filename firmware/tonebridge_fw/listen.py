@@ -20,11 +20,15 @@ POLL_MS = 10  # the ring is read at most this often while listening (12.75 ms bl
 
 
 class Heard:
-    def __init__(self, key, on, off, words):
+    def __init__(self, key, on, off, words, ms=0, dbm=(0.0, 0.0), twist=0.0, hz=(0.0, 0.0)):
         self.key = key
         self.on = on
         self.off = off
         self.words = words
+        self.ms = ms
+        self.lo_dbm, self.hi_dbm = dbm
+        self.twist = twist
+        self.lo_hz, self.hi_hz = hz
 
 
 def dbm(amp_v):
@@ -76,20 +80,23 @@ class Listener:
         if not got:
             return ()
         out = []
-        for d in got:
-            out.append(Heard(d.key, self._ticks(d.on), self._ticks(d.off), self.words(d)))
-        return out
-
-    def words(self, d):
         k = self.volts_per_code
-        return "ms=%d lvl=%.1f,%.1f twist=%.1f hz=%.1f,%.1f" % (
-            d.ms,
-            dbm(d.lo_amp * k),
-            dbm(d.hi_amp * k),
-            d.twist_db,
-            d.lo_hz,
-            d.hi_hz,
-        )
+        for d in got:
+            lvl = (dbm(d.lo_amp * k), dbm(d.hi_amp * k))
+            words = "ms=%d lvl=%.1f,%.1f twist=%.1f hz=%.1f,%.1f" % (
+                d.ms,
+                lvl[0],
+                lvl[1],
+                d.twist_db,
+                d.lo_hz,
+                d.hi_hz,
+            )
+            h = Heard(d.key, self._ticks(d.on), self._ticks(d.off), words, d.ms, lvl)
+            h.twist = d.twist_db
+            h.lo_hz = d.lo_hz
+            h.hi_hz = d.hi_hz
+            out.append(h)
+        return out
 
     def late_ms(self):
         """How far behind the newest sample's time the ticks clock is (diagnostics)."""

@@ -65,6 +65,19 @@ class Progress:
         if verb == "FAULT":
             self.fault = " ".join(args[1:])
             return None
+        if verb == "UNHEARD" and len(args) >= 2:
+            if self.cb is not None:
+                self.cb(
+                    {
+                        "event": "unheard",
+                        "index": _int0(args),
+                        "key": args[1],
+                        "digits": job.total,
+                        "request_id": job.rid,
+                        "pass": False,
+                    }
+                )
+            return None
         if verb == "HEARD" and len(args) >= 2:
             try:
                 idx = int(args[0])
@@ -279,6 +292,9 @@ def heard_info(words) -> dict:
     names = {"ms": "ms", "lvl": "level_dbm", "twist": "twist_db", "hz": "freq_hz"}
     for w in words:
         k, _, v = w.partition("=")
+        if k == "pass":  # SELFTEST: the board's verdict against its limits
+            out["pass"] = v == "1"
+            continue
         if k not in names:
             continue
         try:

@@ -228,6 +228,9 @@ class LineRecorder:
         self.dropped_samples = 0
         self._end = 0.0
         self.gain = 1.0  # the line's own loss between the board and the exchange (a fault)
+        # keep(t0, t1): keep a segment the line switches cut off (the self-test loop relay
+        # was closed then: the board's line sense hears it, the exchange does not)
+        self.keep = None
 
     # ---- producers ---------------------------------------------------------------
     def add_segment(self, source: str, start_us: float, rate: float, volts) -> None:
@@ -236,7 +239,11 @@ class LineRecorder:
             return
         end = float(start_us) + v.size * 1e6 / rate
         self._end = max(self._end, end)
-        if self.drop_gated and self._cut_throughout(float(start_us), end):
+        if (
+            self.drop_gated
+            and self._cut_throughout(float(start_us), end)
+            and not (self.keep is not None and self.keep(float(start_us), end))
+        ):
             self.dropped_samples += v.size
             return
         self._segs.setdefault(source, []).append((float(start_us), float(rate), v))
@@ -397,6 +404,7 @@ class LineSwitches:
         self.relay_fails = False
         self.loop_pin = profile.get("loop_pin")
         self.loop_log: list[tuple[float, bool]] = []  # (t_us, closed): self-test loop relay K2
+        recorder.keep = self._looped_between
         recorder.set_gate("hook", t_us, False)
         recorder.set_gate("mute", t_us, self.mute_pin is None)
         if self.hook_pin is None:
@@ -433,6 +441,17 @@ class LineSwitches:
         closed = level == 1  # floating -> pull-down -> open
         if closed != (self.loop_log[-1][1] if self.loop_log else False):
             self.loop_log.append((t_us + self.relay_us, closed))
+
+    def _looped_between(self, t0: float, t1: float) -> bool:
+        closed = False
+        for t, c in self.loop_log:
+            if t <= t0:
+                closed = c
+            elif t <= t1:
+                return True
+            else:
+                break
+        return closed
 
     def loop_at(self, t_us) -> np.ndarray:
         """1.0 where the self-test loop relay K2 is closed."""
