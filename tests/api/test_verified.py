@@ -4,6 +4,7 @@ failure, with the digit not heard named, and both APIs carry the verified count.
 
 from __future__ import annotations
 
+import re
 import time
 
 from tonebridge.api.recording import sim_of
@@ -42,6 +43,12 @@ def test_digits_are_verified_and_a_dead_relay_is_a_failure(start_server):
         _wait(lambda: _call(http)["dtmfDigitsVerified"] == 3, what="3 digits verified")
         assert _call(http)["dtmfDigitsSent"] == 3
         _wait(lambda: any(k == "dtmf_sent" for k, _ in seen), what="DtmfSent")
+        # each HEARD went to the live progress and the metrics
+        heard = [i["event"] for k, i in seen if k == "digit" and i["event"]["event"] == "heard"]
+        assert [h["key"] for h in heard] == ["1", "A", "#"]
+        assert all(-13 < h["level_dbm"][0] < -9 for h in heard)
+        m = http.get("/metrics").text
+        assert re.search(r"^tonebridge_digits_verified_total 3\.0$", m, re.M), m
 
         board, lock = sim_of(srv.bridge.board.lines[0].client)
         with lock:
