@@ -206,10 +206,11 @@ class Bank:
             ctx[0] = buf
             fast.prep(start, j, start + count, ctx)
             ctx[0] = None
+            bin1 = fast.bin1
             for k in range(len(coef)):
-                st[S_COEF] = coef[k] + BIAS
-                s1[k] = fast.bin1(s1[k], s2[k], j, ctx)
-                s2[k] = st[S_S2] - BIAS
+                st[6] = coef[k] + BIAS  # S_COEF
+                s1[k] = bin1(s1[k], s2[k], j, ctx)
+                s2[k] = st[7] - BIAS  # S_S2
         else:
             _prep(start, j, start + count, buf, x, st)
             for k in range(len(coef)):
@@ -229,10 +230,17 @@ class Bank:
         return p if p > 0 else 0
 
     def _finish(self):
+        # inlined _power (a method call per bin cost ~4x the arithmetic on an RP2040)
         s1 = self.s1
         s2 = self.s2
-        for k in range(len(self.power)):
-            self.power[k] = self._power(self.coef[k], s1[k], s2[k])
+        coef = self.coef
+        power = self.power
+        ps = self.pshift
+        for k in range(len(power)):
+            a = s1[k] >> ps
+            b = s2[k] >> ps
+            p = a * a + b * b - ((coef[k] * a) >> QBITS) * b
+            power[k] = p if p > 0 else 0
             s1[k] = 0
             s2[k] = 0
         n = self.n

@@ -264,7 +264,25 @@ class BoardClient(LinkCore):
                 rid, text, opts, plan, total, on_progress, deadline, (dialtone_ms or 0) / 1000
             )
 
-    def _submit_locked(self, rid, text, opts, plan, total, on_progress, deadline, wait_s=0.0):
+    def selftest(self, on_progress: Callable[[dict], None] | None = None) -> SendResult:
+        """SELFTEST: the board plays all 16 keys on hook through its loop relay and judges
+        each from what its receiver measured. Blocks until done; returns the SendResult
+        (verified = keys heard); per-key results come to `on_progress` as "heard" (with
+        "pass") and "unheard" events. SendError when the board refuses (no receive path:
+        code bad-arg; line in use: busy) or the test could not finish."""
+        from tonebridge_fw import selftest as fw_selftest
+
+        plan = fw_selftest.plan()
+        rid = self.new_id()
+        with self._send_lock:
+            ticket = self._submit_locked(
+                rid, "", [], plan, dialstring.digits_in(plan), on_progress, None, verb="SELFTEST"
+            )
+        return ticket.wait()
+
+    def _submit_locked(
+        self, rid, text, opts, plan, total, on_progress, deadline, wait_s=0.0, verb="SEND"
+    ):
         if deadline is None:
             deadline = self._clock() + self.reconnect_timeout + self._hello_budget()
         try:
@@ -282,7 +300,8 @@ class BoardClient(LinkCore):
         try:
             for _round in range(3):
                 # '!' (a flash) is '^' in a frame body, where '!' marks an event
-                body = " ".join(["SEND", f"boot={self.boot_id}", *opts, codec.dial_to_wire(text)])
+                words = [verb, f"boot={self.boot_id}", *opts, codec.dial_to_wire(text)]
+                body = " ".join(w for w in words if w)
                 tries: list[int] = []
                 try:
                     reply = self._request(body, rid=rid, tries=tries, deadline=deadline)
