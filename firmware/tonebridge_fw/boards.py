@@ -19,6 +19,8 @@
 # line-interface.md), "loop_pin": the self-test loop relay; `null` in tonebridge.json for a
 # board built without them (its sends are then not verified). "flash_ms": the board's hook
 # flash length (FLASH and the tonebridge dialect's '!'), 50-1500 ms, 100 by default.
+# "country" (e.g. "us", "uk", "cept"; absent: off): on a board that hears its line, detect
+# call progress with that country's tones (cptones.py, docs/callprogress.md).
 
 _LINE = {"hook_pin": 14, "mute_pin": 15, "max_offhook_s": 600, "flash_ms": 100}
 
@@ -166,6 +168,14 @@ def profile(name, overrides=None):
                 continue
             if k in _INT_KEYS and (not isinstance(v, int) or isinstance(v, bool) or v < 0):
                 raise ConfigError("%s must be a non-negative integer" % k)
+            if k == "country" and v is not None:
+                from tonebridge_fw.cptones import COUNTRIES
+
+                if v not in COUNTRIES:
+                    raise ConfigError(
+                        "country must be one of %s (call progress tones)"
+                        % ", ".join(sorted(COUNTRIES))
+                    )
             if k == "flash_ms" and not FLASH_RANGE[0] <= v <= FLASH_RANGE[1]:
                 raise ConfigError("flash_ms must be within %d-%d ms" % FLASH_RANGE)
             if k == "d_pins" and (not isinstance(v, list) or len(v) != 4):
