@@ -4,7 +4,8 @@
 #   ears = make_listener(profile, ticks_ms)   # None when the profile has no receive path
 #   for h in ears.service(want):              # want: listen now (the ADC runs only then)
 #       h.key, h.on, h.off                    # ticks_ms of the tone's start and end
-#       h.words                               # "ms=<d> lvl=<lo>,<hi> twist=<dB> hz=<lo>,<hi>"
+#       h.words                               # "ms=<d> lvl=<lo>,<hi> twist=<dB>" (and
+#                                             # " hz=<lo>,<hi>" in the self-test)
 #
 # Levels: the receiver's amplitudes in ADC codes -> volts at the ADC pin (3.3 V / 4096 a code)
 # -> volts on the line (the sense stage's gain, profile "rx_gain", default 1.0) -> dBm into
@@ -65,6 +66,9 @@ class Listener:
         return ticks_add(self._t0, (sample - self._s0) * 1000 // self.ear.rate)
 
     def service(self, want=True):
+        """want: 0 (stop once the digit being heard ended), 1 (listen), 2 (listen and measure
+        each digit's frequencies: the self-test)."""
+        self.rx.measure_hz = want == 2
         if want and not self.listening:
             self.start()
         if not self.listening:
@@ -83,14 +87,9 @@ class Listener:
         k = self.volts_per_code
         for d in got:
             lvl = (dbm(d.lo_amp * k), dbm(d.hi_amp * k))
-            words = "ms=%d lvl=%.1f,%.1f twist=%.1f hz=%.1f,%.1f" % (
-                d.ms,
-                lvl[0],
-                lvl[1],
-                d.twist_db,
-                d.lo_hz,
-                d.hi_hz,
-            )
+            words = "ms=%d lvl=%.1f,%.1f twist=%.1f" % (d.ms, lvl[0], lvl[1], d.twist_db)
+            if d.lo_hz:
+                words += " hz=%.1f,%.1f" % (d.lo_hz, d.hi_hz)
             h = Heard(d.key, self._ticks(d.on), self._ticks(d.off), words, d.ms, lvl)
             h.twist = d.twist_db
             h.lo_hz = d.lo_hz
