@@ -596,9 +596,11 @@ class Engine:
             self._start_next()
 
     def listening(self):
-        """True while the board's receiver should run (a sequence plays or awaits its last
-        digits being heard)."""
-        return self.verifier is not None and self._cur is not None
+        """Whether the board's receiver should run: 0 no, 1 a sequence plays or awaits its
+        last digits being heard, 2 the self-test (frequencies measured too)."""
+        if self.verifier is None or self._cur is None:
+            return 0
+        return 2 if self._cur.selftest else 1
 
     def heard(self, h):
         """The receiver heard a digit (listen.Heard): confirm the played digit it matches."""

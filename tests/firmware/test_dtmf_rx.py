@@ -41,7 +41,7 @@ class Line:
 
 
 def hear(steps, chunk=37, rx=None, **kw):
-    rx = rx or Receiver(RATE)
+    rx = rx or Receiver(RATE, measure_hz=True)
     buf = Line(steps, **kw).buf
     i = 0
     out = []

@@ -27,6 +27,10 @@ def test_every_key_passes_and_the_line_stays_on_hook(name):
         heard = [e.split() for e in ev if e.startswith("HEARD")]
         assert [h[2] for h in heard] == list(keypad.KEYS)
         assert all(h[-1] == "pass=1" for h in heard), heard
+        for h in heard:  # frequencies measured within 1 % (low group) and 0.5 % (high)
+            flo, fhi = (float(v) for v in dict(w.split("=") for w in h[3:])["hz"].split(","))
+            want = keypad.freqs(h[2])
+            assert abs(flo / want[0] - 1) < 0.01 and abs(fhi / want[1] - 1) < 0.005, h
         assert ev[-1] == "DONE 16 verified=16 pass=16"
         assert sb.line_if.hook_log == []  # never off hook
         assert np.max(np.abs(sb.line.samples(8000))) == 0  # the exchange heard nothing

@@ -34,9 +34,7 @@ def test_sixteen_keys_verified_digit_by_digit(name):
             assert 33 <= int(kv["ms"]) <= 47, h  # 40 ms tones
             lo, hi = (float(v) for v in kv["lvl"].split(","))
             assert -12.5 < lo < -9.5 and -10.5 < hi < -7.5, h  # -11 / -9 dBm stated
-            flo, fhi = (float(v) for v in kv["hz"].split(","))
-            want = keypad.freqs(h[2])
-            assert abs(flo / want[0] - 1) < 0.01 and abs(fhi / want[1] - 1) < 0.005, h
+            assert "hz" not in kv  # frequencies are measured in the self-test only
         assert ev[-1] == "DONE 16 verified=16"
         assert not _faults(res)
 
