@@ -85,6 +85,7 @@ class Line:
         self._loop_since = 0
         self._off = False
         self._since = 0
+        self._closed = 0  # ticks_ms when the hook relay last closed (off-hook, end of a flash)
         self._muted = True
         self._events = []
         if ticks_us is None:
@@ -107,6 +108,7 @@ class Line:
                 self._hook.value(1)  # first: if the driver fails, the line stays on-hook
             self._off = True
             self._since = self._ticks()
+            self._closed = self._since
 
     def on_hook(self):
         self.mute()
@@ -166,14 +168,21 @@ class Line:
         self._flashing = False
         if self._hook is not None:
             self._hook.value(1)
+        self._closed = self._ticks()
         self.flashes += 1
 
     def ready(self):
         """Off-hook (or, for a self-test, looped) long enough for the relay contacts to have
-        settled (tones may start)."""
+        settled (tones may start); not during a flash, nor until the relay has settled after
+        it (a SEND that arrives while the line flashes waits: its first digit would go
+        nowhere)."""
         if self._looped and _diff(self._ticks(), self._loop_since) >= self.settle_ms:
             return True
-        return self._off and _diff(self._ticks(), self._since) >= self.settle_ms
+        return (
+            self._off
+            and not self._flashing
+            and _diff(self._ticks(), self._closed) >= self.settle_ms
+        )
 
     def loop(self, on):
         """Close (True) or open the self-test loop relay: the board's transmit path into its

@@ -351,3 +351,24 @@ def test_wire_form_of_the_flash():
     # '^' is no dial-string character: a host validates before it writes the wire form
     for d in dialstring.DIALECTS:
         raises(DialStringError, validate, "1^", d)
+
+
+def test_a_sequence_waits_for_a_flash_to_end():
+    """A SEND that arrives while the line is flashing (FLASH, then at once a SEND) must not
+    play into the open relay: the player waits until the flash ended and the relay settled."""
+    line = _line()
+    b = Backend()
+    p = Player(b, _ms, line)
+    line.off_hook()
+    US[0] += 50000
+    line.flash(90)
+    p.play("s", compile_plan("1", "catapult"))
+    assert b.plan is None and not line.ready()  # waiting, nothing started
+    while line.flashing():
+        US[0] += 1000
+        p.service()
+    assert b.plan is None  # the relay is settling (relay_settle_ms, 10 ms)
+    for _ in range(12):
+        US[0] += 1000
+        p.service()
+    assert b.plan == [("1", 100)]

@@ -39,7 +39,7 @@ def test_digits_wait_for_dial_tone():
         events = [f[3] for f in frames if f[2] == "d1" and f[1] == "!"]
         assert [f[3] for f in frames if f[2] == "d1" and f[1] == "<"][0].startswith("OK state=")
         assert events[:2] == ["DIALTONE wait 3000", "DIALTONE heard"]
-        assert events[-1] == "DONE 3"
+        assert events[-1] == "DONE 3 verified=3"
         t_heard = [f[0] for f in frames if f[3] == "DIALTONE heard"][0]
         assert 700_000 <= t_heard - t0 <= 711_000
         assert sb.line_if.hook_log[0][1] is True and sb.line_if.hook_log[0][0] - t0 < 20_000
@@ -64,8 +64,8 @@ def test_no_dial_tone_plays_nothing():
             sb.run_for(10)
             _frames(sb, codec, dec, frames)
         events = [f[3] for f in frames if f[2] == "d2" and f[1] == "!"]
-        assert events == ["DIALTONE wait 1500", "ABORT 0 no-dial-tone"]
-        t_end = [f[0] for f in frames if f[3] == "ABORT 0 no-dial-tone"][0]
+        assert events == ["DIALTONE wait 1500", "ABORT 0 no-dial-tone verified=0"]
+        t_end = [f[0] for f in frames if f[3].startswith("ABORT 0 no-dial-tone")][0]
         assert 1_500_000 <= t_end - t0 <= 1_525_000
         assert ("!", "-", "PROGRESS silence") in [(f[1], f[2], f[3]) for f in frames]
         x = sb.recorder.samples(22050, start_us=t0, end_us=sb.now_us())
