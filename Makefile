@@ -15,7 +15,8 @@ setup: sysdeps $(STAMP) $(NPM_STAMP)
 # System tools the tests use as independent oracles (command:Debian package). Installed when
 # root on Debian; otherwise named, and setup fails.
 SYSTOOLS := sox:sox multimon-ng:multimon-ng node:nodejs npm:npm curl:curl \
-            arm-none-eabi-objdump:binutils-arm-none-eabi ngspice:ngspice
+            arm-none-eabi-objdump:binutils-arm-none-eabi ngspice:ngspice \
+            mosquitto:mosquitto
 # Shared libraries (file pattern:Debian package): spandsp's DTMF generator, the bench's
 # software reference (host/tonebridge/bench/spandsp.py, through ctypes)
 SYSLIBS := libspandsp.so.2:libspandsp2
