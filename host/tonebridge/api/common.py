@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from tonebridge.api.calls import CallReleased, SendFailed
+from tonebridge.api.calls import CallReleased, EarlierFailure, SendFailed
 from tonebridge.api.errors import ApiError
 
 
@@ -35,6 +35,8 @@ async def await_accepted(job, call, timeout: float, field: str = "digits"):
     `field`."""
     try:
         await asyncio.wait_for(asyncio.shield(job.accepted), timeout)
+    except EarlierFailure as exc:
+        raise failure_error(call, exc.failure, exc.remaining) from None
     except CallReleased:
         raise ApiError(
             "invalid_state",

@@ -90,7 +90,7 @@ def submit(line, client, job: Job):
                 job.tone_ms,
                 job.gap_ms,
                 job.request_id,
-                on_progress=progress_recorder(line.store, job.request_id),
+                on_progress=progress_recorder(line.store, job.request_id, line),
                 deadline=client.now() + max(0.0, left),
                 pause_ms=job.pause_ms,
             )
@@ -124,10 +124,12 @@ def submit(line, client, job: Job):
             raise SendFailed(f"board link error: {exc}", 0, job.total) from exc
 
 
-def progress_recorder(store, rid):
+def progress_recorder(store, rid, line=None):
     def on_progress(event):
         if event.get("event") == "finished":
             store.seq_digit(rid, int(event["index"]), str(event["key"]))
+            if line is not None:
+                line.board.digit_finished(line, rid, int(event["index"]), str(event["key"]))
 
     return on_progress
 
