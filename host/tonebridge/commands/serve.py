@@ -134,7 +134,7 @@ def banner(cfg) -> str:
             f"  line {line.url}: call id {line.call_id}, device {line.device_id}, "
             f"owner {line.owner}{hw}{timing_note(line)}"
         )
-    lines.append(f"  state: {cfg.state_file}")
+    lines.append(f"  state: {cfg.state_file or 'in memory (the agents keep the lines state)'}")
     if cfg.record_dir:
         lines.append(f"  recordings: {cfg.record_dir}/<callId>-<n>.wav")
     if cfg.broker is not None:
