@@ -8,7 +8,7 @@ NPM_STAMP := node_modules/.installed
 LISTEN ?= 127.0.0.1:8080
 PYTEST_ARGS ?=
 
-.PHONY: setup test run lint bench clean sysdeps mutants deploy hil
+.PHONY: setup test run lint bench clean sysdeps mutants deploy hil fleet
 
 setup: sysdeps $(STAMP) $(NPM_STAMP)
 
@@ -54,6 +54,11 @@ lint: setup
 
 run: setup
 	$(BIN)/tonebridge serve --demo --listen $(LISTEN)
+
+# A demo fleet on this machine (docs/fleet.md): Mosquitto, two agents with simulated Picos,
+# one front end on LISTEN; prints the curl lines, Ctrl-C stops it
+fleet: setup
+	$(BIN)/python -m tonebridge.fleet.demo --listen $(LISTEN)
 
 bench: setup
 	$(BIN)/python -m tonebridge.bench

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import threading
 import time
 
 from tonebridge.api.calls import CallReleased, EarlierFailure, SendFailed
@@ -28,6 +29,7 @@ class Commands:
         self.agent = agent
         self.store = agent.store
         self._live: dict[tuple, tuple[str, asyncio.Future]] = {}
+        self._jobs: dict[str, object] = {}  # rid -> the Job of a send not yet ended
 
     def handle(self, line, msg: dict):
         """A command for `line` (event loop)."""
@@ -54,6 +56,8 @@ class Commands:
                 return {"ok": False, "error": "bad_command", "message": "send needs a rid"}
             slot = (USER, "send", line.device_id, rid)
             return await self._keyed(slot, str(msg.get("fingerprint") or ""), self._send(line, msg))
+        if op == "cancel":
+            return self._cancel(line, msg.get("rid"))
         if op == "hangup":
             call = line.call
             if call is None or call.id != msg.get("call") or not call.live:
@@ -121,6 +125,9 @@ class Commands:
             report_failures=bool(msg.get("report_failures")),
         )  # fmt: skip
         job.deadline = time.monotonic() + max(0.0, timeout - 0.1)
+        rid = msg["rid"]
+        self._jobs[rid] = job
+        job.done.add_done_callback(lambda f: self._jobs.pop(rid, None))
         try:
             await asyncio.wait_for(asyncio.shield(job.accepted), timeout)
         except EarlierFailure as exc:
@@ -142,6 +149,32 @@ class Commands:
                         "total": total, "at_most": 0, "sent": was != "queued",
                         "refused": False}  # fmt: skip
         return {"ok": True, "total": total}
+
+    def _cancel(self, line, rid):
+        """The front end answered a send 503 (its own bound ran out) while it may have reached
+        us: never start it, or cancel it on the board; the outcome lands in the line's
+        failures with what played, and a retry with the same key gets that 503."""
+        job = self._jobs.get(rid) if isinstance(rid, str) else None
+        if job is None:
+            return {"ok": True, "cancelled": False}
+        was = job.expire()
+        if was == "accepted" and line.client is not None:
+            threading.Thread(target=self._cancel_on_board, args=(line, rid), daemon=True).start()
+        slot = (USER, "send", line.device_id, rid)
+        result = _unknown(
+            "its answer timed out at the front end; it was cancelled on the board, and what "
+            "played is reported on the call"
+        )
+        if self.store.idem_get(slot) is not None:
+            self.store.idem_finish(slot, 200, json.dumps(result).encode(), {})
+        return {"ok": True, "cancelled": True}
+
+    @staticmethod
+    def _cancel_on_board(line, rid):
+        try:
+            line.client.cancel(rid)
+        except Exception as exc:
+            log.warning("line %s: cancel %s failed: %s", line.device_id, rid, exc)
 
     def settle(self, rid, outcome, exc):
         """A keyed send under way when the agent stopped got its outcome (reconcile)."""

@@ -10,6 +10,8 @@ import asyncio
 import logging
 import secrets
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from tonebridge.api.calls import (
     Call,
@@ -27,6 +29,21 @@ from tonebridge.fleet.linestate import failure_from, update_call
 from tonebridge.fleet.mqtt import Connection
 
 log = logging.getLogger("tonebridge.fleet")
+
+
+@dataclass(eq=False)
+class RemoteJob(Job):
+    """A send published to an agent. Its answer timing out here (await_accepted calls
+    expire()) while it may have reached the agent cancels it there: on the board if the board
+    accepted it after all, and what played is reported, as in the single-process mode."""
+
+    on_expire: Callable[[], None] | None = None
+
+    def expire(self) -> str:
+        was = super().expire()
+        if was == "submitting" and self.on_expire is not None:
+            self.on_expire()
+        return was
 
 
 class RemoteLine:
@@ -270,7 +287,7 @@ class RemoteSwitchboard:
         from tonebridge_fw.dialstring import compile_plan, digits_in
 
         total = digits_in(compile_plan(text, dialect))
-        job = Job(
+        job = RemoteJob(
             kind="send", call=call, text=text, dialect=dialect, total=total,
             request_id=request_id or secrets.token_hex(8), tone_ms=tone_ms, gap_ms=gap_ms,
             accepted=self.loop.create_future(), done=self.loop.create_future(),
@@ -291,6 +308,11 @@ class RemoteSwitchboard:
         }  # fmt: skip
         self._pending[corr] = job
         job.accepted.add_done_callback(lambda f: self._pending.pop(corr, None))
+        cancel = {"op": "cancel", "id": secrets.token_hex(8), "reply": self.reply_topic,
+                  "call": call.id, "rid": job.request_id}  # fmt: skip
+        job.on_expire = lambda: self.conn.publish(
+            topics.line_cmd(line.device_id), topics.encode(cancel)
+        )
         self.conn.publish(topics.line_cmd(line.device_id), topics.encode(command))
         return job
 
