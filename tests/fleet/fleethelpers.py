@@ -166,15 +166,15 @@ def wait_digits_sent(base, call, n, timeout=30.0) -> dict:
             time.sleep(0.1)
 
 
-def decode_dir(directory: Path) -> str:
-    """Every recording of a line, in send order, decoded by multimon-ng."""
+def decode_dir(directory: Path, call: str = "") -> str:
+    """Every recording (of `call`: all when empty), in send order, decoded by multimon-ng."""
     from tonebridge.analysis import decode_multimon, read_wav
 
     def number(p):
         return int(p.stem.rsplit("-", 1)[1])
 
     out = ""
-    for wav in sorted(directory.glob("*.wav"), key=number):
+    for wav in sorted(directory.glob(f"{call}*.wav"), key=number):
         out += decode_multimon(*read_wav(wav))
     return out
 
