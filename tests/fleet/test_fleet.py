@@ -38,7 +38,7 @@ def test_sends_through_either_front_end_play_once_on_the_agents_boards(fleet):
         assert r.status_code == 200, r.text
         # the same key through the other front end: the agent's record answers, nothing plays
         r = h.post(cat_url(f2, "c-a1-1") + "/dtmf", json={"dtmfOut": "123#"}, headers=key)
-        assert r.status_code == 200, r.text
+        assert r.status_code == 200 and r.headers.get("Idempotent-Replayed") == "true", r.text
         # the same key with another body: 409, wherever it arrives
         r = h.post(cat_url(f2, "c-a1-1") + "/dtmf", json={"dtmfOut": "9"}, headers=key)
         assert r.status_code == 409, r.text
@@ -95,6 +95,7 @@ def test_front_end_killed_mid_request_retry_elsewhere_plays_once(fleet):
     with http() as h:  # the client's retry through the other front end, same key
         r = h.post(cat_url(f2, "c-a1-1") + "/dtmf", json=body, headers=key)
         assert r.status_code == 200, r.text
+        assert r.headers.get("Idempotent-Replayed") == "true"  # answered by the agent's record
         r = h.post(cat_url(f2, "c-a1-1") + "/dtmf", json=body, headers=key)
         assert r.status_code == 200, r.text
     assert wait_digits_sent(f2, "c-a1-1", 5)["dtmfDigitsSent"] == 5

@@ -11,7 +11,7 @@ from starlette.responses import Response
 from tonebridge.api import timing
 from tonebridge.api.body import read_json
 from tonebridge.api.calls import Call
-from tonebridge.api.common import await_accepted, compile_dial
+from tonebridge.api.common import await_accepted, compile_dial, replayed
 from tonebridge.api.errors import ApiError, JsonResponse
 
 router = APIRouter(tags=["Catapult v1"])
@@ -224,7 +224,7 @@ async def send_dtmf(request: Request, user_id: str, call_id: str):
         # an unreported failure of an earlier sequence is this request's answer (503)
         job = bridge.board.send(call, dtmf, dialect, request_id, report_failures=True, **ms)
         await await_accepted(job, call, bridge.accept_timeout, "dtmfOut")
-        return Response(status_code=200)
+        return replayed(job, Response(status_code=200))
 
     return await bridge.idempotency.run(request, user, raw, handler)
 

@@ -83,6 +83,15 @@ async def await_accepted(job, call, timeout: float, field: str = "digits"):
         ) from None
 
 
+def replayed(job, response):
+    """The answer to a send a fleet agent answered from its idempotency record (the same key
+    came through another front end, or before the agent restarted): marked as replayed, as
+    the single-process mode marks its own replays."""
+    if getattr(job, "replayed", False):
+        response.headers["Idempotent-Replayed"] = "true"
+    return response
+
+
 def failure_error(call, failure, remaining: int) -> ApiError:
     """The Catapult 503 that reports one failure of an earlier, accepted sequence."""
     more = f" {remaining} more unreported failure(s) follow." if remaining else ""

@@ -38,6 +38,7 @@ class RemoteJob(Job):
     accepted it after all, and what played is reported, as in the single-process mode."""
 
     on_expire: Callable[[], None] | None = None
+    replayed: bool = False  # the agent answered from its idempotency record
 
     def expire(self) -> str:
         was = super().expire()
@@ -223,7 +224,7 @@ class RemoteSwitchboard:
         if job is None:
             return
         if msg.get("ok"):
-            job.state = "accepted"
+            job.state, job.replayed = "accepted", bool(msg.get("replayed"))
             resolve(job.accepted, None)
             return
         error = msg.get("error")
