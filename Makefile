@@ -16,7 +16,7 @@ setup: sysdeps $(STAMP) $(NPM_STAMP)
 # root on Debian; otherwise named, and setup fails.
 SYSTOOLS := sox:sox multimon-ng:multimon-ng node:nodejs npm:npm curl:curl \
             arm-none-eabi-objdump:binutils-arm-none-eabi ngspice:ngspice \
-            mosquitto:mosquitto
+            /usr/sbin/mosquitto:mosquitto
 # Shared libraries (file pattern:Debian package): spandsp's DTMF generator, the bench's
 # software reference (host/tonebridge/bench/spandsp.py, through ctypes)
 SYSLIBS := libspandsp.so.2:libspandsp2
