@@ -148,3 +148,24 @@ def test_agent_killed_lines_offline_503_within_2s_then_back(fleet):
     wait_digits_sent(f1, "c-a1-1", 2)
     wait_recordings(fleet.tmp / "rec" / "a1", 1)
     assert decode_dir(fleet.tmp / "rec" / "a1") == "88"
+
+
+def test_hangup_through_one_front_end_is_seen_through_the_other(fleet):
+    fleet.agent("a1")
+    _, f1 = fleet.frontend("f1")
+    _, f2 = fleet.frontend("f2")
+    wait_line_ready(f1, "c-a1-1")
+    with http() as h:
+        devices = h.get(f"{f2}/api/v2/me/devices").json()["devices"]
+        assert [d["id"] for d in devices] == ["a1-1"] and devices[0]["phoneNumber"] == "15000"
+        r = h.post(cat_url(f1, "c-a1-1"), json={"state": "completed"})
+        assert r.status_code == 200, r.text
+        deadline = time.monotonic() + 5
+        while h.get(cat_url(f2, "c-a1-1")).json()["state"] != "completed":
+            assert time.monotonic() < deadline, "the agent's state never said completed"
+            time.sleep(0.05)
+        r = h.post(cat_url(f2, "c-a1-1") + "/dtmf", json={"dtmfOut": "1"})
+        assert r.status_code == 403 and r.json()["code"] == "call-invalid-state", r.text
+        # placing calls is not carried over the broker yet: a clear 503, not a 5xx crash
+        r = h.post(f"{f2}/v1/users/{USER}/calls", json={"from": "15000", "to": "123"})
+        assert r.status_code == 503 and "not carried" in r.json()["message"], r.text
