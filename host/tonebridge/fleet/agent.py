@@ -96,6 +96,8 @@ class Agent:
         )
 
     def _board_event(self, kind, call, info):
+        # the state first: a front end that gets the event sees the call with its counts
+        self.publish_lines()
         if call is not None:
             line = call.line
             if kind == "dtmf_sent":
@@ -110,7 +112,6 @@ class Agent:
                 )  # fmt: skip
             elif kind == "state":
                 self.event(line, kind, call=call.id, state=call.state)
-        self.publish_lines()
 
     def _progress(self, line, rid, index, key):  # link thread
         call = line.call
