@@ -40,7 +40,6 @@ class Agent:
         self.lines = {line.device_id: line for line in self.board.lines}
         self.commands = Commands(self)
         self.board.listeners.append(self._board_event)
-        self.board.progress.append(self._progress)
         self.board.settled.append(self.commands.settle)
         self.loop: asyncio.AbstractEventLoop | None = None
         self._published: dict[str, str] = {}
@@ -96,6 +95,14 @@ class Agent:
         )
 
     def _board_event(self, kind, call, info):
+        if kind == "digit":  # a digit started or finished, as the board reports it
+            line, event = info["line"], info.get("event") or {}
+            self.event(
+                line, "progress", call=call.id if call else None, rid=info.get("rid"),
+                text=info.get("text", ""), state=event.get("event"), index=event.get("index"),
+                key=event.get("key"),
+            )  # fmt: skip
+            return
         # the state first: a front end that gets the event sees the call with its counts
         self.publish_lines()
         if call is not None:
@@ -112,12 +119,6 @@ class Agent:
                 )  # fmt: skip
             elif kind == "state":
                 self.event(line, kind, call=call.id, state=call.state)
-
-    def _progress(self, line, rid, index, key):  # link thread
-        call = line.call
-        payload = {"kind": "progress", "call": call.id if call else None, "rid": rid}
-        payload.update(index=index, key=key)
-        self.conn.publish(topics.line_event(line.device_id), topics.encode(payload))
 
     async def run(self, on_started=None):
         """Run until stop(); `on_started()` once connected and announced."""

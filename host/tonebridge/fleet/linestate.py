@@ -50,6 +50,14 @@ def line_json(agent: str, line, online: bool = True) -> dict:
         "port": line.path,
         "fault": line.fault,
         "call": call_json(call) if call is not None else None,
+        # what the dashboard and /metrics show of a line
+        "link_up": line.link_up,
+        "off_hook": line.off_hook,
+        "board_info": line.board_info,
+        "queue_depth": line.queue_depth,
+        "reconnects": line.reconnects,
+        "tone_ms": line.cfg.tone_ms,
+        "gap_ms": line.cfg.gap_ms,
     }
 
 

@@ -12,6 +12,7 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 from tonebridge.api.calls import (
     Call,
@@ -62,6 +63,30 @@ class RemoteLine:
         self.agent_online = False  # its agent's status (with the last will) says online
         self.call: Call | None = None
         self.why_offline: str | None = None
+        self.state: dict = {}  # the agent's last retained state of the line
+        self.cfg = SimpleNamespace(tone_ms=None, gap_ms=None)
+
+    # what the dashboard and /metrics show, as the agent last said
+    @property
+    def link_up(self) -> bool:
+        return self.online and bool(self.state.get("link_up"))
+
+    @property
+    def off_hook(self) -> bool:
+        return bool(self.state.get("off_hook"))
+
+    @property
+    def board_info(self) -> dict:
+        info = self.state.get("board_info")
+        return dict(info) if isinstance(info, dict) else {}
+
+    @property
+    def queue_depth(self) -> int:
+        return int(self.state.get("queue_depth") or 0)
+
+    @property
+    def reconnects(self) -> int:
+        return int(self.state.get("reconnects") or 0)
 
     @property
     def url(self) -> str:
@@ -98,6 +123,7 @@ class RemoteSwitchboard:
         self.listeners = []  # fn(kind, call, info), as Switchboard's
         self.settled = []  # (the agents settle their own records)
         self._pending: dict[str, Job] = {}
+        self.record_dir = None  # recordings stay with the agents
         self.reply_topic = topics.frontend_reply(name)
         self.conn = Connection(
             broker,
@@ -187,6 +213,8 @@ class RemoteSwitchboard:
         line.hwid = msg.get("hwid")
         line.port = str(msg.get("port", ""))
         line.fault_text = msg.get("fault")
+        line.state = msg
+        line.cfg = SimpleNamespace(tone_ms=msg.get("tone_ms"), gap_ms=msg.get("gap_ms"))
         data = msg.get("call")
         if isinstance(data, dict) and isinstance(data.get("id"), str):
             call = self.calls.get(data["id"])
@@ -207,7 +235,11 @@ class RemoteSwitchboard:
         if line is None or call is None:
             return
         kind = msg.get("kind")
-        if kind == "dtmf_sent":
+        if kind == "progress":
+            event = {"event": msg.get("state"), "index": msg.get("index"), "key": msg.get("key")}
+            self._emit("digit", call, line=line, rid=msg.get("rid"), text=msg.get("text", ""),
+                       event=event)  # fmt: skip
+        elif kind == "dtmf_sent":
             self._emit("dtmf_sent", call, digits=msg.get("digits"), played=msg.get("played"))
         elif kind == "state" and isinstance(msg.get("state"), str):
             call.state = msg["state"]
@@ -261,6 +293,9 @@ class RemoteSwitchboard:
 
     def calls_of(self, user: str):
         return [c for c in self.calls.values() if c.owner == user and c.line.call is c]
+
+    def lines_of(self, user: str) -> list[RemoteLine]:
+        return [line for line in self.lines if line.owner == user]
 
     def call_of(self, user: str, call_id: str) -> Call | None:
         call = self.calls.get(call_id)
