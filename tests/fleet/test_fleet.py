@@ -158,6 +158,12 @@ def test_hangup_through_one_front_end_is_seen_through_the_other(fleet):
     with http() as h:
         devices = h.get(f"{f2}/api/v2/me/devices").json()["devices"]
         assert [d["id"] for d in devices] == ["a1-1"] and devices[0]["phoneNumber"] == "15000"
+        # the dashboard and /metrics of a front end show the agent's line
+        page = h.get(f"{f2}/")
+        assert page.status_code == 200 and "a1-1" in page.text, page.text[:500]
+        metrics = h.get(f"{f2}/metrics")
+        assert metrics.status_code == 200, metrics.text
+        assert 'tonebridge_line_up{line="a1-1"} 1.0' in metrics.text, metrics.text
         r = h.post(cat_url(f1, "c-a1-1"), json={"state": "completed"})
         assert r.status_code == 200, r.text
         deadline = time.monotonic() + 5
