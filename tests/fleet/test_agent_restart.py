@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 from fleethelpers import cat_url, http, need_tools, wait_digits_sent, wait_line_ready
 from tonebridge.analysis import decode_multimon, read_wav
 
@@ -18,6 +19,7 @@ HW = "e6614103e73f4a2b"
 DIGITS = "1W2W3W4W5W6"
 
 
+@pytest.mark.slow
 def test_agent_killed_mid_sequence_retry_after_restart_plays_once(fleet):
     need_tools("multimon-ng")
     link, wav = fleet.tmp / "board", fleet.tmp / "line.wav"

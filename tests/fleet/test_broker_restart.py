@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import time
 
+import pytest
 from fleethelpers import cat_url, decode_dir, http, need_tools, wait_digits_sent, wait_line_ready
 
 
+@pytest.mark.slow
 def test_broker_restart_mid_sequence_loses_nothing_plays_nothing_twice(fleet):
     need_tools("multimon-ng")
     fleet.agent("a1")

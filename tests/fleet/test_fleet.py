@@ -9,6 +9,7 @@ import threading
 import time
 
 import httpx
+import pytest
 from fleethelpers import (
     PW,
     USER,
@@ -23,6 +24,7 @@ from fleethelpers import (
 )
 
 
+@pytest.mark.slow
 def test_sends_through_either_front_end_play_once_on_the_agents_boards(fleet):
     need_tools("multimon-ng")
     fleet.agent("a1")

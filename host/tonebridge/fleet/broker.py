@@ -67,7 +67,8 @@ def write_auth(directory, users: dict[str, str], acl: str) -> tuple[Path, Path]:
 class Mosquitto:
     """mosquitto -c CONF on 127.0.0.1:PORT; start(), stop(), restart() (same port)."""
 
-    def __init__(self, directory, port: int | None = None, passwd=None, acl=None):
+    def __init__(self, directory, port: int | None = None, passwd=None, acl=None, tls=None):
+        """`tls`: (cafile, certfile, keyfile): the listener speaks TLS only (mqtts://)."""
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
         self.port = port or free_port()
@@ -82,13 +83,16 @@ class Mosquitto:
             conf += ["allow_anonymous true"]
         if acl is not None:
             conf += [f"acl_file {acl}"]
+        self.tls = tls is not None
+        if tls is not None:
+            conf += [f"cafile {tls[0]}", f"certfile {tls[1]}", f"keyfile {tls[2]}"]
         self.conf = self.directory / "mosquitto.conf"
         self.conf.write_text("\n".join(conf) + "\n")
         self.log = self.directory / "mosquitto.log"
 
     @property
     def url(self) -> str:
-        return f"mqtt://127.0.0.1:{self.port}"
+        return f"{'mqtts' if self.tls else 'mqtt'}://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 10.0) -> Mosquitto:
         exe = mosquitto_path()

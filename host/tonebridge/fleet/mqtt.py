@@ -103,10 +103,10 @@ class Connection:
     def start(self, timeout: float = 10.0) -> None:
         """Connect (and keep reconnecting in paho's thread); BrokerError if the first
         connection is not up within `timeout`."""
-        try:
-            self.client.connect_async(self.broker.host, self.broker.port, self.keepalive)
+        try:  # the first time by hand: its error (refused, TLS, DNS) is the message
+            self.client.connect(self.broker.host, self.broker.port, self.keepalive)
         except (OSError, ValueError) as exc:
-            raise BrokerError(f"cannot reach the broker {self.broker}: {exc}") from exc
+            raise BrokerError(f"cannot connect to the broker {self.broker}: {exc}") from exc
         self.client.loop_start()
         if not self.connected.wait(timeout):
             why = self.refused or "no answer"
