@@ -293,6 +293,22 @@ class Switchboard:
             exc = None if outcome == "accepted" else SendFailed(message, played, seq["total"])
             self.settle_request(rid, "not_sent" if state == "failed" else outcome, exc)
 
+    def played_after_failure(self, seq: dict):
+        """Sequence `seq` (a store record) played, but its request had been answered with a
+        failure (a fleet front end's bound ran out first): the call reports it."""
+        call = self.calls.get(seq["call_id"])
+        if call is None:
+            return
+        exc = SendFailed(
+            f"its request was answered with a failure, but the board played {seq['played']} "
+            f"of {seq['total']} digits",
+            seq["played"],
+            seq["total"],
+            True,
+        )
+        self._add_failure(call, seq["text"], exc, seq["rid"])
+        self._emit("send_failed", call, failure=exc)
+
     def settle_request(self, rid, outcome, exc):
         for fn in list(self.settled):
             try:

@@ -156,6 +156,11 @@ class Commands:
         failures with what played, and a retry with the same key gets that 503."""
         job = self._jobs.get(rid) if isinstance(rid, str) else None
         if job is None:
+            seq = self.store.seq_get(rid) if isinstance(rid, str) else None
+            if seq is not None and seq["state"] == "done" and seq["played"]:
+                # it had played already: the front end's 503 said otherwise, so the call
+                # reports it (as a restart's reconciliation reports such a sequence)
+                self.agent.board.played_after_failure(seq)
             return {"ok": True, "cancelled": False}
         was = job.expire()
         if was == "accepted" and line.client is not None:

@@ -2,7 +2,7 @@
 port with a password and ACL file, two agents each with a simulated Pico (sim://pico), one
 front end on LISTEN; prints the curl line and runs until Ctrl-C.
 
-    python -m tonebridge.fleet.demo [--listen 127.0.0.1:8080] [--dir fleet-demo]
+    python -m tonebridge.fleet.demo [--listen 127.0.0.1:8080] [--dir build/fleet-demo]
 """
 
 from __future__ import annotations
@@ -22,10 +22,30 @@ USER, SECRET = "demo", "tonebridge-demo"
 AGENTS = ("agent-a", "agent-b")
 
 
+def wait_ready(base, calls, timeout=90.0):
+    """Until the front end lists every line with its board's hardware id and no fault."""
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    with httpx.Client(auth=(USER, SECRET), timeout=5) as h:
+        for call in calls:
+            while True:
+                try:
+                    data = h.get(f"{base}/v1/users/{USER}/calls/{call}").json()
+                    if data.get("lineHardwareId") and not data.get("lineFault"):
+                        break
+                except (httpx.HTTPError, ValueError):
+                    pass
+                if time.monotonic() > deadline:
+                    print(f"(line of {call} not ready after {timeout:g} s)", flush=True)
+                    return
+                time.sleep(0.2)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m tonebridge.fleet.demo", description=__doc__)
     ap.add_argument("--listen", default="127.0.0.1:8080")
-    ap.add_argument("--dir", default="fleet-demo", help="broker files, state, recordings")
+    ap.add_argument("--dir", default="build/fleet-demo", help="broker files, state, recordings")
     args = ap.parse_args(argv)
     work = Path(args.dir).resolve()
     users = {name: secrets.token_hex(8) for name in ("frontend", *AGENTS)}
@@ -47,8 +67,8 @@ def main(argv=None) -> int:
              "--auth", f"{USER}:{SECRET}", "--listen", args.listen],
             env=env_password(users["frontend"]), stdout=subprocess.DEVNULL,
         ))  # fmt: skip
-        time.sleep(3)
         base = f"http://{args.listen}"
+        wait_ready(base, [f"c-{a}-1" for a in AGENTS])
         cred = shlex.quote(f"{USER}:{SECRET}")
         print(f"\ntonebridge demo fleet: broker {broker.url} (users and ACL in {work}/broker),")
         print(f"agents {', '.join(AGENTS)} with a simulated Pico each, front end {base}")

@@ -31,6 +31,8 @@ from tonebridge.fleet.mqtt import Connection
 
 log = logging.getLogger("tonebridge.fleet")
 
+REPLY_GRACE_S = 1.5  # how much longer than the agent's own bound a front end waits for it
+
 
 @dataclass(eq=False)
 class RemoteJob(Job):
@@ -115,7 +117,11 @@ class RemoteSwitchboard:
         if not topics.safe_name(name):
             raise ValueError(f"front-end name {name!r}: use 1-64 of A-Z a-z 0-9 _ . -")
         self.name = name
-        self.accept_timeout = float(accept_timeout)
+        # The agent gets the configured bound (less a margin for the trip back) and its answer
+        # is the one that counts; the front end waits REPLY_GRACE_S longer for it before it
+        # answers 503 on its own (and cancels the send at the agent).
+        self.agent_timeout = max(0.1, float(accept_timeout) - 0.4)
+        self.accept_timeout = float(accept_timeout) + REPLY_GRACE_S
         self.loop: asyncio.AbstractEventLoop | None = None
         self._lines: dict[str, RemoteLine] = {}
         self.calls: dict[str, Call] = {}
@@ -335,7 +341,7 @@ class RemoteSwitchboard:
             fail(job.accepted, SendFailed(f"{line.fault}; nothing was sent", 0, total, sent=False))
             return job
         corr = secrets.token_hex(8)
-        timeout_ms = max(100, int(self.accept_timeout * 1000) - 400)
+        timeout_ms = int(self.agent_timeout * 1000)
         command = {
             "op": "send", "id": corr, "reply": self.reply_topic, "call": call.id, "text": text,
             "dialect": dialect, "tone_ms": tone_ms, "gap_ms": gap_ms, "rid": job.request_id,
