@@ -27,7 +27,8 @@ def free_port() -> int:
 def acl_text(frontends, agents: dict[str, list[str]]) -> str:
     """Mosquitto ACL lines: each front end reads every line's state and events, sends
     commands and reads its own replies; each agent (or Wi-Fi board) only its own status and
-    its own lines (`agents`: user -> device ids)."""
+    its own lines (`agents`: user -> device ids). A front end's broker user and its --name
+    are the same name here, and so is an agent's user and its --name."""
     p = topics.PREFIX
     out = []
     for fe in frontends:

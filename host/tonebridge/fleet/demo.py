@@ -20,6 +20,7 @@ from tonebridge.fleet.broker import Mosquitto, acl_text, env_password, write_aut
 
 USER, SECRET = "demo", "tonebridge-demo"
 AGENTS = ("agent-a", "agent-b")
+FRONTEND = "fe-1"
 
 
 def wait_ready(base, calls, timeout=90.0):
@@ -48,8 +49,9 @@ def main(argv=None) -> int:
     ap.add_argument("--dir", default="build/fleet-demo", help="broker files, state, recordings")
     args = ap.parse_args(argv)
     work = Path(args.dir).resolve()
-    users = {name: secrets.token_hex(8) for name in ("frontend", *AGENTS)}
-    acl = acl_text(["frontend"], {a: [f"{a}-1"] for a in AGENTS})
+    # the front end's broker user is also its --name: the ACL lets it read its own replies
+    users = {name: secrets.token_hex(8) for name in (FRONTEND, *AGENTS)}
+    acl = acl_text([FRONTEND], {a: [f"{a}-1"] for a in AGENTS})
     passwd, aclfile = write_auth(work / "broker", users, acl)
     broker = Mosquitto(work / "broker", passwd=passwd, acl=aclfile).start()
     procs = []
@@ -63,9 +65,9 @@ def main(argv=None) -> int:
                 env=env_password(users[name]),
             ))  # fmt: skip
         procs.append(subprocess.Popen(
-            [*tb, "serve", "--broker", broker.url, "--broker-user", "frontend", "--name", "fe-1",
+            [*tb, "serve", "--broker", broker.url, "--broker-user", FRONTEND, "--name", FRONTEND,
              "--auth", f"{USER}:{SECRET}", "--listen", args.listen],
-            env=env_password(users["frontend"]), stdout=subprocess.DEVNULL,
+            env=env_password(users[FRONTEND]), stdout=subprocess.DEVNULL,
         ))  # fmt: skip
         base = f"http://{args.listen}"
         wait_ready(base, [f"c-{a}-1" for a in AGENTS])
