@@ -1,5 +1,5 @@
-"""The agent's answer does not come in time: the agent is stopped (SIGSTOP) the moment the
-front end's command is on the broker, so the front end answers 503 on its own bound
+"""The agent's answer does not come in time: the agent is stopped (SIGSTOP) before the
+request, so the front end answers 503 on its own bound
 (accept_timeout + 1.5 s) and cancels the send at the agent. When the agent runs again
 (SIGCONT) the command has expired or is cancelled: whatever went out on the line is what
 the call reports, never a digit played silently after a 503."""
@@ -30,12 +30,14 @@ def test_a_late_agent_answer_plays_nothing_unreported(fleet):
                                  headers={"Idempotency-Key": "late-1"})  # fmt: skip
             answer["s"] = time.monotonic() - t
 
+    # stopped before the request: it cannot answer (for less than the broker's keep-alive
+    # bound, so the broker does not declare it gone and its line stays online)
+    agent.proc.send_signal(signal.SIGSTOP)
     t = threading.Thread(target=client)
     t.start()
-    seen = obs.wait(lambda topic, payload, retain: json.loads(payload).get("op") == "send")
-    agent.proc.send_signal(signal.SIGSTOP)
     try:
-        assert seen is not None
+        seen = obs.wait(lambda topic, payload, retain: json.loads(payload).get("op") == "send")
+        assert seen is not None, "the front end never sent the command"
         t.join(15)
         r = answer["r"]
         assert r.status_code == 503, r.text
