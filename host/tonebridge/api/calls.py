@@ -43,6 +43,16 @@ class SendFailed(Exception):
         self.sent = sent
 
 
+class EarlierFailure(Exception):
+    """A send asked to report failures first (Catapult) found one: an earlier, accepted
+    sequence failed and was not reported yet. This send was not sent."""
+
+    def __init__(self, failure, remaining: int):
+        super().__init__(failure.message)
+        self.failure = failure
+        self.remaining = remaining
+
+
 class CallReleased(Exception):
     """The call was hung up before this job's turn came; nothing was sent."""
 

@@ -11,7 +11,7 @@ from starlette.responses import Response
 from tonebridge.api import timing
 from tonebridge.api.body import read_json
 from tonebridge.api.calls import Call
-from tonebridge.api.common import await_accepted, compile_dial, failure_error
+from tonebridge.api.common import await_accepted, compile_dial, replayed
 from tonebridge.api.errors import ApiError, JsonResponse
 
 router = APIRouter(tags=["Catapult v1"])
@@ -225,12 +225,10 @@ async def send_dtmf(request: Request, user_id: str, call_id: str):
                 f"call {call.id} is {STATE.get(call.state, 'completed')}; "
                 "DTMF can only be sent on an active call",
             )
-        failure, remaining = bridge.board.take_failure(call)
-        if failure is not None:
-            raise failure_error(call, failure, remaining)
-        job = bridge.board.send(call, dtmf, dialect, request_id, **ms)
+        # an unreported failure of an earlier sequence is this request's answer (503)
+        job = bridge.board.send(call, dtmf, dialect, request_id, report_failures=True, **ms)
         await await_accepted(job, call, bridge.accept_timeout, "dtmfOut")
-        return Response(status_code=200)
+        return replayed(job, Response(status_code=200))
 
     return await bridge.idempotency.run(request, user, raw, handler)
 
