@@ -2,9 +2,11 @@
 line and plays nothing until call progress reports dial tone, then dials; without dial tone the
 sequence ends "ABORT 0 no-dial-tone" and nothing reaches the line.
 
-The simulator has no receive path yet (the ADC model and the MT8880 receiver are another
-branch's work), so the report the receive path will make, engine.line_event("progress", ...),
-is delivered as a model event at a chosen virtual time, in the firmware's own thread."""
+Here the engine's input from the receive path, engine.line_event("progress", ...), is delivered
+as a model event at a chosen virtual time (in the firmware's own thread), so the timing of the
+hold and of the timeout is exact and independent of the classifier;
+tests/sim/test_call_progress_line.py runs the same through the board's receive path with a
+scripted exchange."""
 
 from tonebridge.analysis import decode_multimon, segments
 from tonebridge.sim import SimBoard
