@@ -89,6 +89,7 @@ class Engine:
         tunable=None,
         hold_max_ms=dialstring.HOLD_MAX_MS,
         max_plan_ms=0,
+        underruns=None,
     ):
         self.ticks_ms = ticks_ms
         self.boot_id = boot_id
@@ -102,6 +103,7 @@ class Engine:
         # longest sequence the line lets play: its off-hook limit (0: no limit). A longer one
         # would certainly be cut by the hang-up, so it is refused before anything plays.
         self.max_plan_ms = max_plan_ms
+        self.underruns = underruns  # () -> times the tone output ran dry (STATUS), or None
         for k in self.tunable:
             self.config[k] = self.tunable[k]
         self.off_hook = False
@@ -268,6 +270,7 @@ class Engine:
         pairs.append(("frames", self.decoder.frames))
         pairs.append(("dropped", self.decoder.dropped))
         pairs.append(("dups", self.duplicates))
+        pairs.append(("underruns", self.underruns() if self.underruns else 0))
         return "OK " + codec.format_kv(pairs)
 
     def _result(self, rid, args):

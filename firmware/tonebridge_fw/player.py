@@ -3,6 +3,8 @@
 # Player(backend, ticks_ms, line=None)
 #   play(request_id, plan)  start (RuntimeError if still playing: the engine queues)
 #   cancel()                stop at once; service() then reports ("aborted", rid, n, "cancelled")
+#   due_ms() -> ms until service() next has work (0: at once / not known; the caller polls)
+#   slack_ms() -> ms of output the backend has queued (-1: not known / nothing to starve)
 #   service() -> list of events, in order:
 #     ("started", rid, digit_index, key)   the backend began emitting tone step digit_index
 #     ("finished", rid, digit_index, key)  that tone is over
@@ -35,6 +37,22 @@ class Player:
 
     def busy(self):
         return self._state != _IDLE
+
+    def due_ms(self):
+        """How long the main loop may sleep before service() has work: what the backend says
+        while it plays (its next buffer to refill or step boundary), else 0 (not known: a
+        backend without due_ms(), or waiting for the hook relay)."""
+        if self._state == _PLAY and hasattr(self.backend, "due_ms"):
+            return self.backend.due_ms()
+        return 0
+
+    def slack_ms(self):
+        """ms before the line runs dry unless service() refills the backend; -1 when there is
+        nothing to starve (not playing, or the backend has all of the plan queued) or the
+        backend cannot say."""
+        if self._state == _PLAY and hasattr(self.backend, "slack_ms"):
+            return self.backend.slack_ms()
+        return -1
 
     def play(self, request_id, plan):
         if self._state != _IDLE:

@@ -107,6 +107,8 @@ class PwmDmaBackend:
         # exact sample rate: clk_sys * 16 / (div16 * 2 * (TOP + 1)) (phase-correct: up and down)
         self.rate = (freq * 16, self.div16 * 2 * (self.top + 1))
         self.sample_rate = freq * 16 / (self.div16 * 2 * (self.top + 1))
+        # ms per sample in Q16 (due_ms: small-int arithmetic, no float per pass)
+        self._ms_q16 = (65536000 * self.div16 * 2 * (self.top + 1)) // (freq * 16) + 1
         # the analog chain's response at each DTMF tone (and the pulses' own), compensated by
         # the renderer: the line gets the level and twist asked for (outchain.py)
         chain = profile.get("filter") or outchain.PWM_CHAIN
@@ -212,6 +214,33 @@ class PwmDmaBackend:
             self.chunks += 1
             if self._fill(1 - nxt):
                 self._arm(1 - nxt)
+
+    def due_ms(self):
+        """ms until service() next has work while playing: the end of the playing chunk (the
+        next buffer to refill) or, if sooner, the next step boundary inside it (a digit starts
+        or ends: the player reports it). At least 1 ms; 0 when not playing."""
+        if self._state != _PLAY:
+            return 0
+        left = self._dma[self._cur].count  # samples the playing chunk still has to transfer
+        played = self._done_samples + self._n[self._cur] - left
+        r = self._r
+        k = r.step_at(played)
+        if k < self._plan_len:
+            b = r.step_start(k + 1) - played
+            if 0 < b < left:
+                left = b
+        return ((left * self._ms_q16) >> 16) + 1
+
+    def slack_ms(self):
+        """ms of output the DMA has queued (the playing chunk's rest and the armed chunk): how
+        long the main loop may go without service() before the line runs dry. -1 when nothing
+        can run dry: idle, or the whole plan is rendered and queued (the DMA chain plays it out)."""
+        if self._state != _PLAY or self._r.done:
+            return -1
+        left = self._dma[self._cur].count
+        if self._armed:
+            left += self._n[1 - self._cur]
+        return (left * self._ms_q16) >> 16
 
     def samples_played(self):
         """Samples the DMA has transferred so far in this plan."""
