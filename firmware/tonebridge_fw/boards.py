@@ -122,6 +122,7 @@ _INT_KEYS = (
     "watchdog_ms",
     "repl_grace_s",
     "relay_settle_ms",
+    "output_settle_ms",
 )
 
 

@@ -12,13 +12,15 @@
 #     ("aborted", rid, digits_played, reason)  reason "cancelled" or "hangup"
 #     ("hangup", reason)                   (only with a line) the line hung up by itself
 # Progress comes from backend.position() (the step the hardware is emitting now).
-# With a line: play() unmutes (and takes the line off-hook if it is on-hook); the plan starts
+# With a line: play() takes the line off-hook if it is on-hook and unmutes; the plan starts
 # once line.ready() (the hook relay has settled), so the first tone is not clipped; the line is
 # muted again when the plan ends or is aborted; line.service() runs inside service().
+# A backend with ready() (its output stage settling after power-up) keeps the line muted
+# until it is True: a sequence sent right after boot then starts late, but with no transient.
 
 _IDLE = 0
 _PLAY = 1
-_WAIT = 2  # line taken off-hook by play(): waiting for the hook relay to settle
+_WAIT = 2  # waiting for the hook relay (line.ready) and the output stage (backend.ready)
 
 
 class Player:
@@ -66,15 +68,23 @@ class Player:
         self._tone_steps = tones
         self._next_start = 0
         self._next_finish = 0
+        settled = self._settled()
         if self.line is not None:
             if not self.line.is_off_hook():
                 self.line.off_hook()
-            self.line.unmute()
+            if settled:
+                self.line.unmute()
         self.started_ms = self._ticks()
-        if self.line is not None and hasattr(self.line, "ready") and not self.line.ready():
-            self._state = _WAIT  # service() starts the backend once the relay has closed
+        if not settled or (
+            self.line is not None and hasattr(self.line, "ready") and not self.line.ready()
+        ):
+            self._state = _WAIT  # service() starts the backend once both have settled
             return
         self._start_backend()
+
+    def _settled(self):
+        """The backend's output stage has settled after power-up (True if it cannot say)."""
+        return not hasattr(self.backend, "ready") or self.backend.ready()
 
     def _start_backend(self):
         """Start the backend; if it fails, nothing has played: idle, muted, and re-raise (no
@@ -125,7 +135,9 @@ class Player:
                 if e[0] == "hangup":
                     self._abort("hangup")
                 self._pending.append(e)
-        if self._state == _WAIT and self.line.ready():
+        if self._state == _WAIT and (self.line is None or self.line.ready()) and self._settled():
+            if self.line is not None:
+                self.line.unmute()
             self._start_backend()  # raises (idle, muted) if the backend cannot start
         if self._state == _PLAY:
             self.backend.service()

@@ -300,7 +300,7 @@ def test_backend_failing_mid_sequence_reports_what_was_heard(board, abort_fails,
             raise OSError(5, "still failing")
 
     cls.service, cls.abort = service, abort
-    sb.run_for(20)
+    sb.run_for(100)  # past the output stage's power-up settling (pwm_dma_rp2.SETTLE_MS)
     t = Talk(sb)
     # relay settle 10 ms + tone 100 + gap 100: the second tone starts 210 ms after the SEND
     state["t2"] = sb.now_us() + t_fail_ms * 1000 + 500

@@ -46,6 +46,8 @@ import rp2
 
 from tonebridge_fw import outchain
 from tonebridge_fw.synth import Renderer
+from tonebridge_fw.ticks import ticks_diff
+from tonebridge_fw.ticks import ticks_ms as _ticks_ms
 
 # per-MCU registers (RP2040 / RP2350 datasheets, pico-sdk hardware/regs/{pwm,dreq}.h)
 _MCU = {
@@ -64,6 +66,11 @@ _CSR_PH_CORRECT = const(0x02)
 BITS = const(10)
 TARGET_RATE = const(61000)
 CHUNK = const(1024)  # samples per DMA buffer (~16.8 ms at 61 kHz, 14 ms at 73 kHz)
+# after the slice first drives mid-scale (power-up: the pin was low), the output stage's DC
+# block (C9), level stage (C8) and line transformer ring down for tens of ms (hw/filter.json;
+# on the simulated line below -60 dB of a tone by 60 ms): ready() is False until then, so the
+# player keeps the tone path muted and the line hears no power-up thump before the first tone
+SETTLE_MS = const(80)
 
 _IDLE = const(0)
 _PLAY = const(1)
@@ -90,7 +97,9 @@ def pwm_divider(freq_hz, top, rate):
 
 
 class PwmDmaBackend:
-    def __init__(self, profile, chunk=CHUNK, target_rate=TARGET_RATE, level=None):
+    def __init__(self, profile, chunk=CHUNK, target_rate=TARGET_RATE, level=None, ticks_ms=None):
+        if ticks_ms is None:
+            ticks_ms = _ticks_ms
         mcu = profile.get("mcu", "rp2040")
         if mcu not in _MCU:
             raise ValueError("pwm_dma backend needs an rp2 mcu, not %s" % mcu)
@@ -125,6 +134,9 @@ class PwmDmaBackend:
         m[self._base + _CC] = self.mid | (self.mid << 16)
         m[self._base + _CTR] = 0
         m[self._base + _CSR] = _CSR_PH_CORRECT | _CSR_EN
+        self._ticks = ticks_ms
+        self._since = ticks_ms()  # when the output stage began to settle (ready())
+        self.settle_ms = profile.get("output_settle_ms", SETTLE_MS)
         # buffers and DMA channels, allocated once
         self._buf = (array("H", [self.mid] * chunk), array("H", [self.mid] * chunk))
         self._n = [0, 0]
@@ -173,6 +185,10 @@ class PwmDmaBackend:
         self._armed = True
 
     # ---- backend interface ----------------------------------------------------------------
+    def ready(self):
+        """The output stage has settled since power-up (SETTLE_MS): tones may be unmuted."""
+        return ticks_diff(self._ticks(), self._since) >= self.settle_ms
+
     def start(self, plan):
         self.abort()
         self._r.load(plan)
