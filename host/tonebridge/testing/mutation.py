@@ -58,7 +58,12 @@ MODULES = {
         _FW + "player.py",
         [
             ["tests/firmware/test_player.py"],
-            ["tests/sim/test_rp2_audio.py", "tests/sim_mt8880/test_mt8880_audio.py"],
+            [
+                "tests/sim/test_rp2_audio.py",
+                "tests/sim_mt8880/test_mt8880_audio.py",
+                "tests/sim/test_power_up.py",
+                "tests/sim/test_player_first.py",
+            ],
         ],
         90,
     ),
@@ -86,7 +91,11 @@ MODULES = {
                 "tests/firmware/test_engine.py::test_hardware_id_from_profile_is_frame_safe",
                 "tests/firmware/test_engine.py::test_hardware_id_from_machine_unique_id",
             ],
-            ["tests/sim/test_app_loop.py", "tests/sim/test_board_runtime.py"],
+            [
+                "tests/sim/test_app_loop.py",
+                "tests/sim/test_board_runtime.py",
+                "tests/sim/test_player_first.py",
+            ],
         ],
         90,
     ),
