@@ -12,10 +12,12 @@ PYTEST_ARGS ?=
 
 setup: sysdeps $(STAMP) $(NPM_STAMP)
 
-# System tools the tests use as independent oracles (command:Debian package). Installed when
-# root on Debian; otherwise named, and setup fails.
+# System tools the tests use as independent oracles (command:Debian package), and the headless
+# browser the dashboard's tests drive (chromium + chromedriver, through Selenium; nothing is
+# downloaded at run time). Installed when root on Debian; otherwise named, and setup fails.
 SYSTOOLS := sox:sox multimon-ng:multimon-ng node:nodejs npm:npm curl:curl \
-            arm-none-eabi-objdump:binutils-arm-none-eabi ngspice:ngspice
+            arm-none-eabi-objdump:binutils-arm-none-eabi ngspice:ngspice \
+            chromium:chromium chromedriver:chromium-driver
 # Shared libraries (file pattern:Debian package): spandsp's DTMF generator, the bench's
 # software reference (host/tonebridge/bench/spandsp.py, through ctypes)
 SYSLIBS := libspandsp.so.2:libspandsp2

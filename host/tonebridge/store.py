@@ -357,6 +357,14 @@ class Store:
         )
         return [dict(r) for r in rows]
 
+    def sequences_of(self, call_id: str, limit: int = 200) -> list[dict]:
+        """A call's sequences, newest first (the dashboard's history)."""
+        rows = self._all(
+            "SELECT * FROM sequences WHERE call_id = ? ORDER BY created DESC LIMIT ?",
+            (call_id, limit),
+        )
+        return [dict(r) for r in rows]
+
     def digits_of(self, rid: str) -> list[tuple[int, str]]:
         return [
             (r[0], r[1])

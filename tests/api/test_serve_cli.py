@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -136,3 +137,51 @@ owner = "ops"
             proc.wait(15)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+def test_demo_prints_the_dashboard_first_and_logs_json(tmp_path):
+    """The first line serve prints is the dashboard's address (before the curl line); with
+    --log-format json every log line on stderr is one JSON object."""
+    port = free_port()
+    exe = Path(sys.executable).with_name("tonebridge")
+    proc = subprocess.Popen(
+        [str(exe), "serve", "--demo", "--listen", f"127.0.0.1:{port}", "--log-format", "json"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ, PYTHONUNBUFFERED="1"),
+    )
+    try:
+        first = proc.stdout.readline()
+        assert first.startswith(f"dashboard: http://127.0.0.1:{port}/"), first
+        banner = [first]
+        while not banner[-1].strip().startswith("curl "):
+            line = proc.stdout.readline()
+            assert line, "serve exited: " + proc.stderr.read()
+            banner.append(line)
+        creds = re.search(r"credentials: (\S+):(\S+)", "".join(banner)).groups()
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                r = httpx.get(f"http://127.0.0.1:{port}/", auth=creds, timeout=5)
+                if r.status_code == 200 and "link-up" in r.text:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, "the dashboard did not show the line up"
+            time.sleep(0.2)
+        assert "sim://pico" in r.text
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            _, err = proc.communicate(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            _, err = proc.communicate()
+    records = [json.loads(line) for line in err.splitlines() if line.strip()]
+    assert records, "no log lines"
+    assert all({"ts", "level", "logger", "message"} <= set(r) for r in records)
+    assert any(
+        r["logger"] == "uvicorn.access" and '"GET / HTTP/1.1" 200' in r["message"] for r in records
+    )

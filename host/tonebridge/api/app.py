@@ -2,8 +2,10 @@
 
 Module map of the api package (no module imports one that imports it back):
 config, errors, auth -> calls -> line, reconcile -> switchboard; body, idempotency,
-common (shared by the two APIs), cometd; gws, catapult (routers); httpserver (uvicorn
-settings); app (this: wires them together). Durable state: tonebridge.store.
+common (shared by the two APIs), cometd; gws, catapult (routers); metrics (/metrics and
+the request counters); httpserver (uvicorn settings); app (this: wires them together, with
+the dashboard, tonebridge.web, which imports api modules but none of them imports it).
+Durable state: tonebridge.store.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.staticfiles import StaticFiles
 
 from tonebridge.api import catapult, gws
 from tonebridge.api.auth import Authenticator, RateLimiter
@@ -23,8 +26,11 @@ from tonebridge.api.config import ServeConfig
 from tonebridge.api.errors import ApiError
 from tonebridge.api.httpserver import BodyTimeout
 from tonebridge.api.idempotency import Idempotency
+from tonebridge.api.metrics import Metrics, MetricsMiddleware
 from tonebridge.api.switchboard import Switchboard
 from tonebridge.store import Store
+from tonebridge.web import events as web_events
+from tonebridge.web import views as web_views
 
 log = logging.getLogger("tonebridge.api")
 
@@ -57,6 +63,8 @@ def create_app(cfg: ServeConfig, client_factory=None, store=None) -> FastAPI:
     """Build the ASGI app. `client_factory(url, on_event, **link_kw)` makes a BoardClient
     (default: the real one); `store` defaults to a Store on `cfg.state_file`."""
     bridge = Bridge(cfg, client_factory, store)
+    metrics = Metrics(bridge.board)
+    broker = web_events.Broker(bridge.board)
 
     @contextlib.asynccontextmanager
     async def lifespan(app):
@@ -64,6 +72,7 @@ def create_app(cfg: ServeConfig, client_factory=None, store=None) -> FastAPI:
         try:
             yield
         finally:
+            broker.close()
             bridge.bayeux.close()
             await asyncio.to_thread(bridge.board.stop)
             if store is None:
@@ -82,7 +91,10 @@ def create_app(cfg: ServeConfig, client_factory=None, store=None) -> FastAPI:
         redoc_url=None,
     )
     app.state.bridge = bridge
+    app.state.metrics = metrics
+    app.state.events = broker
     app.add_middleware(BodyTimeout, timeout_s=cfg.body_timeout_s)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
 
     def openapi():
         if app.openapi_schema is None:
@@ -135,4 +147,6 @@ def create_app(cfg: ServeConfig, client_factory=None, store=None) -> FastAPI:
     gws.install_listener(bridge)
     app.include_router(gws.router)
     app.include_router(catapult.router)
+    app.include_router(web_views.router)
+    app.mount("/static", StaticFiles(directory=str(web_views.STATIC_DIR)), name="static")
     return app

@@ -59,6 +59,11 @@ class Authenticator:
         user, sep, secret = raw.partition(":")
         if not sep:
             return None
+        return self.check_credentials(user, secret)
+
+    def check_credentials(self, user: str, secret: str) -> str | None:
+        """Return `user` if `secret` is theirs (constant time), else None (the dashboard's
+        login form; HTTP Basic goes through here too)."""
         expected = self._users.get(user)
         ok_user = expected is not None
         # Always run one comparison, against a dummy when the user is unknown.

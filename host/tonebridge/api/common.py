@@ -16,7 +16,9 @@ def compile_dial(text: str, dialect: str, field: str):
     try:
         return compile_plan(text, dialect=dialect)
     except DialStringError as exc:
-        raise ApiError("validation", f"{field}: {exc}") from None
+        err = ApiError("validation", f"{field}: {exc}")
+        err.position = exc.position  # the character it points to (the dashboard marks it)
+        raise err from None
     except ValueError as exc:
         raise ApiError("validation", f"{field}: {exc}") from None
 

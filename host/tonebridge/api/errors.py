@@ -9,8 +9,14 @@ below is our choice (docs/api.md).
 from __future__ import annotations
 
 import json
+from contextvars import ContextVar
 
 from starlette.responses import JSONResponse
+
+# The current request's outcome box (a dict the metrics middleware puts here for each
+# request; a mutable box, so an answer made in a task the request started still lands in
+# it): response_for() notes the error kind in it, the middleware counts it.
+OUTCOME: ContextVar[dict | None] = ContextVar("tonebridge_outcome", default=None)
 
 
 class JsonResponse(JSONResponse):
@@ -58,6 +64,7 @@ class ApiError(Exception):
         # a 5xx/429 answer that may be forgotten by the idempotency store (nothing was sent,
         # a retry may run); False: the answer is the recorded outcome (it may have played)
         self.forget = forget
+        self.position = None  # a dial-string error: the 0-based index of the bad character
 
     def gws_response(self) -> JSONResponse:
         code, http, *_ = KINDS[self.kind]
@@ -76,6 +83,9 @@ class ApiError(Exception):
         )
 
     def response_for(self, path: str) -> JSONResponse:
+        box = OUTCOME.get()
+        if box is not None:
+            box["kind"] = self.kind
         resp = self.catapult_response() if path.startswith("/v1/") else self.gws_response()
         resp.forget = self.forget
         return resp

@@ -83,6 +83,34 @@ class Line:
             return c.fault or f"the board on {c.url} is not connected"
         return None
 
+    @property
+    def off_hook(self) -> bool:
+        """The hook state the bridge last set on the board (True: off-hook, seized)."""
+        return self._commanded_off_hook
+
+    @property
+    def board_info(self) -> dict:
+        """What the board said in its HELLO (fw version, board, backend, ...); {} before."""
+        c = self.client
+        return dict(getattr(c, "info", None) or {}) if c is not None else {}
+
+    @property
+    def link_up(self) -> bool:
+        c = self.client
+        return c is not None and not c.closed and bool(c.link_up)
+
+    @property
+    def reconnects(self) -> int:
+        """How often the link to the board was re-established since serve started."""
+        c = self.client
+        return int(getattr(c, "reconnects", 0) or 0) if c is not None else 0
+
+    @property
+    def queue_depth(self) -> int:
+        """Jobs waiting for the line's worker plus sequences the board accepted and is
+        playing or holds in its queue."""
+        return self._queue.qsize() + self._inflight
+
     def state_json(self) -> dict:
         return {"hardwareId": self.hwid, "port": self.path, "fault": self.fault}
 
@@ -186,6 +214,7 @@ class Line:
             )
         elif kind == "fault":
             log.warning("line %s: board fault %s", self.url, event)
+            self.post(self.board.board_fault, self, dict(event))
         elif kind == "bound":
             self.store.bind_line(self.device_id, event["hwid"])
         elif kind == "link" and event.get("state") == "up":
@@ -268,6 +297,8 @@ class Line:
             raise
         except Exception as exc:
             log.warning("line %s: hook(%s) failed: %s", self.url, off_hook, exc)
+        finally:
+            self.post(self.board.hook_changed, self)
 
     # ------------------------------------------------------------ sends
     def _do_send(self, job: Job):
@@ -299,12 +330,14 @@ class Line:
                     self._inflight -= 1
                     self.slots.notify_all()
 
-    def record(self, sim, start_us, end_us, name):
+    def record(self, sim, start_us, end_us, call, number):
+        """Write sequence `number` of `call` as <record_dir>/<callId>-<number>.wav."""
         if self.board.record_dir and sim[0] is not None:
             if self._last_end_us is not None and start_us is not None:
                 start_us = max(start_us, self._last_end_us)
-            path = os.path.join(self.board.record_dir, name)
-            recording.write_recording(sim, start_us, end_us, path)
+            path = os.path.join(self.board.record_dir, f"{call.id}-{number}.wav")
+            if recording.write_recording(sim, start_us, end_us, path):
+                self.post(self.board.recorded, self, call, number)
         self._last_end_us = end_us
 
     # ------------------------------------------------------------ dial

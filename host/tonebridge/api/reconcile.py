@@ -69,7 +69,7 @@ def finish_sequence(line, job: Job, ticket, start_us, abandoned: bool) -> None:
             )
     line.post_wait(line.board.sequence_ended, job, played, total, outcome, abandoned)
     if job.call is not None:  # after the outcome: whoever sees the file sees the counts
-        line.record(sim, start_us, end_us, f"{job.call.id}-{job.number}.wav")
+        line.record(sim, start_us, end_us, job.call, job.number)
 
 
 def reconcile_line(line) -> None:
@@ -112,7 +112,7 @@ def _reconcile_one(line, client, seq: dict) -> None:
         seq["gap_ms"],
         played=seq["played"],
         pause_ms=seq["pause_ms"],
-        on_progress=sends.progress_recorder(line.store, rid),
+        on_progress=sends.progress_recorder(line, rid),
     )
     state = st.get("state")
     log.info("line %s: reconciling %s (%s): the board says %s", line.url, rid, seq["state"], state)

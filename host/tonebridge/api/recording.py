@@ -45,7 +45,7 @@ def now_us(board) -> float | None:
     return None if clock is None else clock.now_us()
 
 
-def write_recording(sim, start_us, end_us, path: str) -> None:
+def write_recording(sim, start_us, end_us, path: str) -> bool:
     """Write the line signal from `start_us` to `end_us` (board time: when the board reported
     the last tone over) as 16-bit WAV, followed by RECORD_TAIL_MS of silence (so a decoder
     sees the last tone end; the next sequence, which may follow `gap` ms later, is never in
@@ -64,8 +64,10 @@ def write_recording(sim, start_us, end_us, path: str) -> None:
         tmp = f"{path}.tmp{os.getpid()}.wav"
         write_wav(tmp, np.concatenate([x / FULL_SCALE_V, tail]), RECORD_RATE)
         os.replace(tmp, path)
+        return True
     except Exception:
         log.exception("recording %s failed", path)
+        return False
 
 
 def trim(client) -> None:

@@ -90,7 +90,7 @@ def submit(line, client, job: Job):
                 job.tone_ms,
                 job.gap_ms,
                 job.request_id,
-                on_progress=progress_recorder(line.store, job.request_id),
+                on_progress=progress_recorder(line, job.request_id),
                 deadline=client.now() + max(0.0, left),
                 pause_ms=job.pause_ms,
             )
@@ -124,10 +124,14 @@ def submit(line, client, job: Job):
             raise SendFailed(f"board link error: {exc}", 0, job.total) from exc
 
 
-def progress_recorder(store, rid):
+def progress_recorder(line, rid):
+    """Each digit's start and end as the board reports them (link thread): a finished digit
+    is recorded in the store, and both are handed to the switchboard (live progress)."""
+
     def on_progress(event):
         if event.get("event") == "finished":
-            store.seq_digit(rid, int(event["index"]), str(event["key"]))
+            line.store.seq_digit(rid, int(event["index"]), str(event["key"]))
+        line.post(line.board.digit_progress, line, rid, dict(event))
 
     return on_progress
 
@@ -157,7 +161,7 @@ def dial(line, job: Job):
             line.store.seq_final(job.request_id, "aborted", exc.played, exc.message)
             raise SendFailed(exc.message, exc.played, exc.total, True) from exc
         finally:
-            line.record(sim, t0, recording.now_us(sim[0]), f"{call.id}-{job.number}.wav")
+            line.record(sim, t0, recording.now_us(sim[0]), call, job.number)
         line.store.seq_final(job.request_id, "done", result.played)
         line.post(line.board.dial_done, job, None)
     except (SendFailed, CallReleased) as exc:

@@ -122,6 +122,9 @@ class Switchboard:
                 return line
         return None
 
+    def lines_of(self, user: str) -> list[Line]:
+        return [line for line in self.lines if line.owner == user]
+
     def _emit(self, kind, call, **info):
         for fn in list(self.listeners):
             try:
@@ -169,10 +172,9 @@ class Switchboard:
     def sequence_ended(self, job: Job, played, total, outcome, abandoned):
         call = job.call
         if call is not None:
-            delta = self.store.seq_count(job.request_id, played)
-            if delta:
-                call.digits_sent += delta
-                self.save(call)
+            self._count(call, self.store.seq_count(job.request_id, played))
+        self._emit("sequence_ended", call, rid=job.request_id, played=played, total=total,
+                   outcome=outcome)  # fmt: skip
         if outcome is None:
             resolve(job.done, (played, total))
             if not abandoned and call is not None:
@@ -183,6 +185,31 @@ class Switchboard:
         fail(job.done, outcome)
         if call is not None:
             self._emit("send_failed", call, failure=outcome)
+
+    def _count(self, call: Call, delta: int, save: bool = True):
+        """`delta` more digits of the call were played (each digit counted once)."""
+        if delta:
+            call.digits_sent += delta
+            if save:
+                self.save(call)
+            self._emit("digits_counted", call, digits=delta)
+
+    def digit_progress(self, line: Line, rid: str, event: dict):
+        """A digit of sequence `rid` started or finished playing (the board's own report)."""
+        seq = self.store.seq_get(rid) or {}
+        call = self.calls.get(seq.get("call_id"))
+        self._emit("digit", call, line=line, rid=rid, text=seq.get("text", ""), event=event)
+
+    def hook_changed(self, line: Line):
+        """The bridge set the line's hook (line.off_hook)."""
+        self._emit("hook", line.call, line=line)
+
+    def recorded(self, line: Line, call: Call, number: int):
+        """Sequence `number` of `call` was written to the record directory."""
+        self._emit("recorded", call, line=line, number=number)
+
+    def board_fault(self, line: Line, event: dict):
+        self._emit("board_fault", line.call, line=line, event=event)
 
     def _add_failure(self, call: Call, digits: str, exc: SendFailed, rid=None):
         failure = Failure(digits, exc.played, exc.total, exc.message, at_most=exc.at_most, rid=rid)
@@ -206,10 +233,7 @@ class Switchboard:
         call = self.calls.get(seq["call_id"])
         rid = seq["rid"]
         if call is not None:
-            delta = self.store.seq_count(rid, played)
-            if delta:
-                call.digits_sent += delta
-                self.save(call)
+            self._count(call, self.store.seq_count(rid, played))
             known = [
                 f for f in (*call.failures, call.last_failure) if f is not None and f.rid == rid
             ]
@@ -252,7 +276,7 @@ class Switchboard:
 
     def line_changed(self, line: Line):
         state = line.state_json()
-        if state != getattr(line, "_published", None):
+        if state != line.published:
             line.published = state
             self._emit("line", None, line=line)
 
@@ -319,7 +343,7 @@ class Switchboard:
     def dial_done(self, job: Job, exc):
         call = job.call
         if exc is None:
-            call.digits_sent += self.store.seq_count(job.request_id, job.total)
+            self._count(call, self.store.seq_count(job.request_id, job.total), save=False)
             if call.state == "Dialing":
                 call.state = "Established"
                 call.active_time = time.time()
@@ -332,7 +356,7 @@ class Switchboard:
             call.end_time = time.time()
             if isinstance(exc, SendFailed):
                 call.last_failure = Failure(job.text, exc.played, exc.total, exc.message)
-                call.digits_sent += self.store.seq_count(job.request_id, exc.played)
+                self._count(call, self.store.seq_count(job.request_id, exc.played), save=False)
             self.save(call)
             self._emit("state", call)
             call.line.submit(Job(kind="hook", call=call, off_hook=False))

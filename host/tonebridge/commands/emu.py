@@ -3,9 +3,7 @@ pseudo-terminal."""
 
 from __future__ import annotations
 
-import signal
 import sys
-import threading
 
 
 def register(subparsers) -> None:
@@ -43,7 +41,7 @@ def run(args) -> int:
 
     from serial import SerialException
 
-    from tonebridge.link.pty import PtyBridge
+    from tonebridge.link.pty import PtyBridge, serve_until_stopped
 
     opts = {
         k: v for k, v in (("flash", args.flash), ("record", args.record), ("hwid", args.hwid)) if v
@@ -63,15 +61,4 @@ def run(args) -> int:
         file=sys.stderr,
         flush=True,
     )
-    done = threading.Event()
-    old = signal.signal(signal.SIGTERM, lambda *_: done.set())
-    try:
-        done.wait(args.duration)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        signal.signal(signal.SIGTERM, old)
-        bridge.stop()
-        if args.record:
-            print(f"line signal written to {args.record}", file=sys.stderr)
-    return 0
+    return serve_until_stopped(bridge, args.duration, args.record)

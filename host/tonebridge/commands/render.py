@@ -81,6 +81,12 @@ def register(subparsers) -> None:
         help="render on a simulated board (e.g. pico, pico-mt8880, esp32-i2s) instead",
     )
     p.add_argument("--out", required=True, metavar="FILE.wav", help="output WAV file")
+    p.add_argument(
+        "--png",
+        metavar="FILE.png",
+        help="also draw its spectrogram with the plan's digits and pauses marked, and print "
+        "where each mark is",
+    )
     p.set_defaults(func=run)
 
 
@@ -118,7 +124,9 @@ def run(args) -> int:
             out=args.out,
         )
         print(f"wrote {args.out} (recorded on simulated board {args.board})")
-        return 0
+        if not args.png:
+            return 0
+        return picture(args, plan, *_read(args.out), on_board=True)
     try:
         rate = parse_rate(args.rate)
         samples, r = render_samples(plan, rate, args.bits, args.twist_db)
@@ -136,4 +144,40 @@ def run(args) -> int:
         f"wrote {args.out}: {dialstring.digits_in(plan)} digits, "
         f"{len(samples) / r.sample_rate:.3f} s at {r.sample_rate:g} Hz, {len(samples)} samples"
     )
+    # the renderer starts with a lead-in of half a ramp before the plan's time 0
+    return picture(args, plan, samples / 32768.0, r.sample_rate, offset=r.lead_in / r.sample_rate)
+
+
+def _read(path):
+    from tonebridge.analysis import read_wav
+
+    return read_wav(path)
+
+
+def picture(args, plan, samples, rate, on_board=False, offset=0.0) -> int:
+    """--png: the spectrogram with the plan's marks; prints each mark's place in the file
+    (the plan's time 0 is `offset` s into it: the renderer's lead-in). A recording from a
+    simulated board starts before its first tone: the plan is placed at the first tone
+    measured in it. The offset is printed."""
+    if not args.png:
+        return 0
+    from tonebridge.analysis.envelope import segments
+    from tonebridge.analysis.picture import spectrogram_png
+    from tonebridge.analysis.report import plan_marks
+
+    marks = plan_marks(plan, args.gap_ms)
+    if on_board:
+        found = segments(samples, rate)
+        offset = found[0][0] if found else 0.0
+    for m in marks:
+        m["start_s"] += offset
+        m["end_s"] += offset
+    try:
+        spectrogram_png(samples, rate, marks, args.png, title=f"{args.string} (plan marked)")
+    except OSError as e:
+        print(f"error: cannot write {args.png}: {e.strerror or e}", file=sys.stderr)
+        return 1
+    print(f"wrote {args.png}: spectrogram, {len(marks)} marks, plan offset {offset:.4f} s")
+    for m in marks:
+        print(f"  mark {m['kind']} {m['label']}: {m['start_s']:.4f}-{m['end_s']:.4f} s")
     return 0

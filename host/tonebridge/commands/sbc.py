@@ -7,9 +7,7 @@ picocom, pyserial) talks to it. `tonebridge serve/send --port sbc://rpi-mt8880` 
 
 from __future__ import annotations
 
-import signal
 import sys
-import threading
 
 import tonebridge.sbc  # noqa: F401  (registers sbc:// for every command)
 
@@ -52,7 +50,7 @@ def url_for(board: str, settings: list[str]) -> str:
 def run(args) -> int:
     from serial import SerialException
 
-    from tonebridge.link.pty import PtyBridge
+    from tonebridge.link.pty import PtyBridge, serve_until_stopped
 
     try:
         url = url_for(args.board, args.set)
@@ -67,15 +65,4 @@ def run(args) -> int:
         return 2
     print(path, flush=True)
     print(f"{args.board} on {path} (Ctrl-C to stop)", file=sys.stderr, flush=True)
-    done = threading.Event()
-    main = threading.current_thread() is threading.main_thread()
-    old = signal.signal(signal.SIGTERM, lambda *_: done.set()) if main else None
-    try:
-        done.wait(args.duration)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        if main:
-            signal.signal(signal.SIGTERM, old)
-        bridge.stop()
-    return 0
+    return serve_until_stopped(bridge, args.duration, None)

@@ -63,6 +63,12 @@ def register(subparsers):
         action="store_true",
         help="one simulated Pico, default credentials, recordings under ./recordings/",
     )
+    p.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        default="text",
+        help="log lines as text (default) or one JSON object per line (docs/dashboard.md)",
+    )
     p.set_defaults(func=run)
 
 
@@ -80,7 +86,10 @@ def timing_note(line) -> str:
 
 def banner(cfg) -> str:
     base = cfg.base_url
-    lines = ["tonebridge API bridge listening on " + base]
+    lines = [
+        f"dashboard: {base}/  (log in with the credentials below; metrics: {base}/metrics)",
+        "tonebridge API bridge listening on " + base,
+    ]
     for user, secret in cfg.users.items():
         shown = secret if cfg.demo else "*" * 8
         lines.append(f"  credentials: {user}:{shown}")
@@ -112,8 +121,6 @@ def banner(cfg) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    import logging
-
     import uvicorn
 
     from tonebridge.api import ConfigError, build_config, create_app
@@ -151,10 +158,13 @@ def run(args: argparse.Namespace) -> int:
         return 2
     if cfg.listen_port == 0:
         cfg.listen_port = sock.getsockname()[1]
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    from tonebridge import logfmt
+
+    logfmt.setup(getattr(args, "log_format", "text"))
     app = create_app(cfg, store=store)
     print(banner(cfg), flush=True)
-    server = uvicorn.Server(uvicorn_config(app, cfg, log_level="info"))
+    # log_config=None: uvicorn leaves logging as set up above (its loggers propagate to it)
+    server = uvicorn.Server(uvicorn_config(app, cfg, log_level="info", log_config=None))
     try:
         server.run(sockets=[sock])
     finally:

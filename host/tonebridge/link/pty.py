@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import os
 import select
+import signal
+import sys
 import threading
 import tty
 
@@ -196,3 +198,23 @@ class PtyBridge:
 
     def __exit__(self, *exc):
         self.stop()
+
+
+def serve_until_stopped(bridge: PtyBridge, duration: float | None, record: str | None) -> int:
+    """Serve a started bridge in the foreground (`tonebridge sim`, `emu`, `sbc`) until Ctrl-C,
+    SIGTERM (when called on the main thread) or `duration` seconds; then stop it and say where
+    the line recording went, if one was asked for. Returns the command's exit status (0)."""
+    done = threading.Event()
+    main = threading.current_thread() is threading.main_thread()
+    old = signal.signal(signal.SIGTERM, lambda *_: done.set()) if main else None
+    try:
+        done.wait(duration)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if main:
+            signal.signal(signal.SIGTERM, old)
+        bridge.stop()
+        if record:
+            print(f"line signal written to {record}", file=sys.stderr)
+    return 0
