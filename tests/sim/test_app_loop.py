@@ -63,6 +63,18 @@ def test_loop_pacing_busy_and_idle(board):
     assert 28 <= busy <= 34, busy
 
 
+def test_a_backend_that_cannot_say_when_it_has_work_is_serviced_every_ms(board):
+    # the I2S backend has no due_ms(): while it plays the loop passes every BUSY_MS (1 ms)
+    sb = board(name="esp32-i2s")
+    sb.run_for(100)
+    t = Talk(sb)
+    t.send("1", "SEND tone=1000 gap=40 5", ms=100)
+    n = sb.app.passes
+    sb.run_for(500)
+    busy = sb.app.passes - n
+    assert 400 <= busy <= 520, busy
+
+
 def test_progress_reports_keep_pace_with_the_line(board):
     # the loop also wakes at every step boundary: each START/END reaches the host within 2 ms
     # of the digit's edge on the line, though passes without one are 16.8 ms apart
