@@ -23,8 +23,7 @@ SEND_US = 15000
 OTHER_US = 5000
 
 
-@pytest.fixture
-def costly_pico():
+def _costly(send_us=SEND_US):
     """A simulated Pico whose frame path costs the RP2040's time."""
     sb = SimBoard("pico", VirtualClock())
     fw_codec = sb.load("tonebridge_fw.codec")
@@ -36,11 +35,17 @@ def costly_pico():
         return feed(self, data)
 
     def costly_handle(self, rid, body):
-        sb.runtime.advance_us(SEND_US if body.startswith("SEND") else OTHER_US)
+        sb.runtime.advance_us(send_us if body.startswith("SEND") else OTHER_US)
         return handle(self, rid, body)
 
     fw_codec.Decoder.feed = costly_feed
     fw_engine.Engine.handle = costly_handle
+    return sb
+
+
+@pytest.fixture
+def costly_pico():
+    sb = _costly()
     yield sb
     sb.close()
 
@@ -92,3 +97,23 @@ def test_status_counts_underruns(costly_pico):
     app.App.step = step
     t.send("1", "SEND tone=300 gap=40 5", ms=400)
     assert int(_status(t, "2")["underruns"]) >= 1
+
+
+@pytest.mark.parametrize("offset_ms", [2, 4, 7, 9, 11, 13])
+def test_a_send_costing_more_than_a_chunk_still_leaves_no_gap(offset_ms):
+    # a SEND handled in 20 ms (the slow end of the chip's frame path: engine 14.6 ms, its
+    # reply 3.9 ms) is longer than a DMA chunk (16.8 ms): before handling a frame the loop
+    # makes sure at least ROOM_MS (24 ms) is queued, waiting for the playing chunk to end and
+    # refilling it if not. With the wait taken out (Player.slack_ms always -1) the tone ran
+    # dry at 5 of these 6 arrival times (offset_ms into the first tone's playing chunk)
+    sb = _costly(send_us=20_000)
+    try:
+        sb.run_for(100)
+        t = Talk(sb)
+        t.send("a", "SEND tone=1500 gap=100 5", ms=300 + offset_ms)
+        sb.write(b"".join(codec.encode(">", f"s{i}", f"SEND tone=40 {i + 1}") for i in range(3)))
+        sb.run_for(1800)
+        assert t.events("s2")[-1] == "DONE 1"
+        assert _status(t, "z")["underruns"] == "0"
+    finally:
+        sb.close()
