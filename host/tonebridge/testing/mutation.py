@@ -63,6 +63,7 @@ MODULES = {
                 "tests/sim_mt8880/test_mt8880_audio.py",
                 "tests/sim/test_power_up.py",
                 "tests/sim/test_player_first.py",
+                "tests/sim/test_app_loop.py::test_loop_pacing_busy_and_idle",
             ],
         ],
         90,
