@@ -427,3 +427,15 @@ def test_an_app_given_only_a_clock_sleeps_with_the_ports_own_sleep(board):
         assert app.sleep_ms is tm.sleep_ms and app.ticks_ms is tm.ticks_ms
     finally:
         sb.close()
+
+
+def test_a_request_while_an_mt8880_plays_is_answered(board):
+    # a backend without slack_ms()/due_ms() (the MT8880): a frame arriving mid-sequence is
+    # handled at once (the player cannot say how much is queued: nothing to wait for)
+    sb = board(name="pico-mt8880")
+    sb.run_for(200)
+    t = Talk(sb)
+    assert t.send("1", "SEND tone=300 5", ms=100).startswith("OK state=playing")
+    assert t.send("2", "STATUS", ms=20).startswith("OK boot=")
+    sb.run_for(400)
+    assert t.events("1")[-1] == "DONE 1"

@@ -64,6 +64,7 @@ MODULES = {
                 "tests/sim/test_power_up.py",
                 "tests/sim/test_player_first.py",
                 "tests/sim/test_app_loop.py::test_loop_pacing_busy_and_idle",
+                "tests/sim/test_app_loop.py::test_a_request_while_an_mt8880_plays_is_answered",
             ],
         ],
         90,
