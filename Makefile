@@ -8,7 +8,7 @@ NPM_STAMP := node_modules/.installed
 LISTEN ?= 127.0.0.1:8080
 PYTEST_ARGS ?=
 
-.PHONY: setup test run lint bench clean sysdeps mutants deploy hil
+.PHONY: setup test run lint bench clean sysdeps mutants deploy hil fleet
 
 setup: sysdeps $(STAMP) $(NPM_STAMP)
 
@@ -17,7 +17,7 @@ setup: sysdeps $(STAMP) $(NPM_STAMP)
 # downloaded at run time). Installed when root on Debian; otherwise named, and setup fails.
 SYSTOOLS := sox:sox multimon-ng:multimon-ng node:nodejs npm:npm curl:curl \
             arm-none-eabi-objdump:binutils-arm-none-eabi ngspice:ngspice \
-            chromium:chromium chromedriver:chromium-driver
+            chromium:chromium chromedriver:chromium-driver /usr/sbin/mosquitto:mosquitto
 # Shared libraries (file pattern:Debian package): spandsp's DTMF generator, the bench's
 # software reference (host/tonebridge/bench/spandsp.py, through ctypes)
 SYSLIBS := libspandsp.so.2:libspandsp2
@@ -55,6 +55,11 @@ lint: setup
 
 run: setup
 	$(BIN)/tonebridge serve --demo --listen $(LISTEN)
+
+# A demo fleet on this machine (docs/fleet.md): Mosquitto, two agents with simulated Picos,
+# one front end on LISTEN; prints the curl lines, Ctrl-C stops it
+fleet: setup
+	$(BIN)/python -m tonebridge.fleet.demo --listen $(LISTEN)
 
 bench: setup
 	$(BIN)/python -m tonebridge.bench

@@ -43,13 +43,20 @@ class Bridge:
         self.store = store if store is not None else Store(cfg.state_file)
         self.auth = Authenticator(cfg.users)
         self.limiter = RateLimiter(cfg.rate, cfg.burst)
-        self.board = Switchboard(
-            cfg.lines,
-            client_factory,
-            cfg.record_dir,
-            store=self.store,
-            accept_timeout=cfg.accept_timeout_ms / 1000.0,
-        )
+        if cfg.broker is not None:  # a fleet front end (docs/fleet.md): no lines of its own
+            from tonebridge.fleet.remote import RemoteSwitchboard
+
+            self.board = RemoteSwitchboard(
+                cfg.broker, cfg.frontend_name, accept_timeout=cfg.accept_timeout_ms / 1000.0
+            )
+        else:
+            self.board = Switchboard(
+                cfg.lines,
+                client_factory,
+                cfg.record_dir,
+                store=self.store,
+                accept_timeout=cfg.accept_timeout_ms / 1000.0,
+            )
         self.bayeux = Bayeux(cfg.connect_timeout_ms)
         self.idempotency = Idempotency(self.store, cfg.idempotency_ttl_s)
         self.board.settled.append(self.idempotency.settle)

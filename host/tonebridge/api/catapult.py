@@ -11,7 +11,7 @@ from starlette.responses import Response
 from tonebridge.api import timing
 from tonebridge.api.body import read_json
 from tonebridge.api.calls import Call
-from tonebridge.api.common import await_accepted, compile_dial, failure_error
+from tonebridge.api.common import await_accepted, compile_dial, replayed
 from tonebridge.api.errors import ApiError, JsonResponse
 
 router = APIRouter(tags=["Catapult v1"])
@@ -125,6 +125,8 @@ def call_json(call: Call, base: str) -> dict:
         "callbackUrl": None,
         "events": f"{base}/v1/users/{call.owner}/calls/{call.id}/events",
         "dtmfDigitsSent": call.digits_sent,
+        # digits the board heard on the line (boards that verify their sends)
+        "dtmfDigitsVerified": call.digits_verified,
     }
     if call.active_time is not None:
         data["activeTime"] = _iso(call.active_time)
@@ -153,6 +155,8 @@ def _failure_json(f) -> dict:
     }
     if f.at_most is not None and f.at_most > f.played:
         out["digitsPlayedAtMost"] = f.at_most
+    if f.verified is not None:
+        out["digitsVerified"] = f.verified
     return out
 
 
@@ -221,12 +225,10 @@ async def send_dtmf(request: Request, user_id: str, call_id: str):
                 f"call {call.id} is {STATE.get(call.state, 'completed')}; "
                 "DTMF can only be sent on an active call",
             )
-        failure, remaining = bridge.board.take_failure(call)
-        if failure is not None:
-            raise failure_error(call, failure, remaining)
-        job = bridge.board.send(call, dtmf, dialect, request_id, **ms)
+        # an unreported failure of an earlier sequence is this request's answer (503)
+        job = bridge.board.send(call, dtmf, dialect, request_id, report_failures=True, **ms)
         await await_accepted(job, call, bridge.accept_timeout, "dtmfOut")
-        return Response(status_code=200)
+        return replayed(job, Response(status_code=200))
 
     return await bridge.idempotency.run(request, user, raw, handler)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from tonebridge.api.calls import CallReleased, SendFailed
+from tonebridge.api.calls import CallReleased, EarlierFailure, SendFailed
 from tonebridge.api.errors import ApiError
 
 
@@ -37,6 +37,8 @@ async def await_accepted(job, call, timeout: float, field: str = "digits"):
     `field`."""
     try:
         await asyncio.wait_for(asyncio.shield(job.accepted), timeout)
+    except EarlierFailure as exc:
+        raise failure_error(call, exc.failure, exc.remaining) from None
     except CallReleased:
         raise ApiError(
             "invalid_state",
@@ -81,6 +83,15 @@ async def await_accepted(job, call, timeout: float, field: str = "digits"):
             ],
             forget=was == "queued",
         ) from None
+
+
+def replayed(job, response):
+    """The answer to a send a fleet agent answered from its idempotency record (the same key
+    came through another front end, or before the agent restarted): marked as replayed, as
+    the single-process mode marks its own replays."""
+    if getattr(job, "replayed", False):
+        response.headers["Idempotent-Replayed"] = "true"
+    return response
 
 
 def failure_error(call, failure, remaining: int) -> ApiError:

@@ -121,6 +121,8 @@ class ServeConfig:
     state_file: str | None = None  # None: in memory (nothing survives a restart)
     demo: bool = False
     profiles: dict = field(default_factory=lambda: dict(timing.BUILTIN))
+    broker: object = None  # a fleet front end: tonebridge.fleet.topics.Broker (docs/fleet.md)
+    frontend_name: str = "fe"
 
     @property
     def base_url(self) -> str:
@@ -226,7 +228,9 @@ def build_config(
     demo: bool = False,
     state: str | None = None,
     profile: str | None = None,
+    fleet: bool = False,
 ) -> ServeConfig:
+    """`fleet`: a front end of the fleet, whose lines come from the broker (none needed)."""
     cfg = ServeConfig()
     data = load_toml(config_file) if config_file else {}
     top_known = {"listen", "record", "auth", "public_url", "limits", "lines", "state", "profiles"}
@@ -288,7 +292,7 @@ def build_config(
 
     if not cfg.users:
         raise ConfigError("no credentials: give --auth USER:SECRET (or auth = [...] in the config)")
-    if not cfg.lines:
+    if not cfg.lines and not fleet:
         raise ConfigError("no lines: give --port PORT or --sim BOARD (or [[lines]] in the config)")
     first_user = next(iter(cfg.users))
     seen_calls, seen_devices = set(), set()

@@ -10,7 +10,7 @@ from starlette.responses import Response
 from tonebridge.api import timing
 from tonebridge.api.auth import CSRF_HEADER_NAME, SESSION_COOKIE, Session
 from tonebridge.api.body import parse_json, read_body, read_json
-from tonebridge.api.common import await_accepted, compile_dial
+from tonebridge.api.common import await_accepted, compile_dial, replayed
 from tonebridge.api.errors import ApiError, JsonResponse
 from tonebridge.api.gws_json import call_json, device_json, install_listener
 
@@ -251,7 +251,7 @@ async def call_operation(request: Request, call_id: str):
                 )
             job = bridge.board.send(call, digits, dialect, request_id, **ms)
             await await_accepted(job, call, bridge.accept_timeout, "digits")
-            return ok(ctx)
+            return replayed(job, ok(ctx))
 
         return await bridge.idempotency.run(request, ctx.user, raw, handler)
 

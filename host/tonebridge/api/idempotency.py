@@ -19,6 +19,7 @@ way when serve stopped is settled when its line reconciles with the board
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import hashlib
 import json
 import logging
@@ -29,6 +30,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from tonebridge.api.errors import ApiError
+
+# the fingerprint of the keyed request being handled (read by a fleet front end)
+FINGERPRINT: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "tonebridge_fingerprint", default=None
+)
 
 log = logging.getLogger("tonebridge.api")
 
@@ -102,6 +108,7 @@ class Idempotency:
                 )
             return _replay(row["status"], row["body"], json.loads(row["headers"] or "{}"))
         rid = self.board_request_id(user, path, key)
+        FINGERPRINT.set(fingerprint)  # travels with a fleet command (tonebridge.fleet.remote)
         self.store.idem_begin(slot, fingerprint, rid)
         loop = asyncio.get_running_loop()
         live = _Live(fingerprint, loop.create_future())

@@ -15,7 +15,15 @@ import secrets
 import threading
 import time
 
-from tonebridge.api.calls import Call, Failure, Job, SendFailed, fail, resolve
+from tonebridge.api.calls import (
+    Call,
+    EarlierFailure,
+    Failure,
+    Job,
+    SendFailed,
+    fail,
+    resolve,
+)
 from tonebridge.api.line import Line
 from tonebridge.store import Store
 
@@ -134,13 +142,31 @@ class Switchboard:
 
     # ------------------------------------------------------------ sends
     def send(
-        self, call: Call, text: str, dialect: str, request_id=None, tone_ms=None, gap_ms=None
+        self,
+        call: Call,
+        text: str,
+        dialect: str,
+        request_id=None,
+        tone_ms=None,
+        gap_ms=None,
+        report_failures=False,
     ) -> Job:
         """Queue a send; returns the job whose futures the caller awaits. `tone_ms`/`gap_ms`
-        (the request's own) win over the line's (its profile's); None: the line's."""
+        (the request's own) win over the line's (its profile's); None: the line's.
+        `report_failures` (Catapult): an earlier accepted sequence's unreported failure fails
+        this job with EarlierFailure instead (marked reported; nothing is sent)."""
         from tonebridge_fw.dialstring import compile_plan, digits_in
 
         total = digits_in(compile_plan(text, dialect))
+        if report_failures:
+            failure, remaining = self.take_failure(call)
+            if failure is not None:
+                job = Job(kind="send", total=total, call=call, text=text, dialect=dialect)
+                job.accepted = self.loop.create_future()
+                job.done = self.loop.create_future()
+                fail(job.accepted, EarlierFailure(failure, remaining))
+                fail(job.done, EarlierFailure(failure, remaining))
+                return job
         call.sends += 1
         self.save(call)
         line = call.line
@@ -173,6 +199,8 @@ class Switchboard:
         call = job.call
         if call is not None:
             self._count(call, self.store.seq_count(job.request_id, played))
+            if job.verified:
+                call.digits_verified += job.verified
         self._emit("sequence_ended", call, rid=job.request_id, played=played, total=total,
                    outcome=outcome)  # fmt: skip
         if outcome is None:
@@ -213,6 +241,7 @@ class Switchboard:
 
     def _add_failure(self, call: Call, digits: str, exc: SendFailed, rid=None):
         failure = Failure(digits, exc.played, exc.total, exc.message, at_most=exc.at_most, rid=rid)
+        failure.verified = getattr(exc, "verified", None)
         failure.id = self.store.failure_add(
             call.id, rid, digits, exc.played, exc.total, exc.message, exc.at_most
         )
@@ -266,6 +295,22 @@ class Switchboard:
             outcome = "accepted" if state in ("done", "aborted") else state
             exc = None if outcome == "accepted" else SendFailed(message, played, seq["total"])
             self.settle_request(rid, "not_sent" if state == "failed" else outcome, exc)
+
+    def played_after_failure(self, seq: dict):
+        """Sequence `seq` (a store record) played, but its request had been answered with a
+        failure (a fleet front end's bound ran out first): the call reports it."""
+        call = self.calls.get(seq["call_id"])
+        if call is None:
+            return
+        exc = SendFailed(
+            f"its request was answered with a failure, but the board played {seq['played']} "
+            f"of {seq['total']} digits",
+            seq["played"],
+            seq["total"],
+            True,
+        )
+        self._add_failure(call, seq["text"], exc, seq["rid"])
+        self._emit("send_failed", call, failure=exc)
 
     def settle_request(self, rid, outcome, exc):
         for fn in list(self.settled):

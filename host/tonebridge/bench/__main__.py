@@ -12,8 +12,8 @@ from pathlib import Path
 
 from . import report
 
-SECTIONS = ("signal", "footprint", "latency", "scale", "bridge", "emu", "simcost")
-# --quick leaves out emu and simcost (each takes minutes)
+SECTIONS = ("signal", "footprint", "latency", "scale", "bridge", "emu", "simcost", "fleet")
+# --quick leaves out emu, simcost (each takes minutes) and fleet (processes and a broker)
 QUICK_SECTIONS = ("signal", "footprint", "latency", "scale", "bridge")
 
 
@@ -109,6 +109,10 @@ def main(argv=None) -> int:
             from . import simcost
 
             results["simcost"] = simcost.run(args.quick, log=log)
+        elif section == "fleet":
+            from . import fleet
+
+            results["fleet"] = fleet.run(args.quick, log=log)
         results["timings_s"][section] = round(time.perf_counter() - t, 2)
     results["timings_s"]["total"] = round(time.perf_counter() - t_all, 2)
     rows = report.build_rows(results)
@@ -116,6 +120,10 @@ def main(argv=None) -> int:
         from . import simcost
 
         rows += simcost.rows(results["simcost"])
+    if "fleet" in results:
+        from . import fleet
+
+        rows += fleet.rows(results["fleet"])
     results["rows"] = [{k: v for k, v in r.items() if k != "format"} for r in rows]
     out = Path(args.json)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -69,7 +69,51 @@ def register(subparsers):
         default="text",
         help="log lines as text (default) or one JSON object per line (docs/dashboard.md)",
     )
+    add_broker_options(p, "front end")
     p.set_defaults(func=run)
+
+
+def add_broker_options(p, role: str):
+    """--broker and friends, shared by `serve` (a fleet front end) and `agent`."""
+    p.add_argument(
+        "--broker",
+        metavar="URL",
+        help="the fleet's MQTT broker, mqtt://HOST[:PORT] or mqtts://... (docs/fleet.md)"
+        + (
+            "; serve as a fleet front end: the lines come from the agents"
+            if role == "front end"
+            else ""
+        ),
+    )
+    p.add_argument(
+        "--broker-user",
+        metavar="USER",
+        help="broker user name; its password from $TONEBRIDGE_BROKER_PASSWORD",
+    )
+    p.add_argument("--broker-ca", metavar="FILE", help="CA certificate for mqtts:// (TLS)")
+    p.add_argument(
+        "--name",
+        metavar="NAME",
+        help=f"this {role}'s name in topics and client ids (default: the host name)",
+    )
+
+
+def broker_of(args):
+    """(Broker, name) from the options; ConfigError-like ValueError when they do not parse."""
+    import socket
+
+    from tonebridge.fleet.topics import parse_broker, safe_name
+
+    broker = parse_broker(args.broker, args.broker_user, None, args.broker_ca)
+    name = (
+        args.name
+        or "".join(
+            c if c.isascii() and (c.isalnum() or c in "-_.") else "-" for c in socket.gethostname()
+        )[:64]
+    )
+    if not safe_name(name):
+        raise ValueError(f"--name {name!r}: use 1-64 of A-Z a-z 0-9 _ . -")
+    return broker, name
 
 
 def timing_note(line) -> str:
@@ -99,9 +143,15 @@ def banner(cfg) -> str:
             f"  line {line.url}: call id {line.call_id}, device {line.device_id}, "
             f"owner {line.owner}{hw}{timing_note(line)}"
         )
-    lines.append(f"  state: {cfg.state_file}")
+    lines.append(f"  state: {cfg.state_file or 'in memory (the agents keep the lines state)'}")
     if cfg.record_dir:
         lines.append(f"  recordings: {cfg.record_dir}/<callId>-<n>.wav")
+    if cfg.broker is not None:
+        lines.append(
+            f"  fleet front end {cfg.frontend_name!r}: lines from the agents on {cfg.broker}"
+        )
+        lines.append("Try (Catapult): GET " + base + "/v1/users/USER/calls lists the fleet's calls")
+        return "\n".join(lines)
     first = cfg.lines[0]
     user = first.owner
     secret = cfg.users[user] if cfg.demo else "SECRET"
@@ -138,12 +188,18 @@ def run(args: argparse.Namespace) -> int:
             demo=args.demo,
             state=args.state,
             profile=args.profile,
+            fleet=args.broker is not None,
         )
-    except ConfigError as exc:
+        if args.broker is not None:
+            cfg.broker, cfg.frontend_name = broker_of(args)
+            if cfg.lines:
+                raise ConfigError("a fleet front end has no lines of its own: give them to agents")
+            cfg.state_file = None  # nothing durable lives in a front end
+    except (ConfigError, ValueError) as exc:
         print(f"tonebridge serve: {exc}", file=sys.stderr)
         return 2
     try:
-        store = Store(cfg.state_file)
+        store = Store(cfg.state_file)  # None (a fleet front end): in memory
     except (StoreError, OSError) as exc:
         print(f"tonebridge serve: {exc}", file=sys.stderr)
         return 2

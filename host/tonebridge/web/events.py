@@ -100,7 +100,7 @@ class Broker:
                 "recorded",
                 {**base, "number": number, "href": f"/ui/calls/{base['call']}#seq-{number}"},
             )
-        elif kind == "line":
+        elif kind in ("line", "hook"):  # the link/board changed, or the bridge set the hook
             self.publish(owner, "line", line_state(line))
         elif kind == "state" and call is not None:
             self.publish(owner, "call", {**base, "state": call.state})

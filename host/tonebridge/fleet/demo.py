@@ -1,0 +1,108 @@
+"""`make fleet`: a demo fleet on this machine (docs/fleet.md). Mosquitto on a free loopback
+port with a password and ACL file, two agents each with a simulated Pico (sim://pico), one
+front end on LISTEN; prints the curl line and runs until Ctrl-C.
+
+    python -m tonebridge.fleet.demo [--listen 127.0.0.1:8080] [--dir build/fleet-demo]
+"""
+
+from __future__ import annotations
+
+import argparse
+import secrets
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tonebridge.fleet.broker import Mosquitto, acl_text, env_password, write_auth
+
+USER, SECRET = "demo", "tonebridge-demo"
+AGENTS = ("agent-a", "agent-b")
+FRONTEND = "fe-1"
+
+
+def wait_ready(base, calls, timeout=90.0):
+    """Until the front end lists every line with its board's hardware id and no fault."""
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    with httpx.Client(auth=(USER, SECRET), timeout=5) as h:
+        for call in calls:
+            while True:
+                try:
+                    data = h.get(f"{base}/v1/users/{USER}/calls/{call}").json()
+                    if data.get("lineHardwareId") and not data.get("lineFault"):
+                        break
+                except (httpx.HTTPError, ValueError):
+                    pass
+                if time.monotonic() > deadline:
+                    print(f"(line of {call} not ready after {timeout:g} s)", flush=True)
+                    return
+                time.sleep(0.2)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m tonebridge.fleet.demo", description=__doc__)
+    ap.add_argument("--listen", default="127.0.0.1:8080")
+    ap.add_argument("--dir", default="build/fleet-demo", help="broker files, state, recordings")
+    args = ap.parse_args(argv)
+    work = Path(args.dir).resolve()
+    # the front end's broker user is also its --name: the ACL lets it read its own replies
+    users = {name: secrets.token_hex(8) for name in (FRONTEND, *AGENTS)}
+    acl = acl_text([FRONTEND], {a: [f"{a}-1"] for a in AGENTS})
+    passwd, aclfile = write_auth(work / "broker", users, acl)
+    broker = Mosquitto(work / "broker", passwd=passwd, acl=aclfile).start()
+    procs = []
+    tb = [sys.executable, "-m", "tonebridge.cli"]
+    try:
+        for name in AGENTS:
+            procs.append(subprocess.Popen(
+                [*tb, "agent", "--broker", broker.url, "--broker-user", name, "--name", name,
+                 "--port", "sim://pico", "--owner", USER, "--record", str(work / "recordings"),
+                 "--state", str(work / f"{name}.db")],
+                env=env_password(users[name]),
+            ))  # fmt: skip
+        procs.append(subprocess.Popen(
+            [*tb, "serve", "--broker", broker.url, "--broker-user", FRONTEND, "--name", FRONTEND,
+             "--auth", f"{USER}:{SECRET}", "--listen", args.listen],
+            env=env_password(users[FRONTEND]), stdout=subprocess.DEVNULL,
+        ))  # fmt: skip
+        base = f"http://{args.listen}"
+        wait_ready(base, [f"c-{a}-1" for a in AGENTS])
+        cred = shlex.quote(f"{USER}:{SECRET}")
+        print(f"\ntonebridge demo fleet: broker {broker.url} (users and ACL in {work}/broker),")
+        print(f"agents {', '.join(AGENTS)} with a simulated Pico each, front end {base}")
+        print(f"recordings: {work}/recordings/<callId>-<n>.wav")
+        print("Try (Catapult, a line on each agent):")
+        for name in AGENTS:
+            print(
+                f"  curl -X POST {base}/v1/users/{USER}/calls/c-{name}-1/dtmf -u {cred} "
+                '-H "Content-type: application/json" -d \'{"dtmfOut": "1234#"}\''
+            )
+        print(f"  curl -u {cred} {base}/v1/users/{USER}/calls")
+        print("Ctrl-C stops the fleet.", flush=True)
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for proc in reversed(procs):
+            proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        broker.stop()
+    return 0
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, _interrupt)
+    sys.exit(main())
