@@ -69,7 +69,7 @@ def test_a_burst_of_requests_while_a_tone_plays_leaves_no_gap(costly_pico):
     assert len(burst) > 2 * 64  # more than one FEED_BYTES slice of input
     sb.write(burst)
     sb.run_for(2000)
-    assert t.events("s2")[-1] == "DONE 1"
+    assert t.events("s2")[-1].startswith("DONE 1")
     st = _status(t, "z")
     x = sb.line.samples(RATE, start_us=t0, end_us=sb.now_us())
     tones = [(e - s) * 1000 for s, e in segments(x, RATE)]
@@ -113,7 +113,7 @@ def test_a_send_costing_more_than_a_chunk_still_leaves_no_gap(offset_ms):
         t.send("a", "SEND tone=1500 gap=100 5", ms=300 + offset_ms)
         sb.write(b"".join(codec.encode(">", f"s{i}", f"SEND tone=40 {i + 1}") for i in range(3)))
         sb.run_for(1800)
-        assert t.events("s2")[-1] == "DONE 1"
+        assert t.events("s2")[-1].startswith("DONE 1")
         assert _status(t, "z")["underruns"] == "0"
     finally:
         sb.close()
