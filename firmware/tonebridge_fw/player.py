@@ -17,10 +17,14 @@
 # muted again when the plan ends or is aborted; line.service() runs inside service().
 # A backend with ready() (its output stage settling after power-up) keeps the line muted
 # until it is True: a sequence sent right after boot then starts late, but with no transient.
+# A hook flash step (dialstring.FLASH, ms) is a step like a tone ("started"/"finished", counted
+# in digits_played): the backend plays it as silence and, when the backend reaches it, the line
+# flashes the hook for ms (line.flash: timed by the line, not by the loop's passes).
 
 _IDLE = 0
 _PLAY = 1
 _WAIT = 2  # waiting for the hook relay (line.ready) and the output stage (backend.ready)
+_FLASH = "!"  # dialstring.FLASH
 
 
 class Player:
@@ -31,6 +35,7 @@ class Player:
         self._state = _IDLE
         self._rid = None
         self._plan = ()
+        self._out = ()
         self._tone_steps = []  # plan index of each tone step
         self._next_start = 0  # index into _tone_steps of the next "started" to report
         self._next_finish = 0
@@ -61,11 +66,16 @@ class Player:
         if self._state != _IDLE:
             raise RuntimeError("player busy")
         tones = []
+        flash = False
         for i in range(len(plan)):
             if plan[i][0] is not None:
                 tones.append(i)
+                if plan[i][0] == _FLASH:
+                    flash = True
         self._rid = request_id
         self._plan = plan
+        # the backend plays tones and silence: a flash is silence there
+        self._out = [(None, s[1]) if s[0] == _FLASH else s for s in plan] if flash else plan
         self._tone_steps = tones
         self._next_start = 0
         self._next_finish = 0
@@ -91,7 +101,7 @@ class Player:
         """Start the backend; if it fails, nothing has played: idle, muted, and re-raise (no
         digit is ever reported started for a sequence whose output never began)."""
         try:
-            self.backend.start(self._plan)
+            self.backend.start(self._out)
         except Exception:
             self._state = _IDLE
             if self.line is not None:
@@ -125,7 +135,10 @@ class Player:
                 self._next_finish = i + 1
             elif self._next_start < n and tones[self._next_start] <= pos and (self._state == _PLAY):
                 i = self._next_start
-                ev.append(("started", self._rid, i, plan[tones[i]][0]))
+                step = plan[tones[i]]
+                if step[0] == _FLASH and self.line is not None:
+                    self.line.flash(step[1])
+                ev.append(("started", self._rid, i, step[0]))
                 self._next_start = i + 1
             else:
                 break
