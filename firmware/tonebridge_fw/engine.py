@@ -104,11 +104,11 @@ class Engine:
         tunable=None,
         hold_max_ms=dialstring.HOLD_MAX_MS,
         max_plan_ms=0,
-        underruns=None,
         flash_ms=dialstring.DEFAULT_FLASH_MS,
         hears=False,
         verify=False,
         selftest=False,
+        underruns=None,
     ):
         self.ticks_ms = ticks_ms
         self.boot_id = boot_id
