@@ -134,6 +134,7 @@ _INT_KEYS = (
     "watchdog_ms",
     "repl_grace_s",
     "relay_settle_ms",
+    "output_settle_ms",
     "flash_ms",
     "rx_adc",
     "loop_pin",
