@@ -135,3 +135,10 @@ def test_a_wrong_code_table_is_a_fault_at_the_first_digit():
         sb.load("tonebridge_fw.keypad").MT8880_CODE["5"] = 0x6
         res = play_on_board(sb, "555", "catapult", 40, 40, lead_ms=300)
         assert _faults(res) == ["FAULT line digit 0 key 5 not heard on the line"]
+
+
+def test_burst_mode_sends_are_verified_too():
+    # the ear's status polls take b1 from the chip; the burst transmitter keeps it (poll_status)
+    with SimBoard("pico-mt8880", VirtualClock(), config={"mt8880_mode": "burst"}) as sb:
+        res = play_on_board(sb, keypad.KEYS, "catapult", 60, 60, lead_ms=300)
+        assert _events(res)[-1] == "DONE 16 verified=16"
