@@ -19,8 +19,12 @@
 # line-interface.md), "loop_pin": the self-test loop relay, "mt8880_rx": true when the MT8880's
 # receive side (IN+/IN-) hears the line through the hybrid (the chip's receiver verifies every
 # digit); `null` in tonebridge.json for a board built without them (sends not verified).
+# "flash_ms": the board's hook flash length (FLASH and the tonebridge dialect's '!'),
+# 50-1500 ms, 100 by default. "country" (e.g. "us", "uk", "cept"; absent: off): on a board that
+# hears its line, detect call progress with that country's tones (cptones.py,
+# docs/callprogress.md).
 
-_LINE = {"hook_pin": 14, "mute_pin": 15, "max_offhook_s": 600}
+_LINE = {"hook_pin": 14, "mute_pin": 15, "max_offhook_s": 600, "flash_ms": 100}
 
 PROFILES = {
     "pico": {
@@ -133,9 +137,11 @@ _INT_KEYS = (
     "watchdog_ms",
     "repl_grace_s",
     "relay_settle_ms",
+    "flash_ms",
     "rx_adc",
     "loop_pin",
 )
+FLASH_RANGE = (50, 1500)  # dialstring.FLASH_MIN_MS, FLASH_MAX_MS
 
 
 # parts a board may be built without: null in tonebridge.json turns them off
@@ -165,6 +171,16 @@ def profile(name, overrides=None):
                 continue
             if k in _INT_KEYS and (not isinstance(v, int) or isinstance(v, bool) or v < 0):
                 raise ConfigError("%s must be a non-negative integer" % k)
+            if k == "country" and v is not None:
+                from tonebridge_fw.cptones import COUNTRIES
+
+                if v not in COUNTRIES:
+                    raise ConfigError(
+                        "country must be one of %s (call progress tones)"
+                        % ", ".join(sorted(COUNTRIES))
+                    )
+            if k == "flash_ms" and not FLASH_RANGE[0] <= v <= FLASH_RANGE[1]:
+                raise ConfigError("flash_ms must be within %d-%d ms" % FLASH_RANGE)
             if k == "d_pins" and (not isinstance(v, list) or len(v) != 4):
                 raise ConfigError("d_pins must be a list of 4 pin numbers")
             p[k] = v

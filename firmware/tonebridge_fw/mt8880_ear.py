@@ -12,7 +12,8 @@
 # reads the status once. A digit is reported when b3 falls (the tone ended): on = when b2 was
 # seen, off = when b3 was seen low, ms = the steering's length, which tracks the tone's (both
 # edges are delayed by about the guard time). The chip gives no levels or frequencies: a
-# self-test needs them (selftest.judge), so this ear serves verified sends only.
+# self-test needs them (selftest.judge), so this ear serves verified sends only (no call
+# progress either: cp is None, as on a Listener without a country).
 
 try:
     from micropython import const
@@ -38,6 +39,8 @@ class ChipEar:
         for k in MT8880_CODE:
             self._keys[MT8880_CODE[k]] = k
         self.listening = False
+        self.cp = None  # no call progress from the chip's DTMF receiver (Listener.cp)
+        self.progress_on = False
         self.key = None  # the digit being heard (b2 seen, b3 not yet low)
         self._on = 0
 
