@@ -93,7 +93,7 @@ class App:
 
             link = transport.open_link(profile)
         self.link = link
-        self.ears = make_listener(profile, ticks_ms)  # the receive path (None: none)
+        self.ears = make_listener(profile, ticks_ms, self.backend)  # the receive path (None: none)
         tunable = {}
         if hasattr(self.backend, "configure"):
             tunable = self.backend.configure()  # current {"twist": dB, "level": fraction}
