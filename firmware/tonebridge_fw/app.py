@@ -36,6 +36,9 @@ FEED_BYTES = const(64)  # input bytes decoded between two services of the player
 # output the backend must have queued before the loop decodes or handles input: a SEND costs
 # up to ~20 ms of CPU on an RP2040 (decode, engine, reply); a DMA chunk lasts 16.8 ms there
 ROOM_MS = const(24)
+# receive-path pieces per _hear() (listen.PIECE samples, ~20 ms of line each): a ring's worth
+RX_PIECES = const(8)
+RX_ROOM_MS = const(8)  # output queued before each piece (~4 ms on an RP2040 with a tone)
 IDLE_MS = const(20)  # sleep while idle (input wakes the loop earlier)
 ERROR_MS = const(100)
 
@@ -196,20 +199,53 @@ class App:
             eng.player_event(ev)
         self._apply(eng.actions())
 
-    def _make_room(self):
-        """Before work that costs CPU: service the player, and if the backend has less than
-        ROOM_MS of output queued, wait for its playing buffer to end and refill it (the next
-        one then plays a whole buffer ahead). Only while a sequence plays; bounded."""
+    def _hear(self):
+        """Run the receive path over what the line brought since the last call, one bounded
+        piece at a time (listen.PIECE: ~4 ms of an RP2040 with a tone), each only once the
+        backend has RX_ROOM_MS of output queued: a loop that fell behind (a burst of frames)
+        catches up without starving the DMA, and the ring (128 ms) never overflows."""
+        ears = self.ears
+        if ears is None:
+            return
+        eng = self.engine
+        for _ in range(RX_PIECES):
+            self._room(RX_ROOM_MS)
+            progress = eng.hears and self.line.is_off_hook()
+            if ears.cp is not None:
+                # call progress while the line is held and none of our digits is on it
+                quiet = progress and not self.player.busy()
+                if not quiet and ears.progress_on:
+                    eng.line_event("progress", "unknown")  # it starts afresh after
+                ears.hear_progress(quiet)
+            for h in ears.service(eng.listening() or progress):
+                eng.heard(h)
+            name = ears.progress() if ears.cp is not None else None
+            if name is not None:
+                eng.line_event("progress", name)
+            if not ears.backlog:
+                break
+        self._apply(eng.actions())
+
+    def _room(self, need_ms):
+        """Service the player, and if the backend has less than need_ms of output queued, wait
+        for its playing buffer to end and refill it (the next one then plays a whole buffer
+        ahead). Only while a sequence plays; bounded."""
         self._pump()
         player = self.player
         for _ in range(4):
             slack = player.slack_ms()
-            if slack < 0 or slack >= ROOM_MS:
+            if slack < 0 or slack >= need_ms:
                 return
             due = player.due_ms()
             if due > 0:
                 self.sleep_ms(due)
             self._pump()
+
+    def _make_room(self):
+        """Before work that costs CPU (a frame): run the receive path (its own pieces budgeted),
+        then make sure ROOM_MS of output is queued."""
+        self._hear()
+        self._room(ROOM_MS)
 
     def _receive(self, data):
         """Handle the input one frame at a time, the player serviced in between."""
@@ -236,20 +272,7 @@ class App:
         if data:
             self._receive(data)
         self._pump()
-        if self.ears is not None:
-            ears = self.ears
-            progress = eng.hears and self.line.is_off_hook()
-            if ears.cp is not None:
-                # call progress while the line is held and none of our digits is on it
-                quiet = progress and not self.player.busy()
-                if not quiet and ears.progress_on:
-                    eng.line_event("progress", "unknown")  # it starts afresh after
-                ears.hear_progress(quiet)
-            for h in ears.service(eng.listening() or progress):
-                eng.heard(h)
-            name = ears.progress() if ears.cp is not None else None
-            if name is not None:
-                eng.line_event("progress", name)
+        self._hear()
         off = self.line.is_off_hook()
         if off != eng.off_hook:
             eng.line_event("hook", off)

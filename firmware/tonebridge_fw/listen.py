@@ -4,7 +4,10 @@
 #   ears = make_listener(profile, ticks_ms, backend)  # None: the profile has no receive path
 #                                             # (an MT8880 board: its chip's receiver,
 #                                             # mt8880_ear.py, with the same interface)
-#   for h in ears.service(want):              # want: listen now (the ADC runs only then)
+#   for h in ears.service(want):              # want: listen now (the ADC runs only then);
+#                                             # at most PIECE samples a call: while
+#   ears.backlog                              # samples are left in the ring (> 0), call
+#                                             # again (the app services the player between)
 #       h.key, h.on, h.off                    # ticks_ms of the tone's start and end
 #       h.words                               # "ms=<d> lvl=<lo>,<hi> twist=<dB>" (and
 #                                             # " hz=<lo>,<hi>" in the self-test)
@@ -24,6 +27,10 @@ from tonebridge_fw.ticks import ticks_add, ticks_diff
 
 _LN10 = 2.302585092994046
 POLL_MS = 10  # the ring is read at most this often while listening (12.75 ms blocks)
+# samples the receiver takes per service() call: 20 ms of line, ~4 ms of an RP2040's CPU with a
+# tone (3194 cycles a sample, docs/benchmarks.md), so the player's next DMA chunk (16.8 ms) is
+# refilled in time between pieces however far behind the loop got (a burst of frames)
+PIECE = 160
 
 
 def dbm(amp_v):
@@ -40,6 +47,7 @@ class Listener:
         self.rx = Receiver(ear.rate)
         self.volts_per_code = volts_per_code
         self.listening = False
+        self.backlog = 0  # samples the last service() left in the ring
         self._t0 = 0  # ticks_ms of the receiver's sample self._s0
         self._polled = 0
         self._s0 = 0
@@ -87,6 +95,7 @@ class Listener:
     def stop(self):
         self.ear.stop()
         self.listening = False
+        self.backlog = 0
 
     def _ticks(self, sample):
         return ticks_add(self._t0, (sample - self._s0) * 1000 // self.ear.rate)
@@ -100,12 +109,14 @@ class Listener:
         if not self.listening:
             return ()
         now = self.ticks_ms()
-        if want and ticks_diff(now, self._polled) < POLL_MS:
+        if want and not self.backlog and ticks_diff(now, self._polled) < POLL_MS:
             return ()  # a block's worth at a time: the ring holds 128 ms
         self._polled = now
-        self.ear.poll(self._feed)
+        ear = self.ear
+        ear.poll(self._feed, PIECE)
+        self.backlog = ear.backlog
         got = self.rx.take()
-        if not want and self.rx.key is None:
+        if not want and self.rx.key is None and not self.backlog:
             self.stop()
         if not got:
             return ()

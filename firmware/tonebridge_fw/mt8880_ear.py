@@ -41,6 +41,7 @@ class ChipEar:
         self.listening = False
         self.cp = None  # no call progress from the chip's DTMF receiver (Listener.cp)
         self.progress_on = False
+        self.backlog = 0  # (Listener.backlog: the chip latches its digits, nothing waits)
         self.key = None  # the digit being heard (b2 seen, b3 not yet low)
         self._on = 0
 

@@ -3,8 +3,9 @@
 #
 #   ear = AdcEar(profile)    # "rx_adc": ADC input (0..3: GPIO26..29 on an RP2040)
 #   ear.start()              # conversions and the DMA ring run; no CPU per sample
-#   ear.poll(fn)             # fn(buf, start, count) for the samples that arrived since the
-#                            # last poll (one or two pieces: the ring wraps); returns the count
+#   ear.poll(fn, limit)      # fn(buf, start, count) for the samples that arrived since the
+#                            # last poll (one or two pieces: the ring wraps), at most `limit`
+#                            # of them (0: all); returns the count; ear.backlog: those left
 #   ear.stop()
 #
 # ADC registers (RP2040 datasheet 4.9.6, pico-sdk hardware/regs/adc.h): CS.EN | START_MANY and
@@ -15,8 +16,9 @@
 # start() re-arms it). The ring must be aligned to its size: an array twice that size is
 # allocated and the aligned half is used (uctypes.addressof), as a uint16 memoryview.
 # Where the ring has got to: the channel's WRITE_ADDR register (mem32), read once per poll.
-# A main loop that does not poll for longer than the ring holds (128 ms) loses samples
-# unnoticed; the app polls every pass (1 ms while a sequence plays).
+# A main loop that does not poll for longer than the ring holds (128 ms) loses a lap of samples
+# unnoticed (and the receiver's clock slips by 128 ms): the app polls every pass and between
+# the frames of a burst, in bounded pieces (listen.py, app.py).
 
 try:
     from micropython import const
@@ -60,6 +62,7 @@ class AdcEar:
         self._pos = 0  # next sample index to hand out
         self.running = False
         self.samples = 0  # samples handed out since start()
+        self.backlog = 0  # samples in the ring the last poll left for the next
         self.lost = 0
 
     def start(self):
@@ -84,6 +87,7 @@ class AdcEar:
         m[b + _CS] = 0x01 | 0x08 | (self.ainsel << 12)  # EN, START_MANY, AINSEL
         self._pos = 0
         self.samples = 0
+        self.backlog = 0
         self.lost = 0
         self.running = True
 
@@ -96,12 +100,17 @@ class AdcEar:
         self._dma.active(0)
         self.running = False
 
-    def poll(self, fn):
-        """Hand the samples that arrived since the last poll to fn(buf, start, count)."""
+    def poll(self, fn, limit=0):
+        """Hand the samples that arrived since the last poll to fn(buf, start, count), at most
+        `limit` of them (0: all); the rest wait in the ring (self.backlog)."""
         if not self.running:
             return 0
         w = ((machine.mem32[self._wa] - self._ring_addr) & (RING_BYTES - 1)) >> 1
         n = (w - self._pos) & (RING_SAMPLES - 1)
+        self.backlog = 0
+        if limit and n > limit:
+            self.backlog = n - limit
+            n = limit
         if n == 0:
             return 0
         p = self._pos
@@ -110,7 +119,7 @@ class AdcEar:
             fn(self.buf, 0, p + n - RING_SAMPLES)
         else:
             fn(self.buf, p, n)
-        self._pos = w
+        self._pos = (p + n) & (RING_SAMPLES - 1)
         self.samples += n
         return n
 
