@@ -77,7 +77,7 @@ class App:
         if link is None:
             from tonebridge_fw import transport
 
-            link = transport.open_link(profile)
+            link = transport.open_link(profile, hardware_id(profile))
         self.link = link
         tunable = {}
         if hasattr(self.backend, "configure"):
