@@ -21,6 +21,7 @@ except ImportError:
 from tonebridge_fw import board as board_mod
 from tonebridge_fw import dialstring
 from tonebridge_fw import engine as engine_mod
+from tonebridge_fw.listen import make_listener
 from tonebridge_fw.player import Player
 
 BUSY_MS = const(1)  # sleep between passes while a sequence plays (buffers need refilling)
@@ -79,6 +80,7 @@ class App:
 
             link = transport.open_link(profile, hardware_id(profile))
         self.link = link
+        self.ears = make_listener(profile, ticks_ms)  # the receive path (None: none)
         tunable = {}
         if hasattr(self.backend, "configure"):
             tunable = self.backend.configure()  # current {"twist": dB, "level": fraction}
@@ -95,6 +97,8 @@ class App:
             hold_max_ms=getattr(self.backend, "hold_max_ms", dialstring.HOLD_MAX_MS),
             # a sequence longer than the line may stay off-hook would be cut by the hang-up
             max_plan_ms=getattr(self.line, "max_offhook_ms", 0),
+            verify=self.ears is not None,
+            selftest=self.ears is not None and self.line.has_loop(),
         )
         self.wdt = None
         wd = profile.get("watchdog_ms")
@@ -120,9 +124,11 @@ class App:
                     self.player.cancel()
                     self._service_player()
                 try:
-                    self.player.play(act[1], act[2])
+                    self.player.play(act[1], act[2], len(act) > 3 and act[3])
                 except Exception as e:
                     self._player_failed(e)
+            elif kind == "loop":
+                self.line.loop(act[1])
             elif kind == "cancel":
                 self.player.cancel()
             elif kind == "hook":
@@ -171,6 +177,9 @@ class App:
         for ev in self._service_player():
             eng.player_event(ev)
         self._apply(eng.actions())  # the next queued sequence starts at once
+        if self.ears is not None:
+            for h in self.ears.service(eng.listening()):
+                eng.heard(h)
         off = self.line.is_off_hook()
         if off != eng.off_hook:
             eng.line_event("hook", off)

@@ -16,7 +16,10 @@
 # instead of USB-CDC, mqttlink.py; umqtt.simple must be installed on the board). "watchdog_ms" (in tonebridge.json, e.g. 5000): the
 # app starts machine.WDT and feeds it once per healthy main-loop pass (off when absent);
 # after Ctrl-C a timer keeps it fed for "repl_grace_s" (default 600) so mpremote can work at
-# the REPL, then the watchdog resets the board back into service.
+# the REPL, then the watchdog resets the board back into service. "rx_adc": the ADC input of
+# the line sense (the board hears its line and verifies every digit it sends; hw/
+# line-interface.md), "loop_pin": the self-test loop relay; `null` in tonebridge.json for a
+# board built without them (its sends are then not verified).
 
 _LINE = {"hook_pin": 14, "mute_pin": 15, "max_offhook_s": 600}
 
@@ -25,6 +28,8 @@ PROFILES = {
         "mcu": "rp2040",
         "backend": "pwm_dma",
         "pwm_pin": 16,
+        "rx_adc": 0,  # line sense on ADC0 (GPIO26), hw/line-interface.md
+        "loop_pin": 13,  # self-test loop relay K2
         "led_pin": 25,
         "uart": None,
     },
@@ -32,6 +37,8 @@ PROFILES = {
         "mcu": "rp2350",
         "backend": "pwm_dma",
         "pwm_pin": 16,
+        "rx_adc": 0,  # line sense on ADC0 (GPIO26), hw/line-interface.md
+        "loop_pin": 13,  # self-test loop relay K2
         "led_pin": 25,
         "uart": None,
     },
@@ -39,6 +46,8 @@ PROFILES = {
         "mcu": "rp2040",
         "backend": "pwm_dma",
         "pwm_pin": 16,
+        "rx_adc": 0,  # line sense on ADC0 (GPIO26), hw/line-interface.md
+        "loop_pin": 13,  # self-test loop relay K2
         "led_pin": "LED",
         "uart": None,
     },
@@ -124,7 +133,13 @@ _INT_KEYS = (
     "watchdog_ms",
     "repl_grace_s",
     "relay_settle_ms",
+    "rx_adc",
+    "loop_pin",
 )
+
+
+# parts a board may be built without: null in tonebridge.json turns them off
+_OPTIONAL_KEYS = ("rx_adc", "loop_pin")
 
 
 class ConfigError(ValueError):
@@ -162,6 +177,9 @@ def profile(name, overrides=None):
             if k == "board":
                 continue
             v = overrides[k]
+            if v is None and k in _OPTIONAL_KEYS:
+                p[k] = None  # a board built without that part (no receive path, no loop relay)
+                continue
             if k in _INT_KEYS and (not isinstance(v, int) or isinstance(v, bool) or v < 0):
                 raise ConfigError("%s must be a non-negative integer" % k)
             if k in ("wifi", "mqtt"):

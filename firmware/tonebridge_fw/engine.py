@@ -8,7 +8,10 @@
 #         ...                    # / ("config", dict)
 #     eng.player_event(ev)       # events from Player.service()
 #     eng.line_event("hook", off_hook) / ("timeout",) / ("fault", text)
-#     eng.tick()                 # once per main-loop pass: stall guard
+#     eng.heard(h)               # a digit the board's receiver heard (listen.Heard), when
+#                                # Engine(verify=True): every played digit must be (verify.py)
+#     eng.listening()            # True while the receiver should run
+#     eng.tick()                 # once per main-loop pass: stall guard, digits not heard
 #     link.write(eng.output())   # bytes for the serial link
 #
 # Exactly-once: the engine remembers the last WINDOW request ids with a CRC of their
@@ -30,7 +33,9 @@ except ImportError:
 
 
 from tonebridge_fw import codec, dialstring
+from tonebridge_fw import selftest as _selftest
 from tonebridge_fw.ticks import ticks_diff
+from tonebridge_fw.verify import Verifier
 
 FW_VERSION = "0.1.0"
 WINDOW = const(32)
@@ -67,6 +72,10 @@ class Job:
         self.deadline_ms = 0
         self.forced = False
         self.gap = 0  # ms of silence kept before this sequence if another one just ended
+        self.verified = 0  # digits the board heard on the line (Engine(verify=True))
+        self.done_pending = False  # played in full; waiting for the last digits to be heard
+        self.selftest = False  # SELFTEST: on hook through the loop relay, every key judged
+        self.passed = 0
 
 
 class Record:
@@ -89,6 +98,8 @@ class Engine:
         tunable=None,
         hold_max_ms=dialstring.HOLD_MAX_MS,
         max_plan_ms=0,
+        verify=False,
+        selftest=False,
     ):
         self.ticks_ms = ticks_ms
         self.boot_id = boot_id
@@ -102,6 +113,9 @@ class Engine:
         # longest sequence the line lets play: its off-hook limit (0: no limit). A longer one
         # would certainly be cut by the hang-up, so it is refused before anything plays.
         self.max_plan_ms = max_plan_ms
+        # verified sends: every digit played must be heard by the board's receiver
+        self.verifier = Verifier() if verify else None
+        self.can_selftest = selftest  # a receive path and a loop relay (SELFTEST)
         for k in self.tunable:
             self.config[k] = self.tunable[k]
         self.off_hook = False
@@ -210,6 +224,8 @@ class Engine:
 
     def _job_state(self, job):
         s = "OK state=" + job.state + " played=" + str(job.played) + " digits=" + str(job.total)
+        if self.verifier is not None:
+            s += " verified=" + str(job.verified)
         if job.state == "queued":
             ahead = 0
             if self._cur is not None:
@@ -244,6 +260,7 @@ class Engine:
             ("window", self.window),
             ("frame", codec.MAX_FRAME),
             ("chars", MAX_SEND_CHARS),
+            ("verify", 1 if self.verifier is not None else 0),
         ]
         if info.get("hwid"):
             pairs.append(("hwid", info["hwid"]))
@@ -423,6 +440,8 @@ class Engine:
         job = self._queue.pop(0)
         self._cur = job
         job.state = "playing"
+        if self.verifier is not None:
+            self.verifier.begin()
         job.deadline = self.ticks_ms()
         job.deadline_ms = job.ms + STALL_MARGIN_MS
         if job.total == 0 and not job.plan:
@@ -431,6 +450,10 @@ class Engine:
             self._start_next()
             return
         plan = job.plan
+        if job.selftest:
+            self._actions.append(("loop", True))
+            self._actions.append(("play", job.rid, plan, True))
+            return
         if self._ended is not None:
             # a sequence that follows another at once keeps the inter-digit gap: without it
             # "1" then "1" would reach the line as one long tone, one digit to the exchange
@@ -445,10 +468,17 @@ class Engine:
         job.reason = reason
         if job is self._cur:
             self._ended = self.ticks_ms()
+        ver = ""
+        if self.verifier is not None:
+            ver = " verified=" + str(job.verified)
+        if job.selftest:
+            ver += " pass=" + str(job.passed)
+            if job is self._cur:
+                self._actions.append(("loop", False))
         if state == "done":
-            self._event(job.rid, "DONE " + str(job.played))
+            self._event(job.rid, "DONE " + str(job.played) + ver)
         else:
-            self._event(job.rid, "ABORT " + str(job.played) + " " + (reason or "aborted"))
+            self._event(job.rid, "ABORT " + str(job.played) + " " + (reason or "aborted") + ver)
 
     def player_event(self, ev):
         """Feed one Player event tuple."""
@@ -459,15 +489,23 @@ class Engine:
         job = self._cur
         if job is None or ev[1] != job.rid:
             return  # stale event (a job already given up on)
+        ver = self.verifier
         if kind == "started":
+            if ver is not None:
+                ver.started(ev[2], ev[3], self.ticks_ms())
             self._event(job.rid, "START " + str(ev[2]) + " " + str(ev[3]))
         elif kind == "finished":
             if ev[2] + 1 > job.played:
                 job.played = ev[2] + 1
+            if ver is not None:
+                ver.finished(ev[2], ev[3], self.ticks_ms())
             self._event(job.rid, "END " + str(ev[2]) + " " + str(ev[3]))
         elif kind == "done" or kind == "aborted":
             if ev[2] > job.played:
                 job.played = ev[2]
+            if kind == "done" and ver is not None and ver.pending():
+                job.done_pending = True  # DONE once the last digits were heard (or not)
+                return
             if kind == "done":
                 self._finish(job, "done", "")
             else:
@@ -475,6 +513,82 @@ class Engine:
                 self._finish(job, "aborted", codec.clean(str(reason)).replace(" ", "-"))
             self._cur = None
             self._start_next()
+
+    def listening(self):
+        """Whether the board's receiver should run: 0 no, 1 a sequence plays or awaits its
+        last digits being heard, 2 the self-test (frequencies measured too)."""
+        if self.verifier is None or self._cur is None:
+            return 0
+        return 2 if self._cur.selftest else 1
+
+    def heard(self, h):
+        """The receiver heard a digit (listen.Heard): confirm the played digit it matches."""
+        job = self._cur
+        if job is None or self.verifier is None:
+            return
+        idx = self.verifier.heard(h.key, h.on, h.off)
+        if idx < 0:
+            return  # not one of ours (the far end, or a digit already confirmed)
+        job.verified = self.verifier.verified
+        words = h.words
+        if job.selftest:
+            ok = _selftest.judge(h)
+            if ok:
+                job.passed += 1
+            words += " pass=" + ("1" if ok else "0")
+        self._event(job.rid, "HEARD " + str(idx) + " " + h.key + " " + words)
+        if job.done_pending and not self.verifier.pending():
+            self._finish(job, "done", "")
+            self._cur = None
+            self._start_next()
+
+    def _check_heard(self):
+        """A digit played but not heard in time: a line FAULT; the sequence ends."""
+        job = self._cur
+        miss = self.verifier.overdue(self.ticks_ms())
+        if miss is None or job.reason == "not-heard":
+            return
+        if job.selftest:
+            # a self-test reports every key, heard or not, and goes on
+            self.verifier.give_up(miss[0])
+            self._event(job.rid, "UNHEARD " + str(miss[0]) + " " + miss[1] + " pass=0")
+            if job.done_pending and not self.verifier.pending():
+                self._finish(job, "done", "")
+                self._cur = None
+                self._start_next()
+            return
+        self.fault(
+            "line",
+            "digit " + str(miss[0]) + " key " + miss[1] + " not heard on the line",
+        )
+        job.reason = "not-heard"
+        if job.done_pending:
+            self._finish(job, "aborted", "not-heard")
+            self._cur = None
+            self._start_next()
+        else:
+            self._actions.append(("cancel", job.rid))
+
+    def _selftest_req(self, rid, args):
+        kv, rest = codec.parse_kv(args)
+        if rest or [k for k in kv if k != "boot"]:
+            raise ValueError("SELFTEST takes only boot=<id>")
+        boot = kv.get("boot")
+        if boot is not None and boot != self.boot_id:
+            self._err(rid, "boot", "board restarted: boot is " + self.boot_id + " not " + boot)
+            return None
+        if not self.can_selftest:
+            self._err(rid, "bad-arg", "this board has no receive path and loop relay")
+            return None
+        if self.off_hook or self._cur is not None or self._queue:
+            self._err(rid, "busy", "the self-test runs on hook with nothing playing")
+            return None
+        plan = _selftest.plan()
+        job = Job(rid, plan, dialstring.plan_ms(plan))
+        job.selftest = True
+        self._queue.append(job)
+        self._start_next()
+        return job
 
     def player_failed(self, text):
         """The player/backend raised: report it; the current sequence ends as 'error'."""
@@ -515,6 +629,11 @@ class Engine:
         job = self._cur
         if job is None:
             return
+        if self.verifier is not None:
+            self._check_heard()
+            job = self._cur
+            if job is None:
+                return
         late = ticks_diff(self.ticks_ms(), job.deadline) - job.deadline_ms
         if late < 0:
             return
@@ -575,5 +694,6 @@ _VERBS = {
     "HOOK": Engine._hook,
     "CANCEL": Engine._cancel,
     "SEND": Engine._send_req,
+    "SELFTEST": Engine._selftest_req,
 }
 _EFFECTFUL = ("CONFIG", "HOOK", "CANCEL")

@@ -49,6 +49,12 @@ class Line:
             raise ValueError("max_offhook_s must be a positive integer")
         self.max_offhook_ms = max_offhook_s * 1000
         self.settle_ms = profile.get("relay_settle_ms", RELAY_SETTLE_MS_DEFAULT)
+        lp = profile.get("loop_pin")
+        self._loop = None  # the self-test loop relay K2 (hw/line-interface.md)
+        if lp is not None:
+            self._loop = pin_class(lp, out, value=0)
+        self._looped = False
+        self._loop_since = 0
         self._off = False
         self._since = 0
         self._muted = True
@@ -72,8 +78,23 @@ class Line:
         return self._off
 
     def ready(self):
-        """Off-hook long enough for the relay contacts to have settled (tones may start)."""
+        """Off-hook (or, for a self-test, looped) long enough for the relay contacts to have
+        settled (tones may start)."""
+        if self._looped and _diff(self._ticks(), self._loop_since) >= self.settle_ms:
+            return True
         return self._off and _diff(self._ticks(), self._since) >= self.settle_ms
+
+    def loop(self, on):
+        """Close (True) or open the self-test loop relay: the board's transmit path into its
+        test load and line sense, with the line itself left on hook."""
+        if on and not self._looped:
+            self._loop_since = self._ticks()
+        self._looped = bool(on)
+        if self._loop is not None:
+            self._loop.value(1 if on else 0)
+
+    def has_loop(self):
+        return self._loop is not None
 
     def offhook_ms(self):
         """How long the line has been held (0 when on-hook)."""

@@ -103,8 +103,13 @@ def test_cli_send_progress_and_exit_codes(capsys):
     rc = cli_main(["send", "--port", "sim://pico", "--tone-ms", "50", "--gap-ms", "50", "12#"])
     out = capsys.readouterr()
     assert rc == 0, out.err
-    assert "1/3 '1' ... played" in out.out and "3/3 '#' ... played" in out.out
-    assert "sent: 3/3 digits played" in out.out
+    # a mark per digit: sent, then heard (a Pico hears its own line)
+    lines = out.out.splitlines()
+    assert lines[0] == "1/3 '1' sent" and "3/3 '#' sent" in lines
+    heard = [ln for ln in lines if " heard: " in ln]
+    assert [ln.split(" heard")[0] for ln in heard] == ["1/3 '1'", "2/3 '2'", "3/3 '#'"]
+    assert all(" ms, " in ln and " dBm, twist " in ln for ln in heard), heard
+    assert lines[-1] == "sent: 3/3 digits played, 3 heard on the line"
     rc = cli_main(["send", "--port", "sim://pico", "12x#"])
     err = capsys.readouterr().err
     assert rc == 2 and "invalid character 'x' at position 2" in err and "    ^" in err
@@ -130,7 +135,7 @@ def test_cli_send_tonebridge_dialect_and_pause_on_the_line(tmp_path, capsys):
         rc = cli_main([*argv, "--pause-ms", "300", "--tone-ms", "60", "1,5(400)"])
         out = capsys.readouterr()
     assert rc == 0, out.err
-    assert "2/2 '5' ... played" in out.out
+    assert "2/2 '5' sent" in out.out and "2/2 '5' heard: " in out.out
     x, rate = read_wav(wav)
     segs = segments(x, rate)
     tones = [(e - s) * 1000 for s, e in segs]
@@ -228,7 +233,7 @@ def test_cli_send_interrupted_cancels_on_the_board(tmp_path):
     )  # fmt: skip
     # wait until the first digit was played, then Ctrl-C (the pauses give 5 s before the '6')
     first = proc.stdout.readline()
-    assert first.startswith("1/6 '1' ... played"), first + proc.stderr.read()
+    assert first.startswith("1/6 '1' sent"), first + proc.stderr.read()
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err

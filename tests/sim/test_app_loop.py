@@ -42,7 +42,13 @@ class Talk:
         return got[-1] if got else None
 
     def events(self, rid="-"):
-        return [f[3] for f in self.frames if f[1] == "!" and f[2] == rid]
+        """A request's events; HEARD without its measurements (HEARD <index> <key>): a Pico
+        hears its own line and confirms each digit (verified sends)."""
+        out = []
+        for f in self.frames:
+            if f[1] == "!" and f[2] == rid:
+                out.append(" ".join(f[3].split()[:3]) if f[3].startswith("HEARD") else f[3])
+        return out
 
 
 def test_loop_pacing_busy_and_idle(board):
@@ -79,13 +85,13 @@ def test_backend_failure_is_reported_and_the_next_send_plays(board):
     t = Talk(sb)
     assert t.send("1", "SEND 12").startswith("OK state=playing")
     sb.run_for(50)
-    assert t.events("1") == ["ABORT 0 error"]
+    assert t.events("1") == ["ABORT 0 error verified=0"]
     fault = [e for e in t.events() if e.startswith("FAULT backend")]
     assert fault and "OSError" in fault[0] and "DMA channel busy" in fault[0]
     assert sb.line_if.muted  # nothing reached the line
     assert t.send("2", "SEND 12").startswith("OK state=playing")
     sb.run_for(400)
-    assert t.events("2")[-1] == "DONE 2"
+    assert t.events("2")[-1] == "DONE 2 verified=2"
     x = sb.line.samples(8000)
     assert np.max(np.abs(x)) > 0.1
 
@@ -176,8 +182,8 @@ def test_stalled_sequence_then_the_next_one_plays(board):
     assert any(e.startswith("FAULT stall") for e in t.events())
     stuck["on"] = False
     sb.run_for(2500)
-    assert t.events("1")[-1].endswith("stalled")
-    assert t.events("2")[-1] == "DONE 1"
+    assert t.events("1")[-1].startswith("ABORT 0 stalled")
+    assert t.events("2")[-1] == "DONE 1 verified=1"
 
 
 def test_idle_pacing_is_exactly_idle_ms(board):
@@ -233,22 +239,22 @@ def test_backend_failing_to_start_on_a_settled_line(board):
     t = Talk(sb)
     assert t.send("1", "HOOK off", ms=50) == "OK hook=off"
     assert t.send("2", "SEND 12").startswith("OK state=playing")
-    assert t.events("2") == ["ABORT 0 error"]
+    assert t.events("2") == ["ABORT 0 error verified=0"]
     assert any(e.startswith("FAULT backend OSError") for e in t.events())
     assert sb.app.errors == 0  # reported as a backend fault, not a failed pass
     assert t.send("3", "SEND 3").startswith("OK")
     sb.run_for(300)
-    assert t.events("3")[-1] == "DONE 1"
+    assert t.events("3")[-1] == "DONE 1 verified=1"
 
 
 @pytest.mark.parametrize(
     "abort_fails, t_fail_ms, want",
     [
-        (False, 210, ["START 0 1", "END 0 1", "ABORT 1 error"]),
-        (True, 210, ["START 0 1", "END 0 1", "ABORT 1 error"]),
+        (False, 210, ["START 0 1", "END 0 1", "HEARD 0 1", "ABORT 1 error verified=1"]),
+        (True, 210, ["START 0 1", "END 0 1", "HEARD 0 1", "ABORT 1 error verified=1"]),
         # fails as the first tone has just ended, before the player saw it end: the abort
-        # still reports that digit finished
-        (False, 111, ["START 0 1", "END 0 1", "ABORT 1 error"]),
+        # still reports that digit finished (before the receiver could confirm it)
+        (False, 111, ["START 0 1", "END 0 1", "ABORT 1 error verified=0"]),
     ],
 )
 def test_backend_failing_mid_sequence_reports_what_was_heard(board, abort_fails, t_fail_ms, want):
@@ -307,7 +313,9 @@ def test_a_sequence_starting_as_the_line_times_out_is_aborted(board):
     sb.run_for(300)
     assert "HOOK on timeout" in t.events()
     ev = t.events("2")
-    assert ev[-1] == "ABORT 0 hangup" and not any(e.startswith(("END", "DONE")) for e in ev)
+    assert ev[-1] == "ABORT 0 hangup verified=0" and not any(
+        e.startswith(("END", "DONE")) for e in ev
+    )
     x = sb.line.samples(8000, start_us=t_due, end_us=sb.now_us())
     assert np.max(np.abs(x)) < 0.01  # nothing reached the dropped line
 

@@ -70,7 +70,7 @@ def test_offhook_timeout_aborts_a_playing_sequence():
         sb.run_for(2500)
         frames = list(codec.Decoder(accept="<!").feed(sb.read()))
         events = [f[2] for f in frames if f[0] == "!"]
-        assert "ABORT 2 hangup" in events, events
+        assert any(e.split()[:3] == ["ABORT", "2", "hangup"] for e in events), events
         assert "HOOK on timeout" in events
         assert not any(e.startswith("DONE") for e in events)
         # nothing reaches the line after the hang-up

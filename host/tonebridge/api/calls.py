@@ -30,8 +30,10 @@ class SendFailed(Exception):
         at_most: int | None = None,
         sent: bool = True,
         refused: bool = False,
+        verified: int | None = None,
     ):
         super().__init__(message)
+        self.verified = verified  # digits the board heard on the line (None: not verifying)
         self.refused = refused
         self.message = message
         self.played = played
@@ -67,6 +69,7 @@ class Failure:
     at_most: int | None = None
     rid: str | None = None
     id: int | None = None  # row in the store
+    verified: int | None = None  # digits heard on the line (boards that verify)
 
 
 @dataclass
@@ -84,6 +87,7 @@ class Call:
     conn_id: str = field(default_factory=lambda: secrets.token_hex(8))
     sends: int = 0  # sends submitted (numbering of recordings)
     digits_sent: int = 0  # digits the board reported played on this call
+    digits_verified: int = 0  # of those, heard on the line by the board (boards that verify)
     failures: deque = field(default_factory=deque)  # Failures not yet reported, oldest first
     last_failure: Failure | None = None
 
@@ -132,6 +136,7 @@ class Job:
     # submitting + abandoned: the answer went out (timed out) while the SEND was under way
     state: str = "queued"
     abandoned: bool = False
+    verified: int | None = None  # digits the board heard on the line (set when it ends)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def expire(self) -> str:

@@ -125,6 +125,8 @@ def call_json(call: Call, base: str) -> dict:
         "callbackUrl": None,
         "events": f"{base}/v1/users/{call.owner}/calls/{call.id}/events",
         "dtmfDigitsSent": call.digits_sent,
+        # digits the board heard on the line (boards that verify their sends)
+        "dtmfDigitsVerified": call.digits_verified,
     }
     if call.active_time is not None:
         data["activeTime"] = _iso(call.active_time)
@@ -153,6 +155,8 @@ def _failure_json(f) -> dict:
     }
     if f.at_most is not None and f.at_most > f.played:
         out["digitsPlayedAtMost"] = f.at_most
+    if f.verified is not None:
+        out["digitsVerified"] = f.verified
     return out
 
 

@@ -43,8 +43,10 @@ def call_json(call: Call, base: str) -> dict:
         "monitoring": False,
         "uri": f"{base}/api/v2/me/calls/{call.id}",
         "path": f"/calls/{call.id}",
-        # tonebridge additions (not in GWS): digits the board reported played on this call
+        # tonebridge additions (not in GWS): digits the board reported played on this call,
+        # and of those the ones it heard on the line (boards that verify their sends)
         "dtmfDigitsSent": call.digits_sent,
+        "dtmfDigitsVerified": call.digits_verified,
     }
 
 
@@ -110,6 +112,7 @@ def install_listener(bridge):
                     "requestedOperation": "SendDtmf",
                     "errorMessage": exc.message,
                     "digitsPlayed": exc.played,
+                    "digitsVerified": exc.verified,
                     "digitsTotal": exc.total,
                     "accepted": exc.accepted,
                     "call": call_json(call, base),

@@ -10,13 +10,13 @@ Each app has its own registry (tests run several apps in one process):
   response complete; the dashboard's event stream is not timed: it lasts as long as the page);
 * ``tonebridge_digits_sent_total``: digits the boards reported played (each counted once,
   as a call's ``dtmfDigitsSent``);
-* ``tonebridge_digits_verified_total``: digits a board confirmed it heard on its own line.
-  No board reports that yet (the protocol's per-digit verification is being added on
-  another branch): the counter exists, stays 0, and is to be wired to it then;
+* ``tonebridge_digits_verified_total``: digits a board confirmed it heard on its own line
+  (its ``HEARD`` events, boards with ``verify=1``: docs/protocol.md, "Verified sends");
 * ``tonebridge_send_failures_total{reason}``: sequences that did not (completely) play:
   ``refused`` (the board cannot play the string), ``not_sent`` (never reached a board),
   ``unconfirmed`` (may have reached it; reconciled later), ``aborted`` (stopped part-way,
-  count known), ``uncertain`` (stopped, count only bounded);
+  count known), ``uncertain`` (stopped, count only bounded), ``not_heard`` (a digit played
+  but not heard on the line: a line fault);
 * ``tonebridge_board_faults_total{line, code}``: FAULT events from boards;
 * ``tonebridge_link_reconnects_total{line}``: times a line's link was re-established;
 * ``tonebridge_line_queue_depth{line}``: jobs waiting plus sequences accepted and not ended;
@@ -57,6 +57,8 @@ def failure_reason(failure) -> str:
         return "not_sent" if not failure.sent else "unconfirmed"
     if failure.at_most is not None and failure.at_most > failure.played:
         return "uncertain"
+    if "not-heard" in (failure.message or ""):
+        return "not_heard"  # played, but the board did not hear it on its line
     return "aborted"
 
 
@@ -101,8 +103,7 @@ class Metrics:
         self.digits_sent = Counter(
             "tonebridge_digits_sent", "digits the boards reported played", registry=r
         )
-        # No board reports hearing its own digits yet (module docstring): stays 0 until the
-        # protocol's per-digit verification lands, then count it in `on_event` ("digit").
+        # each HEARD a board reports (a "digit" event with state "heard")
         self.digits_verified = Counter(
             "tonebridge_digits_verified", "digits a board verified on its line", registry=r
         )
@@ -119,6 +120,8 @@ class Metrics:
         """Switchboard listener (event loop)."""
         if kind == "digits_counted":
             self.digits_sent.inc(info["digits"])
+        elif kind == "digit" and (info.get("event") or {}).get("event") == "heard":
+            self.digits_verified.inc()
         elif kind == "send_failed":
             self.failures.labels(failure_reason(info["failure"])).inc()
         elif kind == "board_fault":

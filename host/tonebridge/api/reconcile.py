@@ -39,13 +39,15 @@ def finish_sequence(line, job: Job, ticket, start_us, abandoned: bool) -> None:
     try:
         result = ticket.wait()
         played, total, state = result.played, result.total, "done"
+        job.verified = result.verified
     except SendError as exc:
         played, total = exc.played, exc.total
         state = "uncertain" if exc.uncertain else "aborted"
         msg = exc.message
         if exc.uncertain and exc.at_most > exc.played:
             msg += f" (outcome uncertain: at most {exc.at_most} digits may have played)"
-        outcome = SendFailed(msg, played, total, True, at_most=exc.at_most)
+        job.verified = exc.verified
+        outcome = SendFailed(msg, played, total, True, at_most=exc.at_most, verified=exc.verified)
     except Exception as exc:  # never leave a sequence without an outcome
         played, total, state = ticket.played, job.total, "uncertain"
         outcome = SendFailed(f"board link error: {exc}", played, total, True, at_most=total)

@@ -199,6 +199,8 @@ class Switchboard:
         call = job.call
         if call is not None:
             self._count(call, self.store.seq_count(job.request_id, played))
+            if job.verified:
+                call.digits_verified += job.verified
         self._emit("sequence_ended", call, rid=job.request_id, played=played, total=total,
                    outcome=outcome)  # fmt: skip
         if outcome is None:
@@ -239,6 +241,7 @@ class Switchboard:
 
     def _add_failure(self, call: Call, digits: str, exc: SendFailed, rid=None):
         failure = Failure(digits, exc.played, exc.total, exc.message, at_most=exc.at_most, rid=rid)
+        failure.verified = getattr(exc, "verified", None)
         failure.id = self.store.failure_add(
             call.id, rid, digits, exc.played, exc.total, exc.message, exc.at_most
         )

@@ -15,7 +15,10 @@ provisioned with that filesystem (tonebridge.emu.fsimage):
 - main-loop latency: SEND frame in (the last byte handed to the USB-CDC OUT endpoint) ->
   first duty sample out (the first DMA write to the slice's CC register), emulated time;
 - heap of a 92-character send (40/40 ms) through the real App and backend, gc.mem_free()
-  and the live heap (after gc.collect) sampled while it plays.
+  and the live heap (after gc.collect) sampled while it plays;
+- the DTMF receiver (goertzel.py + dtmf_rx.py, the verified-send path): cycles per received
+  sample of ``Receiver.feed`` on a DTMF tone (its frequency probes run) and on a quiet line,
+  viper and portable, and the heap its code and one Receiver take.
 """
 
 from __future__ import annotations
@@ -69,6 +72,43 @@ r._fast = None
 res['portable_steady'] = per_sample(r, [('5', 4000)], 2, 2)
 gc.collect()
 res['mem_free_after_imports'] = gc.mem_free()
+print(json.dumps(res))
+"""
+
+RX_CODE = """
+import time, json, gc, machine
+from array import array
+from math import sin, pi
+gc.collect()
+a0 = gc.mem_alloc()
+from tonebridge_fw import goertzel, dtmf_rx
+gc.collect()
+a1 = gc.mem_alloc()
+rx = dtmf_rx.Receiver(8000)
+gc.collect()
+a2 = gc.mem_alloc()
+N = 816  # 8 blocks of 102 samples (102 ms at 8 kHz)
+tone = array('H', [int(2048 + 480 * sin(2 * pi * 770 * i / 8000)
+                       + 600 * sin(2 * pi * 1336 * i / 8000)) for i in range(N)])
+quiet = array('H', [2048 + (i * 7919 % 9) - 4 for i in range(N)])
+def per_sample(buf):
+    best = None
+    for _ in range(3):
+        rx.feed(buf, 0, N)  # settle (a digit in progress when the tone is fed)
+        gc.collect()
+        irq = machine.disable_irq()
+        t = time.ticks_us()
+        rx.feed(buf, 0, N)
+        dt = time.ticks_diff(time.ticks_us(), t)
+        machine.enable_irq(irq)
+        c = dt * 125 / N
+        best = c if best is None else min(best, c)
+    return best
+res = {'fast': goertzel.FAST, 'code_heap': a1 - a0, 'rx_heap': a2 - a1}
+res['tone'] = per_sample(tone)
+res['quiet'] = per_sample(quiet)
+rx.bank._fast = None
+res['portable_quiet'] = per_sample(quiet)
 print(json.dumps(res))
 """
 
@@ -176,6 +216,8 @@ def measure_mode(image, mpy: bool, quick: bool, log=print) -> dict:
             repl = RawRepl(board)
             repl.enter(soft_reset=True)
             out["fill"] = json.loads(repl.exec(FILL_CODE, timeout=300).strip().splitlines()[-1])
+            repl.enter(soft_reset=True)
+            out["rx"] = json.loads(repl.exec(RX_CODE, timeout=300).strip().splitlines()[-1])
             repl.enter(soft_reset=True)
             code = f"FRAME = {_send_frame(TEXT_92)!r}\n" + HEAP_CODE
             out["heap"] = json.loads(repl.exec(code, timeout=600).strip().splitlines()[-1])

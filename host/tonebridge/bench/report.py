@@ -366,6 +366,19 @@ def _emu_rows(emu) -> list[dict]:
                 f["direct_steady"],
             )
         add("fill() cycles/sample, portable loop", "cyc", None, "{:.0f}", f["portable_steady"])
+        rx = m.get("rx")
+        if rx:
+            rfast = "viper" if rx["fast"] else "portable"
+            add(f"DTMF receiver cycles/received sample, tone ({rfast})", "cyc", None, "{:.0f}",
+                rx["tone"])  # fmt: skip
+            add(f"DTMF receiver cycles/received sample, quiet line ({rfast})", "cyc", None,
+                "{:.0f}", rx["quiet"])  # fmt: skip
+            add("DTMF receiver cycles/received sample, portable loop", "cyc", None, "{:.0f}",
+                rx["portable_quiet"])  # fmt: skip
+            add("DTMF receiver share of the CPU at 8 kHz (tone)", "%", None, "{:.2f}",
+                100 * rx["tone"] * 8000 / 125e6)  # fmt: skip
+            add("DTMF receiver heap: one Receiver", "B", None, "{:.0f}", rx["rx_heap"])
+            add("DTMF receiver heap: its modules' code", "B", None, "{:.0f}", rx["code_heap"])
         add(
             "renderer share of the CPU at 61035 Hz",
             "%",

@@ -14,7 +14,8 @@ def register(subparsers) -> None:
         description=(
             "Send STRING to the board on PORT (a serial device such as /dev/ttyACM0, or any "
             "pyserial URL: sim://pico, socket://host:port) and wait until it is played. "
-            "Exits 0 only when the board reports every digit played; otherwise prints how "
+            "Exits 0 only when the board reports every digit played (and, on a board that hears "
+            "the line, heard on it: a mark per digit, sent and heard); otherwise prints how "
             "many digits went out and exits 1 (2: invalid string, nothing sent; 3: no board)."
         ),
     )
@@ -38,6 +39,23 @@ def register(subparsers) -> None:
     p.add_argument("--quiet", "-q", action="store_true", help="no per-digit progress")
     p.add_argument("string", metavar="STRING", help="dial string, e.g. '1WWW,59#'")
     p.set_defaults(func=run)
+
+
+def describe_heard(ev: dict) -> str:
+    """What the board's receiver measured, in words: '98 ms, -11.0/-9.0 dBm, twist +2.0 dB,
+    697.2/1209.4 Hz'."""
+    parts = []
+    if "ms" in ev:
+        parts.append(f"{ev['ms']} ms")
+    lvl = ev.get("level_dbm")
+    if isinstance(lvl, list) and len(lvl) == 2:
+        parts.append(f"{lvl[0]:.1f}/{lvl[1]:.1f} dBm")
+    if "twist_db" in ev:
+        parts.append(f"twist {ev['twist_db']:+.1f} dB")
+    hz = ev.get("freq_hz")
+    if isinstance(hz, list) and len(hz) == 2:
+        parts.append(f"{hz[0]:.1f}/{hz[1]:.1f} Hz")
+    return ", ".join(parts)
 
 
 def _show_dial_error(text: str, e) -> None:
@@ -70,12 +88,12 @@ def run(args) -> int:
     def progress(ev):
         if args.quiet:
             return
-        if ev["event"] == "started":
-            out.write(f"{ev['index'] + 1}/{ev['digits']} '{ev['key']}' ... ")
-            out.flush()
-        elif ev["event"] == "finished":
-            out.write("played\n")
-            out.flush()
+        head = f"{ev['index'] + 1}/{ev['digits']} '{ev['key']}'"
+        if ev["event"] == "finished":
+            out.write(f"{head} sent\n")
+        elif ev["event"] == "heard":
+            out.write(f"{head} heard: {describe_heard(ev)}\n")
+        out.flush()
 
     try:
         client = BoardClient(args.port, timeout=args.timeout)
@@ -106,7 +124,6 @@ def run(args) -> int:
             print(f"\ntonebridge send: interrupted; {note}", file=sys.stderr)
             return 130
         except SendError as e:
-            out.write("\n" if not args.quiet else "")
             print(f"tonebridge send: {e.message}", file=sys.stderr)
             if e.uncertain:
                 print(
@@ -115,9 +132,14 @@ def run(args) -> int:
                     file=sys.stderr,
                 )
             else:
-                print(f"tonebridge send: {e.played} of {e.total} digits played", file=sys.stderr)
+                heard = "" if e.verified is None else f", {e.verified} heard on the line"
+                print(
+                    f"tonebridge send: {e.played} of {e.total} digits played{heard}",
+                    file=sys.stderr,
+                )
             return 1
-        print(f"sent: {r.played}/{total} digits played")
+        heard = "" if r.verified is None else f", {r.verified} heard on the line"
+        print(f"sent: {r.played}/{total} digits played{heard}")
         return 0
     finally:
         client.close()

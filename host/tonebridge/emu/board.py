@@ -118,6 +118,7 @@ class EmuBoard:
             without=without,
             pace=pace,
             probe_cc=slice_ if probe_cc else None,
+            ear=_ear(self.profile),
             on_data=self.link.push,
             on_edges=self._on_edges,
             on_event=self._on_event,
@@ -200,3 +201,16 @@ class EmuBoard:
         deadline = time.monotonic() + timeout
         with self._cond:
             return self._cond.wait_for(pred, max(0.0, deadline - time.monotonic()))
+
+
+def _ear(profile: dict):
+    """The line sense the harness feeds ADC ``rx_adc`` with (harness.mjs --ear), or None."""
+    if profile.get("rx_adc") is None or profile.get("pwm_pin") is None:
+        return None
+    return (
+        profile["pwm_pin"],
+        profile.get("hook_pin", -1),
+        profile.get("mute_pin", -1),
+        profile.get("loop_pin", -1) if profile.get("loop_pin") is not None else -1,
+        profile["rx_adc"],
+    )

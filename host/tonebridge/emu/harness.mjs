@@ -49,6 +49,13 @@ const FS_BYTES = 352 * 4096;
 const watch = (args.watch || '').split(',').filter(Boolean).map(Number);
 const pace = (args.pace ?? '1') !== '0';
 const probeCc = args['probe-cc'] !== undefined ? Number(args['probe-cc']) : -1;
+// --ear PWM,HOOK,MUTE,LOOP,ADC: the line sense into ADC input ADC (hw/line-interface.md): the
+// tone pin's duty (the renderer's sample of each PWM period) times the output chain's in-band
+// gain, when the line is held (HOOK high) or the self-test loop is closed (LOOP high) and the
+// tone path is not muted (MUTE low); mid-scale otherwise. No reconstruction filter: the
+// shaped quantisation noise folds into the 8 kHz band, well below the receiver's thresholds.
+const ear = args.ear ? args.ear.split(',').map(Number) : null;
+const EAR_GAIN = 0.5415; // 1.082 x 600 / 1199 (hw/filter.json): pin volts -> line volts
 const hwid = args.hwid ? Buffer.from(args.hwid, 'hex') : randomBytes(8);
 if (hwid.length !== 8) {
   throw new Error('--hwid wants 16 hex digits (8 bytes)');
@@ -187,6 +194,24 @@ function build() {
       }
       return stockWrite.call(this, offset, value);
     };
+  }
+  if (ear) {
+    const [pwmPin, hookPin, mutePin, loopPin, adcIn] = ear;
+    const ch = mcu.pwm.channels[(pwmPin >> 1) & 7];
+    const stockWrite = ch.writeRegister;
+    const high = (pin) => pin >= 0 && mcu.gpio[pin].value === 1;
+    ch.writeRegister = function (offset, value) {
+      const r = stockWrite.call(this, offset, value);
+      if (offset === 0x0c) {
+        const cc = (pwmPin & 1 ? this.cc >>> 16 : this.cc & 0xffff);
+        const d = cc / ((this.top & 0xffff) + 1) - 0.5;
+        const open = (high(hookPin) || high(loopPin)) && !(mutePin >= 0 && mcu.gpio[mutePin].value !== 0);
+        const v = open ? 2048 + Math.round(EAR_GAIN * 4096 * d) : 2048;
+        mcu.adc.channelValues[adcIn] = Math.max(0, Math.min(4095, v));
+      }
+      return r;
+    };
+    mcu.adc.channelValues[adcIn] = 2048;
   }
   mcu.core.PC = 0x10000000;
 }

@@ -67,6 +67,7 @@ class EmuProcess:
         without=(),
         pace: bool = True,
         probe_cc: int | None = None,
+        ear=None,
         on_data=None,
         on_edges=None,
         on_event=None,
@@ -82,6 +83,7 @@ class EmuProcess:
         self.without = tuple(without)
         self.pace = pace
         self.probe_cc = probe_cc
+        self.ear = ear  # (pwm, hook, mute, loop, adc input): the line sense model (harness.mjs)
         self.on_data = on_data or (lambda b: None)
         self.on_edges = on_edges or (lambda *a: None)
         self.on_event = on_event or (lambda e: None)
@@ -122,6 +124,8 @@ class EmuProcess:
             a += ["--without", ",".join(self.without)]
         if self.probe_cc is not None:
             a += ["--probe-cc", str(self.probe_cc)]
+        if self.ear is not None:
+            a += ["--ear", ",".join(str(p) for p in self.ear)]
         return a
 
     def start(self, timeout: float = 30.0) -> dict:

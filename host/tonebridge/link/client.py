@@ -236,7 +236,23 @@ class BoardClient(LinkCore):
         with self._send_lock:
             return self._submit_locked(rid, text, opts, plan, total, on_progress, deadline)
 
-    def _submit_locked(self, rid, text, opts, plan, total, on_progress, deadline):
+    def selftest(self, on_progress: Callable[[dict], None] | None = None) -> SendResult:
+        """SELFTEST: the board plays all 16 keys on hook through its loop relay and judges
+        each from what its receiver measured. Blocks until done; returns the SendResult
+        (verified = keys heard); per-key results come to `on_progress` as "heard" (with
+        "pass") and "unheard" events. SendError when the board refuses (no receive path:
+        code bad-arg; line in use: busy) or the test could not finish."""
+        from tonebridge_fw import selftest as fw_selftest
+
+        plan = fw_selftest.plan()
+        rid = self.new_id()
+        with self._send_lock:
+            ticket = self._submit_locked(
+                rid, "", [], plan, dialstring.digits_in(plan), on_progress, None, "SELFTEST"
+            )
+        return ticket.wait()
+
+    def _submit_locked(self, rid, text, opts, plan, total, on_progress, deadline, verb="SEND"):
         if deadline is None:
             deadline = self._clock() + self.reconnect_timeout + self._hello_budget()
         try:
@@ -252,7 +268,7 @@ class BoardClient(LinkCore):
         t0 = self._clock()
         try:
             for _round in range(3):
-                body = " ".join(["SEND", f"boot={self.boot_id}", *opts, text])
+                body = " ".join(w for w in [verb, f"boot={self.boot_id}", *opts, text] if w)
                 tries: list[int] = []
                 try:
                     reply = self._request(body, rid=rid, tries=tries, deadline=deadline)

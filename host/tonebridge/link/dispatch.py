@@ -51,6 +51,10 @@ class DispatchMixin:
                 ev["reason"] = args[1]
         elif verb == "FAULT":
             ev = {"event": "fault", "code": args[0] if args else "", "message": " ".join(args[1:])}
+            if ev["code"] == "line":
+                # a digit not heard: the sequences in flight say which in their errors
+                for job in self._jobs.values():
+                    job.events.append((verb, args))
         else:
             ev = {"event": verb.lower(), "args": args}
         self._pending_events.append(ev)

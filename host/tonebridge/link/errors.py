@@ -30,15 +30,19 @@ class BoardError(Exception):
 
 
 class SendResult:
-    """Outcome of a completed send: every digit was played."""
+    """Outcome of a completed send: every digit was played (and, on a board that hears the
+    line, `verified` of them were heard on it: every one, or the send would have failed;
+    None on a board without a receive path)."""
 
-    def __init__(self, played: int, total: int, request_id: str = ""):
+    def __init__(self, played: int, total: int, request_id: str = "", verified: int | None = None):
         self.played = played
         self.total = total
         self.request_id = request_id
+        self.verified = verified
 
     def __repr__(self):
-        return f"SendResult(played={self.played}, total={self.total})"
+        v = "" if self.verified is None else f", verified={self.verified}"
+        return f"SendResult(played={self.played}, total={self.total}{v})"
 
     def __eq__(self, other):
         return isinstance(other, SendResult) and (self.played, self.total) == (
@@ -54,6 +58,8 @@ class SendError(Exception):
     outcome is uncertain (board restart, link lost) `uncertain` is True and `at_most` is
     an upper bound of digits that may have been played; otherwise `at_most == played`.
     `sent` is False only when the SEND certainly never reached a board (nothing can play).
+    `verified`: digits the board heard on the line (None: the board does not verify or did
+    not say); code "not-heard" when a played digit was not heard (`fault` then names it).
     """
 
     def __init__(
@@ -67,8 +73,12 @@ class SendError(Exception):
         code: str = "",
         request_id: str = "",
         sent: bool = True,
+        verified: int | None = None,
+        fault: str = "",
     ):
         super().__init__(message)
+        self.verified = verified
+        self.fault = fault
         self.played = played
         self.total = total
         self.message = message

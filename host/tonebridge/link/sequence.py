@@ -33,6 +33,9 @@ class Progress:
         self.job = job
         self.cb = cb
         self.played = 0
+        self.verified: int | None = None  # digits heard on the line (boards that verify)
+        self.heard: dict[int, dict] = {}  # index -> what the board's receiver measured
+        self.fault = ""  # the board's FAULT line text while this job played (not heard)
         self.seen: set[tuple[str, int]] = set()
 
     def event(self, verb: str, args: list[str]):
@@ -59,20 +62,74 @@ class Progress:
                     }
                 )
             return None
+        if verb == "FAULT":
+            self.fault = " ".join(args[1:])
+            return None
+        if verb == "UNHEARD" and len(args) >= 2:
+            if self.cb is not None:
+                self.cb(
+                    {
+                        "event": "unheard",
+                        "index": _int0(args),
+                        "key": args[1],
+                        "digits": job.total,
+                        "request_id": job.rid,
+                        "pass": False,
+                    }
+                )
+            return None
+        if verb == "HEARD" and len(args) >= 2:
+            try:
+                idx = int(args[0])
+            except ValueError:
+                return None
+            if idx in self.heard:
+                return None
+            info = heard_info(args[2:])
+            self.heard[idx] = info
+            self.verified = max(self.verified or 0, len(self.heard))
+            if self.cb is not None:
+                ev = {
+                    "event": "heard",
+                    "index": idx,
+                    "key": args[1],
+                    "digits": job.total,
+                    "request_id": job.rid,
+                }
+                ev.update(info)
+                self.cb(ev)
+            return None
         if verb == "DONE":
             self.played = max(self.played, _int0(args))
-            return SendResult(self.played, job.total, job.rid)
+            self._verified_from(args)
+            return SendResult(self.played, job.total, job.rid, verified=self.verified)
         if verb == "ABORT":
             n = max(self.played, _int0(args))
             reason = args[1] if len(args) > 1 else "aborted"
+            self._verified_from(args)
+            msg = f"sequence aborted ({reason}); {n} of {job.total} digits played"
+            if self.verified is not None:
+                msg += f", {self.verified} heard on the line"
+            if reason == "not-heard" and self.fault:
+                msg += f" ({self.fault})"
             raise SendError(
                 n,
                 job.total,
-                f"sequence aborted ({reason}); {n} of {job.total} digits played",
+                msg,
                 code=reason,
                 request_id=job.rid,
+                verified=self.verified,
+                fault=self.fault,
             )
         return None
+
+    def _verified_from(self, args):
+        for a in args:
+            if a.startswith("verified="):
+                try:
+                    self.verified = max(self.verified or 0, int(a[9:]))
+                except ValueError:
+                    pass
 
 
 class Ticket:
@@ -186,9 +243,11 @@ def _news(c, job: Job, gen: int):
 def outcome_from_state(job: Job, progress: Progress, st: dict):
     """SendResult for a done state, SendError for an aborted one, else None."""
     s = st.get("state")
+    if "verified" in st:
+        progress.verified = max(progress.verified or 0, int(st.get("verified", 0)))
     if s == "done":
         progress.played = max(progress.played, int(st.get("played", 0)))
-        return SendResult(progress.played, job.total, job.rid)
+        return SendResult(progress.played, job.total, job.rid, verified=progress.verified)
     if s == "aborted":
         played = max(progress.played, int(st.get("played", 0)))
         raise SendError(
@@ -197,6 +256,8 @@ def outcome_from_state(job: Job, progress: Progress, st: dict):
             f"sequence aborted ({st.get('reason', 'aborted')}); {played} of {job.total} digits played",
             code=str(st.get("reason", "aborted")),
             request_id=job.rid,
+            verified=progress.verified,
+            fault=progress.fault,
         )
     if s in ("playing", "queued"):
         progress.played = max(progress.played, int(st.get("played", 0)))
@@ -222,6 +283,31 @@ def settle_unknown(client, job: Job, progress: Progress, t0: float | None, why: 
         code="unknown",
         request_id=job.rid,
     )
+
+
+def heard_info(words) -> dict:
+    """HEARD's measurement words -> {"ms": 98, "level_dbm": [-11.0, -9.0], "twist_db": 2.0,
+    "freq_hz": [697.1, 1209.3]} (what the board measured; missing words are left out)."""
+    out: dict = {}
+    names = {"ms": "ms", "lvl": "level_dbm", "twist": "twist_db", "hz": "freq_hz"}
+    for w in words:
+        k, _, v = w.partition("=")
+        if k == "pass":  # SELFTEST: the board's verdict against its limits
+            out["pass"] = v == "1"
+            continue
+        if k not in names:
+            continue
+        try:
+            vals = [float(x) for x in v.split(",")]
+        except ValueError:
+            continue
+        if k == "ms":
+            out["ms"] = int(vals[0])
+        elif len(vals) == 1:
+            out[names[k]] = vals[0]
+        else:
+            out[names[k]] = vals
+    return out
 
 
 def _int0(args):

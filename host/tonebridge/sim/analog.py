@@ -227,6 +227,10 @@ class LineRecorder:
         self.drop_gated = drop_gated
         self.dropped_samples = 0
         self._end = 0.0
+        self.gain = 1.0  # the line's own loss between the board and the exchange (a fault)
+        # keep(t0, t1): keep a segment the line switches cut off (the self-test loop relay
+        # was closed then: the board's line sense hears it, the exchange does not)
+        self.keep = None
 
     # ---- producers ---------------------------------------------------------------
     def add_segment(self, source: str, start_us: float, rate: float, volts) -> None:
@@ -235,7 +239,11 @@ class LineRecorder:
             return
         end = float(start_us) + v.size * 1e6 / rate
         self._end = max(self._end, end)
-        if self.drop_gated and self._cut_throughout(float(start_us), end):
+        if (
+            self.drop_gated
+            and self._cut_throughout(float(start_us), end)
+            and not (self.keep is not None and self.keep(float(start_us), end))
+        ):
             self.dropped_samples += v.size
             return
         self._segs.setdefault(source, []).append((float(start_us), float(rate), v))
@@ -332,6 +340,7 @@ class LineRecorder:
         if gated:
             for name in self._gates:
                 out *= self.gate_at(name, t)
+            out *= self.gain
         return out
 
     _aa_cache: dict = {}
@@ -392,16 +401,75 @@ class LineSwitches:
         self.off_hook = False
         self.muted = True
         self.hook_log: list[tuple[int, bool]] = []  # (t_us, off_hook)
+        self.relay_fails = False
+        self.loop_pin = profile.get("loop_pin")
+        self.loop_log: list[tuple[float, bool]] = []  # (t_us, closed): self-test loop relay K2
+        recorder.keep = self._looped_between
         recorder.set_gate("hook", t_us, False)
         recorder.set_gate("mute", t_us, self.mute_pin is None)
         if self.hook_pin is None:
             recorder.set_gate("hook", t_us, True)
+
+    # ---- seeded faults (tests): what the receive path must catch ----------------------------
+    FAULTS = ("relay", "transformer", "attenuation")
+
+    def seed_fault(self, kind: str, t_us: float, value=None) -> None:
+        """``relay``: the hook relay no longer closes (contacts burnt, coil open);
+        ``transformer``: T1 open (nothing passes to or from the line); ``attenuation``: the
+        line loses ``value`` dB between the board and the exchange (and the sense hears the
+        same line)."""
+        if kind == "relay":
+            self.relay_fails = True
+            if self.off_hook:
+                self.recorder.set_gate("hook", max(t_us, self._last_gate_us()), False)
+        elif kind == "transformer":
+            self.recorder.set_gate("xfmr", max(t_us, self._last_gate_us("xfmr")), False)
+        elif kind == "attenuation":
+            self.recorder.gain = 10 ** (-float(value) / 20)
+        else:
+            raise ValueError(f"unknown line fault {kind!r} (known: {', '.join(self.FAULTS)})")
+
+    def _last_gate_us(self, name: str = "hook") -> float:
+        ev = self.recorder.gate_log(name)
+        return ev[-1][0] if ev else 0.0
+
+    @property
+    def line_gain(self) -> float:
+        return self.recorder.gain
+
+    def loop_changed(self, level, t_us) -> None:
+        closed = level == 1  # floating -> pull-down -> open
+        if closed != (self.loop_log[-1][1] if self.loop_log else False):
+            self.loop_log.append((t_us + self.relay_us, closed))
+
+    def _looped_between(self, t0: float, t1: float) -> bool:
+        closed = False
+        for t, c in self.loop_log:
+            if t <= t0:
+                closed = c
+            elif t <= t1:
+                return True
+            else:
+                break
+        return closed
+
+    def loop_at(self, t_us) -> np.ndarray:
+        """1.0 where the self-test loop relay K2 is closed."""
+        t_us = np.asarray(t_us, dtype=np.float64)
+        if not self.loop_log:
+            return np.zeros_like(t_us)
+        times = np.array([e[0] for e in self.loop_log])
+        vals = np.array([1.0 if e[1] else 0.0 for e in self.loop_log])
+        idx = np.searchsorted(times, t_us, side="right") - 1
+        return np.where(idx >= 0, vals[np.clip(idx, 0, None)], 0.0)
 
     def hook_changed(self, level, t_us) -> None:
         off = level == 1  # floating -> pull-down -> on-hook
         if off != self.off_hook:
             self.off_hook = off
             self.hook_log.append((t_us, off))
+            if off and self.relay_fails:
+                return  # the coil is driven, the contacts stay open
             self.recorder.set_gate("hook", t_us + self.relay_us, off)
 
     def mute_changed(self, level, t_us) -> None:
@@ -421,6 +489,8 @@ class LineInterface(LineSwitches):
             bus.watch(self.hook_pin, self._on_hook_pin)
         if self.mute_pin is not None:
             bus.watch(self.mute_pin, self._on_mute_pin)
+        if self.loop_pin is not None:
+            bus.watch(self.loop_pin, lambda gpio, level, t_us: self.loop_changed(level, t_us))
 
     def _on_hook_pin(self, gpio, level, t_us):
         self.hook_changed(level, t_us)

@@ -33,6 +33,7 @@ from pathlib import Path
 from . import machine as sim_machine
 from .analog import LineInterface, LineRecorder, OutputChain
 from .clock import VirtualClock
+from .line_sense import LineSense
 from .loader import (
     FIRMWARE_ROOT,
     FirmwareLoader,
@@ -123,6 +124,10 @@ class SimBoard:
             self.link.kbd_intr_char = -1
         self.hw = Rp2Hardware(self.clock, self.bus, mcu) if mcu.startswith("rp2") else None
         self.line_if = LineInterface(self.bus, self.recorder, self.profile, relay_us=relay_us)
+        self.sense = None
+        if self.hw is not None and self.profile.get("rx_adc") is not None:
+            self.sense = LineSense(self.recorder, self.line_if, self.profile["rx_adc"])
+            self.hw.adc.source = self.sense
         self._attach_tone_output(pin_model)
         if self.hw is not None:
             self.recorder.add_flusher(self.hw.flush)
@@ -378,6 +383,13 @@ class SimBoard:
     def behind_s(self) -> float:
         """A paced board: how far its clock is behind the wall clock while it is busy."""
         return self.runtime.behind_s()
+
+    def seed_line_fault(self, kind: str, value=None) -> None:
+        """Break the line interface now (analog.LineSwitches.seed_fault): ``relay``,
+        ``transformer`` or ``attenuation`` (``value`` dB)."""
+        if self.hw is not None:
+            self.hw.sync()
+        self.line_if.seed_fault(kind, self.clock.now_us(), value)
 
     # serial link, host side
     def write(self, data: bytes) -> int:

@@ -112,6 +112,9 @@ class DmaEngine:
                 return np.empty(0, dtype=np.int64)
             k = np.arange(k0, k1 + 1, dtype=np.int64)
             return (k * 16 * y + x - 1) // x
+        adc = self.hw.adc
+        if treq == adc.dreq:
+            return adc.requests(ch.after, limit, n, DMA_LATENCY)
         if treq == TREQ_PERMANENT:
             step = 16 * UNPACED_CYCLES
             m = min(n, max(0, (limit - ch.after) // step))
@@ -129,8 +132,24 @@ class DmaEngine:
     def pending(self, ch: DmaChannel, limit: int) -> int:
         """How many transfers of ``ch`` ``run(limit)`` would make (for a channel
         ``deferrable``), counted without making them."""
+        if self._adc_ring(ch):
+            return int(self.hw.adc.requests(ch.after, limit, ch.count, DMA_LATENCY).size)
         s = self._wrap_slice(ch)
         return min(ch.count, s.wrap_count(ch.after - DMA_LATENCY + 1, limit))
+
+    def _adc_ring(self, ch: DmaChannel) -> bool:
+        """``ch`` moves ADC samples from the FIFO into a ring in RAM (rp2_adc.py): the
+        firmware only looks at the ring after reading the channel's registers, which
+        ``Rp2Hardware.reg_read`` then answers with the transfers made (never deferred)."""
+        f = ch.fields()
+        return (
+            f["treq_sel"] == self.hw.adc.dreq
+            and not f["inc_read"]
+            and f["inc_write"]
+            and f["ring_size"]
+            and f["ring_sel"]
+            and self.hw.adc.reads_fifo(ch.read)
+        )
 
     def deferrable(self, limit: int) -> bool:
         """True if ``run(limit)`` may wait: every busy channel is paced by a PWM wrap, reads
@@ -159,6 +178,10 @@ class DmaEngine:
                 if len(self._shapes) > 64:
                     self._shapes.clear()
                 self._shapes[key] = shape
+            if not shape and self._adc_ring(ch):
+                if self.pending(ch, limit) >= ch.count:
+                    return False
+                continue
             if not shape:
                 return False
             if ch.fields()["en"] and self.pending(ch, limit) >= ch.count:
@@ -217,7 +240,11 @@ class DmaEngine:
         ring = f["ring_size"]
         ring_on_write = f["ring_sel"]
         read_ring = bool(ring and not ring_on_write)
-        if inc_r and not read_ring:  # the common case: one run of consecutive elements
+        from_adc = not inc_r and self.hw.adc.reads_fifo(ch.read)
+        if from_adc:  # the ADC FIFO: values filled in once the input exists (rp2_adc.py)
+            vals = np.zeros(m, dtype=dt)
+            last_read = ch.read
+        elif inc_r and not read_ring:  # the common case: one run of consecutive elements
             vals = self._read_run(ch.read, m, size, dt)
             last_read = ch.read + (m - 1) * size
         else:
@@ -244,6 +271,9 @@ class DmaEngine:
                 waddrs = ch.write + woffs
             self._write_many(waddrs, vals, size, tt)
             last_write = int(waddrs[-1])
+            if from_adc and size == 2:
+                view, off = self.hw.mem.resolve(int(waddrs[0]))
+                self.hw.adc.defer(tt, view, waddrs - int(waddrs[0]) + off, DMA_LATENCY)
         # registers advance
         if inc_r:
             ch.read = (
@@ -252,7 +282,11 @@ class DmaEngine:
                 else (ch.read & ~((1 << ring) - 1)) | ((last_read + size) & ((1 << ring) - 1))
             )
         if inc_w:
-            ch.write = last_write + size
+            if ring and ring_on_write:  # WRITE_ADDR wraps within the ring, as on the chip
+                mask = (1 << ring) - 1
+                ch.write = (ch.write & ~mask) | ((last_write + size) & mask)
+            else:
+                ch.write = last_write + size
         ch.count -= m
         ch.transfers += m
         ch.after = int(tt[-1])

@@ -14,6 +14,7 @@ from __future__ import annotations
 import threading
 
 from .pin_output import PinOutput
+from .rp2_adc import AdcModel
 from .rp2_dma import DmaChannel, DmaEngine
 from .rp2_mcu import (
     ALIAS_CLR,
@@ -39,6 +40,7 @@ class Rp2Hardware:
         self.freq = self.c["freq"]
         self.mem = AddressMap()
         self.slices = [PwmSlice(self, i) for i in range(self.c["pwm_slices"])]
+        self.adc = AdcModel(self)  # its input: board.py sets adc.source (the line sense)
         self.dmac = DmaEngine(self)
         self.dma: list[DmaChannel] = self.dmac.channels
         self.regs: dict[int, int] = {}  # registers with no model: last value written
@@ -69,6 +71,7 @@ class Rp2Hardware:
                 s.reset_registers()
                 s.log_write(now16, 0)
             self.dmac.reset()
+            self.adc.reset()
             self.regs.clear()
             for gpio in list(self.outputs):
                 self.set_pin_function(gpio, "null")
@@ -161,6 +164,8 @@ class Rp2Hardware:
         """A register as the bus reads it now, without catching up (the caller did)."""
         addr &= ~3
         c = self.c
+        if self.adc.owns(addr):
+            return self.adc.read(addr)
         pw = addr - c["pwm_base"]
         n_sl = len(self.slices)
         if 0 <= pw < 0x14 * n_sl:
@@ -203,7 +208,16 @@ class Rp2Hardware:
     def reg_read(self, addr: int) -> int:
         with self.lock:
             d = (addr & ~3) - self.c["dma_base"]
-            if 0 <= d < 0x40 * len(self.dma):
+            if 0 <= d < 0x40 * len(self.dma) and self.dmac._adc_ring(self.dma[d // 0x40]):
+                # the firmware is about to read the ring: its samples are made now (the line
+                # at their instants exists once the outputs caught up and flushed)
+                self.sync()
+                if self.adc._pending:
+                    for out in self.outputs.values():
+                        out.sync(self._synced16)
+                        out.flush()
+                    self.adc.fill_pending()
+            elif 0 <= d < 0x40 * len(self.dma):
                 self.sync_lazy()  # a channel's registers: answered with transfers deferred
             else:
                 self.sync()
@@ -234,6 +248,9 @@ class Rp2Hardware:
         addr &= ~3
         c = self.c
         now16 = self._synced16 if t16 is None else t16
+        if self.adc.owns(addr):
+            self.adc.write(addr, value, now16)
+            return
         pw = addr - c["pwm_base"]
         n_sl = len(self.slices)
         if 0 <= pw < 0x14 * n_sl:

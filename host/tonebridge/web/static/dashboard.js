@@ -41,7 +41,11 @@
       const after = [...digits.children].find((c) => Number(c.dataset.index) > data.index);
       digits.insertBefore(d, after || null);
     }
-    d.classList.toggle("playing", data.state === "started");
+    if (data.state === "heard") {
+      d.classList.add("heard"); // the board heard it on its line (verified send)
+    } else {
+      d.classList.toggle("playing", data.state === "started");
+    }
     if (data.state === "finished") {
       d.classList.add("played");
       d.dataset.at = String(performance.now());

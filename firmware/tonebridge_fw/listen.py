@@ -1,0 +1,116 @@
+# The board's ear: its receive path (an ADC ring, backends/adc_rp2.py) feeding the DTMF
+# receiver (dtmf_rx.py), with what it heard converted to line units.
+#
+#   ears = make_listener(profile, ticks_ms)   # None when the profile has no receive path
+#   for h in ears.service(want):              # want: listen now (the ADC runs only then)
+#       h.key, h.on, h.off                    # ticks_ms of the tone's start and end
+#       h.words                               # "ms=<d> lvl=<lo>,<hi> twist=<dB>" (and
+#                                             # " hz=<lo>,<hi>" in the self-test)
+#
+# Levels: the receiver's amplitudes in ADC codes -> volts at the ADC pin (3.3 V / 4096 a code)
+# -> volts on the line (the sense stage's gain, profile "rx_gain", default 1.0) -> dBm into
+# 600 ohm. Profile keys: "rx_adc" (ADC input of the line sense), "rx_gain".
+
+from math import log
+
+from tonebridge_fw.dtmf_rx import Receiver
+from tonebridge_fw.ticks import ticks_add, ticks_diff
+
+_LN10 = 2.302585092994046
+POLL_MS = 10  # the ring is read at most this often while listening (12.75 ms blocks)
+
+
+class Heard:
+    def __init__(self, key, on, off, words, ms=0, dbm=(0.0, 0.0), twist=0.0, hz=(0.0, 0.0)):
+        self.key = key
+        self.on = on
+        self.off = off
+        self.words = words
+        self.ms = ms
+        self.lo_dbm, self.hi_dbm = dbm
+        self.twist = twist
+        self.lo_hz, self.hi_hz = hz
+
+
+def dbm(amp_v):
+    """dBm into 600 ohm of a sine of peak amplitude amp_v volts."""
+    if amp_v <= 0:
+        return -99.0
+    return 10 * log(amp_v * amp_v / 2 / 600 / 0.001) / _LN10
+
+
+class Listener:
+    def __init__(self, ear, ticks_ms, volts_per_code):
+        self.ear = ear
+        self.ticks_ms = ticks_ms
+        self.rx = Receiver(ear.rate)
+        self.volts_per_code = volts_per_code
+        self.listening = False
+        self._t0 = 0  # ticks_ms of the receiver's sample self._s0
+        self._polled = 0
+        self._s0 = 0
+
+    def start(self):
+        self.rx.reset()
+        self.ear.start()
+        self._t0 = self.ticks_ms()
+        self._polled = self._t0
+        self._s0 = self.rx.samples
+        self.listening = True
+
+    def stop(self):
+        self.ear.stop()
+        self.listening = False
+
+    def _ticks(self, sample):
+        return ticks_add(self._t0, (sample - self._s0) * 1000 // self.ear.rate)
+
+    def service(self, want=True):
+        """want: 0 (stop once the digit being heard ended), 1 (listen), 2 (listen and measure
+        each digit's frequencies: the self-test)."""
+        self.rx.measure_hz = want == 2
+        if want and not self.listening:
+            self.start()
+        if not self.listening:
+            return ()
+        now = self.ticks_ms()
+        if want and ticks_diff(now, self._polled) < POLL_MS:
+            return ()  # a block's worth at a time: the ring holds 128 ms
+        self._polled = now
+        self.ear.poll(self.rx.feed)
+        got = self.rx.take()
+        if not want and self.rx.key is None:
+            self.stop()
+        if not got:
+            return ()
+        out = []
+        k = self.volts_per_code
+        for d in got:
+            lvl = (dbm(d.lo_amp * k), dbm(d.hi_amp * k))
+            words = "ms=%d lvl=%.1f,%.1f twist=%.1f" % (d.ms, lvl[0], lvl[1], d.twist_db)
+            if d.lo_hz:
+                words += " hz=%.1f,%.1f" % (d.lo_hz, d.hi_hz)
+            h = Heard(d.key, self._ticks(d.on), self._ticks(d.off), words, d.ms, lvl)
+            h.twist = d.twist_db
+            h.lo_hz = d.lo_hz
+            h.hi_hz = d.hi_hz
+            out.append(h)
+        return out
+
+    def late_ms(self):
+        """How far behind the newest sample's time the ticks clock is (diagnostics)."""
+        return ticks_diff(self.ticks_ms(), self._ticks(self.rx.samples))
+
+
+def make_listener(profile, ticks_ms):
+    if profile.get("rx_adc") is None:
+        return None
+    mcu = profile.get("mcu", "")
+    if not mcu.startswith("rp2"):
+        return None  # ESP32: no ADC path yet (its sends are not verified)
+    try:
+        from tonebridge_fw.backends.adc_rp2 import AdcEar
+    except ImportError:
+        return None  # a port without rp2/uctypes (MicroPython's unix port in tests)
+    ear = AdcEar(profile)
+    return Listener(ear, ticks_ms, 3.3 / 4096 / profile.get("rx_gain", 1.0))
