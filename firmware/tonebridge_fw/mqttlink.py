@@ -22,8 +22,9 @@
 # `mpremote mip install umqtt.simple` (`tonebridge deploy` does that for a profile with "mqtt").
 #
 # Same interface as transport.StdioLink: read() -> bytes (never blocks), write(data),
-# wait(ms). A lost broker or Wi-Fi makes read() reconnect (at most once a second); frames
-# written meanwhile are dropped, as on an unplugged cable (the host's link layer resends).
+# wait(ms). A broker or Wi-Fi that is not there at boot, or is lost later, makes read()
+# reconnect (at most once a second; `last_error` says why it is down); frames written
+# meanwhile are dropped, as on an unplugged cable (the host's link layer resends).
 
 try:
     from micropython import const
@@ -89,9 +90,10 @@ class MqttLink:
         self._poll = None
         self.up = False
         self.connects = 0
+        self.last_error = ""
         self._last_try = 0
         self._last_out = 0
-        self._connect()
+        self._retry(True)
 
     def _message(self, topic, msg):
         if topic == self._rx_b or topic == self.rx_topic:
@@ -118,16 +120,18 @@ class MqttLink:
         self.up = False
         self._poll = None
         try:
-            self._client.sock.close()
+            if self._client.sock is not None:
+                self._client.sock.close()
         except Exception:
             pass
 
-    def _retry(self):
-        if self._diff(self._ticks(), self._last_try) < RETRY_MS:
+    def _retry(self, now=False):
+        if not now and self._diff(self._ticks(), self._last_try) < RETRY_MS:
             return
         try:
             self._connect()
-        except Exception:
+        except Exception as e:
+            self.last_error = type(e).__name__ + " " + str(e)
             self._lost()
             self._last_try = self._ticks()
 
