@@ -126,3 +126,26 @@ def test_send_through_a_front_end_plays_on_the_wifi_board(wfleet, tmp_path):
     assert wait_digits_sent(fe, "c-door-1", 5)["dtmfDigitsSent"] == 5
     time.sleep(0.3)
     assert heard(board) == "2580*"
+
+
+def test_wifi_board_comes_back_after_the_broker_restarts(wfleet, tmp_path):
+    need_tools("multimon-ng")
+    board = wifi_board(wfleet, tmp_path)
+    client = BoardClient(f"mqtt://127.0.0.1:{wfleet.broker.port}/{HWID}")
+    client.open()
+    try:
+        assert client.send("3", tone_ms=60, gap_ms=60, request_id="before").played == 1
+        wfleet.broker.restart()  # same port; both the board and the host link reconnect
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                assert client.send("6", tone_ms=60, gap_ms=60, request_id="after").played == 1
+                break
+            except Exception:
+                assert time.monotonic() < deadline, board.app.link.last_error
+                time.sleep(0.3)
+        assert board.app.link.connects >= 2
+    finally:
+        client.close()
+    time.sleep(0.3)
+    assert heard(board) == "36"
