@@ -70,9 +70,7 @@ def make_network_module(board) -> types.ModuleType:
         def status(self, param=None):
             if param == "rssi":
                 return -52
-            if net.status == STAT_CONNECTING and board.clock.now_us() >= net.up_at:
-                net.status = STAT_GOT_IP
-            return net.status
+            return net.refresh(board.clock.now_us())
 
         def isconnected(self):
             board.runtime.touch()
@@ -114,6 +112,12 @@ class NetState:
         self.up_at = 0
         self.ifconfig = ("192.168.4.23", "255.255.255.0", "192.168.4.1", "192.168.4.1")
         self.sockets: list = []
+
+    def refresh(self, now_us: int) -> int:
+        """The status at board time `now_us` (a join completes JOIN_US after connect())."""
+        if self.status == STAT_CONNECTING and now_us >= self.up_at:
+            self.status = STAT_GOT_IP
+        return self.status
 
     def reset(self) -> None:
         for s in list(self.sockets):
@@ -157,7 +161,7 @@ def make_socket_module(board) -> types.ModuleType:
 
         # ---- connection -----------------------------------------------------------
         def connect(self, addr):
-            if not (net.active and net.status == STAT_GOT_IP):
+            if not (net.active and net.refresh(board.clock.now_us()) == STAT_GOT_IP):
                 raise OSError(EHOSTUNREACH, "EHOSTUNREACH")
             ip, port = addr[0], int(addr[1])
             if not ipaddress.ip_address(ip).is_loopback:
