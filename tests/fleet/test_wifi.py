@@ -6,6 +6,7 @@ behind a front end). What the board plays is its own line recording, decoded by 
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
@@ -149,3 +150,25 @@ def test_wifi_board_comes_back_after_the_broker_restarts(wfleet, tmp_path):
         client.close()
     time.sleep(0.3)
     assert heard(board) == "36"
+
+
+def test_the_link_reader_waits_on_the_mqtt_port_itself(wfleet):
+    """The link layer's reader blocks in wait_readable until the board's bytes arrive (before:
+    an mqtt:// port had nothing to wait on, so the reader polled every 50 ms and each
+    request-answer exchange took 50 ms instead of under a millisecond)."""
+    import serial
+    from tonebridge.link.liveness import wait_readable
+    from tonebridge.link.mqtt_url import board_topics
+
+    port = serial.serial_for_url(f"mqtt://127.0.0.1:{wfleet.broker.port}/{HWID}", timeout=1)
+    pub = Observer(wfleet.broker, ["unused/#"])
+    try:
+        rx, tx, _ = board_topics(HWID)
+        timer = threading.Timer(0.3, lambda: pub.client.publish(tx, b"!- BOOT\n", qos=1))
+        timer.start()
+        assert wait_readable(port, 3.0)  # woken by the arrival, not a 50 ms poll giving up
+        assert port.read(port.in_waiting) == b"!- BOOT\n"
+        timer.join()
+    finally:
+        pub.close()
+        port.close()

@@ -87,6 +87,8 @@ class MqttSerial(SerialBase):
     def close(self):
         if self.is_open:
             self.is_open = False
+            with self._cond:
+                self._cond.notify_all()
             self._conn.stop()
 
     def _reconfigure_port(self):
@@ -97,6 +99,12 @@ class MqttSerial(SerialBase):
         if not self.is_open:
             raise PortNotOpenError()
         return len(self._buf)
+
+    def wait_data(self, timeout: float) -> bool:
+        """Block until bytes arrive or `timeout` passes (the link layer's reader waits here:
+        tonebridge.link.liveness.wait_readable); True if there are bytes."""
+        with self._cond:
+            return self._cond.wait_for(lambda: len(self._buf) > 0 or not self.is_open, timeout)
 
     def read(self, size=1):
         if not self.is_open:
