@@ -97,7 +97,9 @@ class App:
             hold_max_ms=getattr(self.backend, "hold_max_ms", dialstring.HOLD_MAX_MS),
             # a sequence longer than the line may stay off-hook would be cut by the hang-up
             max_plan_ms=getattr(self.line, "max_offhook_ms", 0),
+            flash_ms=profile.get("flash_ms", dialstring.DEFAULT_FLASH_MS),
             verify=self.ears is not None,
+            hears=self.ears is not None and self.ears.cp is not None,
             selftest=self.ears is not None and self.line.has_loop(),
         )
         self.wdt = None
@@ -131,6 +133,8 @@ class App:
                 self.line.loop(act[1])
             elif kind == "cancel":
                 self.player.cancel()
+            elif kind == "flash":
+                self.line.flash(act[1])
             elif kind == "hook":
                 if act[1]:
                     self.line.off_hook()
@@ -178,8 +182,19 @@ class App:
             eng.player_event(ev)
         self._apply(eng.actions())  # the next queued sequence starts at once
         if self.ears is not None:
-            for h in self.ears.service(eng.listening()):
+            ears = self.ears
+            progress = eng.hears and self.line.is_off_hook()
+            if ears.cp is not None:
+                # call progress while the line is held and none of our digits is on it
+                quiet = progress and not self.player.busy()
+                if not quiet and ears.progress_on:
+                    eng.line_event("progress", "unknown")  # it starts afresh after
+                ears.hear_progress(quiet)
+            for h in ears.service(eng.listening() or progress):
                 eng.heard(h)
+            name = ears.progress() if ears.cp is not None else None
+            if name is not None:
+                eng.line_event("progress", name)
         off = self.line.is_off_hook()
         if off != eng.off_hook:
             eng.line_event("hook", off)
@@ -188,8 +203,8 @@ class App:
         self.passes += 1
         if self.wdt is not None:
             self.wdt.feed()
-        if self.player.busy() or eng.busy():
-            return BUSY_MS
+        if self.player.busy() or eng.busy() or self.line.flashing():
+            return BUSY_MS  # (a flash: if its timer is late, line.service() ends it)
         return IDLE_MS
 
     def shutdown(self):

@@ -19,9 +19,12 @@
 # the REPL, then the watchdog resets the board back into service. "rx_adc": the ADC input of
 # the line sense (the board hears its line and verifies every digit it sends; hw/
 # line-interface.md), "loop_pin": the self-test loop relay; `null` in tonebridge.json for a
-# board built without them (its sends are then not verified).
+# board built without them (its sends are then not verified). "flash_ms": the board's hook
+# flash length (FLASH and the tonebridge dialect's '!'), 50-1500 ms, 100 by default.
+# "country" (e.g. "us", "uk", "cept"; absent: off): on a board that hears its line, detect
+# call progress with that country's tones (cptones.py, docs/callprogress.md).
 
-_LINE = {"hook_pin": 14, "mute_pin": 15, "max_offhook_s": 600}
+_LINE = {"hook_pin": 14, "mute_pin": 15, "max_offhook_s": 600, "flash_ms": 100}
 
 PROFILES = {
     "pico": {
@@ -133,9 +136,11 @@ _INT_KEYS = (
     "watchdog_ms",
     "repl_grace_s",
     "relay_settle_ms",
+    "flash_ms",
     "rx_adc",
     "loop_pin",
 )
+FLASH_RANGE = (50, 1500)  # dialstring.FLASH_MIN_MS, FLASH_MAX_MS
 
 
 # parts a board may be built without: null in tonebridge.json turns them off
@@ -184,6 +189,16 @@ def profile(name, overrides=None):
                 raise ConfigError("%s must be a non-negative integer" % k)
             if k in ("wifi", "mqtt"):
                 _check_net(k, v)
+            if k == "country" and v is not None:
+                from tonebridge_fw.cptones import COUNTRIES
+
+                if v not in COUNTRIES:
+                    raise ConfigError(
+                        "country must be one of %s (call progress tones)"
+                        % ", ".join(sorted(COUNTRIES))
+                    )
+            if k == "flash_ms" and not FLASH_RANGE[0] <= v <= FLASH_RANGE[1]:
+                raise ConfigError("flash_ms must be within %d-%d ms" % FLASH_RANGE)
             if k == "d_pins" and (not isinstance(v, list) or len(v) != 4):
                 raise ConfigError("d_pins must be a list of 4 pin numbers")
             p[k] = v

@@ -6,7 +6,9 @@
 #
 #   mark  '>' request (host -> board), '<' reply, '!' event (board -> host)
 #   id    1-40 characters of [0-9A-Za-z_.:-]; "-" on events that belong to no request
-#   body  printable ASCII that never contains a mark character ('>', '<', '!')
+#   body  printable ASCII that never contains a mark character ('>', '<', '!'); a dial
+#         string's '!' (the tonebridge dialect's hook flash) is written FLASH_WIRE '^' there
+#         (dial_to_wire / dial_from_wire; '^' is no dial-string character in any dialect)
 #   crc   CRC-16/CCITT-FALSE (poly 0x1021, init 0xFFFF) as 4 uppercase hex digits, over
 #         every byte from the mark up to and including the space before '*'
 #
@@ -41,6 +43,19 @@ _SP = const(32)
 
 _ID_CHARS = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_.:-"
 _HEX = "0123456789ABCDEF"
+
+
+FLASH_WIRE = "^"
+
+
+def dial_to_wire(text):
+    """A dial string (or a key) as a frame body carries it: '!' -> FLASH_WIRE."""
+    return text.replace("!", FLASH_WIRE)
+
+
+def dial_from_wire(text):
+    """The dial string (or key) a frame body carries: FLASH_WIRE -> '!'."""
+    return text.replace(FLASH_WIRE, "!")
 
 
 class FrameError(ValueError):

@@ -10,14 +10,17 @@ Dialects (see docs/dialstrings.md):
               ',' and 'w' pause 500 ms, 'W' pauses 1000 ms. Upper-case A-D only.
   gws         Genesys GWS SendDtmf: 0-9, also * # A-D; no pauses; at most 92 characters;
               lower-case a-d are rejected.
-  tonebridge  the catapult characters, with ',' pausing for pause_ms (the line's pause,
-              500 ms by default as in catapult), plus held keys: a key followed by its
-              length in parentheses, 5(2000), plays that key for 40-10000 ms.
+  tonebridge  the catapult characters, with ',' and 'p' pausing for pause_ms (the line's
+              pause, 500 ms by default as in catapult), plus held keys: a key followed by
+              its length in parentheses, 5(2000), plays that key for 40-10000 ms; and '!',
+              a hook flash: the step (FLASH, flash_ms), a timed on-hook break of 50-1500 ms
+              (100 ms by default), spaced from its neighbours like a key.
 
 A dialect is a row of DIALECTS: which characters pause and for how long (a number of ms,
-or PAUSE for the SEND's pause_ms), its maximum length, and whether keys may be held.
-New characters (a hook flash, another pause) are one more entry there and, if they are
-not a pause, one more branch in _scan.
+or PAUSE for the SEND's pause_ms), its maximum length, whether keys may be held, and
+whether '!' flashes the hook. A flash step counts as a step wherever tones are counted
+(digits_in, a SEND's played/digits); the player turns it into silence for the backend
+and a hook break on the line.
 """
 
 try:
@@ -38,12 +41,16 @@ DEFAULT_GAP_MS = const(100)
 DEFAULT_PAUSE_MS = const(500)
 MAX_LENGTH = const(92)
 PAUSE = const(-1)  # in a dialect's pause table: "pause_ms", the SEND's configurable pause
+FLASH = "!"  # a plan step's key for a hook flash: (FLASH, flash_ms)
+FLASH_MIN_MS = const(50)
+FLASH_MAX_MS = const(1500)
+DEFAULT_FLASH_MS = const(100)
 
-# dialect -> (pause characters -> ms or PAUSE, maximum length, held keys allowed)
+# dialect -> (pause characters -> ms or PAUSE, maximum length, held keys allowed, '!' flash)
 DIALECTS = {
-    "catapult": ({",": 500, "w": 500, "W": 1000}, MAX_LENGTH, False),
-    "gws": ({}, MAX_LENGTH, False),
-    "tonebridge": ({",": PAUSE, "w": 500, "W": 1000}, MAX_LENGTH, True),
+    "catapult": ({",": 500, "w": 500, "W": 1000}, MAX_LENGTH, False, False),
+    "gws": ({}, MAX_LENGTH, False, False),
+    "tonebridge": ({",": PAUSE, "p": PAUSE, "w": 500, "W": 1000}, MAX_LENGTH, True, True),
 }
 DEFAULT_DIALECT = "catapult"
 
@@ -77,6 +84,18 @@ def check_timing(tone_ms, gap_ms, pause_ms=DEFAULT_PAUSE_MS):
     _check_ms("pause_ms", pause_ms)
 
 
+def check_flash(flash_ms):
+    """Raise DialStringError unless flash_ms is whole ms within FLASH_MIN_MS..FLASH_MAX_MS."""
+    if not isinstance(flash_ms, int) or isinstance(flash_ms, bool):
+        raise DialStringError(
+            "flash_ms must be a whole number of milliseconds, got %s" % repr(flash_ms)
+        )
+    if flash_ms < FLASH_MIN_MS or flash_ms > FLASH_MAX_MS:
+        raise DialStringError(
+            "flash_ms %d is outside %d-%d ms" % (flash_ms, FLASH_MIN_MS, FLASH_MAX_MS)
+        )
+
+
 def _dialect(dialect):
     d = DIALECTS.get(dialect)
     if d is None:
@@ -91,10 +110,10 @@ def _bad(c, i, why=""):
     return DialStringError("invalid character %s at position %d%s" % (repr(c), i, why), i, c)
 
 
-def _scan(text, dialect, tone_ms, gap_ms, pause_ms, hold_max_ms, plan):
+def _scan(text, dialect, tone_ms, gap_ms, pause_ms, hold_max_ms, plan, flash_ms):
     """Check `text` against the dialect, first problem first. If `plan` is a list, append the
     plan's steps to it as the characters are read (no intermediate list: a board's heap)."""
-    pauses, max_len, holds = _dialect(dialect)
+    pauses, max_len, holds, flashes = _dialect(dialect)
     if not isinstance(text, str):
         raise DialStringError("dial string must be text, got %s" % type(text).__name__)
     n = len(text)
@@ -110,14 +129,16 @@ def _scan(text, dialect, tone_ms, gap_ms, pause_ms, hold_max_ms, plan):
             pause += pause_ms if ms == PAUSE else ms
             i += 1
             continue
-        if len(c) != 1 or KEYS.find(c) < 0:
+        ms = tone_ms
+        if c == FLASH and flashes:
+            ms = flash_ms
+        elif len(c) != 1 or KEYS.find(c) < 0:
             if c == "(" and holds:
                 raise DialStringError(
                     "'(' at position %d does not follow a key" % i, position=i, char=c
                 )
             raise _bad(c, i)
-        ms = tone_ms
-        if holds and i + 1 < n and text[i + 1] == "(":
+        if holds and c != FLASH and i + 1 < n and text[i + 1] == "(":
             ms = _held(text, i, hold_max_ms)
             i = text.find(")", i + 2) + 1
         else:
@@ -181,7 +202,16 @@ def _held(text, i, hold_max_ms):
 
 def validate(text, dialect=DEFAULT_DIALECT, hold_max_ms=HOLD_MAX_MS):
     """Check `text` against the dialect; raise DialStringError for the first problem."""
-    _scan(text, dialect, DEFAULT_TONE_MS, DEFAULT_GAP_MS, DEFAULT_PAUSE_MS, hold_max_ms, None)
+    _scan(
+        text,
+        dialect,
+        DEFAULT_TONE_MS,
+        DEFAULT_GAP_MS,
+        DEFAULT_PAUSE_MS,
+        hold_max_ms,
+        None,
+        DEFAULT_FLASH_MS,
+    )
 
 
 def compile_plan(
@@ -191,14 +221,17 @@ def compile_plan(
     gap_ms=DEFAULT_GAP_MS,
     pause_ms=DEFAULT_PAUSE_MS,
     hold_max_ms=HOLD_MAX_MS,
+    flash_ms=DEFAULT_FLASH_MS,
 ):
     """Compile a dial string into a plan [(key|None, ms), ...]; validates everything first
     (a string refused part-way returns nothing). pause_ms is the length of the dialect's
-    configurable pause (tonebridge ','); a held key plays for its own length instead of
-    tone_ms; hold_max_ms is the longest hold the board can play (below TIMING_MIN_MS: none)."""
+    configurable pause (tonebridge ',' and 'p'); a held key plays for its own length instead of
+    tone_ms; hold_max_ms is the longest hold the board can play (below TIMING_MIN_MS: none);
+    flash_ms the length of a hook flash (tonebridge '!': the step (FLASH, flash_ms))."""
     check_timing(tone_ms, gap_ms, pause_ms)
+    check_flash(flash_ms)
     plan = []
-    _scan(text, dialect, tone_ms, gap_ms, pause_ms, hold_max_ms, plan)
+    _scan(text, dialect, tone_ms, gap_ms, pause_ms, hold_max_ms, plan, flash_ms)
     return plan
 
 
@@ -211,7 +244,7 @@ def plan_ms(plan):
 
 
 def digits_in(plan):
-    """Number of tone steps in a plan."""
+    """Number of tone steps in a plan (a hook flash counts as one)."""
     n = 0
     for step in plan:
         if step[0] is not None:
@@ -220,5 +253,5 @@ def digits_in(plan):
 
 
 def plan_text(plan):
-    """The keys of a plan's tone steps as a string (pauses dropped)."""
+    """The keys of a plan's tone and flash steps as a string (pauses dropped)."""
     return "".join([s[0] for s in plan if s[0] is not None])

@@ -5,9 +5,10 @@
 #     eng = Engine(ticks_ms, boot_id="3fa2c1d0", info={"board": "pico", "backend": "pwm"})
 #     eng.receive(data)          # bytes read from the serial link
 #     for act in eng.actions():  # ("play", rid, plan) / ("cancel", rid) / ("hook", off_hook)
-#         ...                    # / ("config", dict)
+#         ...                    # / ("config", dict) / ("flash", ms)
 #     eng.player_event(ev)       # events from Player.service()
 #     eng.line_event("hook", off_hook) / ("timeout",) / ("fault", text)
+#     eng.line_event("progress", name)  # call progress heard on the line (callprogress.NAMES)
 #     eng.heard(h)               # a digit the board's receiver heard (listen.Heard), when
 #                                # Engine(verify=True): every played digit must be (verify.py)
 #     eng.listening()            # True while the receiver should run
@@ -41,13 +42,16 @@ FW_VERSION = "0.1.0"
 WINDOW = const(32)
 QUEUE_DEPTH = const(4)
 STALL_MARGIN_MS = const(2000)
-# a 40-char id, every SEND option at its longest (boot, dialect=tonebridge, tone, gap, pause)
-# and this many characters of dial string still fit MAX_FRAME (test_longest_send_fits_one_frame)
-MAX_SEND_CHARS = const(140)
+# a 40-char id, every SEND option at its longest (boot, dialect=tonebridge, tone, gap, pause,
+# flash, dialtone) and this many characters of dial string still fit MAX_FRAME
+# (test_longest_send_fits_one_frame); every dialect's own limit (92) is below it
+MAX_SEND_CHARS = const(112)
+DIALTONE_MAX_MS = const(60000)  # SEND dialtone=: the longest wait for dial tone
 _NONE = ()
 
-DEFAULT_CONFIG = {"dialect": "catapult", "tone": 100, "gap": 100, "pause": 500}
+DEFAULT_CONFIG = {"dialect": "catapult", "tone": 100, "gap": 100, "pause": 500, "flash": 100}
 _TIMING = ("tone", "gap", "pause")  # SEND options and CONFIG settings, in ms
+_FLASH = "flash"  # SEND option and CONFIG setting: the hook flash, in ms (50-1500)
 # settings a backend may let CONFIG change at run time (Engine(tunable={...}))
 TWIST_RANGE = (0.0, 4.0)  # dB, high group above low group (synth.Renderer limits)
 LEVEL_RANGE = (0.05, 1.0)  # peak of the two-tone sum as a fraction of full scale
@@ -72,6 +76,8 @@ class Job:
         self.deadline_ms = 0
         self.forced = False
         self.gap = 0  # ms of silence kept before this sequence if another one just ended
+        self.dialtone = 0  # ms to wait for dial tone before the first step (0: do not wait)
+        self.waiting = False  # waiting for dial tone: nothing played yet
         self.verified = 0  # digits the board heard on the line (Engine(verify=True))
         self.done_pending = False  # played in full; waiting for the last digits to be heard
         self.selftest = False  # SELFTEST: on hook through the loop relay, every key judged
@@ -98,6 +104,8 @@ class Engine:
         tunable=None,
         hold_max_ms=dialstring.HOLD_MAX_MS,
         max_plan_ms=0,
+        flash_ms=dialstring.DEFAULT_FLASH_MS,
+        hears=False,
         verify=False,
         selftest=False,
     ):
@@ -118,7 +126,12 @@ class Engine:
         self.can_selftest = selftest  # a receive path and a loop relay (SELFTEST)
         for k in self.tunable:
             self.config[k] = self.tunable[k]
+        dialstring.check_flash(flash_ms)  # the profile's flash_ms (boards.profile checks it)
+        self.config[_FLASH] = flash_ms
         self.off_hook = False
+        # the board hears the line (a receive path feeding call progress): SEND dialtone=
+        self.hears = hears
+        self.progress = "unknown"  # the last call-progress state heard
         self.started_ms = ticks_ms()
         self._out = []
         self._actions = []
@@ -262,6 +275,8 @@ class Engine:
             ("chars", MAX_SEND_CHARS),
             ("verify", 1 if self.verifier is not None else 0),
         ]
+        if self.hears:
+            pairs.append(("progress", 1))
         if info.get("hwid"):
             pairs.append(("hwid", info["hwid"]))
         return "OK " + codec.format_kv(pairs)
@@ -281,6 +296,8 @@ class Engine:
             pairs.append(("digits", cur.total))
         pairs.append(("queue", len(self._queue)))
         pairs.append(("hook", "off" if self.off_hook else "on"))
+        if self.hears:
+            pairs.append(("progress", self.progress))
         pairs.append(("up", self.uptime()))
         pairs.append(("frames", self.decoder.frames))
         pairs.append(("dropped", self.decoder.dropped))
@@ -308,7 +325,7 @@ class Engine:
                 if v not in dialects():
                     raise ValueError("unknown dialect " + v)
                 new[k] = v
-            elif k in _TIMING:
+            elif k in _TIMING or k == _FLASH:
                 new[k] = _int(v, k)
             elif k == "twist" or k == "level":
                 if k not in self.tunable:
@@ -322,6 +339,7 @@ class Engine:
                 raise ValueError("unknown setting " + k)
         try:
             dialstring.check_timing(new["tone"], new["gap"], new["pause"])
+            dialstring.check_flash(new[_FLASH])
         except ValueError as e:
             raise ValueError(str(e))
         if kv:
@@ -331,6 +349,7 @@ class Engine:
         pairs = [("dialect", c["dialect"])]
         for k in _TIMING:
             pairs.append((k, c[k]))
+        pairs.append((_FLASH, c[_FLASH]))
         for k in ("twist", "level"):
             if k in c:
                 pairs.append((k, c[k]))
@@ -347,12 +366,27 @@ class Engine:
                 self._finish(job, "aborted", "hangup")
             self._queue = []
             cur.reason = "hangup"
-            self._actions.append(("cancel", cur.rid))
+            if not self._end_waiting(cur, "hangup"):
+                self._actions.append(("cancel", cur.rid))
         self._actions.append(("hook", off))
         if off != self.off_hook:
             self.off_hook = off
             self._event(codec.NO_ID, "HOOK " + args[0])
         return "OK hook=" + args[0]
+
+    def _flash(self, rid, args):
+        if len(args) > 1:
+            raise ValueError("FLASH takes at most one length in ms")
+        ms = _int(args[0], "flash") if args else self.config[_FLASH]
+        dialstring.check_flash(ms)
+        if not self.off_hook:
+            self._err(rid, "on-hook", "line is on-hook: a flash needs the line held (HOOK off)")
+            return None
+        if self._cur is not None or self._queue:
+            self._err(rid, "busy", "a sequence is playing (put '!' in a tonebridge dial string)")
+            return None
+        self._actions.append(("flash", ms))
+        return "OK flash=" + str(ms)
 
     def _cancel(self, rid, args):
         if len(args) > 1:
@@ -369,9 +403,10 @@ class Engine:
         self._queue = keep
         cur = self._cur
         if cur is not None and (target is None or cur.rid == target):
-            self._actions.append(("cancel", cur.rid))
             cur.reason = "cancelled"
             cancelled.append(cur.rid)
+            if not self._end_waiting(cur, "cancelled"):
+                self._actions.append(("cancel", cur.rid))
         if not cancelled:
             return "OK cancelled=none"
         return "OK cancelled=" + ",".join(cancelled)
@@ -381,9 +416,15 @@ class Engine:
         if not rest:
             self._err(rid, "bad-arg", "SEND needs a dial string")
             return None
-        text = " ".join(rest)
+        text = codec.dial_from_wire(" ".join(rest))  # '^' on the wire is the dialect's '!'
         for k in kv:
-            if k != "boot" and k != "dialect" and k not in _TIMING:
+            if (
+                k != "boot"
+                and k != "dialect"
+                and k != _FLASH
+                and k != "dialtone"
+                and k not in _TIMING
+            ):
                 self._err(rid, "bad-arg", "unknown SEND option " + k)
                 return None
         boot = kv.get("boot")
@@ -398,21 +439,29 @@ class Engine:
         try:
             for k in _TIMING:
                 t[k] = _int(kv[k], k) if k in kv else self.config[k]
+            t[_FLASH] = _int(kv[_FLASH], _FLASH) if _FLASH in kv else self.config[_FLASH]
+            wait = _int(kv["dialtone"], "dialtone") if "dialtone" in kv else 0
         except ValueError as e:
             self._err(rid, "bad-arg", str(e))
             return None
         gap = t["gap"]
         try:
             plan = dialstring.compile_plan(
-                text, dialect, t["tone"], gap, t["pause"], self.hold_max_ms
+                text, dialect, t["tone"], gap, t["pause"], self.hold_max_ms, t[_FLASH]
             )
         except dialstring.DialStringError as e:
             pos = getattr(e, "position", None)
             where = "" if pos is None else " pos=" + str(pos)
-            self._err(rid, "dial" + where, str(e))
+            self._err(rid, "dial" + where, codec.dial_to_wire(str(e)))
             return None
         except ValueError as e:
             self._err(rid, "bad-arg", str(e))
+            return None
+        if wait and not self.hears:
+            self._err(rid, "bad-arg", "dialtone: this board does not hear the line")
+            return None
+        if wait < 0 or wait > DIALTONE_MAX_MS:
+            self._err(rid, "bad-arg", "dialtone must be 0-" + str(DIALTONE_MAX_MS) + " ms")
             return None
         if len(self._queue) + (1 if self._cur is not None else 0) >= self.queue_depth:
             self._err(rid, "busy", "queue full (" + str(self.queue_depth) + " sequences)")
@@ -428,6 +477,7 @@ class Engine:
             return None
         job = Job(rid, plan, ms)
         job.gap = gap
+        job.dialtone = wait
         self._queue.append(job)
         self._start_next()
         return job
@@ -449,6 +499,37 @@ class Engine:
             self._cur = None
             self._start_next()
             return
+        if job.dialtone:
+            # listen for dial tone first: the line held, nothing played until it is heard
+            job.waiting = True
+            job.deadline_ms += job.dialtone
+            if not self.off_hook:
+                self._actions.append(("hook", True))
+            self._event(job.rid, "DIALTONE wait " + str(job.dialtone))
+            if self.progress == "dial":
+                self._dialtone_heard(job)
+            return
+        self._play(job)
+
+    def _end_waiting(self, job, reason):
+        """End the current job if it is still waiting for dial tone (the player has nothing
+        to stop); False if it is playing."""
+        if not job.waiting:
+            return False
+        job.waiting = False
+        self._finish(job, "aborted", reason)
+        self._cur = None
+        self._start_next()
+        return True
+
+    def _dialtone_heard(self, job):
+        job.waiting = False
+        job.deadline = self.ticks_ms()
+        job.deadline_ms = job.ms + STALL_MARGIN_MS
+        self._event(job.rid, "DIALTONE heard")
+        self._play(job)
+
+    def _play(self, job):
         plan = job.plan
         if job.selftest:
             self._actions.append(("loop", True))
@@ -491,15 +572,15 @@ class Engine:
             return  # stale event (a job already given up on)
         ver = self.verifier
         if kind == "started":
-            if ver is not None:
+            if ver is not None and ev[3] != dialstring.FLASH:
                 ver.started(ev[2], ev[3], self.ticks_ms())
-            self._event(job.rid, "START " + str(ev[2]) + " " + str(ev[3]))
+            self._event(job.rid, "START " + str(ev[2]) + " " + codec.dial_to_wire(str(ev[3])))
         elif kind == "finished":
             if ev[2] + 1 > job.played:
                 job.played = ev[2] + 1
-            if ver is not None:
+            if ver is not None and ev[3] != dialstring.FLASH:
                 ver.finished(ev[2], ev[3], self.ticks_ms())
-            self._event(job.rid, "END " + str(ev[2]) + " " + str(ev[3]))
+            self._event(job.rid, "END " + str(ev[2]) + " " + codec.dial_to_wire(str(ev[3])))
         elif kind == "done" or kind == "aborted":
             if ev[2] > job.played:
                 job.played = ev[2]
@@ -615,6 +696,14 @@ class Engine:
         elif kind == "timeout":
             self.off_hook = False
             self._event(codec.NO_ID, "HOOK on timeout")
+        elif kind == "progress":
+            name = str(value)
+            if name != self.progress:
+                self.progress = name
+                self._event(codec.NO_ID, "PROGRESS " + codec.clean(name))
+            job = self._cur
+            if name == "dial" and job is not None and job.waiting:
+                self._dialtone_heard(job)
         else:
             self.fault(str(kind), "" if value is None else str(value))
 
@@ -628,6 +717,14 @@ class Engine:
         """Stall guard: a sequence that outlives its plan by STALL_MARGIN_MS is aborted."""
         job = self._cur
         if job is None:
+            return
+        if job.waiting:
+            if ticks_diff(self.ticks_ms(), job.deadline) >= job.dialtone:
+                # no dial tone: nothing was played; the line stays as it is (the caller hangs
+                # up or tries again)
+                self._finish(job, "aborted", "no-dial-tone")
+                self._cur = None
+                self._start_next()
             return
         if self.verifier is not None:
             self._check_heard()
@@ -694,6 +791,7 @@ _VERBS = {
     "HOOK": Engine._hook,
     "CANCEL": Engine._cancel,
     "SEND": Engine._send_req,
+    "FLASH": Engine._flash,
     "SELFTEST": Engine._selftest_req,
 }
-_EFFECTFUL = ("CONFIG", "HOOK", "CANCEL")
+_EFFECTFUL = ("CONFIG", "HOOK", "CANCEL", "FLASH")

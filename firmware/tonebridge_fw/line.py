@@ -7,8 +7,15 @@
 #
 # Line(profile, ticks_ms) ; off_hook(), on_hook(), mute(), unmute(), is_off_hook(),
 # ready() (off-hook for profile "relay_settle_ms", default 10 ms: the relay has closed),
+# flash(ms): a hook flash, the relay released for exactly ms while the line stays held
+# (is_off_hook() stays True; flashing() while the break lasts; profile "flash_ms" is the
+# board's default length, dialstring.FLASH_MIN_MS..FLASH_MAX_MS),
 # service() -> list of events: ("hangup", reason) when the board hung up by itself
 # (reason "timeout": off-hook longer than max_offhook_s).
+# A flash ends by a one-shot machine.Timer (its callback closes the relay, whatever the main
+# loop is doing: a pass that refills tone buffers can take milliseconds); service() ends it
+# too if the timer is late or the port has none (timed on ticks_us, the last part under
+# SPIN_US slept out).
 # Watchdog(timeout_ms): machine.WDT fed only by feed(), which the main loop calls once per
 # healthy pass.
 
@@ -20,14 +27,35 @@ except ImportError:
         return x
 
 
+from tonebridge_fw.ticks import ticks_add as _add
 from tonebridge_fw.ticks import ticks_diff as _diff
 
 MAX_OFFHOOK_S_DEFAULT = const(600)
 RELAY_SETTLE_MS_DEFAULT = const(10)  # hook relay operate time + contact bounce (hw/)
+SPIN_US = const(1500)  # a flash ending sooner than this is slept out in service()
+
+
+def _clock_us(ticks_ms):
+    """(ticks_us, sleep_us) of the time module; on a host without them, from ticks_ms."""
+    try:
+        import time
+
+        return time.ticks_us, time.sleep_us
+    except (ImportError, AttributeError):
+        return (lambda: ticks_ms() * 1000), None
 
 
 class Line:
-    def __init__(self, profile, ticks_ms, pin_class=None, max_offhook_s=None):
+    def __init__(
+        self,
+        profile,
+        ticks_ms,
+        pin_class=None,
+        max_offhook_s=None,
+        ticks_us=None,
+        sleep_us=None,
+        timer_class=None,
+    ):
         if pin_class is None:
             from machine import Pin
 
@@ -57,18 +85,34 @@ class Line:
         self._loop_since = 0
         self._off = False
         self._since = 0
+        self._closed = 0  # ticks_ms when the hook relay last closed (off-hook, end of a flash)
         self._muted = True
         self._events = []
+        if ticks_us is None:
+            ticks_us, sleep_us = _clock_us(ticks_ms)
+        self._ticks_us = ticks_us
+        self._sleep_us = sleep_us
+        self.flash_ms = profile.get("flash_ms", 100)
+        self._flash_end = 0  # ticks_us when the flash ends
+        self._flashing = False
+        self.flashes = 0  # flashes completed
+        self._timer_class = timer_class
+        self._timer = None  # made at the first flash (a board that never flashes needs none)
+        self._timer_cb = self._timer_end  # bound once: no allocation in the callback
 
     def off_hook(self):
+        if self._flashing:
+            self._end_flash()
         if not self._off:
             if self._hook is not None:
                 self._hook.value(1)  # first: if the driver fails, the line stays on-hook
             self._off = True
             self._since = self._ticks()
+            self._closed = self._since
 
     def on_hook(self):
         self.mute()
+        self._flashing = False  # hanging up ends a flash: the line stays released
         if self._off:
             self._off = False
             if self._hook is not None:
@@ -77,12 +121,68 @@ class Line:
     def is_off_hook(self):
         return self._off
 
+    def flash(self, ms):
+        """Release the hook relay for ms (a hook flash); service() closes it again. The line
+        must be held (ValueError otherwise: a flash on-hook would seize it)."""
+        if not self._off:
+            raise ValueError("line is on-hook")
+        if self._hook is not None:
+            self._hook.value(0)
+        self._flash_end = _add(self._ticks_us(), ms * 1000)
+        self._flashing = True
+        t = self._flash_timer()
+        if t is not None:
+            t.init(mode=t.ONE_SHOT, period=ms, callback=self._timer_cb)
+
+    def _flash_timer(self):
+        if self._timer is None and self._timer_class is not False:
+            cls = self._timer_class
+            try:
+                if cls is None:
+                    from machine import Timer as cls
+                try:
+                    self._timer = cls(-1)  # a soft timer where the port has them (rp2)
+                except (ValueError, TypeError):
+                    self._timer = cls(1)  # esp32: hardware timer 1 (the watchdog's is 0)
+            except (ImportError, AttributeError, OSError):
+                self._timer_class = False  # no timers here: service() ends flashes
+        return self._timer
+
+    def _timer_end(self, timer):
+        if self._flashing:
+            self._end_flash()
+
+    def flashing(self):
+        return self._flashing
+
+    def flash_left_ms(self):
+        """Whole ms until the flash ends (0: ends within the next ms, or no flash)."""
+        if not self._flashing:
+            return 0
+        left = _diff(self._flash_end, self._ticks_us()) // 1000
+        return left if left > 0 else 0
+
+    def _end_flash(self):
+        if not self._flashing:
+            return
+        self._flashing = False
+        if self._hook is not None:
+            self._hook.value(1)
+        self._closed = self._ticks()
+        self.flashes += 1
+
     def ready(self):
         """Off-hook (or, for a self-test, looped) long enough for the relay contacts to have
-        settled (tones may start)."""
+        settled (tones may start); not during a flash, nor until the relay has settled after
+        it (a SEND that arrives while the line flashes waits: its first digit would go
+        nowhere)."""
         if self._looped and _diff(self._ticks(), self._loop_since) >= self.settle_ms:
             return True
-        return self._off and _diff(self._ticks(), self._since) >= self.settle_ms
+        return (
+            self._off
+            and not self._flashing
+            and _diff(self._ticks(), self._closed) >= self.settle_ms
+        )
 
     def loop(self, on):
         """Close (True) or open the self-test loop relay: the board's transmit path into its
@@ -117,6 +217,13 @@ class Line:
 
     def service(self):
         """Hang up when held too long; returns (and clears) the events since the last call."""
+        if self._flashing:
+            left = _diff(self._flash_end, self._ticks_us())
+            if 0 < left < SPIN_US and self._sleep_us is not None:
+                self._sleep_us(left)
+                left = 0
+            if left <= 0:
+                self._end_flash()
         if self._off and _diff(self._ticks(), self._since) >= self.max_offhook_ms:
             self.on_hook()
             self._events.append(("hangup", "timeout"))

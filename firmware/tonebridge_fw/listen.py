@@ -6,6 +6,9 @@
 #       h.key, h.on, h.off                    # ticks_ms of the tone's start and end
 #       h.words                               # "ms=<d> lvl=<lo>,<hi> twist=<dB>" (and
 #                                             # " hz=<lo>,<hi>" in the self-test)
+#   ears.hear_progress(on)                    # feed call progress too (callprogress.Detector,
+#   ears.progress()                           # profile "country"): its state's name when it
+#                                             # changed since the last call, else None
 #
 # Levels: the receiver's amplitudes in ADC codes -> volts at the ADC pin (3.3 V / 4096 a code)
 # -> volts on the line (the sense stage's gain, profile "rx_gain", default 1.0) -> dBm into
@@ -49,6 +52,38 @@ class Listener:
         self._t0 = 0  # ticks_ms of the receiver's sample self._s0
         self._polled = 0
         self._s0 = 0
+        self.cp = None  # call progress (callprogress.Detector), fed beside the DTMF receiver
+        self.progress_on = False
+        self._cp_changed = False
+        self._feed = self.rx.feed
+
+    def attach_progress(self, detector):
+        self.cp = detector
+        self._feed = self._feed_both  # bound once: poll() calls it per piece of the ring
+
+    def _feed_both(self, buf, start, count):
+        self.rx.feed(buf, start, count)
+        if self.progress_on and self.cp.feed(buf, start, count):
+            self._cp_changed = True
+
+    def hear_progress(self, on):
+        """Feed call progress (on) or not (off: e.g. while our own digits are on the line);
+        turned on again it starts afresh (reset: what it heard before is forgotten)."""
+        if self.cp is None:
+            return
+        if on and not self.progress_on:
+            self.cp.reset()
+            self._cp_changed = False
+        self.progress_on = on
+
+    def progress(self):
+        """The call-progress state's name if it changed since the last call, else None."""
+        if not self._cp_changed:
+            return None
+        self._cp_changed = False
+        from tonebridge_fw.callprogress import NAMES
+
+        return NAMES[self.cp.state]
 
     def start(self):
         self.rx.reset()
@@ -77,7 +112,7 @@ class Listener:
         if want and ticks_diff(now, self._polled) < POLL_MS:
             return ()  # a block's worth at a time: the ring holds 128 ms
         self._polled = now
-        self.ear.poll(self.rx.feed)
+        self.ear.poll(self._feed)
         got = self.rx.take()
         if not want and self.rx.key is None:
             self.stop()
@@ -113,4 +148,10 @@ def make_listener(profile, ticks_ms):
     except ImportError:
         return None  # a port without rp2/uctypes (MicroPython's unix port in tests)
     ear = AdcEar(profile)
-    return Listener(ear, ticks_ms, 3.3 / 4096 / profile.get("rx_gain", 1.0))
+    ears = Listener(ear, ticks_ms, 3.3 / 4096 / profile.get("rx_gain", 1.0))
+    if profile.get("country"):
+        # call progress on the same samples (docs/callprogress.md)
+        from tonebridge_fw.callprogress import Detector
+
+        ears.attach_progress(Detector(profile["country"], ear.rate))
+    return ears

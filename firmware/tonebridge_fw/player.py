@@ -13,10 +13,14 @@
 # With a line: play() unmutes (and takes the line off-hook if it is on-hook); the plan starts
 # once line.ready() (the hook relay has settled), so the first tone is not clipped; the line is
 # muted again when the plan ends or is aborted; line.service() runs inside service().
+# A hook flash step (dialstring.FLASH, ms) is a step like a tone ("started"/"finished", counted
+# in digits_played): the backend plays it as silence and, when the backend reaches it, the line
+# flashes the hook for ms (line.flash: timed by the line, not by the loop's passes).
 
 _IDLE = 0
 _PLAY = 1
 _WAIT = 2  # line taken off-hook by play(): waiting for the hook relay to settle
+_FLASH = "!"  # dialstring.FLASH
 
 
 class Player:
@@ -27,6 +31,7 @@ class Player:
         self._state = _IDLE
         self._rid = None
         self._plan = ()
+        self._out = ()
         self._tone_steps = []  # plan index of each tone step
         self._next_start = 0  # index into _tone_steps of the next "started" to report
         self._next_finish = 0
@@ -41,11 +46,16 @@ class Player:
         if self._state != _IDLE:
             raise RuntimeError("player busy")
         tones = []
+        flash = False
         for i in range(len(plan)):
             if plan[i][0] is not None:
                 tones.append(i)
+                if plan[i][0] == _FLASH:
+                    flash = True
         self._rid = request_id
         self._plan = plan
+        # the backend plays tones and silence: a flash is silence there
+        self._out = [(None, s[1]) if s[0] == _FLASH else s for s in plan] if flash else plan
         self._tone_steps = tones
         self._next_start = 0
         self._next_finish = 0
@@ -63,7 +73,7 @@ class Player:
         """Start the backend; if it fails, nothing has played: idle, muted, and re-raise (no
         digit is ever reported started for a sequence whose output never began)."""
         try:
-            self.backend.start(self._plan)
+            self.backend.start(self._out)
         except Exception:
             self._state = _IDLE
             if self.line is not None:
@@ -97,7 +107,10 @@ class Player:
                 self._next_finish = i + 1
             elif self._next_start < n and tones[self._next_start] <= pos and (self._state == _PLAY):
                 i = self._next_start
-                ev.append(("started", self._rid, i, plan[tones[i]][0]))
+                step = plan[tones[i]]
+                if step[0] == _FLASH and self.line is not None:
+                    self.line.flash(step[1])
+                ev.append(("started", self._rid, i, step[0]))
                 self._next_start = i + 1
             else:
                 break

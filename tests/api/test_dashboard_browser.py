@@ -95,6 +95,13 @@ def test_log_in_send_watch_live_and_see_the_recording(srv, chrome):
     # and the last 600 ms apart (all at once, as a page polling once at the end would see
     # them: ~0 ms); half that leaves room for a loaded machine
     assert seen == sorted(seen) and seen[-1] - seen[0] > 300, seen
+    # the simulated Pico hears its own tones on the line: each digit turns "heard"
+    wait(
+        chrome,
+        lambda d: len(css(d, "#progress-dev-1 .digit.heard")) == 4,
+        "159# was not heard on the page",
+    )
+    assert css(chrome, "#progress-dev-1 .seq .count")[0].text == "4 of 4 played, 4 heard"
     assert assert_png(shot)
     wait(chrome, lambda d: "done" in css(d, "#progress-dev-1 .seq .outcome")[0].text, "no outcome")
 

@@ -295,7 +295,7 @@ def test_status_ping_result():
 def test_config_get_set():
     r = Rig()
     c = kv(r.request("1", "CONFIG"))
-    assert c == {"tone": "100", "gap": "100", "pause": "500", "dialect": "catapult"}
+    assert c == {"tone": "100", "gap": "100", "pause": "500", "dialect": "catapult", "flash": "100"}
     c = kv(r.request("2", "CONFIG tone=60 gap=50 dialect=gws"))
     assert c["tone"] == "60" and c["gap"] == "50" and c["dialect"] == "gws"
     assert r.request("3", "CONFIG tone=10").startswith("ERR bad-arg")
@@ -419,8 +419,10 @@ def test_garbage_and_banner_between_requests():
 def test_longest_send_fits_one_frame():
     rid = "x" * codec.MAX_ID
     longest = max(dialstring.DIALECTS, key=len)
-    opts = "boot=12345678 dialect=" + longest + " tone=5000 gap=5000 pause=5000 "
+    opts = "boot=12345678 dialect=" + longest + " tone=5000 gap=5000 pause=5000 flash=1500 "
+    opts += "dialtone=60000 "
     assert sorted(engine._TIMING) == ["gap", "pause", "tone"]  # every option is above
+    assert engine._FLASH == "flash"
     body = "SEND " + opts + "1" * engine.MAX_SEND_CHARS
     f = codec.encode(">", rid, body)
     assert len(f) <= codec.MAX_FRAME + 1

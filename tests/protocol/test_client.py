@@ -157,7 +157,7 @@ def test_busy_board_refuses_with_clear_error(world):
 def test_too_long_for_the_board_refused_on_the_host(world):
     w = world
     c = open_client(w)
-    assert c.info["chars"] == 140
+    assert c.info["chars"] == 112
     c.info["chars"] = 3
     frames_before = c.status()["frames"]
     with pytest.raises(SendError) as ei:

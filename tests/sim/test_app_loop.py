@@ -143,7 +143,7 @@ def test_config_reaches_the_backend(board):
     sb.run_for(20)
     t = Talk(sb)
     assert t.send("1", "CONFIG twist=0.5 level=0.4") == (
-        "OK dialect=catapult tone=100 gap=100 pause=500 twist=0.5 level=0.4"
+        "OK dialect=catapult tone=100 gap=100 pause=500 flash=100 twist=0.5 level=0.4"
     )
     be = sb.app.backend
     assert be.configure() == {"twist": 0.5, "level": 0.4}

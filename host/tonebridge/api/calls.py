@@ -90,6 +90,8 @@ class Call:
     digits_verified: int = 0  # of those, heard on the line by the board (boards that verify)
     failures: deque = field(default_factory=deque)  # Failures not yet reported, oldest first
     last_failure: Failure | None = None
+    progress: str | None = None  # what the line did after dialling (a board that hears it)
+    awaiting_answer: bool = False  # dialled on a board that hears: Established when answered
 
     @property
     def live(self) -> bool:
@@ -125,6 +127,8 @@ class Job:
     tone_ms: int | None = None  # None: the board's own (CONFIG) value
     gap_ms: int | None = None
     pause_ms: int | None = None
+    flash_ms: int | None = None  # None: the board's own (CONFIG flash)
+    dialtone_ms: int = 0  # Dial on a board that hears: wait for dial tone up to this long
     request_id: str | None = None
     number: int = 0  # recording number
     total: int = 0  # digits in the sequence

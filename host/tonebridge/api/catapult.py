@@ -23,7 +23,7 @@ _DTMF_OUT = timing.dial_string_schema(
     "dtmfOut",
     "^[A-D0-9#*,wW]{1,92}$",
     "Catapult's characters (pattern: see else); with dialect tonebridge also held keys such "
-    "as 5(2000) (pattern: see then; docs/dialstrings.md)",
+    "as 5(2000), hook flashes (!) and the pause p (pattern: see then; docs/dialstrings.md)",
 )
 DTMF_BODY = {
     "required": True,

@@ -33,8 +33,13 @@ TOML (every key optional)::
     profile = "slow-ivr"             # timing profile (built in: default, minimum, slow-ivr)
     tone_ms = 100                    # per-line timing overrides (40-5000), win over the profile
     gap_ms = 100
-    pause_ms = 500                   # the tonebridge dialect's ',' pause
+    pause_ms = 500                   # the tonebridge dialect's ',' and 'p' pause
+    flash_ms = 100                   # hook flash (FLASH, the tonebridge dialect's '!'), 50-1500;
+                                     # unset: the board's own (its profile's flash_ms)
     dial_wait_ms = 1000              # after going off-hook, wait this long before dialing
+    dial_tone_ms = 5000              # on a board that hears the line (HELLO progress=1): wait
+                                     # up to this long for dial tone instead ("no dial tone"
+                                     # fails the Dial), then follow ringing/busy/answer
     hwid = "e6614103e73f4a2b"        # the board's hardware id (default: the first one seen)
     search = ["/dev/serial/by-id/*"] # where else to look for it after an unplug (globs)
 
@@ -75,8 +80,10 @@ class LineConfig:
     tone_ms: int | None = None  # None: the profile's, else the board's own (CONFIG)
     gap_ms: int | None = None
     pause_ms: int | None = None
+    flash_ms: int | None = None  # None: the board's own (CONFIG flash, its profile's flash_ms)
     profile: str | None = None  # timing profile name (api/timing.py)
     dial_wait_ms: int = 1000
+    dial_tone_ms: int = 5000  # a board that hears the line waits for dial tone up to this
     hwid: str | None = None
     search: list[str] = field(default_factory=list)
 
@@ -180,8 +187,17 @@ def line_from_dict(data: dict) -> LineConfig:
         setattr(line, name, _timing(getattr(line, name), name))
     if line.profile is not None and not isinstance(line.profile, str):
         raise ConfigError(f"profile must be the name of a timing profile, got {line.profile!r}")
+    if line.flash_ms is not None:
+        from tonebridge_fw.dialstring import DialStringError, check_flash
+
+        try:
+            check_flash(line.flash_ms)
+        except DialStringError as exc:
+            raise ConfigError(str(exc)) from None
     if not isinstance(line.dial_wait_ms, int) or not 0 <= line.dial_wait_ms <= 30000:
         raise ConfigError("dial_wait_ms must be an integer from 0 to 30000")
+    if not isinstance(line.dial_tone_ms, int) or not 0 <= line.dial_tone_ms <= 60000:
+        raise ConfigError("dial_tone_ms must be an integer from 0 to 60000 (0: do not listen)")
     for name in ("call_id", "device_id"):
         value = getattr(line, name)
         if value is not None and not _safe_id(value):

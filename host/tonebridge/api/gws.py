@@ -23,8 +23,8 @@ router = APIRouter(tags=["GWS v2"])
 _DIGITS = timing.dial_string_schema(
     "digits",
     "^[0-9*#A-D]{1,92}$",
-    "DTMF keys (pattern: see else); with dialect tonebridge also pauses (, w W) and held "
-    "keys such as 5(2000) (pattern: see then; docs/dialstrings.md)",
+    "DTMF keys (pattern: see else); with dialect tonebridge also pauses (, w W p), hook "
+    "flashes (!) and held keys such as 5(2000) (pattern: see then; docs/dialstrings.md)",
 )
 SEND_DTMF_BODY = {
     "required": True,

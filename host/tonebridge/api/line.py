@@ -215,6 +215,8 @@ class Line:
         elif kind == "fault":
             log.warning("line %s: board fault %s", self.url, event)
             self.post(self.board.board_fault, self, dict(event))
+        elif kind == "progress" and event.get("args"):
+            self.post(self.board.line_progress, self, self.call, str(event["args"][0]))
         elif kind == "bound":
             self.store.bind_line(self.device_id, event["hwid"])
         elif kind == "link" and event.get("state") == "up":

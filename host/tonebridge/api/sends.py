@@ -93,6 +93,8 @@ def submit(line, client, job: Job):
                 on_progress=progress_recorder(line, job.request_id),
                 deadline=client.now() + max(0.0, left),
                 pause_ms=job.pause_ms,
+                flash_ms=job.flash_ms,
+                dialtone_ms=job.dialtone_ms,
             )
         except SendError as exc:
             if exc.code == "busy" and left > 0.05:
@@ -141,7 +143,10 @@ def dial(line, job: Job):
     try:
         line.set_hook(True)
         line.wake.clear()
-        if line.cfg.dial_wait_ms:
+        hears = bool(line.cfg.dial_tone_ms) and line.ensure_open().hears
+        if hears:
+            job.dialtone_ms = line.cfg.dial_tone_ms  # the board listens for dial tone itself
+        elif line.cfg.dial_wait_ms:
             line.wake.wait(line.cfg.dial_wait_ms / 1000.0)
         if not call.live or line.call is not call:
             raise CallReleased()

@@ -179,6 +179,7 @@ class Switchboard:
             tone_ms=line.cfg.tone_ms if tone_ms is None else tone_ms,
             gap_ms=line.cfg.gap_ms if gap_ms is None else gap_ms,
             pause_ms=line.cfg.pause_ms,
+            flash_ms=line.cfg.flash_ms,
             request_id=request_id or secrets.token_hex(8),
             number=call.sends,
             accepted=self.loop.create_future(),
@@ -374,6 +375,7 @@ class Switchboard:
             tone_ms=line.cfg.tone_ms,
             gap_ms=line.cfg.gap_ms,
             pause_ms=line.cfg.pause_ms,
+            flash_ms=line.cfg.flash_ms,
             request_id=f"{call.id}.dial",
             total=digits_in(compile_plan(destination, dialect)),
             number=call.sends,
@@ -385,8 +387,38 @@ class Switchboard:
         self._emit("state", call)
         return call
 
+    def line_progress(self, line: Line, call: Call | None, name: str):
+        """Call progress the board heard (PROGRESS events): a dialled call follows what the
+        line did. Answered (a voice after the ringback) -> Established; busy or reorder ->
+        Released, and the line hangs up. Before the dial string has gone out the states are
+        the board's business (it waits for dial tone itself)."""
+        if call is None or call is not line.call or not call.live:
+            return
+        call.progress = name
+        if not call.awaiting_answer:
+            return
+        if name == "voice":
+            call.awaiting_answer = False
+            call.state = "Established"
+            call.active_time = time.time()
+            self.save(call)
+            self._emit("state", call)
+        elif name in ("busy", "reorder"):
+            call.awaiting_answer = False
+            what = "busy" if name == "busy" else "reorder (congestion)"
+            call.last_failure = Failure(call.remote, 0, 0, f"the line is {what}")
+            self.hangup(call)
+
     def dial_done(self, job: Job, exc):
         call = job.call
+        if exc is None and job.dialtone_ms and call.state == "Dialing":
+            # the board hears the line: the call is answered when the line says so
+            call.digits_sent += self.store.seq_count(job.request_id, job.total)
+            call.awaiting_answer = True
+            call.progress = None  # what the line says from now on (not our own digits)
+            self.save(call)
+            resolve(job.done, None)
+            return
         if exc is None:
             self._count(call, self.store.seq_count(job.request_id, job.total), save=False)
             if call.state == "Dialing":

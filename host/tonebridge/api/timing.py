@@ -159,16 +159,17 @@ def request_schema(default_dialect: str) -> dict:
             "type": "string",
             "enum": [default_dialect, "tonebridge"],
             "description": 'tonebridge extension: "tonebridge" allows held keys, e.g. '
-            "5(2000), and makes ',' the line's pause (docs/dialstrings.md)",
+            "5(2000), '!' (a hook flash) and 'p', and makes ',' the line's pause "
+            "(docs/dialstrings.md)",
         },
     }
 
 
 # The tonebridge dialect as a regular expression, for the OpenAPI document (the grammar itself
 # is tonebridge_fw.dialstring; tests/api/test_openapi_fuzz.py checks that the two agree): a
-# key, optionally held for 40-10000 ms (leading zeros allowed, as the compiler reads them), or
-# a pause character.
-TONEBRIDGE_PATTERN = r"^(?:[0-9A-D#*](?:\(0*(?:[4-9][0-9]|[1-9][0-9]{2,3}|10000)\))?|[,wW])+$"
+# key, optionally held for 40-10000 ms (leading zeros allowed, as the compiler reads them), a
+# pause character, or a hook flash.
+TONEBRIDGE_PATTERN = r"^(?:[0-9A-D#*](?:\(0*(?:[4-9][0-9]|[1-9][0-9]{2,3}|10000)\))?|[,wWp!])+$"
 assert (TIMING_MIN_MS, HOLD_MAX_MS) == (40, 10000)  # what TONEBRIDGE_PATTERN spells out
 
 

@@ -49,9 +49,17 @@ def add_timing_args(p) -> None:
         type=int,
         default=dialstring.DEFAULT_PAUSE_MS,
         metavar="N",
-        help=f"length of the tonebridge dialect's ',' pause, {dialstring.TIMING_MIN_MS}-"
+        help=f"length of the tonebridge dialect's ',' and 'p' pause, {dialstring.TIMING_MIN_MS}-"
         f"{dialstring.TIMING_MAX_MS} ms (default {dialstring.DEFAULT_PAUSE_MS}; catapult's "
         "pauses are fixed by its document)",
+    )
+    p.add_argument(
+        "--flash-ms",
+        type=int,
+        default=dialstring.DEFAULT_FLASH_MS,
+        metavar="N",
+        help=f"length of the tonebridge dialect's '!' hook flash, {dialstring.FLASH_MIN_MS}-"
+        f"{dialstring.FLASH_MAX_MS} ms (default {dialstring.DEFAULT_FLASH_MS})",
     )
 
 
@@ -69,6 +77,8 @@ def format_plan(plan) -> list[str]:
     for k, (key, ms) in enumerate(plan):
         if key is None:
             what = "silence"
+        elif key == dialstring.FLASH:
+            what = "hook flash (relay open)"
         else:
             lo, hi = freqs(key)
             what = f"tone {key}  {lo:>3d} + {hi:>4d} Hz"
@@ -80,13 +90,20 @@ def format_plan(plan) -> list[str]:
 def run(args) -> int:
     try:
         plan = dialstring.compile_plan(
-            args.string, args.dialect, args.tone_ms, args.gap_ms, args.pause_ms
+            args.string,
+            args.dialect,
+            args.tone_ms,
+            args.gap_ms,
+            args.pause_ms,
+            flash_ms=args.flash_ms,
         )
     except dialstring.DialStringError as e:
         report_error(args.string, e)
         return 2
     pauses = dialstring.DIALECTS[args.dialect][0]
     pause = f", ',' {args.pause_ms} ms" if pauses.get(",") == dialstring.PAUSE else ""
+    if dialstring.DIALECTS[args.dialect][3]:
+        pause += f", '!' {args.flash_ms} ms"
     print(f"dialect {args.dialect}, tone {args.tone_ms} ms, gap {args.gap_ms} ms{pause}")
     print("step    start      length  what")
     for line in format_plan(plan):

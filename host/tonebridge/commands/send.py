@@ -33,7 +33,15 @@ def register(subparsers) -> None:
         type=int,
         default=None,
         metavar="N",
-        help="length of the tonebridge dialect's ',' pause (ms)",
+        help="length of the tonebridge dialect's ',' and 'p' pause (ms)",
+    )
+    p.add_argument(
+        "--flash-ms",
+        type=int,
+        default=None,
+        metavar="N",
+        help="length of the tonebridge dialect's '!' hook flash (ms, 50-1500; default: the "
+        "board's)",
     )
     p.add_argument("--timeout", type=float, default=1.0, help="reply timeout in s (default 1)")
     p.add_argument("--quiet", "-q", action="store_true", help="no per-digit progress")
@@ -78,6 +86,7 @@ def run(args) -> int:
             dialstring.DEFAULT_TONE_MS if args.tone_ms is None else args.tone_ms,
             dialstring.DEFAULT_GAP_MS if args.gap_ms is None else args.gap_ms,
             dialstring.DEFAULT_PAUSE_MS if args.pause_ms is None else args.pause_ms,
+            flash_ms=dialstring.DEFAULT_FLASH_MS if args.flash_ms is None else args.flash_ms,
         )
     except DialStringError as e:
         _show_dial_error(text, e)
@@ -109,6 +118,7 @@ def run(args) -> int:
                 tone_ms=args.tone_ms,
                 gap_ms=args.gap_ms,
                 pause_ms=args.pause_ms,
+                flash_ms=args.flash_ms,
                 on_progress=progress,
             )
         except DialStringError as e:

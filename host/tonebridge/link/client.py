@@ -57,7 +57,7 @@ __all__ = [
     "parse_kv_body",
 ]
 
-MAX_SEND_CHARS = 140  # engine.MAX_SEND_CHARS; the board's HELLO says `chars`
+MAX_SEND_CHARS = 112  # engine.MAX_SEND_CHARS; the board's HELLO says `chars`
 
 
 class BoardClient(LinkCore):
@@ -104,8 +104,20 @@ class BoardClient(LinkCore):
     def ping(self) -> dict:
         return self._call("PING")
 
+    @property
+    def hears(self) -> bool:
+        """The board hears the line (call progress: PROGRESS events, SEND dialtone=)."""
+        return str(self.info.get("progress", "0")) == "1"
+
     def hook(self, off_hook: bool) -> dict:
         return self._call("HOOK off" if off_hook else "HOOK on")
+
+    def flash(self, ms: int | None = None) -> dict:
+        """Hook flash: release the held line for `ms` (None: the board's CONFIG flash).
+        BoardError "on-hook" when the line is not held, "busy" while a sequence plays."""
+        if ms is not None:
+            dialstring.check_flash(ms)
+        return self._call("FLASH" if ms is None else f"FLASH {int(ms)}")
 
     def cancel(self, request_id: str | None = None) -> dict:
         return self._call("CANCEL" + (" " + request_id if request_id else ""))
@@ -124,6 +136,8 @@ class BoardClient(LinkCore):
         "gap": "gap",
         "pause_ms": "pause",
         "pause": "pause",
+        "flash_ms": "flash",
+        "flash": "flash",
         "twist": "twist",
         "level": "level",
         "dialect": "dialect",
@@ -157,6 +171,7 @@ class BoardClient(LinkCore):
         on_accepted: Callable[[], None] | None = None,
         on_progress: Callable[[dict], None] | None = None,
         pause_ms: int | None = None,
+        flash_ms: int | None = None,
     ) -> SendResult:
         """Play `text` on the line; block until the board reports the sequence done.
 
@@ -171,12 +186,13 @@ class BoardClient(LinkCore):
             request_id,
             on_progress=on_progress,
             pause_ms=pause_ms,
+            flash_ms=flash_ms,
         )
         if on_accepted is not None:
             on_accepted()
         return ticket.wait()
 
-    def _plan(self, text, dialect, tone_ms, gap_ms, pause_ms=None, board_holds=True):
+    def _plan(self, text, dialect, tone_ms, gap_ms, pause_ms=None, board_holds=True, flash_ms=None):
         """The plan the board will play: None takes the board's CONFIG value; held keys are
         checked against the board's HELLO `hold_max` (0 on a board that cannot hold keys;
         not for a sequence the board has already taken: `board_holds` False)."""
@@ -191,6 +207,7 @@ class BoardClient(LinkCore):
             int(cfg.get("gap", dialstring.DEFAULT_GAP_MS)) if gap_ms is None else gap_ms,
             int(cfg.get("pause", dialstring.DEFAULT_PAUSE_MS)) if pause_ms is None else pause_ms,
             hold_max,
+            int(cfg.get("flash", dialstring.DEFAULT_FLASH_MS)) if flash_ms is None else flash_ms,
         )
 
     def submit(
@@ -204,6 +221,8 @@ class BoardClient(LinkCore):
         on_progress: Callable[[dict], None] | None = None,
         deadline: float | None = None,
         pause_ms: int | None = None,
+        flash_ms: int | None = None,
+        dialtone_ms: int | None = None,
     ) -> Ticket:
         """Send `text` and return once the board accepted it (a Ticket to wait() on).
 
@@ -211,7 +230,7 @@ class BoardClient(LinkCore):
         (`code` busy, boot, dial, ...; nothing plays), when the link is down (`code` "link",
         `sent` False: nothing was written), or when a SEND was written but never confirmed
         by `deadline` (clock time; `uncertain`, `sent` True: it may play)."""
-        plan = self._plan(text, dialect, tone_ms, gap_ms, pause_ms)
+        plan = self._plan(text, dialect, tone_ms, gap_ms, pause_ms, flash_ms=flash_ms)
         total = dialstring.digits_in(plan)
         rid = request_id or self.new_id()
         if not codec.valid_id(rid):
@@ -233,8 +252,17 @@ class BoardClient(LinkCore):
             opts.append(f"gap={int(gap_ms)}")
         if pause_ms is not None:
             opts.append(f"pause={int(pause_ms)}")
+        if flash_ms is not None:
+            opts.append(f"flash={int(flash_ms)}")
+        if dialtone_ms:
+            # the board holds the line and plays nothing until it hears dial tone; without it
+            # the sequence ends "ABORT 0 no-dial-tone" (a board whose HELLO has no progress=1
+            # cannot hear the line and refuses the option)
+            opts.append(f"dialtone={int(dialtone_ms)}")
         with self._send_lock:
-            return self._submit_locked(rid, text, opts, plan, total, on_progress, deadline)
+            return self._submit_locked(
+                rid, text, opts, plan, total, on_progress, deadline, (dialtone_ms or 0) / 1000
+            )
 
     def selftest(self, on_progress: Callable[[dict], None] | None = None) -> SendResult:
         """SELFTEST: the board plays all 16 keys on hook through its loop relay and judges
@@ -248,11 +276,13 @@ class BoardClient(LinkCore):
         rid = self.new_id()
         with self._send_lock:
             ticket = self._submit_locked(
-                rid, "", [], plan, dialstring.digits_in(plan), on_progress, None, "SELFTEST"
+                rid, "", [], plan, dialstring.digits_in(plan), on_progress, None, verb="SELFTEST"
             )
         return ticket.wait()
 
-    def _submit_locked(self, rid, text, opts, plan, total, on_progress, deadline, verb="SEND"):
+    def _submit_locked(
+        self, rid, text, opts, plan, total, on_progress, deadline, wait_s=0.0, verb="SEND"
+    ):
         if deadline is None:
             deadline = self._clock() + self.reconnect_timeout + self._hello_budget()
         try:
@@ -262,13 +292,16 @@ class BoardClient(LinkCore):
                 0, total, f"{e}; nothing was sent", code="link", request_id=rid, sent=False
             ) from e
         job = Job(rid, total, plan)
+        job.wait_s = wait_s
         with self._cond:
             self._jobs[rid] = job
         progress = Progress(job, on_progress)
         t0 = self._clock()
         try:
             for _round in range(3):
-                body = " ".join(w for w in [verb, f"boot={self.boot_id}", *opts, text] if w)
+                # '!' (a flash) is '^' in a frame body, where '!' marks an event
+                words = [verb, f"boot={self.boot_id}", *opts, codec.dial_to_wire(text)]
+                body = " ".join(w for w in words if w)
                 tries: list[int] = []
                 try:
                     reply = self._request(body, rid=rid, tries=tries, deadline=deadline)

@@ -24,6 +24,7 @@ class Job:
         self.plan = plan
         self.events: list[tuple[str, list[str]]] = []
         self.reset = False  # the board restarted while this job was in flight
+        self.wait_s = 0.0  # the board may wait this long for dial tone before it plays
 
 
 class Progress:
@@ -56,7 +57,7 @@ class Progress:
                     {
                         "event": kind,
                         "index": idx,
-                        "key": args[1],
+                        "key": args[1].replace("^", "!"),  # '^': a flash on the wire
                         "digits": job.total,
                         "request_id": job.rid,
                     }
@@ -170,7 +171,7 @@ class Ticket:
         ahead_s = 0.0
         if self.state.get("state") == "queued":
             ahead_s = float(self.state.get("ahead", 0)) * 30.0  # generous; polls keep it honest
-        hard_deadline = t0 + plan_s + ahead_s + 30.0
+        hard_deadline = t0 + plan_s + ahead_s + job.wait_s + 30.0
         quiet = max(c.timeout * 2, 0.5)
         last_news = c._clock()
         gen = c.link_gen

@@ -11,7 +11,9 @@ the voltage the exchange sees; ``echo`` the far end's reflection of it (``echo_d
 own). Self-test (on hook): the loop relay K2 (``loop_pin`` high) puts the 600 ohm test load
 across T1's line winding and the sense on it, so the board hears itself with the line
 disconnected; the hook relay gate is then bypassed (the recorder, the exchange's view, stays
-silent).
+silent). ``far_end`` (optional, e.g. ``tonebridge.sim.exchange.Exchange``): what the exchange
+and the far end send down the line (volts at ``t_us``: dial tone, ringback, a voice), heard
+through the hook relay like the line itself.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ class LineSense:
         self.echo_gain = 10 ** (-echo_db / 20) if echo_db is not None else 0.0
         self.echo_us = echo_ms * 1000
         self.rng = np.random.default_rng(seed)
+        self.far_end = None  # callable t_us -> volts on the line from the exchange side
 
     def line(self, t_us: np.ndarray) -> np.ndarray:
         """The ungated sum of the recorder's sources at ``t_us`` (linear interpolation)."""
@@ -82,6 +85,9 @@ class LineSense:
             x = self.gated(t_us)
             if self.echo_gain:
                 x = x + self.echo_gain * self.gated(t_us - self.echo_us)
+            if self.far_end is not None:
+                hook = self.recorder.gate_at("hook", t_us)
+                x = x + self.far_end(t_us) * hook * self.switches.line_gain
             v += self.gain * x
         if self.noise_vrms:
             v += self.rng.normal(0.0, self.noise_vrms, t_us.size)

@@ -13,9 +13,9 @@ def event_tuple(rid: str, body: str):
     ("done", rid, n) or ("aborted", rid, n, reason); None for other events."""
     w = body.split()
     if w[0] == "START":
-        return ("started", rid, int(w[1]), w[2])
+        return ("started", rid, int(w[1]), w[2].replace("^", "!"))  # '^': a flash on the wire
     if w[0] == "END":
-        return ("finished", rid, int(w[1]), w[2])
+        return ("finished", rid, int(w[1]), w[2].replace("^", "!"))
     if w[0] == "DONE":
         return ("done", rid, int(w[1]))
     if w[0] == "ABORT":
@@ -34,6 +34,7 @@ def play_on_board(
     tail_ms: int = 50,
     rid: str = "1",
     pause_ms: int | None = None,
+    flash_ms: int | None = None,
 ) -> dict:
     """Play ``text`` on a simulated board running its own ``main.py`` (``run_main=True``), in
     virtual time: after ``lead_ms`` a SEND request goes in over the board's serial link and the
@@ -51,7 +52,8 @@ def play_on_board(
     codec = sb.load("tonebridge_fw.codec")
     fw_dial = sb.load("tonebridge_fw.dialstring")
     pause = fw_dial.DEFAULT_PAUSE_MS if pause_ms is None else pause_ms
-    plan = fw_dial.compile_plan(text, dialect, tone_ms, gap_ms, pause)
+    flash = fw_dial.DEFAULT_FLASH_MS if flash_ms is None else flash_ms
+    plan = fw_dial.compile_plan(text, dialect, tone_ms, gap_ms, pause, flash_ms=flash)
     decoder = codec.Decoder(accept=codec.REPLY + codec.EVENT)
     frames: list = []
 
@@ -75,7 +77,9 @@ def play_on_board(
         opts = f"dialect={dialect} tone={tone_ms} gap={gap_ms}"
         if pause_ms is not None:
             opts += f" pause={pause_ms}"
-        body = f"SEND {opts} {text}"
+        if flash_ms is not None:
+            opts += f" flash={flash_ms}"
+        body = f"SEND {opts} {codec.dial_to_wire(text)}"
         sb.write(codec.encode(codec.REQUEST, rid, body))
 
         def ended():
@@ -127,6 +131,7 @@ def render_on_board(
     tail_ms: int = 50,
     config: dict | None = None,
     pause_ms: int | None = None,
+    flash_ms: int | None = None,
 ) -> dict:
     """Play ``text`` on a fresh simulated ``board`` running its firmware in virtual time (see
     ``play_on_board``) and write the recorded line signal, from ``lead_ms`` before the SEND to
@@ -135,7 +140,15 @@ def render_on_board(
     sb = SimBoard(board, VirtualClock(), config=config)
     try:
         res = play_on_board(
-            sb, text, dialect, tone_ms, gap_ms, lead_ms=lead_ms, tail_ms=tail_ms, pause_ms=pause_ms
+            sb,
+            text,
+            dialect,
+            tone_ms,
+            gap_ms,
+            lead_ms=lead_ms,
+            tail_ms=tail_ms,
+            pause_ms=pause_ms,
+            flash_ms=flash_ms,
         )
         t0 = res["start_us"] - lead_ms * 1000
         res["samples"] = sb.recorder.samples(rate, start_us=t0, end_us=res["end_us"])

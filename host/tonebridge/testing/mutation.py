@@ -51,20 +51,30 @@ _FW = "firmware/tonebridge_fw/"
 MODULES = {
     "engine": (
         _FW + "engine.py",
-        [["tests/firmware/test_engine.py"], ["tests/protocol/test_client.py"]],
+        [
+            ["tests/firmware/test_engine.py", "tests/firmware/test_flash.py"],
+            ["tests/protocol/test_client.py"],
+        ],
         60,
     ),
     "player": (
         _FW + "player.py",
         [
-            ["tests/firmware/test_player.py"],
-            ["tests/sim/test_rp2_audio.py", "tests/sim_mt8880/test_mt8880_audio.py"],
+            ["tests/firmware/test_player.py", "tests/firmware/test_flash.py"],
+            [
+                "tests/sim/test_hook_flash.py",
+                "tests/sim/test_rp2_audio.py",
+                "tests/sim_mt8880/test_mt8880_audio.py",
+            ],
         ],
         90,
     ),
     "line": (
         _FW + "line.py",
-        [["tests/firmware/test_line.py"], ["tests/sim/test_line_watchdog.py", "tests/mpunix"]],
+        [
+            ["tests/firmware/test_line.py", "tests/firmware/test_flash.py"],
+            ["tests/sim/test_line_watchdog.py", "tests/sim/test_hook_flash.py", "tests/mpunix"],
+        ],
         60,
     ),
     "codec": (
@@ -74,7 +84,13 @@ MODULES = {
     ),
     "dialstring": (
         _FW + "dialstring.py",
-        [["tests/firmware/test_dialstring.py", "tests/firmware/test_engine.py"]],
+        [
+            [
+                "tests/firmware/test_dialstring.py",
+                "tests/firmware/test_engine.py",
+                "tests/firmware/test_flash.py",
+            ]
+        ],
         60,
     ),
     "app": (

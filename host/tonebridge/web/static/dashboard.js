@@ -50,15 +50,21 @@
       d.classList.add("played");
       d.dataset.at = String(performance.now());
     }
-    const played = digits.querySelectorAll(".played").length;
-    $(".count", block).textContent = played + " of " + (block.dataset.total || "?") + " played";
+    showCount(block, digits.querySelectorAll(".played").length, block.dataset.total || "?");
+  }
+
+  // "N of M played", and ", K heard" once the board has heard digits on its line
+  function showCount(block, played, total) {
+    const heard = $(".digits", block).querySelectorAll(".heard").length;
+    $(".count", block).textContent =
+      played + " of " + total + " played" + (heard ? ", " + heard + " heard" : "");
   }
 
   function onSequence(data) {
     const block = sequenceBlock(data);
     if (!block) return;
     block.classList.add(data.outcome ? "failed" : "done");
-    $(".count", block).textContent = data.played + " of " + data.total + " played";
+    showCount(block, data.played, data.total);
     $(".outcome", block).textContent = data.outcome ? "failed: " + data.outcome : "done";
   }
 

@@ -1,0 +1,104 @@
+"""Call progress in the engine (issue 12 item 4): PROGRESS events from the receive path, and
+SEND dialtone=<ms>, which holds the line and plays nothing until dial tone is heard ("ABORT 0
+no-dial-tone" when it is not). Runs under CPython and MicroPython."""
+
+from test_engine import Rig, kv
+from tonebridge_fw import engine
+
+
+class HearingRig(Rig):
+    def __init__(self, hears=True):
+        Rig.__init__(self, "b007")
+        self.eng = engine.Engine(self.clock, "b007", hears=hears)
+        self.pump()
+
+
+def test_a_board_that_cannot_hear_refuses_dialtone():
+    r = HearingRig(hears=False)
+    rep = r.request("1", "SEND dialtone=2000 123")
+    assert rep == "ERR bad-arg dialtone: this board does not hear the line"
+    assert "progress" not in kv(r.request("2", "HELLO"))
+    assert "progress" not in kv(r.request("3", "STATUS"))
+
+
+def test_dial_tone_heard_then_the_digits_play():
+    r = HearingRig()
+    assert kv(r.request("0", "HELLO"))["progress"] == "1"
+    rep = r.request("1", "SEND dialtone=3000 123")
+    assert rep.startswith("OK state=playing played=0 digits=3")
+    assert r.hook is True  # the line is held to listen
+    r.run(500)
+    assert r.player.plans == [] and r.events("1") == ["DIALTONE wait 3000"]
+    r.eng.line_event("progress", "dial")
+    r.pump()
+    assert ("!", "-", "PROGRESS dial") in r.frames
+    assert r.events("1")[1] == "DIALTONE heard"
+    assert len(r.player.plans) == 1
+    r.run(1000)
+    assert r.events("1")[-1] == "DONE 3"
+    assert kv(r.request("2", "STATUS"))["progress"] == "dial"
+
+
+def test_no_dial_tone():
+    r = HearingRig()
+    r.request("1", "SEND dialtone=2000 123")
+    r.eng.line_event("progress", "silence")
+    r.run(1990)
+    assert r.events("1") == ["DIALTONE wait 2000"]
+    r.run(20)
+    assert r.events("1") == ["DIALTONE wait 2000", "ABORT 0 no-dial-tone"]
+    assert r.player.plans == []  # nothing was played
+    assert kv(r.request("2", "RESULT 1"))["reason"] == "no-dial-tone"
+    # the next sequence in the queue goes on as usual
+    r.request("3", "SEND 5")
+    r.run(300)
+    assert r.events("3")[-1] == "DONE 1"
+
+
+def test_dial_tone_already_there_plays_at_once():
+    r = HearingRig()
+    r.eng.line_event("progress", "dial")
+    r.request("1", "SEND dialtone=2000 1")
+    assert r.events("1")[:2] == ["DIALTONE wait 2000", "DIALTONE heard"]
+    assert len(r.player.plans) == 1
+
+
+def test_cancel_and_hangup_while_waiting():
+    r = HearingRig()
+    r.request("1", "SEND dialtone=5000 1")
+    r.request("2", "SEND 2")
+    assert r.request("3", "CANCEL 1") == "OK cancelled=1"
+    assert r.events("1")[-1] == "ABORT 0 cancelled"
+    assert r.player.plans[0][0] == "2"  # the next one started
+    r.run(500)
+    r.request("4", "SEND dialtone=5000 1")
+    assert r.request("5", "HOOK on") == "OK hook=on"
+    assert r.events("4")[-1] == "ABORT 0 hangup"
+    assert r.player.cancels == 0  # nothing was playing: nothing to stop
+
+
+def test_a_retry_while_waiting_is_not_a_second_sequence():
+    r = HearingRig()
+    r.request("1", "SEND dialtone=5000 12")
+    rep = r.request("1", "SEND dialtone=5000 12")
+    assert rep.startswith("OK state=playing played=0 digits=2") and rep.endswith("dup=1")
+    r.eng.line_event("progress", "dial")
+    r.run(600)
+    assert len(r.player.plans) == 1 and r.events("1")[-1] == "DONE 2"
+
+
+def test_progress_events_follow_the_line():
+    r = HearingRig()
+    for name in ("dial", "dial", "ringing", "ringing", "voice", "busy"):
+        r.eng.line_event("progress", name)
+    r.pump()
+    got = [f[2] for f in r.frames if f[2].startswith("PROGRESS")]
+    assert got == ["PROGRESS dial", "PROGRESS ringing", "PROGRESS voice", "PROGRESS busy"]
+
+
+def test_dialtone_limits():
+    r = HearingRig()
+    assert r.request("1", "SEND dialtone=60001 1") == "ERR bad-arg dialtone must be 0-60000 ms"
+    assert r.request("2", "SEND dialtone=-1 1").startswith("ERR bad-arg")
+    assert r.request("3", "SEND dialtone=x 1").startswith("ERR bad-arg dialtone must be")
+    assert r.request("4", "SEND dialtone=0 1").startswith("OK state=playing")
