@@ -2,6 +2,13 @@
 #
 #   app = App(profile)      # builds backend + line (board.make_board), Player, link, Engine
 #   app.step() -> ms        # one main-loop pass; returns how long the loop may sleep
+#
+# The player comes first: frames are handled one at a time, the player serviced after each (and
+# between every FEED_BYTES of input decoded), so a burst of requests arriving while a sequence
+# plays never keeps the backend's next buffer from being refilled in time (one SEND costs
+# ~15-20 ms of CPU on an RP2040, a DMA chunk lasts 16.8 ms). A SEND's sequence starts before
+# its reply is written. While a sequence plays the loop sleeps until the backend's next buffer
+# needs refilling or the next digit starts or ends (backend.due_ms()); input wakes it at once.
 #   app.run()               # forever; Ctrl-C (KeyboardInterrupt) stops the tone, hangs up and
 #                           # returns to the REPL
 #
@@ -24,7 +31,11 @@ from tonebridge_fw import engine as engine_mod
 from tonebridge_fw.listen import make_listener
 from tonebridge_fw.player import Player
 
-BUSY_MS = const(1)  # sleep between passes while a sequence plays (buffers need refilling)
+BUSY_MS = const(1)  # sleep while busy when the backend cannot say when it next has work
+FEED_BYTES = const(64)  # input bytes decoded between two services of the player
+# output the backend must have queued before the loop decodes or handles input: a SEND costs
+# up to ~20 ms of CPU on an RP2040 (decode, engine, reply); a DMA chunk lasts 16.8 ms there
+ROOM_MS = const(24)
 IDLE_MS = const(20)  # sleep while idle (input wakes the loop earlier)
 ERROR_MS = const(100)
 
@@ -66,11 +77,13 @@ def new_boot_id():
 
 
 class App:
-    def __init__(self, profile, ticks_ms=None, link=None, boot_id=None):
-        if ticks_ms is None:
+    def __init__(self, profile, ticks_ms=None, link=None, boot_id=None, sleep_ms=None):
+        if ticks_ms is None or sleep_ms is None:
             import time
 
-            ticks_ms = time.ticks_ms
+            ticks_ms = ticks_ms or time.ticks_ms
+            sleep_ms = sleep_ms or time.sleep_ms
+        self.sleep_ms = sleep_ms
         self.profile = profile
         self.ticks_ms = ticks_ms
         self.backend, self.line = board_mod.make_board(profile, ticks_ms)
@@ -80,7 +93,7 @@ class App:
 
             link = transport.open_link(profile, hardware_id(profile))
         self.link = link
-        self.ears = make_listener(profile, ticks_ms)  # the receive path (None: none)
+        self.ears = make_listener(profile, ticks_ms, self.backend)  # the receive path (None: none)
         tunable = {}
         if hasattr(self.backend, "configure"):
             tunable = self.backend.configure()  # current {"twist": dB, "level": fraction}
@@ -93,6 +106,7 @@ class App:
                 "hwid": hardware_id(profile),
             },
             tunable=tunable,
+            underruns=self._underruns,
             # a backend whose tones have a fixed length (MT8880 burst mode) cannot hold keys
             hold_max_ms=getattr(self.backend, "hold_max_ms", dialstring.HOLD_MAX_MS),
             # a sequence longer than the line may stay off-hook would be cut by the hang-up
@@ -171,16 +185,57 @@ class App:
             self._player_failed(e)
             return ()
 
+    def _underruns(self):
+        return getattr(self.backend, "underruns", 0)
+
+    def _pump(self):
+        """Service the player (refill the backend's buffers), report its progress, and start
+        the next queued sequence at once."""
+        eng = self.engine
+        for ev in self._service_player():
+            eng.player_event(ev)
+        self._apply(eng.actions())
+
+    def _make_room(self):
+        """Before work that costs CPU: service the player, and if the backend has less than
+        ROOM_MS of output queued, wait for its playing buffer to end and refill it (the next
+        one then plays a whole buffer ahead). Only while a sequence plays; bounded."""
+        self._pump()
+        player = self.player
+        for _ in range(4):
+            slack = player.slack_ms()
+            if slack < 0 or slack >= ROOM_MS:
+                return
+            due = player.due_ms()
+            if due > 0:
+                self.sleep_ms(due)
+            self._pump()
+
+    def _receive(self, data):
+        """Handle the input one frame at a time, the player serviced in between."""
+        eng = self.engine
+        dec = eng.decoder
+        n = len(data)
+        i = 0
+        while i < n:
+            self._make_room()
+            j = i + FEED_BYTES
+            for f in dec.feed(data[i:j]):
+                self._make_room()
+                eng.handle(f[1], f[2])
+                self._apply(eng.actions())  # a sequence starts before its reply is written
+                self._pump()
+                self._flush()
+            i = j
+
     def step(self):
         """One main-loop pass; returns the ms the loop may sleep before the next."""
         eng = self.engine
+        self._apply(eng.actions())  # what the last pass's tick() asked for
         data = self.link.read()
         if data:
-            eng.receive(data)
-        self._apply(eng.actions())
-        for ev in self._service_player():
-            eng.player_event(ev)
-        self._apply(eng.actions())  # the next queued sequence starts at once
+            self._receive(data)
+        self._pump()
         if self.ears is not None:
             ears = self.ears
             progress = eng.hears and self.line.is_off_hook()
@@ -203,8 +258,15 @@ class App:
         self.passes += 1
         if self.wdt is not None:
             self.wdt.feed()
-        if self.player.busy() or eng.busy() or self.line.flashing():
+        if self.line.flashing():
             return BUSY_MS  # (a flash: if its timer is late, line.service() ends it)
+        if self.player.busy():
+            due = self.player.due_ms()
+            if due <= 0:
+                return BUSY_MS
+            return due if due < IDLE_MS else IDLE_MS
+        if eng.busy():
+            return BUSY_MS
         return IDLE_MS
 
     def shutdown(self):

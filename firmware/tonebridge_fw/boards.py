@@ -18,11 +18,13 @@
 # after Ctrl-C a timer keeps it fed for "repl_grace_s" (default 600) so mpremote can work at
 # the REPL, then the watchdog resets the board back into service. "rx_adc": the ADC input of
 # the line sense (the board hears its line and verifies every digit it sends; hw/
-# line-interface.md), "loop_pin": the self-test loop relay; `null` in tonebridge.json for a
-# board built without them (its sends are then not verified). "flash_ms": the board's hook
-# flash length (FLASH and the tonebridge dialect's '!'), 50-1500 ms, 100 by default.
-# "country" (e.g. "us", "uk", "cept"; absent: off): on a board that hears its line, detect
-# call progress with that country's tones (cptones.py, docs/callprogress.md).
+# line-interface.md), "loop_pin": the self-test loop relay, "mt8880_rx": true when the MT8880's
+# receive side (IN+/IN-) hears the line through the hybrid (the chip's receiver verifies every
+# digit); `null` in tonebridge.json for a board built without them (sends not verified).
+# "flash_ms": the board's hook flash length (FLASH and the tonebridge dialect's '!'),
+# 50-1500 ms, 100 by default. "country" (e.g. "us", "uk", "cept"; absent: off): on a board that
+# hears its line, detect call progress with that country's tones (cptones.py,
+# docs/callprogress.md).
 
 _LINE = {"hook_pin": 14, "mute_pin": 15, "max_offhook_s": 600, "flash_ms": 100}
 
@@ -63,6 +65,7 @@ PROFILES = {
         "cs_pin": 8,
         "phi2_pin": 9,
         "irq_pin": 10,
+        "mt8880_rx": True,  # IN+/IN- on the line through the hybrid: the chip hears the line
         "led_pin": 25,
         "uart": None,
     },
@@ -136,6 +139,7 @@ _INT_KEYS = (
     "watchdog_ms",
     "repl_grace_s",
     "relay_settle_ms",
+    "output_settle_ms",
     "flash_ms",
     "rx_adc",
     "loop_pin",
@@ -144,7 +148,7 @@ FLASH_RANGE = (50, 1500)  # dialstring.FLASH_MIN_MS, FLASH_MAX_MS
 
 
 # parts a board may be built without: null in tonebridge.json turns them off
-_OPTIONAL_KEYS = ("rx_adc", "loop_pin")
+_OPTIONAL_KEYS = ("rx_adc", "loop_pin", "mt8880_rx")
 
 
 class ConfigError(ValueError):

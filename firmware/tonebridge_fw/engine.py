@@ -108,6 +108,7 @@ class Engine:
         hears=False,
         verify=False,
         selftest=False,
+        underruns=None,
     ):
         self.ticks_ms = ticks_ms
         self.boot_id = boot_id
@@ -121,6 +122,7 @@ class Engine:
         # longest sequence the line lets play: its off-hook limit (0: no limit). A longer one
         # would certainly be cut by the hang-up, so it is refused before anything plays.
         self.max_plan_ms = max_plan_ms
+        self.underruns = underruns  # () -> times the tone output ran dry (STATUS), or None
         # verified sends: every digit played must be heard by the board's receiver
         self.verifier = Verifier() if verify else None
         self.can_selftest = selftest  # a receive path and a loop relay (SELFTEST)
@@ -302,6 +304,7 @@ class Engine:
         pairs.append(("frames", self.decoder.frames))
         pairs.append(("dropped", self.decoder.dropped))
         pairs.append(("dups", self.duplicates))
+        pairs.append(("underruns", self.underruns() if self.underruns else 0))
         return "OK " + codec.format_kv(pairs)
 
     def _result(self, rid, args):

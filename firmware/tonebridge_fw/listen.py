@@ -1,7 +1,9 @@
 # The board's ear: its receive path (an ADC ring, backends/adc_rp2.py) feeding the DTMF
 # receiver (dtmf_rx.py), with what it heard converted to line units.
 #
-#   ears = make_listener(profile, ticks_ms)   # None when the profile has no receive path
+#   ears = make_listener(profile, ticks_ms, backend)  # None: the profile has no receive path
+#                                             # (an MT8880 board: its chip's receiver,
+#                                             # mt8880_ear.py, with the same interface)
 #   for h in ears.service(want):              # want: listen now (the ADC runs only then)
 #       h.key, h.on, h.off                    # ticks_ms of the tone's start and end
 #       h.words                               # "ms=<d> lvl=<lo>,<hi> twist=<dB>" (and
@@ -17,22 +19,11 @@
 from math import log
 
 from tonebridge_fw.dtmf_rx import Receiver
+from tonebridge_fw.heard import Heard
 from tonebridge_fw.ticks import ticks_add, ticks_diff
 
 _LN10 = 2.302585092994046
 POLL_MS = 10  # the ring is read at most this often while listening (12.75 ms blocks)
-
-
-class Heard:
-    def __init__(self, key, on, off, words, ms=0, dbm=(0.0, 0.0), twist=0.0, hz=(0.0, 0.0)):
-        self.key = key
-        self.on = on
-        self.off = off
-        self.words = words
-        self.ms = ms
-        self.lo_dbm, self.hi_dbm = dbm
-        self.twist = twist
-        self.lo_hz, self.hi_hz = hz
 
 
 def dbm(amp_v):
@@ -137,7 +128,13 @@ class Listener:
         return ticks_diff(self.ticks_ms(), self._ticks(self.rx.samples))
 
 
-def make_listener(profile, ticks_ms):
+def make_listener(profile, ticks_ms, backend=None):
+    if profile.get("backend") == "mt8880":
+        if not profile.get("mt8880_rx") or backend is None:
+            return None
+        from tonebridge_fw.mt8880_ear import ChipEar
+
+        return ChipEar(backend, ticks_ms)  # the chip's own receiver
     if profile.get("rx_adc") is None:
         return None
     mcu = profile.get("mcu", "")

@@ -13,18 +13,9 @@ Renderer(sample_rate, bits=12, signed=False, level=LEVEL, twist_db=2.0, ramp_ms=
   multiplied by its smallest value over the eight DTMF frequencies, so on the line every
   tone keeps the level/twist asked for (never more than full scale: the compensation only
   attenuates). Evaluated 8 times per configuration, never per sample.
-- shaping=True (unsigned PWM duty output, e.g. 10 bits): the tones are computed with
-  SHAPE_BITS (6) more bits than the output and quantised with second-order error feedback
-  (noise transfer (1 - z^-1)^2: quantisation noise pushed above the voice band, where the
-  reconstruction filter removes it), after a correction for regular-sampled symmetric PWM:
-  a pulse train whose low part (1 - d) T is centred in each period carries, besides the
-  duty sequence d, the term -(1/24) D2((1 - d)^3) (D2: second difference over periods;
-  pulse Fourier transform expanded in (w T)^2). Its quadratic part is what puts f1+f2, 2f
-  and f2-f1 products into the band (~-61 dB at 61 kHz); the renderer adds it back in
-  advance: d = x + D2(X^2) / 16384 counts (X = x - mid in counts), computed from the next
-  sample, which the generator therefore renders one sample ahead (the output timing is
-  unchanged). The linear part is a gain (1 - sin^2(pi f / fs) / 8) the caller's response
-  can include; the cubic part is below -80 dB and left out.
+- shaping=True (unsigned PWM duty output, at most 10 bits): the shaped duty path of
+  synth_shaped.py (PWM correction and second-order error feedback, SHAPE_BITS more bits
+  inside); shaping=False writes the two-tone sum directly.
 - sample_rate: int, float, or an exact rational (num, den) such as
   (125000000, 8192). Internally a rational num/den; all timing is integer arithmetic.
 - Output: unsigned (PWM duty / DAC code) in [0, 2**bits - 1], idle at 2**(bits-1); or
@@ -64,6 +55,7 @@ import math
 from array import array
 
 from tonebridge_fw.keypad import COL_HZ, KEYS, ROW_HZ
+from tonebridge_fw.synth_shaped import SHAPE_BITS, Shaper
 
 PHASE_BITS = const(29)
 TABLE_BITS = const(12)
@@ -74,8 +66,6 @@ _ENV_BITS = const(14)
 _ENV_ONE = const(16384)
 _ENV_HALF = const(8192)
 _SIN_ONE = const(16384)  # Q14 sine table
-SHAPE_BITS = const(6)  # extra bits of the shaped (PWM) path
-_SHAPE_HALF = const(32)
 
 LEVEL = 0.8
 RAMP_MS_MIN = 1
@@ -214,13 +204,7 @@ class Renderer:
         self._i2 = 0
         self._g1 = 0
         self._g2 = 0
-        # shaped path: X of the current output sample, s = X*X >> 10 of the previous and the
-        # current sample, and the quantiser's last two residuals (all in 1/64 counts)
-        self._xc = 0
-        self._sp = 0
-        self._sc = 0
-        self._res = 0
-        self._res2 = 0
+        self._shaper = Shaper()  # the shaped path's state between fills (synth_shaped.py)
         self.load([])
 
     def set_response(self, response):
@@ -375,11 +359,7 @@ class Renderer:
         self.position = 0
         self._ph1 = 0
         self._ph2 = 0
-        self._xc = 0
-        self._sp = 0
-        self._sc = 0
-        self._res = 0
-        self._res2 = 0
+        self._shaper.reset()
         # current region [_rs, _re) of kind _rk: step _k, part _part (tone: 0 rising
         # edge, 1 steady, 2 falling edge; silence: 0); _k == n is the trailing idle
         self._re = 0
@@ -531,11 +511,7 @@ class Renderer:
                     for i in range(p, q):
                         buf[i] = mid
                 if shaping:  # silence is exact: the shaper starts afresh at the next tone
-                    self._xc = 0
-                    self._sp = 0
-                    self._sc = 0
-                    self._res = 0
-                    self._res2 = 0
+                    self._shaper.reset()
             else:
                 i1 = self._i1
                 i2 = self._i2
@@ -565,20 +541,7 @@ class Renderer:
                     st[7] = self._g1
                     st[8] = self._g2
                     if shaping:
-                        st[9] = self._xc + 0x10000  # synth_viper.BIAS
-                        st[10] = self._sp
-                        st[11] = self._sc
-                        st[12] = self._res + 0x10000
-                        st[13] = self._res2 + 0x10000
-                        if kind == _STEADY:
-                            ph1 = fast.steady_ns(p, ph1, ph2, ctx)
-                        else:
-                            ph1 = fast.ramp_ns(p, ph1, ph2, ctx)
-                        self._xc = st[9] - 0x10000
-                        self._sp = st[10]
-                        self._sc = st[11]
-                        self._res = st[12] - 0x10000
-                        self._res2 = st[13] - 0x10000
+                        ph1 = self._shaper.fast(fast, p, ph1, ph2, ctx, kind == _STEADY)
                     elif kind == _STEADY:
                         ph1 = fast.steady(p, ph1, ph2, ctx)
                     else:
@@ -588,11 +551,30 @@ class Renderer:
                     # the portable loops leave the phases in self._ph1/_ph2 (a returned tuple
                     # would allocate)
                     if shaping:
-                        self._shaped(buf, p, q, ph1, ph2, i1, i2, j, dj, kind == _STEADY)
+                        sh = self._shaper
+                        sh.run(
+                            buf,
+                            p,
+                            q,
+                            ph1,
+                            ph2,
+                            i1,
+                            i2,
+                            j,
+                            dj,
+                            kind == _STEADY,
+                            self._sin,
+                            self._env,
+                            mid,
+                            self._g1,
+                            self._g2,
+                        )
+                        ph1 = sh.ph1
+                        ph2 = sh.ph2
                     else:
                         self._direct(buf, p, q, ph1, ph2, i1, i2, j, dj, kind == _STEADY)
-                    ph1 = self._ph1
-                    ph2 = self._ph2
+                        ph1 = self._ph1
+                        ph2 = self._ph2
                 if kind == _DOWN and pos + n == end:
                     ph1 = 0  # next burst starts at phase 0
                     ph2 = 0
@@ -605,8 +587,9 @@ class Renderer:
         self.position = pos
         return written
 
-    # The portable loops: synth_viper.py's kernels in Python (the same integer arithmetic,
-    # bit-identical samples; >> is a floor shift here and an arithmetic shift in viper).
+    # The portable loop: synth_viper.py's kernels in Python (the same integer arithmetic,
+    # bit-identical samples; >> is a floor shift here and an arithmetic shift in viper). The
+    # shaped path's twin is Shaper.run (synth_shaped.py).
     def _direct(self, buf, p, q, ph1, ph2, i1, i2, j, dj, steady):
         """buf[p:q] = mid + x, x = (sin1 g1 + sin2 g2) / 2**14 (rounded), under the envelope
         env[j], j += dj per sample, unless steady."""
@@ -624,45 +607,6 @@ class Renderer:
             buf[i] = mid + x
             ph1 = (ph1 + i1) & _PHASE_MASK
             ph2 = (ph2 + i2) & _PHASE_MASK
-        self._ph1 = ph1
-        self._ph2 = ph2
-
-    def _shaped(self, buf, p, q, ph1, ph2, i1, i2, j, dj, steady):
-        """The shaped (PWM) path: the phases and env index j are those of the NEXT sample;
-        X (1/64 counts) of sample k+1 gives the PWM correction of sample k, then second-order
-        error feedback quantises it to the output's counts."""
-        t = self._sin
-        env = self._env
-        mid = self.mid
-        g1 = self._g1
-        g2 = self._g2
-        k0 = _ENV_HALF - _SIN_ONE * (g1 + g2)
-        xc = self._xc
-        sp = self._sp
-        sc = self._sc
-        r = self._res
-        r2 = self._res2
-        for i in range(p, q):
-            xn = (t[ph1 >> _SHIFT] * g1 + t[ph2 >> _SHIFT] * g2 + k0) >> 14
-            if not steady:
-                xn = (xn * env[j] + _ENV_HALF) >> 14
-                j += dj
-            sn = (xn * xn) >> 10
-            w = xc + ((sn - 2 * sc + sp + 512) >> 10) + 2 * r - r2
-            y = (w + _SHAPE_HALF) >> SHAPE_BITS
-            r2 = r
-            r = w - (y << SHAPE_BITS)
-            buf[i] = mid + y
-            sp = sc
-            sc = sn
-            xc = xn
-            ph1 = (ph1 + i1) & _PHASE_MASK
-            ph2 = (ph2 + i2) & _PHASE_MASK
-        self._xc = xc
-        self._sp = sp
-        self._sc = sc
-        self._res = r
-        self._res2 = r2
         self._ph1 = ph1
         self._ph2 = ph2
 

@@ -80,11 +80,11 @@ def render_chunked(r, plan, kernel, typecode, offset=5, view=False):
         r._rk,
         r._ph1,
         r._ph2,
-        r._xc,
-        r._sp,
-        r._sc,
-        r._res,
-        r._res2,
+        r._shaper.xc,
+        r._shaper.sp,
+        r._shaper.sc,
+        r._shaper.res,
+        r._shaper.res2,
     )
 
 

@@ -34,6 +34,7 @@ class Bus:
         self.cycles = []  # (t_us, "w"|"r", rs0, value)
         self.status = 0
         self.status_script = []  # values returned by successive status reads (then self.status)
+        self.rx = 0
         self.errors = []
         self.reading = False
         bus = self
@@ -90,7 +91,7 @@ class Bus:
             if rs0:
                 self.value_out = self.status_script.pop(0) if self.status_script else self.status
             else:
-                self.value_out = 0
+                self.value_out = self.rx  # the receive data register
             self.reading = True
             self.cycles.append((self.clock.us, "r", rs0, self.value_out))
         elif not v and not rw:  # write: latched on the falling edge

@@ -133,6 +133,7 @@ def test_board_reset_mid_sequence(worlds, at):
     w = worlds(seed=3)
     c = w.client()
     c.open()
+    w.board.run_for(100)  # past the output stage's power-up settling (pwm_dma_rp2.SETTLE_MS)
     t0 = w.t
     w.at(t0 + at, w.reset_board)
     out = run_send(w, c, "12345678", tone_ms=50, gap_ms=50)

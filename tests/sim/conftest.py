@@ -40,8 +40,16 @@ def play():
         if patch is not None:
             patch(sb)
         if busy_ms is not None:
-            # a main loop that sleeps this long between passes while playing (App.BUSY_MS)
-            sb.load("tonebridge_fw.app").BUSY_MS = busy_ms
+            # a main loop that sleeps this long between passes while playing, whatever the
+            # backend says its next work is due (App.step's return value)
+            app_cls = sb.load("tonebridge_fw.app").App
+            step = app_cls.step
+
+            def paced_step(self):
+                ms = step(self)
+                return busy_ms if self.player.busy() else ms
+
+            app_cls.step = paced_step
         res = play_on_board(sb, text, "catapult", tone_ms, gap_ms, lead_ms=lead_ms)
         return Played(sb, res, lead_ms)
 

@@ -35,4 +35,6 @@ def test_deferred_transfers_change_nothing_the_firmware_or_the_line_sees(monkeyp
     assert ev1 == ev0  # every progress event at the same board time (the firmware's counts)
     assert fr1 == fr0
     assert x1.shape == x0.shape and np.array_equal(x1, x0)  # the same line, sample for sample
-    assert runs1 < runs0 / 2, (runs1, runs0)  # and the transfers did wait (56 of 218 runs)
+    # and the transfers did wait: 56 runs of 70 (the main loop passes at chunk ends and step
+    # edges while playing, app.py; with a pass every ms it was 56 of 218)
+    assert runs1 < runs0 - 5, (runs1, runs0)

@@ -61,7 +61,13 @@ def test_wrong_top_gives_wrong_frequency_and_timing(play):
 def test_phase_correct_bit_dropped_doubles_frequency_and_dirties_the_band(play):
     # CSR written as EN only: trailing-edge PWM, half the period, so every tone an octave up
     # and the plan over in half the time; the one-edge modulation's products are back
-    p = play("pico", "1", hooks=[_replace(PWM0 + 0x00, 0x3, 0x1)])
+    fault = [_replace(PWM0 + 0x00, 0x3, 0x1)]
+    # the main loop sleeps until the chunk it believes is playing ends (16.8 ms at the rate it
+    # meant to set): the DMA, twice as fast, runs dry between its passes
+    assert play("pico", "1", hooks=fault).backend.underruns >= 1
+    # the tones themselves, with a main loop passing every ms (no underrun breaks them)
+    p = play("pico", "1", hooks=fault, busy_ms=1)
+    assert p.backend.underruns == 0
     assert p.board.hw.slices[0].csr == 0x1
     lo, hi = _two_peaks(p)
     assert lo == pytest.approx(2 * 697, rel=2e-3)

@@ -1,4 +1,5 @@
-# MT8880 / CM8880 DTMF transceiver driver (transmit side) over a 4-bit 6800-style bus.
+# MT8880 / CM8880 DTMF transceiver driver over a 4-bit 6800-style bus: the transmit side, and
+# the receive registers for the board's ear (mt8880_ear.py: poll_status(), read_rx()).
 #
 # Bus: D0-D3, RS0, R/W, /CS, phi2, all GPIO driven through a small pin interface (what
 # machine.Pin offers: Pin(id, mode), .value([v]), .init(mode), Pin.IN, Pin.OUT), so a
@@ -96,6 +97,7 @@ class MT8880Backend:
         self._due = 0  # ms: length of step k (manual) / software wait of step k (burst)
         self._tone_on = False
         self._saw_empty = False
+        self._tx_empty = False  # b1 seen by a status read of the receive side
         self.status_reads = 0
         self._power_up()
 
@@ -155,6 +157,18 @@ class MT8880Backend:
     def read_status(self):
         self.status_reads += 1
         return self._read(1)
+
+    def poll_status(self):
+        """The status for the receive side: a read clears b1, so it is kept for the transmit
+        side (burst mode waits for it)."""
+        st = self.read_status()
+        if st & _ST_TX_EMPTY:
+            self._tx_empty = True
+        return st
+
+    def read_rx(self):
+        """The receive data register (the code of the digit the chip heard; clears b2)."""
+        return self._read(0)
 
     # ---- chip setup -------------------------------------------------------------
     def _power_up(self):
@@ -246,6 +260,7 @@ class MT8880Backend:
         else:
             self._saw_empty = False
             self.read_status()  # clears a stale TX_EMPTY latched by the previous pause
+            self._tx_empty = False
             self.write_tx(MT8880_CODE[key])
             self._due = -1
 
@@ -253,7 +268,7 @@ class MT8880Backend:
         while self._state == _RUN:
             if self._due < 0:
                 if not self._saw_empty:
-                    if not self.read_status() & _ST_TX_EMPTY:
+                    if not (self._tx_empty or self.read_status() & _ST_TX_EMPTY):
                         return
                     self._saw_empty = True
             elif _ticks_diff(self._ticks_us(), self._t0) < self._due * 1000:

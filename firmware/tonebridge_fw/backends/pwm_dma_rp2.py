@@ -46,6 +46,8 @@ import rp2
 
 from tonebridge_fw import outchain
 from tonebridge_fw.synth import Renderer
+from tonebridge_fw.ticks import ticks_diff
+from tonebridge_fw.ticks import ticks_ms as _ticks_ms
 
 # per-MCU registers (RP2040 / RP2350 datasheets, pico-sdk hardware/regs/{pwm,dreq}.h)
 _MCU = {
@@ -64,6 +66,11 @@ _CSR_PH_CORRECT = const(0x02)
 BITS = const(10)
 TARGET_RATE = const(61000)
 CHUNK = const(1024)  # samples per DMA buffer (~16.8 ms at 61 kHz, 14 ms at 73 kHz)
+# after the slice first drives mid-scale (power-up: the pin was low), the output stage's DC
+# block (C9), level stage (C8) and line transformer ring down for tens of ms (hw/filter.json;
+# on the simulated line below -60 dB of a tone by 60 ms): ready() is False until then, so the
+# player keeps the tone path muted and the line hears no power-up thump before the first tone
+SETTLE_MS = const(80)
 
 _IDLE = const(0)
 _PLAY = const(1)
@@ -90,7 +97,9 @@ def pwm_divider(freq_hz, top, rate):
 
 
 class PwmDmaBackend:
-    def __init__(self, profile, chunk=CHUNK, target_rate=TARGET_RATE, level=None):
+    def __init__(self, profile, chunk=CHUNK, target_rate=TARGET_RATE, level=None, ticks_ms=None):
+        if ticks_ms is None:
+            ticks_ms = _ticks_ms
         mcu = profile.get("mcu", "rp2040")
         if mcu not in _MCU:
             raise ValueError("pwm_dma backend needs an rp2 mcu, not %s" % mcu)
@@ -107,6 +116,8 @@ class PwmDmaBackend:
         # exact sample rate: clk_sys * 16 / (div16 * 2 * (TOP + 1)) (phase-correct: up and down)
         self.rate = (freq * 16, self.div16 * 2 * (self.top + 1))
         self.sample_rate = freq * 16 / (self.div16 * 2 * (self.top + 1))
+        # ms per sample in Q16 (due_ms: small-int arithmetic, no float per pass)
+        self._ms_q16 = (65536000 * self.div16 * 2 * (self.top + 1)) // (freq * 16) + 1
         # the analog chain's response at each DTMF tone (and the pulses' own), compensated by
         # the renderer: the line gets the level and twist asked for (outchain.py)
         chain = profile.get("filter") or outchain.PWM_CHAIN
@@ -123,6 +134,9 @@ class PwmDmaBackend:
         m[self._base + _CC] = self.mid | (self.mid << 16)
         m[self._base + _CTR] = 0
         m[self._base + _CSR] = _CSR_PH_CORRECT | _CSR_EN
+        self._ticks = ticks_ms
+        self._since = ticks_ms()  # when the output stage began to settle (ready())
+        self.settle_ms = profile.get("output_settle_ms", SETTLE_MS)
         # buffers and DMA channels, allocated once
         self._buf = (array("H", [self.mid] * chunk), array("H", [self.mid] * chunk))
         self._n = [0, 0]
@@ -171,6 +185,10 @@ class PwmDmaBackend:
         self._armed = True
 
     # ---- backend interface ----------------------------------------------------------------
+    def ready(self):
+        """The output stage has settled since power-up (SETTLE_MS): tones may be unmuted."""
+        return ticks_diff(self._ticks(), self._since) >= self.settle_ms
+
     def start(self, plan):
         self.abort()
         self._r.load(plan)
@@ -212,6 +230,33 @@ class PwmDmaBackend:
             self.chunks += 1
             if self._fill(1 - nxt):
                 self._arm(1 - nxt)
+
+    def due_ms(self):
+        """ms until service() next has work while playing: the end of the playing chunk (the
+        next buffer to refill) or, if sooner, the next step boundary inside it (a digit starts
+        or ends: the player reports it). At least 1 ms; 0 when not playing."""
+        if self._state != _PLAY:
+            return 0
+        left = self._dma[self._cur].count  # samples the playing chunk still has to transfer
+        played = self._done_samples + self._n[self._cur] - left
+        r = self._r
+        k = r.step_at(played)
+        if k < self._plan_len:
+            b = r.step_start(k + 1) - played
+            if 0 < b < left:
+                left = b
+        return ((left * self._ms_q16) >> 16) + 1
+
+    def slack_ms(self):
+        """ms of output the DMA has queued (the playing chunk's rest and the armed chunk): how
+        long the main loop may go without service() before the line runs dry. -1 when nothing
+        can run dry: idle, or the whole plan is rendered and queued (the DMA chain plays it out)."""
+        if self._state != _PLAY or self._r.done:
+            return -1
+        left = self._dma[self._cur].count
+        if self._armed:
+            left += self._n[1 - self._cur]
+        return (left * self._ms_q16) >> 16
 
     def samples_played(self):
         """Samples the DMA has transferred so far in this plan."""

@@ -81,7 +81,7 @@ def _window(a: dict, b: dict, fw_root: str) -> dict:
         fname = key[0][0]
         if fname.startswith(fw_root):
             res["firmware_s"] += d
-            if fname.endswith("synth.py") or fname.endswith("synth_viper.py"):
+            if fname.endswith(("synth.py", "synth_shaped.py", "synth_viper.py")):
                 res["renderer_s"] += d
         else:
             res["sim_s"] += d

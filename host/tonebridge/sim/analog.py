@@ -287,6 +287,15 @@ class LineRecorder:
     def sources(self) -> list:
         return sorted(self._segs)
 
+    def segments(self) -> list:
+        """Each source's segments as (start_us, rate, volts), in time order per source (the
+        stored lists themselves: read them, do not change them). Call flush() first for what
+        the models still hold."""
+        return list(self._segs.values())
+
+    def gate_names(self) -> list:
+        return list(self._gates)
+
     def end_us(self) -> float:
         self.flush()
         end = self._end

@@ -33,7 +33,7 @@ from pathlib import Path
 from . import machine as sim_machine
 from .analog import LineInterface, LineRecorder, OutputChain
 from .clock import VirtualClock
-from .line_sense import LineSense
+from .line_sense import BIAS_V, LineSense
 from .loader import (
     FIRMWARE_ROOT,
     FirmwareLoader,
@@ -139,6 +139,11 @@ class SimBoard:
 
             self.chip = MT8880Chip(self.bus, self.clock_view, self.recorder, self.profile)
             self.recorder.add_flusher(self.chip.flush)
+            if self.profile.get("mt8880_rx"):
+                # IN+/IN- across the line through the hybrid (unity gain, hw/wiring.md): the
+                # line's signal as the sense hears it, the board's own tones included
+                hybrid = LineSense(self.recorder, self.line_if, 0)
+                self.chip.listen(lambda t_us: hybrid(t_us, 0) - BIAS_V)
         # flash filesystem with the board's tonebridge.json
         self._own_fs = fs_root is None
         self.fs_root = (

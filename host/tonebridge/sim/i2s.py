@@ -302,6 +302,8 @@ class SimI2S:
         h, _, d, _ = self._dac_filter()
         os_ = self._os
         up = np.zeros(len(x) * os_ + (len(h) if tail else 0))
+        if not up.size:  # nothing played since the last flush
+            return
         up[: len(x) * os_ : os_] = x
         y, self._zi = signal.lfilter(h, 1.0, up, zi=self._zi)
         if y.size:

@@ -52,7 +52,7 @@ class LineSense:
         if not t_us.size:
             return out
         t0, t1 = float(t_us[0]), float(t_us[-1])
-        for segs in rec._segs.values():
+        for segs in rec.segments():
             for k in range(len(segs) - 1, -1, -1):
                 s, r, v = segs[k]
                 end = s + (v.size - 1) * 1e6 / r
@@ -71,7 +71,7 @@ class LineSense:
         rec = self.recorder
         x = self.line(t_us)
         loop = self.switches.loop_at(t_us)
-        for name in rec._gates:
+        for name in rec.gate_names():
             g = rec.gate_at(name, t_us)
             if name == "hook":
                 g = np.maximum(g, loop)  # the loop relay puts the sense on the test load
@@ -82,6 +82,7 @@ class LineSense:
         t_us = np.asarray(t_us, dtype=np.float64)
         v = np.full(t_us.size, BIAS_V)
         if ainsel == self.ainsel:
+            self.recorder.flush()  # what the output models played up to now (e.g. I2S's run)
             x = self.gated(t_us)
             if self.echo_gain:
                 x = x + self.echo_gain * self.gated(t_us - self.echo_us)

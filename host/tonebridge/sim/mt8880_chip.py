@@ -5,7 +5,10 @@ latches writes on the phi2 falling edge (with /CS low, R/W low), drives D0-D3 (`
 while phi2 is high during a read, and releases them when phi2 falls.
 
 Registers (datasheet, see docs/mt8880.md):
-  RS0=0 write: transmit data (4-bit code); RS0=0 read: receive data (always 0 here).
+  RS0=0 write: transmit data (4-bit code); RS0=0 read: receive data (the code the receiver,
+  sim/mt8880_rx.py, latched; reading it clears b2). The receiver runs when ``listen(source)``
+  gave it its input (IN+/IN-); it is brought up to date before each register read and, while
+  CRA.IRQ is set, every ``IRQ_POLL_US`` so that IRQ/CP falls in time.
   RS0=1 write: control register A, or B when the previous control write was a CRA write with
   b3 (RSEL) set; RS0=1 read: status (b0 IRQ, b1 transmit register empty, b2 rx full, b3
   delayed steering). Reading the status clears b0 and b1.
@@ -78,6 +81,7 @@ CRB_BURST, CRB_TEST, CRB_SD, CRB_CR = 0x1, 0x2, 0x4, 0x8
 ST_IRQ, ST_TX_EMPTY, ST_RX_FULL, ST_DSTEER = 0x1, 0x2, 0x4, 0x8
 
 POWER_UP_US = 100_000
+IRQ_POLL_US = 2_000
 BURST_TONE_US = 51_000
 BURST_PAUSE_US = 51_000
 
@@ -167,6 +171,9 @@ class MT8880Chip:
         self.crb = 0
         self.rsel = False
         self.tx = 0
+        self.rx_data = 0
+        self.rx = None  # the receiver (listen())
+        self._irq_timer = None
         self.status = 0
         self.initialised = False
         self._seq = 0
@@ -215,9 +222,40 @@ class MT8880Chip:
                     value |= 1 << i
             self._write(self.bus.level(self.rs0), value, t_us)
 
+    # ---- receive side -------------------------------------------------------------------
+    def listen(self, source):
+        """Give the receiver its input: ``source(t_us array) -> volts`` across IN+/IN-."""
+        from .mt8880_rx import ChipReceiver
+
+        self.rx = ChipReceiver(source, self.clock.now_us(), self._rx_latch, self._rx_release)
+
+    def _rx_advance(self, t_us):
+        if self.rx is not None:
+            self.recorder.flush()  # the line's signal up to now (our own tone included)
+            self.rx.advance(t_us)
+
+    def _rx_latch(self, code, t_us):
+        self.rx_data = code
+        self.status |= ST_RX_FULL | ST_DSTEER
+        if self.cra & CRA_IRQ:
+            self.status |= ST_IRQ
+            self._irq_out()
+
+    def _rx_release(self, t_us):
+        self.status &= ~ST_DSTEER
+
+    def _irq_poll(self):
+        self._irq_timer = None
+        if self.rx is None or not self.cra & CRA_IRQ:
+            return
+        self._rx_advance(self.clock.now_us())
+        self._irq_timer = self.clock.call_at(self.clock.now_us() + IRQ_POLL_US, self._irq_poll)
+
     def _drive_read(self, t_us):
         rs0 = self.bus.level(self.rs0)
-        value = self.status if rs0 else 0
+        if t_us - self.power_on_us >= POWER_UP_US:
+            self._rx_advance(t_us)
+        value = self.status if rs0 else self.rx_data
         for p in self.d_pins:
             if self.bus.mode(p) == OUT:
                 self.bus_conflicts += 1
@@ -244,6 +282,8 @@ class MT8880Chip:
             self.status &= ~(ST_IRQ | ST_TX_EMPTY)
             self._irq_out()
             self._track(("rs",))
+        else:
+            self.status &= ~ST_RX_FULL
 
     def _write(self, rs0, value, t_us):
         self.log.append((t_us, "w", rs0, value))
@@ -260,6 +300,8 @@ class MT8880Chip:
             else:
                 self.cra = value
                 self.rsel = bool(value & CRA_RSEL)
+                if value & CRA_IRQ and self.rx is not None and self._irq_timer is None:
+                    self._irq_timer = self.clock.call_at(t_us + IRQ_POLL_US, self._irq_poll)
                 self._track(("wc", value))
         else:
             self.tx = value
