@@ -40,6 +40,8 @@ $(BIN)/python: | sysdeps
 $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev]'
+	# micropython-lib's umqtt.simple for simulated Wi-Fi boards (tonebridge/sim/mplib.py)
+	$(BIN)/python -m tonebridge.sim.mplib >/dev/null
 	touch $@
 
 $(NPM_STAMP): package.json package-lock.json | sysdeps

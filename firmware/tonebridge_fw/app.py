@@ -94,7 +94,7 @@ class App:
         if link is None:
             from tonebridge_fw import transport
 
-            link = transport.open_link(profile)
+            link = transport.open_link(profile, hardware_id(profile))
         self.link = link
         self.ears = make_listener(profile, ticks_ms, self.backend)  # the receive path (None: none)
         tunable = {}

@@ -11,7 +11,9 @@
 # "sd_pin"; "led_pin" (status LED) may be an int or a name such as "LED".
 # "uart": {"id": 0, "tx": 0, "rx": 1, "baudrate": 115200} when the protocol runs on a UART
 # instead of USB-CDC (None: USB-CDC / REPL stdio). "max_offhook_s": the line controller hangs
-# up by itself after this long off-hook. "watchdog_ms" (in tonebridge.json, e.g. 5000): the
+# up by itself after this long off-hook. "wifi": {"ssid", "password"} and "mqtt": {"host",
+# "port", "user", "password", "keepalive"} (Wi-Fi boards: the protocol over an MQTT broker
+# instead of USB-CDC, mqttlink.py; umqtt.simple must be installed on the board). "watchdog_ms" (in tonebridge.json, e.g. 5000): the
 # app starts machine.WDT and feeds it once per healthy main-loop pass (off when absent);
 # after Ctrl-C a timer keeps it fed for "repl_grace_s" (default 600) so mpremote can work at
 # the REPL, then the watchdog resets the board back into service. "rx_adc": the ADC input of
@@ -153,6 +155,23 @@ class ConfigError(ValueError):
     pass
 
 
+def _check_net(key, v):
+    """ "wifi": {"ssid", "password"}; "mqtt": {"host", "port", "user", "password", "keepalive",
+    "tx_qos"}."""
+    if v is None:
+        return
+    if not isinstance(v, dict):
+        raise ConfigError("%s must be an object" % key)
+    need = "ssid" if key == "wifi" else "host"
+    if not isinstance(v.get(need), str) or not v.get(need):
+        raise ConfigError("%s.%s must be a non-empty string" % (key, need))
+    if key == "mqtt" and v.get("tx_qos", 0) not in (0, 1):
+        raise ConfigError("mqtt.tx_qos must be 0 or 1")
+    for k in ("port", "keepalive"):
+        if k in v and (not isinstance(v[k], int) or isinstance(v[k], bool) or v[k] <= 0):
+            raise ConfigError("%s.%s must be a positive integer" % (key, k))
+
+
 def profile(name, overrides=None):
     """The profile dict for board `name` (a copy) with `overrides` applied and checked."""
     if name not in PROFILES:
@@ -172,6 +191,8 @@ def profile(name, overrides=None):
                 continue
             if k in _INT_KEYS and (not isinstance(v, int) or isinstance(v, bool) or v < 0):
                 raise ConfigError("%s must be a non-negative integer" % k)
+            if k in ("wifi", "mqtt"):
+                _check_net(k, v)
             if k == "country" and v is not None:
                 from tonebridge_fw.cptones import COUNTRIES
 

@@ -5,6 +5,7 @@
 #   keyboard interrupt, so it never reaches us: it raises KeyboardInterrupt in the main loop
 #   and the board drops to the REPL (mpremote relies on that).
 # UartLink: machine.UART, where the board profile has "uart": {"id", "tx", "rx", "baudrate"}.
+# MqttLink (mqttlink.py): Wi-Fi boards whose profile has "mqtt": the frames over a broker.
 #
 # Both: read() -> bytes-like of what arrived (never blocks), write(data), wait(ms) sleeps
 # until input arrives or ms pass.  Buffers are allocated once.
@@ -101,8 +102,13 @@ class UartLink:
             time.sleep_ms(ms if ms < 5 else 5)
 
 
-def open_link(profile):
-    """The protocol link the profile asks for: a UART if "uart" is set, else the console."""
+def open_link(profile, hwid=""):
+    """The protocol link the profile asks for: MQTT over Wi-Fi if "mqtt" is set (the board's
+    hardware id `hwid` names its topics), a UART if "uart" is set, else the console."""
+    if profile.get("mqtt"):
+        from tonebridge_fw.mqttlink import MqttLink
+
+        return MqttLink(profile, hwid)
     cfg = profile.get("uart")
     if cfg:
         return UartLink(cfg)

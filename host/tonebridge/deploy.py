@@ -4,6 +4,9 @@ What lands on the board:
   /lib/tonebridge_fw/...   the firmware package (as .py, or as .mpy compiled by mpy-cross)
   /main.py                 the entry point (boots into the tonebridge main loop)
   /tonebridge.json         {"board": NAME, ...overrides}: selects the board profile
+A profile with "mqtt" (a Wi-Fi board that reaches the broker itself, docs/fleet.md) also gets
+micropython-lib's MQTT client: `mpremote mip install umqtt.simple` (mpremote fetches it from
+micropython-lib's index on the host and copies it to /lib/umqtt/).
 The board is then soft-reset so it boots into tonebridge. Ctrl-C still reaches the REPL, so
 mpremote can redeploy at any time.
 
@@ -94,6 +97,10 @@ def board_config(board: str, overrides: dict) -> dict:
             f"{board} is not a MicroPython board (it runs on Linux: "
             f"`tonebridge serve --port sbc://{board}`, see docs/sbc.md)"
         )
+    try:
+        boards.profile(board, overrides)  # the checks the board itself will make at boot
+    except boards.ConfigError as e:
+        raise ValueError(str(e)) from e
     return {"board": board, **overrides}
 
 
@@ -126,14 +133,23 @@ def stage(
     return out
 
 
+MQTT_LIBS = ("umqtt.simple",)  # what mqttlink.py imports, from micropython-lib (mip)
+
+
 def mpremote_argv(port: str, staged: Path) -> list[str]:
-    """One chained mpremote invocation that installs the staged tree and resets the board."""
+    """One chained mpremote invocation that installs the staged tree (and, for a profile with
+    "mqtt", umqtt.simple with mip) and resets the board."""
+    cfg = json.loads((staged / "tonebridge.json").read_text())
+    mip = []
+    for lib in MQTT_LIBS if cfg.get("mqtt") else ():
+        mip += ["mip", "install", lib, "+"]
     return [
         sys.executable, "-m", "mpremote", "connect", port,
         "exec", PREPARE, "+",
         "cp", "-r", str(staged / "lib" / "tonebridge_fw"), ":/lib/", "+",
         "cp", str(staged / "main.py"), ":/main.py", "+",
         "cp", str(staged / "tonebridge.json"), ":/tonebridge.json", "+",
+        *mip,
         "reset",
     ]  # fmt: skip
 

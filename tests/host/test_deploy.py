@@ -37,6 +37,18 @@ def test_dry_run_shows_the_mpremote_command(capsys):
     assert "mpremote connect /dev/ttyACM0" in out and "reset" in out
 
 
+def test_a_wifi_profile_also_gets_umqtt_simple_with_mip(capsys):
+    wifi = ["--set", 'wifi={"ssid": "door-lan", "password": "pw"}',
+            "--set", 'mqtt={"host": "192.0.2.10"}']  # fmt: skip
+    assert main(["deploy", "--port", "/dev/ttyACM0", "--board", "picow", *wifi, "--dry-run"]) == 0
+    assert "mip install umqtt.simple + reset" in capsys.readouterr().out
+    assert main(["deploy", "--port", "/dev/ttyACM0", "--board", "picow", "--dry-run"]) == 0
+    assert "mip" not in capsys.readouterr().out  # a USB board needs no MQTT client
+    bad = ["--set", 'mqtt={"port": 1883}']
+    assert main(["deploy", "--port", "/dev/ttyACM0", "--board", "picow", *bad, "--dry-run"]) == 2
+    assert "mqtt.host must be a non-empty string" in capsys.readouterr().out
+
+
 def test_deploy_with_real_mpremote_onto_a_simulated_board(capsys):
     """The whole path a user runs: mpremote over a serial port (a pty to a simulated Pico
     whose REPL behaves as MicroPython's), onto a board that has no /lib/tonebridge_fw yet."""

@@ -19,6 +19,7 @@ for a in sys.argv[4:]:
     OPTS[k] = v
 sys.path.insert(0, FW)
 sys.path.insert(0, HERE)
+sys.path.append("lib")  # the board's /lib (cwd is its flash): umqtt.simple, as mip installs it
 
 import unix_board  # noqa: E402
 

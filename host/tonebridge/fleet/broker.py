@@ -24,11 +24,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def acl_text(frontends, agents: dict[str, list[str]]) -> str:
+def board_user(hwid: str) -> str:
+    """The broker user of a Wi-Fi board (docs/fleet.md, "Wi-Fi boards")."""
+    return f"board-{hwid}"
+
+
+def acl_text(frontends, agents: dict[str, list[str]], wifi: dict[str, str] | None = None) -> str:
     """Mosquitto ACL lines: each front end reads every line's state and events, sends
-    commands and reads its own replies; each agent (or Wi-Fi board) only its own status and
-    its own lines (`agents`: user -> device ids). A front end's broker user and its --name
-    are the same name here, and so is an agent's user and its --name."""
+    commands and reads its own replies; each agent only its own status and its own lines
+    (`agents`: user -> device ids). A front end's broker user and its --name are the same name
+    here, and so is an agent's user and its --name. `wifi`: Wi-Fi board hwid -> the agent that
+    fronts it: the board (user `board-{hwid}`) reads its rx and writes its tx and status
+    topics, that agent the other way round."""
     p = topics.PREFIX
     out = []
     for fe in frontends:
@@ -49,7 +56,22 @@ def acl_text(frontends, agents: dict[str, list[str]]) -> str:
                 f"topic write {p}/line/{d}/event",
                 f"topic read {p}/line/{d}/cmd",
             ]
+        for hwid, fronting in (wifi or {}).items():
+            if fronting == agent:
+                out += [
+                    f"topic write {p}/board/{hwid}/rx",
+                    f"topic read {p}/board/{hwid}/tx",
+                    f"topic read {p}/board/{hwid}/status",
+                ]
         out += [f"topic write {p}/frontend/+/reply", ""]
+    for hwid in wifi or {}:
+        out += [
+            f"user {board_user(hwid)}",
+            f"topic read {p}/board/{hwid}/rx",
+            f"topic write {p}/board/{hwid}/tx",
+            f"topic readwrite {p}/board/{hwid}/status",
+            "",
+        ]
     return "\n".join(out)
 
 

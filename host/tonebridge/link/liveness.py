@@ -107,6 +107,9 @@ def wait_readable(port, timeout: float) -> bool:
     the port is readable (a read will not block)."""
     if port.in_waiting:
         return True
+    own = getattr(port, "wait_data", None)  # a port that can wait itself (mqtt://)
+    if callable(own):
+        return bool(own(timeout))
     fileno = getattr(port, "fileno", None)
     if callable(fileno):
         try:

@@ -42,6 +42,7 @@ from .loader import (
     make_os_module,
     make_uctypes_module,
 )
+from .netstack import NetState, make_network_module, make_socket_module
 from .period_chain import PeriodChain
 from .period_output import PeriodOutput
 from .pin_output import PinOutput
@@ -91,6 +92,7 @@ class SimBoard:
         hwid: str | None = None,
         pin_model: str = "period",
         paced: bool = False,
+        access_points: dict | None = None,
     ):
         from tonebridge_fw import boards as fw_boards
 
@@ -114,6 +116,8 @@ class SimBoard:
         self.bus = PinBus(self.clock)
         self.recorder = LineRecorder(drop_gated=True)
         self.link = SerialLink()
+        self.net = NetState()  # the Wi-Fi interface (netstack.py): picow and esp32 boards
+        self.access_points = access_points  # {ssid: key} in range; None: any
         if self.profile.get("uart"):
             # the protocol runs on a UART: the host's bytes never reach the console, so a 0x03
             # among them is data, not MicroPython's Ctrl-C
@@ -195,9 +199,18 @@ class SimBoard:
         sim["sys"] = make_sys_module(self)
         sim["select"] = make_select_module(self)
         sim["machine"] = sim_machine.make_machine_module(self)
+        if self.has_wifi:
+            self.net.reset()  # a reset takes the interface down and its sockets with it
+            sim["network"] = make_network_module(self)
+            sim["socket"] = make_socket_module(self)
         if self.hw is not None:
             sim["rp2"] = make_rp2_module(self.hw)
             sim["uctypes"] = make_uctypes_module(self)
+
+    @property
+    def has_wifi(self) -> bool:
+        """A Pico W or an ESP32: the firmware can import network and socket."""
+        return self.name == "picow" or self.sys_platform == "esp32"
 
     def _boot(self) -> None:
         self._make_modules()
@@ -329,6 +342,9 @@ class SimBoard:
         stdin = self.loader.sim["sys"].stdin
         if obj is stdin or obj is getattr(stdin, "buffer", None):
             return self.link.board_available() > 0 or self.link.interrupt_pending
+        sock = getattr(obj, "_sim_readable", None)
+        if callable(sock):
+            return sock()
         any_ = getattr(obj, "any", None)
         if callable(any_):
             return any_() > 0
@@ -421,6 +437,7 @@ class SimBoard:
                 )
                 rt.wake()
             rt.thread.join(timeout=2)
+        self.net.reset()
         if self._own_fs:
             shutil.rmtree(self.fs_root, ignore_errors=True)
 

@@ -34,6 +34,7 @@ _ALIASES = {
     "urandom": "random",
     "uhashlib": "hashlib",
     "ure": "re",
+    "usocket": "socket",
 }
 _HOST_OK = {
     "array",
@@ -213,13 +214,19 @@ class FirmwareLoader:
 
     # ---- import machinery ------------------------------------------------------------------
     def _find_source(self, name: str):
+        """The firmware tree first, then the board's own flash: its /lib, where `mpremote mip
+        install` puts libraries such as umqtt.simple (MicroPython's sys.path: '', '/lib')."""
         rel = Path(*name.split("."))
-        pkg = self.root / rel / "__init__.py"
-        if pkg.is_file():
-            return pkg, True
-        mod = self.root / rel.with_suffix(".py")
-        if mod.is_file():
-            return mod, False
+        fs = Path(self.board.fs_root)
+        for root in (self.root, fs / "lib"):
+            pkg = root / rel / "__init__.py"
+            if pkg.is_file():
+                return pkg, True
+            mod = root / rel.with_suffix(".py")
+            if mod.is_file():
+                return mod, False
+            if len(rel.parts) == 1 and (root / rel).is_dir() and root != self.root:
+                return root / rel, True  # a namespace package (umqtt/ has no __init__.py)
         return None, False
 
     def is_firmware(self, name: str) -> bool:
@@ -240,6 +247,13 @@ class FirmwareLoader:
         mod = types.ModuleType(name)
         mod.__file__ = str(path)
         mod.__builtins__ = self.builtins
+        if path.is_dir():  # a namespace package: nothing to run
+            mod.__path__ = [str(path)]
+            mod.__package__ = name
+            self.modules[name] = mod
+            if parent is not None:
+                setattr(parent, name.rsplit(".", 1)[1], mod)
+            return mod
         if is_pkg:
             mod.__path__ = [str(path.parent)]
             mod.__package__ = name
