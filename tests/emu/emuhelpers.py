@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 import time
 
+from tonebridge_fw import codec
+
 
 def wait_for(read, pattern: bytes, timeout: float) -> re.Match:
     """Read (read() -> bytes) until the regex `pattern` matches what was read; the match."""
@@ -21,3 +23,18 @@ def wait_for(read, pattern: bytes, timeout: float) -> re.Match:
             got += chunk
         else:
             time.sleep(0.02)
+
+
+def wait_hello(board, timeout: float = 90.0) -> None:
+    """Wait for the firmware's main loop: HELLO until answered."""
+    deadline = time.monotonic() + timeout
+    got = b""
+    while time.monotonic() < deadline:
+        board.write(codec.encode(">", "h", "HELLO"))
+        t = time.monotonic() + 2.0
+        while time.monotonic() < t:
+            got += board.read()
+            if b"<h OK proto=" in got:
+                return
+            time.sleep(0.05)
+    raise TimeoutError(f"no HELLO answer; got {got[-300:]!r}")

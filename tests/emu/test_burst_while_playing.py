@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from emuhelpers import wait_for
+from emuhelpers import wait_for, wait_hello
 from tonebridge.analysis import decode_multimon, segments
 from tonebridge_fw import codec
 
@@ -22,24 +22,9 @@ pytestmark = pytest.mark.emu
 RATE = 48_000
 
 
-def _hello(board, timeout=90.0):
-    """Wait for the firmware's main loop: HELLO until answered."""
-    deadline = time.monotonic() + timeout
-    got = b""
-    while time.monotonic() < deadline:
-        board.write(codec.encode(">", "h", "HELLO"))
-        t = time.monotonic() + 2.0
-        while time.monotonic() < t:
-            got += board.read()
-            if b"<h OK proto=" in got:
-                return
-            time.sleep(0.05)
-    raise TimeoutError(f"no HELLO answer; got {got[-300:]!r}")
-
-
 def test_a_burst_of_requests_while_a_tone_plays_leaves_no_gap(emu_board, provisioned):
     board = emu_board(flash=provisioned())
-    _hello(board)
+    wait_hello(board)
     t0 = board.now_us()
     board.write(codec.encode(">", "a", "SEND tone=1500 gap=100 5"))
     seen = b""

@@ -14,7 +14,7 @@ import re
 import time
 
 import pytest
-from emuhelpers import wait_for
+from emuhelpers import wait_for, wait_hello
 from tonebridge.analysis import decode_multimon
 from tonebridge_fw import codec
 
@@ -23,24 +23,9 @@ RATE = 48_000
 KEYS = "123A456B789C*0#D"
 
 
-def _hello(board, timeout=90.0):
-    """Wait for the firmware's main loop: HELLO until answered."""
-    deadline = time.monotonic() + timeout
-    got = b""
-    while time.monotonic() < deadline:
-        board.write(codec.encode(">", "h", "HELLO"))
-        t = time.monotonic() + 2.0
-        while time.monotonic() < t:
-            got += board.read()
-            if b"<h OK proto=" in got:
-                return
-            time.sleep(0.05)
-    raise TimeoutError(f"no HELLO answer; got {got[-300:]!r}")
-
-
 def test_sixteen_keys_at_40_40_ms_are_all_heard_on_the_emulated_board(emu_board, provisioned):
     board = emu_board(flash=provisioned())
-    _hello(board)
+    wait_hello(board)
     t0 = board.now_us()
     board.write(codec.encode(">", "a", "SEND tone=1000 gap=40 5"))
     seen = b""

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import time
 
-from serial.serialutil import PortNotOpenError, SerialBase
+from serial.serialutil import PortNotOpenError
+
+from tonebridge.link.virtual_serial import VirtualSerial
 
 
-class InProcessSerial(SerialBase):
+class InProcessSerial(VirtualSerial):
     board = None
 
     def _write_bytes(self, data: bytes) -> int:
@@ -52,37 +54,6 @@ class InProcessSerial(SerialBase):
             raise PortNotOpenError()
         return self._write_bytes(bytes(data))
 
-    def flush(self):
-        pass
-
     def reset_input_buffer(self):
         if self.is_open:
             self.board.link.host_read(-1)
-
-    def reset_output_buffer(self):
-        pass
-
-    @property
-    def cts(self):
-        return True
-
-    @property
-    def dsr(self):
-        return True
-
-    @property
-    def ri(self):
-        return False
-
-    @property
-    def cd(self):
-        return True
-
-    def _update_rts_state(self):
-        pass
-
-    def _update_dtr_state(self):
-        pass
-
-    def _update_break_state(self):
-        pass

@@ -19,7 +19,9 @@ import threading
 import time
 import urllib.parse
 
-from serial.serialutil import PortNotOpenError, SerialBase, SerialException
+from serial.serialutil import PortNotOpenError, SerialException
+
+from tonebridge.link.virtual_serial import VirtualSerial
 
 BOARD_PREFIX = "tonebridge/v1/board/"
 _ids = itertools.count(1)
@@ -48,7 +50,7 @@ def parse_url(url: str):
     return broker, hwid
 
 
-class MqttSerial(SerialBase):
+class MqttSerial(VirtualSerial):
     """pyserial port whose other end is a Wi-Fi board on an MQTT broker."""
 
     def open(self):
@@ -128,37 +130,10 @@ class MqttSerial(SerialBase):
             self._conn.publish(self.rx_topic, data)
         return len(data)
 
-    def flush(self):
-        pass
-
     def reset_input_buffer(self):
         with self._cond:
             self._buf.clear()
 
-    def reset_output_buffer(self):
-        pass
-
-    @property
-    def cts(self):
-        return True
-
-    @property
-    def dsr(self):
-        return True
-
-    @property
-    def ri(self):
-        return False
-
     @property
     def cd(self):
         return self.board_online is not False
-
-    def _update_rts_state(self):
-        pass
-
-    def _update_dtr_state(self):
-        pass
-
-    def _update_break_state(self):
-        pass
