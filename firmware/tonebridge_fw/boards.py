@@ -66,6 +66,7 @@ PROFILES = {
         "phi2_pin": 9,
         "irq_pin": 10,
         "mt8880_rx": True,  # IN+/IN- on the line through the hybrid: the chip hears the line
+        "loop_pin": 13,  # self-test loop relay K2: the chip hears itself on the test load
         "led_pin": 25,
         "uart": None,
     },

@@ -189,3 +189,14 @@ def test_selftest_is_refused_unless_the_board_can_and_the_line_is_free():
     r.run(2600)
     r.request("6", "HOOK off")
     assert r.request("7", "SELFTEST").startswith("ERR busy the self-test runs on hook")
+
+
+def test_selftest_judges_a_chip_receiver_on_the_key_and_duration_only():
+    # the MT8880's decoder measures no levels or frequencies (mt8880_ear.py: figures False)
+    def chip(ms):
+        return Heard("5", 0, ms, "ms=%d" % ms, ms, figures=False)
+
+    assert selftest.judge(chip(60)) and selftest.judge(chip(52))
+    assert not selftest.judge(chip(45)) and not selftest.judge(chip(75))
+    # the same figures from a receiver that measures them (all zero) fail its limits
+    assert not selftest.judge(Heard("5", 0, 60, "ms=60", 60))
