@@ -81,6 +81,8 @@ PROFILES = {
         "cs_pin": 22,
         "phi2_pin": 26,
         "irq_pin": 12,
+        "mt8880_rx": True,  # the chip's receiver on the line through the hybrid (docs/sbc.md)
+        "loop_pin": 16,  # self-test loop relay K2
         "hook_pin": 23,
         "mute_pin": 24,
         "uart": None,

@@ -102,3 +102,21 @@ def test_the_cli_self_tests_an_mt8880_board(capsys):
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith(" 1/16 '1' pass  ") and out[0].endswith(" ms"), out[0]
     assert out[-1] == "selftest: 16/16 keys pass, 16/16 heard"
+
+
+def test_a_pico_built_without_line_sense_refuses_selftest_clearly(capsys):
+    with SimBoard("pico", VirtualClock(), config={"rx_adc": None}) as sb:
+        ev = _selftest(sb, run_ms=300)
+        assert ev == ["ERR bad-arg this board has no receive path and loop relay"]
+        assert sb.line_if.loop_log == []  # the loop relay never closed
+
+    class Args:
+        port = "sim://pico?rx_adc=null"  # the same override as a sim:// query
+        timeout = 1.0
+
+    assert cli_selftest.run(Args()) == 3
+    err = capsys.readouterr().err
+    assert err.strip() == (
+        "tonebridge selftest: board refused the sequence: "
+        "this board has no receive path and loop relay"
+    )

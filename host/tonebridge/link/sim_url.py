@@ -65,6 +65,9 @@ def _overrides(name: str, opts: dict) -> dict:
                 f"unknown sim:// option {k!r} (known: record, rate, hwid, watchdog_ms, "
                 f"or a profile key: {', '.join(sorted(boards.PROFILES[name]))})"
             )
+        if v == "null":  # as in tonebridge.json: a board built without that part
+            out[k] = None
+            continue
         try:
             out[k] = int(v)
         except ValueError:
