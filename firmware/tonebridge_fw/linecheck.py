@@ -27,7 +27,7 @@ from tonebridge_fw.verify import Verifier
 
 
 class LineCheck:
-    def __init__(self, verify=False, selftest=False):
+    def __init__(self, verify, selftest):
         self.verifier = Verifier() if verify else None
         self.verify = verify
         self.can_selftest = selftest  # a receive path and a loop relay

@@ -19,15 +19,21 @@ class EarRig(Rig):
         self.loop = []  # loop relay actions
         self.local = []  # plays marked local (the self-test)
         self._hear = []  # (due ms, Heard)
+        self.cancel_after_ms = 0  # a player slow to act on a cancel
+        self._cancel_at = None
         Rig.__init__(self, boot)
         self.eng = engine.Engine(self.clock, boot, verify=verify, selftest=can_selftest)
         self.pump()
 
     def pump(self):
+        if self._cancel_at is not None and self.clock() >= self._cancel_at:
+            self._cancel_at = None
+            for ev in self.player.cancel():
+                self.eng.player_event(ev)
         for act in self.eng.actions():
             self._act(act)
         for ev in self.player.service():
-            if ev[0] == "finished" and ev[2] not in self.deaf:
+            if ev[0] == "finished" and ev[2] not in self.deaf and ev[3] != "!":
                 key = ev[3]
                 t = self.clock()
                 lo, hi = keypad.freqs(key)
@@ -64,6 +70,9 @@ class EarRig(Rig):
             if len(act) > 3 and act[3]:
                 self.local.append(act[1])
         elif act[0] == "cancel":
+            if self.cancel_after_ms:
+                self._cancel_at = self.clock() + self.cancel_after_ms
+                return
             for ev in self.player.cancel():
                 self.eng.player_event(ev)
         elif act[0] == "hook":
@@ -132,6 +141,40 @@ def test_a_stray_tone_confirms_nothing():
     r.eng.heard(Heard("9", r.clock() - 20, r.clock(), "ms=20", 20))
     r.run(600)
     assert r.events("1")[-1] == "ABORT 1 not-heard verified=0"
+    assert not _heard(r.events("1"))
+
+
+def test_a_digit_heard_while_it_still_plays_is_confirmed_at_once():
+    # a held key: the receiver may report the tone before the player finished it
+    r = EarRig()
+    r.request("1", "SEND tone=500 gap=60 5")
+    r.run(300)
+    r.eng.heard(Heard("5", 20, 280, "ms=260", 260))
+    r.pump()
+    assert r.events("1") == ["START 0 5", "HEARD 0 5 ms=260"]
+    r.run(800)
+    ev = r.events("1")
+    assert _heard(ev) == ["HEARD 0 5 ms=260"]  # heard again at its end: not counted twice
+    assert ev[-1] == "DONE 1 verified=1"
+
+
+def test_a_hook_flash_is_not_listened_for():
+    r = EarRig()
+    r.request("1", "SEND dialect=tonebridge tone=60 gap=60 flash=100 1^2")  # "^": the wire's "!"
+    r.run(1000)
+    assert r.events("1")[-1] == "DONE 3 verified=2"
+    assert not [f for f in r.frames if f[2].startswith("FAULT")]
+
+
+def test_one_fault_while_the_player_is_slow_to_stop():
+    r = EarRig()
+    r.deaf = (0,)
+    r.cancel_after_ms = 100
+    r.request("1", "SEND tone=60 gap=60 123456")
+    r.run(1500)
+    faults = [f[2] for f in r.frames if f[2].startswith("FAULT")]
+    assert faults == ["FAULT line digit 0 key 1 not heard on the line"]
+    assert r.events("1")[-1] == "ABORT 3 not-heard verified=1"
 
 
 def test_a_board_that_does_not_verify_says_nothing_of_it():
@@ -183,7 +226,11 @@ def test_selftest_is_refused_unless_the_board_can_and_the_line_is_free():
     assert r.request("1", "SELFTEST") == "ERR bad-arg this board has no receive path and loop relay"
     r = EarRig()
     assert r.request("2", "SELFTEST now").startswith("ERR bad-arg SELFTEST takes only boot=")
+    for i, opt in enumerate(("a=1", "x=1")):
+        rep = r.request("2" + "ab"[i], "SELFTEST " + opt)
+        assert rep.startswith("ERR bad-arg SELFTEST takes only boot="), rep
     assert r.request("3", "SELFTEST boot=dead").startswith("ERR boot board restarted")
+    assert r.request("3a", "SELFTEST boot=0000").startswith("ERR boot board restarted")
     assert r.request("4", "SELFTEST boot=b007").startswith("OK state=playing")
     assert r.request("5", "SELFTEST").startswith("ERR busy the self-test runs on hook")
     r.run(2600)
