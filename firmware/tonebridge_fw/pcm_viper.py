@@ -6,7 +6,7 @@ loop. adc_i2s runs selftest() once before it uses it.
 
   to_codes(buf, start, count)   buf[i] = (buf[i] ^ 0x8000) >> 4 for i in start..start+count-1
                                 (buf: an array('H') read and written through ptr16)
-No Python object is touched inside the loop and nothing allocates.
+No Python object is touched inside the loop and nothing allocates (one call a chunk).
 """
 
 # ptr16 is a viper built-in, known only inside @micropython.viper functions
@@ -16,13 +16,16 @@ import micropython
 
 
 @micropython.viper
-def to_codes(buf, start: int, count: int):
+def codes(p: int, q: int, buf):
+    # p, q first: viper keeps its first locals (the parameters) in registers
     b = ptr16(buf)
-    i = start
-    q = start + count
-    while i < q:
-        b[i] = (b[i] ^ 0x8000) >> 4
-        i += 1
+    while p < q:
+        b[p] = (b[p] ^ 0x8000) >> 4
+        p += 1
+
+
+def to_codes(buf, start, count):
+    codes(start, start + count, buf)
 
 
 def selftest(portable):
