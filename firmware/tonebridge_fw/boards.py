@@ -101,7 +101,7 @@ PROFILES = {
         "rx_sck_pin": 18,
         "rx_ws_pin": 19,
         "rx_sd_pin": 35,
-        "rx_gain": 2.0,  # the sense stage U4's gain (the ADC's 2.1 Vrms full scale: +6.5 dBm)
+        "rx_gain": 2.0,  # the sense stage U4's gain: the ADC (2.1 Vrms) clips at +2.6 dBm
         "loop_pin": 23,  # self-test loop relay K2
         "led_pin": 2,
         "uart": None,
@@ -121,7 +121,7 @@ PROFILES = {
         "rx_sck_pin": 15,
         "rx_ws_pin": 16,
         "rx_sd_pin": 17,
-        "rx_gain": 2.0,  # the sense stage U4's gain (the ADC's 2.1 Vrms full scale: +6.5 dBm)
+        "rx_gain": 2.0,  # the sense stage U4's gain: the ADC (2.1 Vrms) clips at +2.6 dBm
         "loop_pin": 6,  # self-test loop relay K2
         "led_pin": 48,
         "uart": None,
@@ -162,6 +162,7 @@ _INT_KEYS = (
     "rx_sck_pin",
     "rx_ws_pin",
     "rx_sd_pin",
+    "rx_rate",
     "loop_pin",
 )
 FLASH_RANGE = (50, 1500)  # dialstring.FLASH_MIN_MS, FLASH_MAX_MS

@@ -126,3 +126,15 @@ def test_the_ear_hands_out_12_bit_codes_in_order_and_counts_what_it_lost():
     got.clear()
     assert ear.poll(take) == 256 and ear.lost == 0
     assert got == list(((expect16(k0 + np.arange(256)) & 0xFFFF) ^ 0x8000) >> 4)
+
+
+def test_a_board_whose_adc_runs_at_16_khz_still_verifies_its_digits():
+    from tonebridge.sim import SimBoard, VirtualClock, play_on_board
+
+    with SimBoard("esp32-i2s", VirtualClock(), config={"rx_rate": 16000}) as sb:
+        res = play_on_board(sb, "5#9", "catapult", 40, 40, lead_ms=30)
+        ev = [f[3] for f in res["frames"] if f[1] == "!"]
+        assert [e.split()[2] for e in ev if e.startswith("HEARD")] == ["5", "#", "9"]
+        assert ev[-1] == "DONE 3 verified=3"
+        (rx,) = [i for i in sb.modules["machine"].I2S.instances if i.mode == i.RX]
+        assert rx.rate == 16000

@@ -2,7 +2,8 @@
 # ESP32's second I2S peripheral in RX mode, its samples clocked by the I2S peripheral (the
 # ADC's frame clock is the ESP32's WS; the port's DMA moves them), never by a Python loop.
 #
-#   ear = I2sEar(profile)    # "rx_i2s": I2S id (1), "rx_sck_pin", "rx_ws_pin", "rx_sd_pin"
+#   ear = I2sEar(profile)    # "rx_i2s": I2S id (1), "rx_sck_pin", "rx_ws_pin", "rx_sd_pin",
+#                            # "rx_rate" (default 8000 Hz; the receiver takes any rate)
 #   ear.start()              # the I2S RX channel and its DMA run; no CPU per sample
 #   ear.poll(fn, limit)      # fn(buf, start, count) for the samples that arrived since the
 #                            # last poll (one or two pieces: the ring wraps), at most `limit`
@@ -83,7 +84,7 @@ class I2sEar:
             pin_class(profile["rx_sd_pin"]),
         )
         self.id = profile.get("rx_i2s", 1)
-        self.rate = rate
+        self.rate = profile.get("rx_rate") or rate  # 8000; 16000 if the ADC needs it
         self.volts_per_code = VOLTS_PER_CODE
         self.buf = array("H", [0] * RING_SAMPLES)  # the ring: 12-bit codes once converted
         mv = memoryview(self.buf)
