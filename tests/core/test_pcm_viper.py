@@ -4,13 +4,12 @@ tests/core/viper_shim.py and under MicroPython's unix port (a real native emitte
 the portable loop's codes; mpy-cross's armv6m output shows its loop calls nothing."""
 
 import os
-import subprocess
-import sys
 from array import array
 from pathlib import Path
 
 import pytest
 import viper_cycles
+from mp_unix import run_script
 from tonebridge_fw.backends import adc_i2s
 from viper_shim import load_viper_module
 
@@ -60,18 +59,9 @@ print("SAME", a == b)
 
 
 def test_kernel_under_real_micropython(tmp_path):
-    import micropython_unix  # noqa: F401  (the dev dependency; fails loudly if missing)
-
     script = tmp_path / "real.py"
     script.write_text(_REAL.format(fw=str(REPO / "firmware")))
-    proc = subprocess.run(
-        [sys.executable, "-m", "micropython_unix", str(script)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert proc.stdout.split() == ["KERNEL", "True", "SAME", "True"]
+    assert run_script(script).split() == ["KERNEL", "True", "SAME", "True"]
 
 
 @pytest.mark.skipif(

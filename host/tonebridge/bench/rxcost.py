@@ -29,6 +29,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from .objdump import disassemble
+
 FW = Path(__file__).resolve().parents[3] / "firmware" / "tonebridge_fw"
 OBJDUMP = "xtensa-lx106-elf-objdump"
 ESP32_HZ = 240_000_000
@@ -66,21 +68,8 @@ def _functions(data: bytes) -> list[bytes]:
         i = e + 2
 
 
-def _disasm(code: bytes, tmp: str) -> list[tuple[int, str]]:
-    f = Path(tmp) / "fn.bin"
-    f.write_bytes(code)
-    text = subprocess.run(
-        [OBJDUMP, "-D", "-b", "binary", "-m", "xtensa", str(f)],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    ins = []
-    for line in text.splitlines():
-        m = re.match(r"\s*([0-9a-f]+):\s+[0-9a-f]+\s+(.*)", line)
-        if m:
-            ins.append((int(m.group(1), 16), m.group(2).strip()))
-    return ins
+def _disasm(code: bytes) -> list[tuple[int, str]]:
+    return disassemble(code, [OBJDUMP, "-m", "xtensa"], r"\s*([0-9a-f]+):\s+[0-9a-f]+\s+(.*)")
 
 
 _BRANCH = re.compile(r"(b\w*|j)\s+(?:(?:a\d+),\s*)*(?:[-\w]+,\s*)?0x([0-9a-f]+)$")
@@ -152,7 +141,7 @@ def loop_costs(source: Path) -> list:
             check=True,
             capture_output=True,
         )
-        return [_loop(_disasm(code, tmp)) for code in _functions(mpy.read_bytes())]
+        return [_loop(_disasm(code)) for code in _functions(mpy.read_bytes())]
 
 
 def run(log=print) -> dict:
