@@ -19,10 +19,11 @@
 # the REPL, then the watchdog resets the board back into service. "rx_adc": the ADC input of
 # the line sense (the board hears its line and verifies every digit it sends; hw/
 # line-interface.md), "rx_i2s" (ESP32): the I2S id of the line sense's I2S ADC (PCM1860) with
-# its pins "rx_sck_pin", "rx_ws_pin", "rx_sd_pin" (the same role as "rx_adc" on rp2),
-# "rx_gain": the sense stage's gain, "loop_pin": the self-test loop relay, "mt8880_rx": true when the MT8880's
-# receive side (IN+/IN-) hears the line through the hybrid (the chip's receiver verifies every
-# digit); `null` in tonebridge.json for a board built without them (sends not verified).
+# its pins "rx_sck_pin", "rx_ws_pin", "rx_sd_pin" (the same role as "rx_adc" on rp2) and
+# "rx_rate" (8000 by default), "rx_gain": the sense stage's gain, "loop_pin": the self-test
+# loop relay, "mt8880_rx": true when the MT8880's receive side (IN+/IN-) hears the line through
+# the hybrid (the chip's receiver verifies every digit); `null` in tonebridge.json for a board
+# built without them (sends not verified).
 # "flash_ms": the board's hook flash length (FLASH and the tonebridge dialect's '!'),
 # 50-1500 ms, 100 by default. "country" (e.g. "us", "uk", "cept"; absent: off): on a board that
 # hears its line, detect call progress with that country's tones (cptones.py,

@@ -1,6 +1,7 @@
 """Verified sends through the APIs: the board (a simulated Pico, which hears its line through
-its ADC, or an ESP32 through its I2S ADC) confirms every digit; a broken line interface makes the send fail like any other
-failure, with the digit not heard named, and both APIs carry the verified count."""
+its ADC, or an ESP32 through its I2S ADC) confirms every digit; a broken line interface makes
+the send fail like any other failure, with the digit not heard named, and both APIs carry the
+verified count."""
 
 from __future__ import annotations
 

@@ -1,8 +1,9 @@
-"""Call progress end to end on a simulated Pico and ESP32 (issue 12 item 4): a scripted exchange
-(tonebridge.sim.exchange) sends dial tone, ringback and a voice down the line; the board's own
-receive path (the rp2 ADC model and its DMA ring, or the ESP32's I2S ADC model; listen.py) feeds the firmware's
-callprogress.Detector beside the DTMF receiver; the engine holds `SEND dialtone=` until dial
-tone is heard and reports PROGRESS as the line changes. Profile "country" turns it on."""
+"""Call progress end to end on a simulated Pico and ESP32 (issue 12 item 4): a scripted
+exchange (tonebridge.sim.exchange) sends dial tone, ringback and a voice down the line; the
+board's own receive path (the rp2 ADC model and its DMA ring, or the ESP32's I2S ADC model;
+listen.py) feeds the firmware's callprogress.Detector beside the DTMF receiver; the engine holds
+`SEND dialtone=` until dial tone is heard and reports PROGRESS as the line changes. Profile
+"country" turns it on."""
 
 import pytest
 from tonebridge.analysis import decode_multimon
