@@ -17,6 +17,7 @@ setup: sysdeps $(STAMP) $(NPM_STAMP)
 # downloaded at run time). Installed when root on Debian; otherwise named, and setup fails.
 SYSTOOLS := sox:sox multimon-ng:multimon-ng node:nodejs npm:npm curl:curl \
             arm-none-eabi-objdump:binutils-arm-none-eabi ngspice:ngspice \
+            xtensa-lx106-elf-objdump:binutils-xtensa-lx106 \
             chromium:chromium chromedriver:chromium-driver /usr/sbin/mosquitto:mosquitto
 # Shared libraries (file pattern:Debian package): spandsp's DTMF generator, the bench's
 # software reference (host/tonebridge/bench/spandsp.py, through ctypes)
