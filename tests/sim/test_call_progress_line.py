@@ -38,6 +38,7 @@ def _board(country, exchange, board="pico"):
         ("cept", "esp32s3-i2s"),
     ],
 )
+@pytest.mark.slow
 def test_dial_tone_then_ringing_then_answer(country, board):
     ex = Exchange(country, level_dbm=-16)
     # dial tone until just after the first digit (CEPT dial tone is recognised after 1.8 s,

@@ -66,6 +66,7 @@ def test_selftest_is_refused_off_hook_and_without_a_receive_path():
         assert ev[0].startswith("ERR bad-arg this board has no receive path")
 
 
+@pytest.mark.slow
 def test_the_cli_prints_every_key_and_exits_0(capsys):
     class Args:
         port = "sim://pico"
