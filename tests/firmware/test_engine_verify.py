@@ -96,6 +96,7 @@ def test_every_digit_heard_is_reported_and_counted():
     assert ev[-1] == "DONE 3 verified=3"
     assert kv(r.request("2", "RESULT 1"))["verified"] == "3"
     assert not [f for f in r.frames if f[2].startswith("FAULT")]
+    assert r.loop == [] and r.local == []  # a send never touches the loop relay
 
 
 def test_done_waits_for_the_last_digit_to_be_heard():

@@ -56,6 +56,7 @@ MODULES = {
                 "tests/firmware/test_engine.py",
                 "tests/firmware/test_flash.py",
                 "tests/firmware/test_engine_verify.py",
+                "tests/firmware/test_engine_progress.py",
             ],
             ["tests/protocol/test_client.py"],
         ],
