@@ -158,7 +158,7 @@ def test_modal_form_follows_filter_json():
 def test_steady_state_of_a_constant_duty_is_the_dc_gain():
     # 50 % duty forever: the line settles at VDD/2 times the chain's DC gain (0: AC-coupled),
     # and its ripple is the carrier through the filter
-    from tonebridge.sim.analog import LineRecorder
+    from tonebridge.sim.line_recorder import LineRecorder
 
     rec = LineRecorder()
     ch = PeriodChain(rec, "x")

@@ -31,9 +31,11 @@ import types
 from pathlib import Path
 
 from . import machine as sim_machine
-from .analog import LineInterface, LineRecorder, OutputChain
+from .analog import OutputChain
 from .clock import VirtualClock
+from .line_recorder import LineRecorder
 from .line_sense import BIAS_V, LineSense
+from .line_switches import LineInterface
 from .loader import (
     FIRMWARE_ROOT,
     FirmwareLoader,
@@ -390,7 +392,7 @@ class SimBoard:
         return self.runtime.behind_s()
 
     def seed_line_fault(self, kind: str, value=None) -> None:
-        """Break the line interface now (analog.LineSwitches.seed_fault): ``relay``,
+        """Break the line interface now (line_switches.LineSwitches.seed_fault): ``relay``,
         ``transformer`` or ``attenuation`` (``value`` dB)."""
         if self.hw is not None:
             self.hw.sync()

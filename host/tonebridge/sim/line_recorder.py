@@ -1,0 +1,192 @@
+"""``LineRecorder``: the line signal of one simulated board.
+
+It collects, per source (the PWM chain, an I2S DAC's chain, an MT8880's output),
+``(start_us, rate, volts)`` segments and renders one continuous line signal at any output rate,
+multiplied by the line switches ("gates": hook relay, mute, a seeded open transformer) at the
+times they changed (line_switches.py sets them).
+"""
+
+from __future__ import annotations
+
+import os
+import wave
+
+import numpy as np
+from scipy import signal
+
+
+class LineRecorder:
+    """Line signal of one board, assembled from per-source sampled segments."""
+
+    def __init__(self, drop_gated: bool = False):
+        """``drop_gated``: do not store segments the line switches cut off entirely (on-hook
+        or muted throughout): the rendered line is the same, memory stays bounded for a
+        board left running (``samples(gated=False)`` then lacks those stretches)."""
+        self._segs: dict[str, list] = {}
+        self._gates: dict[str, list] = {}
+        self._flushers: list = []
+        self.drop_gated = drop_gated
+        self.dropped_samples = 0
+        self._end = 0.0
+        self.gain = 1.0  # the line's own loss between the board and the exchange (a fault)
+        # keep(t0, t1): keep a segment the line switches cut off (the self-test loop relay
+        # was closed then: the board's line sense hears it, the exchange does not)
+        self.keep = None
+
+    # ---- producers ---------------------------------------------------------------
+    def add_segment(self, source: str, start_us: float, rate: float, volts) -> None:
+        v = np.asarray(volts, dtype=np.float64)
+        if not v.size:
+            return
+        end = float(start_us) + v.size * 1e6 / rate
+        self._end = max(self._end, end)
+        if (
+            self.drop_gated
+            and self._cut_throughout(float(start_us), end)
+            and not (self.keep is not None and self.keep(float(start_us), end))
+        ):
+            self.dropped_samples += v.size
+            return
+        self._segs.setdefault(source, []).append((float(start_us), float(rate), v))
+
+    def _cut_throughout(self, t0: float, t1: float) -> bool:
+        for ev in self._gates.values():
+            state = None
+            for t, closed in ev:
+                if t <= t0:
+                    state = closed
+                elif t <= t1:
+                    state = None  # the switch moves inside the segment
+                    break
+                else:
+                    break
+            if state is False:
+                return True
+        return False
+
+    add = add_segment
+
+    def add_flusher(self, fn) -> None:
+        """``fn()`` is called before rendering so models push what they hold up to now."""
+        self._flushers.append(fn)
+
+    def set_gate(self, name: str, t_us: float, closed: bool) -> None:
+        """A switch in series with the line (hook relay, mute): closed passes the signal."""
+        ev = self._gates.setdefault(name, [])
+        if ev and ev[-1][0] > t_us:
+            raise ValueError("gate events must come in time order")
+        ev.append((float(t_us), bool(closed)))
+
+    def gate_log(self, name: str) -> list:
+        return list(self._gates.get(name, []))
+
+    # ---- consumers ---------------------------------------------------------------
+    def flush(self) -> None:
+        for fn in self._flushers:
+            fn()
+
+    def sources(self) -> list:
+        return sorted(self._segs)
+
+    def segments(self) -> list:
+        """Each source's segments as (start_us, rate, volts), in time order per source (the
+        stored lists themselves: read them, do not change them). Call flush() first for what
+        the models still hold."""
+        return list(self._segs.values())
+
+    def gate_names(self) -> list:
+        return list(self._gates)
+
+    def end_us(self) -> float:
+        self.flush()
+        end = self._end
+        for segs in self._segs.values():
+            for s, r, v in segs:
+                end = max(end, s + v.size * 1e6 / r)
+        return end
+
+    def _runs(self, source):
+        """Merge contiguous same-rate segments into runs: (start_us, rate, volts)."""
+        runs = []
+        for s, r, v in sorted(self._segs.get(source, []), key=lambda x: x[0]):
+            if runs:
+                s0, r0, parts, n0 = runs[-1]
+                if r0 == r and abs(s0 + n0 * 1e6 / r0 - s) < 0.5e6 / r:
+                    parts.append(v)
+                    runs[-1] = (s0, r0, parts, n0 + v.size)
+                    continue
+            runs.append((s, r, [v], v.size))
+        return [(s, r, np.concatenate(p) if len(p) > 1 else p[0]) for s, r, p, _ in runs]
+
+    def samples(
+        self,
+        rate: float = 22050,
+        start_us: float = 0.0,
+        end_us: float | None = None,
+        sources=None,
+        gated: bool = True,
+    ) -> np.ndarray:
+        """The line voltage sampled at ``rate`` from ``start_us`` to ``end_us`` (default: end
+        of the last segment)."""
+        self.flush()
+        if end_us is None:
+            end_us = self.end_us()
+        n = max(0, int(np.floor((end_us - start_us) * rate / 1e6)))
+        t = start_us + np.arange(n) * (1e6 / rate)
+        out = np.zeros(n)
+        for src in sources or self.sources():
+            for s, r, v in self._runs(src):
+                if v.size == 0:
+                    continue
+                tv_end = s + (v.size - 1) * 1e6 / r
+                i0 = np.searchsorted(t, s, side="left")
+                i1 = np.searchsorted(t, tv_end, side="right")
+                if i1 <= i0:
+                    continue
+                tv = s + np.arange(v.size) * (1e6 / r)
+                if r > 1.1 * rate and v.size > 60:
+                    v = self._anti_alias(v, r, rate)
+                out[i0:i1] += np.interp(t[i0:i1], tv, v)
+        if gated:
+            for name in self._gates:
+                out *= self.gate_at(name, t)
+            out *= self.gain
+        return out
+
+    _aa_cache: dict = {}
+
+    @classmethod
+    def _anti_alias(cls, v, r, rate):
+        """Zero-phase low-pass below the output Nyquist before resampling (as any recorder's
+        anti-aliasing filter would): nothing above rate/2 folds back into the band."""
+        key = (r, rate)
+        sos = cls._aa_cache.get(key)
+        if sos is None:
+            sos = signal.butter(8, 0.45 * rate, fs=r, output="sos")
+            cls._aa_cache[key] = sos
+        return signal.sosfiltfilt(sos, v)
+
+    def gate_at(self, name: str, t_us) -> np.ndarray:
+        ev = self._gates.get(name, [])
+        t_us = np.asarray(t_us, dtype=np.float64)
+        if not ev:
+            return np.ones_like(t_us)
+        times = np.array([e[0] for e in ev])
+        vals = np.array([1.0 if e[1] else 0.0 for e in ev])
+        idx = np.searchsorted(times, t_us, side="right") - 1
+        res = np.where(idx >= 0, vals[np.clip(idx, 0, None)], 1.0 if not ev else 0.0)
+        return res
+
+    def write_wav(self, path, rate: int = 22050, full_scale_v: float = 2.0, **kw) -> int:
+        """Write the line signal as 16-bit mono WAV (``full_scale_v`` volts = full scale).
+        Returns the number of samples written."""
+        x = self.samples(rate, **kw)
+        pcm = np.clip(np.round(x / full_scale_v * 32767), -32768, 32767).astype("<i2")
+        tmp = f"{path}.tmp{os.getpid()}"
+        with wave.open(tmp, "wb") as w:
+            w.setnchannels(1)
+            w.setsampwidth(2)
+            w.setframerate(int(rate))
+            w.writeframes(pcm.tobytes())
+        os.replace(tmp, path)
+        return pcm.size
