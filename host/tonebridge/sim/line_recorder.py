@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import wave
+from bisect import bisect_right
 
 import numpy as np
 from scipy import signal
@@ -23,7 +24,9 @@ class LineRecorder:
         or muted throughout): the rendered line is the same, memory stays bounded for a
         board left running (``samples(gated=False)`` then lacks those stretches)."""
         self._segs: dict[str, list] = {}
+        self._starts: dict[str, list] = {}  # each source's segment starts, in the same order
         self._gates: dict[str, list] = {}
+        self._gate_cache: dict[str, tuple] = {}
         self._flushers: list = []
         self.drop_gated = drop_gated
         self.dropped_samples = 0
@@ -47,20 +50,24 @@ class LineRecorder:
         ):
             self.dropped_samples += v.size
             return
-        self._segs.setdefault(source, []).append((float(start_us), float(rate), v))
+        segs = self._segs.setdefault(source, [])
+        starts = self._starts.setdefault(source, [])
+        seg = (float(start_us), float(rate), v)
+        if not starts or starts[-1] <= seg[0]:
+            segs.append(seg)
+            starts.append(seg[0])
+        else:  # (out of order: kept sorted by start)
+            i = bisect_right(starts, seg[0])
+            segs.insert(i, seg)
+            starts.insert(i, seg[0])
 
     def _cut_throughout(self, t0: float, t1: float) -> bool:
-        for ev in self._gates.values():
-            state = None
-            for t, closed in ev:
-                if t <= t0:
-                    state = closed
-                elif t <= t1:
-                    state = None  # the switch moves inside the segment
-                    break
-                else:
-                    break
-            if state is False:
+        """Some switch is open from before ``t0`` to after ``t1`` (a switch that never moved
+        before ``t0`` does not count)."""
+        for name, ev in self._gates.items():
+            times = self._gate_table(name, ev)[0]
+            i = bisect_right(times, t0)
+            if i and not ev[i - 1][1] and bisect_right(times, t1) == i:
                 return True
         return False
 
@@ -167,15 +174,49 @@ class LineRecorder:
         return signal.sosfiltfilt(sos, v)
 
     def gate_at(self, name: str, t_us) -> np.ndarray:
-        ev = self._gates.get(name, [])
+        """1.0 where the switch ``name`` is closed at ``t_us``, else 0.0 (open before its first
+        event; always closed if it never had one)."""
+        ev = self._gates.get(name)
         t_us = np.asarray(t_us, dtype=np.float64)
         if not ev:
             return np.ones_like(t_us)
-        times = np.array([e[0] for e in ev])
-        vals = np.array([1.0 if e[1] else 0.0 for e in ev])
-        idx = np.searchsorted(times, t_us, side="right") - 1
-        res = np.where(idx >= 0, vals[np.clip(idx, 0, None)], 1.0 if not ev else 0.0)
-        return res
+        times, vals = self._gate_table(name, ev)
+        return vals[np.searchsorted(times, t_us, side="right")]
+
+    def _gate_table(self, name: str, ev: list):
+        """The event times and the levels (the one before the first event in front), built
+        again only when the switch moved (the line sense asks every few ms)."""
+        c = self._gate_cache.get(name)
+        if c is None or c[0] != len(ev):
+            times = np.array([e[0] for e in ev], dtype=np.float64)
+            vals = np.array([0.0] + [1.0 if e[1] else 0.0 for e in ev])
+            c = (len(ev), times, vals)
+            self._gate_cache[name] = c
+        return c[1], c[2]
+
+    def gate_level(self, name: str, t0: float, t1: float):
+        """The switch's level (1.0 closed, 0.0 open) if it stays the same from ``t0`` to
+        ``t1``, else None (``gate_at`` gives it instant by instant)."""
+        ev = self._gates.get(name)
+        if not ev:
+            return 1.0
+        times, vals = self._gate_table(name, ev)
+        i = bisect_right(times, t0)
+        return float(vals[i]) if bisect_right(times, t1) == i else None
+
+    def values_at(self, t_us) -> np.ndarray:
+        """The ungated line (the sum of the sources) at the instants ``t_us`` (any order),
+        linearly interpolated between each source's samples, across the join of segments
+        that follow each other too; 0 where a source has no samples. Call flush() first."""
+        t = np.asarray(t_us, dtype=np.float64)
+        out = np.zeros(t.size)
+        if not t.size:
+            return out
+        t0, t1 = float(t.min()), float(t.max())
+        for src, segs in self._segs.items():
+            for s, r, v in _pieces(segs, self._starts[src], t0, t1):
+                out += np.interp(t, s + np.arange(v.size) * (1e6 / r), v, left=0.0, right=0.0)
+        return out
 
     def write_wav(self, path, rate: int = 22050, full_scale_v: float = 2.0, **kw) -> int:
         """Write the line signal as 16-bit mono WAV (``full_scale_v`` volts = full scale).
@@ -190,3 +231,28 @@ class LineRecorder:
             w.writeframes(pcm.tobytes())
         os.replace(tmp, path)
         return pcm.size
+
+
+def _pieces(segs: list, starts: list, t0: float, t1: float) -> list:
+    """The parts of one source's segments (sorted by start) that instants in ``[t0, t1]``
+    need, a sample of margin each side, as (start_us, rate, volts); pieces that follow each
+    other without a gap (same rate, the next sample where the last one ended) joined."""
+    found = []
+    for k in range(bisect_right(starts, t1) - 1, -1, -1):
+        s, r, v = segs[k]
+        dt = 1e6 / r
+        if s + v.size * dt < t0 - 5e4:  # (50 ms of slack: segments may overlap a little)
+            break
+        lo = max(0, int((t0 - s) // dt))
+        hi = min(v.size, int(-((s - t1) // dt)) + 1)
+        if hi > lo:
+            found.append((s + lo * dt, r, v[lo:hi], lo == 0, hi == v.size))
+    out = []
+    for s, r, v, at_start, at_end in reversed(found):
+        if out:
+            ps, pr, pv, p_end = out[-1]
+            if pr == r and p_end and at_start and abs(ps + pv.size * 1e6 / pr - s) < 0.5e6 / r:
+                out[-1] = (ps, pr, np.concatenate((pv, v)), at_end)
+                continue
+        out.append((s, r, v, at_end))
+    return [(s, r, v) for s, r, v, _ in out]

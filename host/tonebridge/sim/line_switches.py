@@ -8,6 +8,8 @@ chip's GPIO).
 
 from __future__ import annotations
 
+from bisect import bisect_right
+
 import numpy as np
 
 
@@ -33,6 +35,7 @@ class LineSwitches:
         self.relay_fails = False
         self.loop_pin = profile.get("loop_pin")
         self.loop_log: list[tuple[float, bool]] = []  # (t_us, closed): self-test loop relay K2
+        self._loop_table = None  # loop_at's arrays, for len(loop_log) events
         recorder.keep = self._looped_between
         recorder.set_gate("hook", t_us, False)
         recorder.set_gate("mute", t_us, self.mute_pin is None)
@@ -87,10 +90,23 @@ class LineSwitches:
         t_us = np.asarray(t_us, dtype=np.float64)
         if not self.loop_log:
             return np.zeros_like(t_us)
-        times = np.array([e[0] for e in self.loop_log])
-        vals = np.array([1.0 if e[1] else 0.0 for e in self.loop_log])
-        idx = np.searchsorted(times, t_us, side="right") - 1
-        return np.where(idx >= 0, vals[np.clip(idx, 0, None)], 0.0)
+        times, vals = self._loop_arrays()
+        return vals[np.searchsorted(times, t_us, side="right")]
+
+    def loop_level(self, t0: float, t1: float):
+        """``loop_at``'s value if the same from ``t0`` to ``t1``, else None."""
+        if not self.loop_log:
+            return 0.0
+        times, vals = self._loop_arrays()
+        i = bisect_right(times, t0)
+        return float(vals[i]) if bisect_right(times, t1) == i else None
+
+    def _loop_arrays(self):
+        if self._loop_table is None or self._loop_table[0] != len(self.loop_log):
+            times = np.array([e[0] for e in self.loop_log], dtype=np.float64)
+            vals = np.array([0.0] + [1.0 if e[1] else 0.0 for e in self.loop_log])
+            self._loop_table = (len(self.loop_log), times, vals)
+        return self._loop_table[1], self._loop_table[2]
 
     def hook_changed(self, level, t_us) -> None:
         off = level == 1  # floating -> pull-down -> on-hook
