@@ -128,19 +128,30 @@ class _Tables:
         self.bmat = np.empty((2 * poles.size, parts))
         self.bmat[0::2], self.bmat[1::2] = beta.real, -beta.imag
         self._blocks = None
+        self._scaled: dict = {}
 
     def blocks(self):
-        """(L, phi^-i, phi^i, phi^(i+1), phi^L), i < L, as (L, modes) arrays: a run of periods
-        is computed in blocks of L, each mode's recursion ``z <- phi z + w`` as a cumulative
-        sum (see ``PeriodChain._run``). L keeps |phi|^-L below e^600 (no overflow); the
-        rounding error stays that of the largest term, i.e. relative 1e-16 of the state."""
+        """(L, phi^-i, phi^i) for i < L, as (L, modes) arrays: a run of periods is computed in
+        blocks of at most L, each mode's recursion ``z <- phi z + w`` as a cumulative sum
+        (see ``PeriodChain._run``). L keeps |phi|^-L below e^600 (no overflow); the rounding
+        error stays that of the largest term, i.e. relative 1e-16 of the state."""
         if self._blocks is None:
             decay = float(np.max(-np.log(np.abs(self.phi))))
-            size = int(max(1, min(256, 600.0 / max(decay, 1e-12))))
+            size = int(max(1, min(4096, 600.0 / max(decay, 1e-12))))
             i = np.arange(size, dtype=np.float64)[:, None]
             ph = self.phi[None, :]
-            self._blocks = (size, ph ** (-i), ph**i, ph ** (i + 1), self.phi**size)
+            self._blocks = (size, ph ** (-i), ph**i)
         return self._blocks
+
+    def scaled(self, scale: float):
+        """(forced states, line offsets) for a pin level ``scale`` (cached: it is VDD)."""
+        c = self._scaled.get(scale)
+        if c is None:
+            if len(self._scaled) > 8:
+                self._scaled.clear()
+            c = (self.wtab * scale, self.h * scale)
+            self._scaled[scale] = c
+        return c
 
 
 class PeriodChain:
@@ -191,34 +202,35 @@ class PeriodChain:
                 self.settled_periods += n
                 self._emit(np.tile(y, n), start_us, dt_us, n, period_s)
                 return
-        size, inv, pw, pw1, phi_l = t.blocks()
-        m = self.poles.size
-        nb = -(-n // size)
-        w = np.empty((nb * size, m), dtype=complex)
-        w[:n] = np.take(t.wtab, index, axis=0)  # forced state of each period, all modes
-        w[n:] = 0.0
+        lmax, inv, pw = t.blocks()
         if np.ndim(scale):
-            w[:n] *= scale[:, None]
+            w = np.take(t.wtab, index, axis=0) * scale[:, None]
+            hs = np.take(t.h, index, axis=0) * scale[:, None]
         else:
-            w[:n] *= scale
-        # within a block, from a zero state: z_j (after period j) = phi^j sum_{i<=j} phi^-i w_i
-        z = np.cumsum(w.reshape(nb, size, m) * inv, axis=1)
-        z *= pw
-        # plus what the block's starting state s_b becomes: phi^(j+1) s_b
-        start = np.empty((nb, m), dtype=complex)
-        sb = self.z
-        for b in range(nb):
-            start[b] = sb
-            sb = phi_l * sb + z[b, -1]
-        z += start[:, None, :] * pw1
-        z = z.reshape(-1, m)
-        # the line over each period follows from the state at its start
+            wtab, h = t.scaled(float(scale))
+            w = np.take(wtab, index, axis=0)  # the forced state of each period, every mode
+            hs = np.take(h, index, axis=0)
+        nb = -(-n // lmax)  # blocks of equal size (the last one shorter)
+        size = -(-n // nb)
         y = np.empty((n, parts))
-        y[0] = self.z.view(np.float64) @ t.bmat
-        if n > 1:
-            y[1:] = z[: n - 1].view(np.float64) @ t.bmat
-        y += np.take(t.h, index, axis=0) * np.reshape(scale, (-1, 1))
-        self.z = z[n - 1].copy()
+        z = self.z
+        for b0 in range(0, n, size):
+            b1 = min(n, b0 + size)
+            k = b1 - b0
+            # from the block's start state z: after period j of it,
+            # z_j = phi^j (phi z + sum_{i<=j} phi^-i w_i)
+            blk = w[b0:b1]
+            blk *= inv[:k]
+            np.cumsum(blk, axis=0, out=blk)
+            blk += t.phi * z
+            blk *= pw[:k]
+            # the line over each period follows from the state at its start
+            y[b0] = z.view(np.float64) @ t.bmat
+            if k > 1:
+                np.matmul(blk[: k - 1].view(np.float64), t.bmat, out=y[b0 + 1 : b1])
+            z = blk[k - 1].copy()
+        y += hs
+        self.z = z
         self._emit(y.reshape(-1), start_us, dt_us, n, period_s)
 
     def _emit(self, y, start_us, dt_us, n, period_s) -> None:

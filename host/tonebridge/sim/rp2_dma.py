@@ -22,6 +22,8 @@ from .rp2_mcu import (
     ctrl_field,
 )
 
+_FIELDS: dict = {}  # (mcu, CTRL) -> its fields, shared by every channel (read only)
+
 
 class DmaChannel:
     def __init__(self, engine, idx):
@@ -46,9 +48,16 @@ class DmaChannel:
         return self.fields()[name]
 
     def fields(self) -> dict:
-        """CTRL decoded into its fields (cached per value: the firmware rarely changes it)."""
+        """CTRL decoded into its fields (cached per value: a firmware uses a few values)."""
         if self._fields_of != self.ctrl:
-            self._fields = {n: ctrl_field(self.mcu, self.ctrl, n) for n in MCU[self.mcu]["ctrl"]}
+            key = (self.mcu, self.ctrl)
+            f = _FIELDS.get(key)
+            if f is None:
+                if len(_FIELDS) > 4096:
+                    _FIELDS.clear()
+                f = {n: ctrl_field(self.mcu, self.ctrl, n) for n in MCU[self.mcu]["ctrl"]}
+                _FIELDS[key] = f
+            self._fields = f
             self._fields_of = self.ctrl
         return self._fields
 
@@ -269,11 +278,14 @@ class DmaEngine:
                 waddrs = (ch.write & ~mask) | ((ch.write + woffs) & mask)
             else:
                 waddrs = ch.write + woffs
-            self._write_many(waddrs, vals, size, tt)
+            res = self.hw.mem.resolve(int(waddrs[0])) if from_adc and size == 2 else None
+            if res is not None and int(waddrs.max()) - int(waddrs[0]) + res[1] + 2 <= res[0].size:
+                # the samples' places in RAM; their values once the input exists (no write now:
+                # the firmware reads the ring only after fill_pending has filled them)
+                self.hw.adc.defer(tt, res[0], waddrs - int(waddrs[0]) + res[1], DMA_LATENCY)
+            else:
+                self._write_many(waddrs, vals, size, tt)
             last_write = int(waddrs[-1])
-            if from_adc and size == 2:
-                view, off = self.hw.mem.resolve(int(waddrs[0]))
-                self.hw.adc.defer(tt, view, waddrs - int(waddrs[0]) + off, DMA_LATENCY)
         # registers advance
         if inc_r:
             ch.read = (
