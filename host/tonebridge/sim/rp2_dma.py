@@ -95,6 +95,7 @@ class DmaEngine:
         self.irq_handlers: dict[int, object] = {}
         self.irq_queue: list = []
         self._shapes: dict = {}  # (CTRL, WRITE_ADDR) -> may its transfers wait (deferrable)
+        self._kinds: dict = {}  # configuration -> _kind()
 
     def reset(self) -> None:
         for ch in self.channels:
@@ -237,7 +238,69 @@ class DmaEngine:
         if nxt != ch.idx and nxt < len(self.channels):
             self.channels[nxt].trigger(t16)
 
+    def _kind(self, ch: DmaChannel):
+        """The two shapes every tone board uses, recognised once per configuration:
+        ("cc", slice) a run of 16/32-bit elements into one PWM slice's CC register;
+        ("ring", mask) 16-bit ADC FIFO reads into a write ring in RAM; else None."""
+        f = ch.fields()
+        key = (
+            ch.ctrl,
+            None if f["inc_read"] else ch.read,
+            None if f["inc_write"] else ch.write,
+        )
+        kind = self._kinds.get(key, False)
+        if kind is False:
+            kind = None
+            size = 1 << f["size"]
+            off = ch.write - self.c["pwm_base"]
+            if (
+                f["inc_read"]
+                and not f["inc_write"]
+                and not f["ring_size"]
+                and not f["bswap"]
+                and size in (2, 4)
+                and 0 <= off < 0x14 * len(self.hw.slices)
+                and off % 0x14 == 0x0C
+                and self.hw.mem.resolve(ch.write) is None
+            ):
+                kind = ("cc", self.hw.slices[off // 0x14])
+            elif self._adc_ring(ch) and size == 2 and not f["bswap"]:
+                kind = ("ring", (1 << f["ring_size"]) - 1)
+            if len(self._kinds) > 256:
+                self._kinds.clear()
+            self._kinds[key] = kind
+        return kind
+
     def transfer(self, ch: DmaChannel, tt: np.ndarray) -> None:
+        kind = self._kind(ch)
+        if kind is not None:
+            m = tt.size
+            if kind[0] == "cc":  # read a run of the buffer, each value to CC at its time
+                size = 2 if ch.fields()["size"] == 1 else 4
+                r = self.hw.mem.resolve(ch.read)
+                if r is not None and r[1] + m * size <= r[0].size:
+                    v = r[0][r[1] : r[1] + m * size].view(f"<u{size}").astype(np.uint32)
+                    if size == 2:
+                        v |= v << 16  # a narrow write is replicated across the word
+                    kind[1].log_write(tt, v)
+                    ch.read += m * size
+                    ch.count -= m
+                    ch.transfers += m
+                    ch.after = int(tt[-1])
+                    return
+            else:  # the ADC's samples: where they go now, their values once they exist
+                mask = kind[1]
+                base = ch.write & ~mask
+                r = self.hw.mem.resolve(base)
+                if r is not None and r[1] + mask + 1 <= r[0].size:
+                    offs = ((ch.write - base) + 2 * np.arange(m, dtype=np.int64)) & mask
+                    offs += r[1]
+                    self.hw.adc.defer(tt, r[0], offs, DMA_LATENCY)
+                    ch.write = base | ((ch.write + 2 * m) & mask)
+                    ch.count -= m
+                    ch.transfers += m
+                    ch.after = int(tt[-1])
+                    return
         f = ch.fields()
         m = tt.size
         size = 1 << f["size"]
