@@ -34,36 +34,40 @@ class DmaChannel:
         self.write = 0
         self.count = 0
         self.reload = 0
-        self.ctrl = 0
         self.busy = False
         self.after = 0  # t16 after which the next DREQ counts
         self.transfers = 0
         self.irq_pending = False
         self.claimed = False
         self.completions = 0
-        self._fields_of = None
-        self._fields: dict = {}
+        self.ctrl = 0
+
+    @property
+    def ctrl(self) -> int:
+        return self._ctrl
+
+    @ctrl.setter
+    def ctrl(self, value: int) -> None:
+        self._ctrl = value
+        key = (self.mcu, value)
+        f = _FIELDS.get(key)
+        if f is None:
+            if len(_FIELDS) > 4096:
+                _FIELDS.clear()
+            f = {n: ctrl_field(self.mcu, value, n) for n in MCU[self.mcu]["ctrl"]}
+            _FIELDS[key] = f
+        self.fl = f  # CTRL decoded into its fields (shared, read only)
 
     def f(self, name):
-        return self.fields()[name]
+        return self.fl[name]
 
     def fields(self) -> dict:
-        """CTRL decoded into its fields (cached per value: a firmware uses a few values)."""
-        if self._fields_of != self.ctrl:
-            key = (self.mcu, self.ctrl)
-            f = _FIELDS.get(key)
-            if f is None:
-                if len(_FIELDS) > 4096:
-                    _FIELDS.clear()
-                f = {n: ctrl_field(self.mcu, self.ctrl, n) for n in MCU[self.mcu]["ctrl"]}
-                _FIELDS[key] = f
-            self._fields = f
-            self._fields_of = self.ctrl
-        return self._fields
+        """CTRL decoded into its fields."""
+        return self.fl
 
     def ctrl_read(self) -> int:
         lsb, _ = MCU[self.mcu]["ctrl"]["busy"]
-        return self.ctrl | (int(self.busy) << lsb)
+        return self._ctrl | (int(self.busy) << lsb)
 
     def trigger(self, t16: int) -> None:
         if not self.f("en"):
@@ -105,7 +109,7 @@ class DmaEngine:
 
     def requests(self, ch: DmaChannel, limit: int, n: int) -> np.ndarray:
         """The next (at most n) DREQ instants of ``ch`` up to ``limit``."""
-        treq = ch.fields()["treq_sel"]
+        treq = ch.fl["treq_sel"]
         w0 = self.c["dreq_pwm_wrap0"]
         if w0 <= treq < w0 + self.c["pwm_slices"]:
             w = self.hw.slices[treq - w0].wraps_after(ch.after - DMA_LATENCY + 1, limit, n)
@@ -133,7 +137,7 @@ class DmaEngine:
 
     def _wrap_slice(self, ch: DmaChannel):
         """The PWM slice whose wrap paces ``ch``, or None."""
-        treq = ch.fields()["treq_sel"]
+        treq = ch.fl["treq_sel"]
         w0 = self.c["dreq_pwm_wrap0"]
         if w0 <= treq < w0 + self.c["pwm_slices"]:
             return self.hw.slices[treq - w0]
@@ -151,7 +155,7 @@ class DmaEngine:
         """``ch`` moves ADC samples from the FIFO into a ring in RAM (rp2_adc.py): the
         firmware only looks at the ring after reading the channel's registers, which
         ``Rp2Hardware.reg_read`` then answers with the transfers made (never deferred)."""
-        f = ch.fields()
+        f = ch.fl
         return (
             f["treq_sel"] == self.hw.adc.dreq
             and not f["inc_read"]
@@ -172,10 +176,10 @@ class DmaEngine:
         for ch in self.channels:
             if not ch.busy:
                 continue
-            key = (ch.ctrl, ch.write)
+            key = (ch._ctrl, ch.write)
             shape = self._shapes.get(key)
             if shape is None:
-                f = ch.fields()
+                f = ch.fl
                 shape = not f["en"] or (
                     self._wrap_slice(ch) is not None
                     and f["inc_read"]
@@ -194,14 +198,14 @@ class DmaEngine:
                 continue
             if not shape:
                 return False
-            if ch.fields()["en"] and self.pending(ch, limit) >= ch.count:
+            if ch.fl["en"] and self.pending(ch, limit) >= ch.count:
                 return False
         return True
 
     def run(self, limit: int) -> None:
         """Every busy channel's transfers up to ``limit``, completions and chains included."""
         for _ in range(100000):
-            active = [ch for ch in self.channels if ch.busy and ch.fields()["en"]]
+            active = [ch for ch in self.channels if ch.busy and ch.fl["en"]]
             if not active:
                 return
             plans = []
@@ -242,9 +246,9 @@ class DmaEngine:
         """The two shapes every tone board uses, recognised once per configuration:
         ("cc", slice) a run of 16/32-bit elements into one PWM slice's CC register;
         ("ring", mask) 16-bit ADC FIFO reads into a write ring in RAM; else None."""
-        f = ch.fields()
+        f = ch.fl
         key = (
-            ch.ctrl,
+            ch._ctrl,
             None if f["inc_read"] else ch.read,
             None if f["inc_write"] else ch.write,
         )
@@ -276,7 +280,7 @@ class DmaEngine:
         if kind is not None:
             m = tt.size
             if kind[0] == "cc":  # read a run of the buffer, each value to CC at its time
-                size = 2 if ch.fields()["size"] == 1 else 4
+                size = 2 if ch.fl["size"] == 1 else 4
                 r = self.hw.mem.resolve(ch.read)
                 if r is not None and r[1] + m * size <= r[0].size:
                     v = r[0][r[1] : r[1] + m * size].view(f"<u{size}").astype(np.uint32)
@@ -301,7 +305,7 @@ class DmaEngine:
                     ch.transfers += m
                     ch.after = int(tt[-1])
                     return
-        f = ch.fields()
+        f = ch.fl
         m = tt.size
         size = 1 << f["size"]
         if size == 8:
