@@ -43,6 +43,7 @@ from .loader import (
     make_uctypes_module,
 )
 from .netstack import NetState, make_network_module, make_socket_module
+from .netstack_tls import make_ssl_module
 from .period_chain import PeriodChain
 from .period_output import PeriodOutput
 from .pin_output import PinOutput
@@ -203,6 +204,7 @@ class SimBoard:
             self.net.reset()  # a reset takes the interface down and its sockets with it
             sim["network"] = make_network_module(self)
             sim["socket"] = make_socket_module(self)
+            sim["ssl"] = make_ssl_module(self)
         if self.hw is not None:
             sim["rp2"] = make_rp2_module(self.hw)
             sim["uctypes"] = make_uctypes_module(self)
