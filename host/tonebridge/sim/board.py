@@ -432,6 +432,13 @@ class SimBoard:
         with rt.cv:
             rt.cv.notify_all()
         rt.wake()
+        if rt.alive() and not rt.lockstep:
+            # the cooperative way first: the firmware thread sees `closed` at its next call
+            # into the board (check_async). An exception raised into it asynchronously can land
+            # while it holds a lock: the link's, or CPython's import lock (seen: an agent closed
+            # a board that missed its HELLO while the firmware was importing at boot, and no
+            # thread of that process could import anything again)
+            rt.thread.join(timeout=0.5)
         if rt.alive():
             if not rt.lockstep:
                 ctypes.pythonapi.PyThreadState_SetAsyncExc(
