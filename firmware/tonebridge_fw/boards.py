@@ -12,7 +12,7 @@
 # "uart": {"id": 0, "tx": 0, "rx": 1, "baudrate": 115200} when the protocol runs on a UART
 # instead of USB-CDC (None: USB-CDC / REPL stdio). "max_offhook_s": the line controller hangs
 # up by itself after this long off-hook. "wifi": {"ssid", "password"} and "mqtt": {"host",
-# "port", "user", "password", "keepalive"} (Wi-Fi boards: the protocol over an MQTT broker
+# "port", "user", "password", "keepalive", "tx_qos", "ssl", "ca"} (Wi-Fi boards: the protocol over an MQTT broker
 # instead of USB-CDC, mqttlink.py; umqtt.simple must be installed on the board). "watchdog_ms" (in tonebridge.json, e.g. 5000): the
 # app starts machine.WDT and feeds it once per healthy main-loop pass (off when absent);
 # after Ctrl-C a timer keeps it fed for "repl_grace_s" (default 600) so mpremote can work at
