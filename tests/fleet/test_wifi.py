@@ -67,6 +67,7 @@ def test_wifi_board_joins_the_broker_and_announces_itself(wfleet, tmp_path):
     assert board.crash is None and board.net.ssid == "door-lan"
 
 
+@pytest.mark.slow
 def test_wrong_wifi_password_keeps_retrying_and_never_reaches_the_broker(wfleet, tmp_path):
     obs = Observer(wfleet.broker, [f"tonebridge/v1/board/{HWID}/#"])
     fs = tmp_path / "fs"
@@ -87,6 +88,7 @@ def test_wrong_wifi_password_keeps_retrying_and_never_reaches_the_broker(wfleet,
     assert board.net.status == -3  # STAT_WRONG_PASSWORD
 
 
+@pytest.mark.slow
 def test_same_request_id_over_mqtt_plays_once(wfleet, tmp_path):
     need_tools("multimon-ng")
     board = wifi_board(wfleet, tmp_path)
@@ -110,6 +112,7 @@ def test_same_request_id_over_mqtt_plays_once(wfleet, tmp_path):
     assert heard(board) == "159#"  # once, not "159#159#"
 
 
+@pytest.mark.slow
 def test_send_through_a_front_end_plays_on_the_wifi_board(wfleet, tmp_path):
     need_tools("multimon-ng")
     board = wifi_board(wfleet, tmp_path)
