@@ -6,8 +6,11 @@ Each line is a real simulated board (the firmware's own files run per board, beh
 agent's real link layer, store and exactly-once records) and its recording is the simulated
 line signal decoded by multimon-ng. The board profile is the cheapest one measured on this
 2-core machine (docs/fleet.md, "Measured": esp32-i2s, the firmware's own renderer filling
-I2S DMA blocks, about a third of a simulated Pico's CPU per send); TONEBRIDGE_FLEET_BOARD
-picks another, TONEBRIDGE_FLEET_LINES another count (4 agents share them). The boards of one
+I2S DMA blocks, a quarter to a third of a simulated Pico's CPU per send), built without its
+receive path (`rx_i2s` null, the ESP32 boards' optional PCM1860: a simulated receiver verifying
+every digit costs as much again, figures in docs/fleet.md); TONEBRIDGE_FLEET_BOARD picks another
+(a sim:// URL without the scheme, e.g. `esp32-i2s` or `pico`), TONEBRIDGE_FLEET_LINES another
+count (4 agents share them). The boards of one
 agent share its process; on 2 cores 64 boards cannot all play in real time (the figures in
 docs/fleet.md), so the simulated boards fall behind the wall clock during the burst: what
 they play stays exact in board time (the recordings), and what the host's real-time bounds
@@ -37,10 +40,11 @@ def cpu_s(pid: int) -> float:
 def test_lines_across_four_agents_lose_and_duplicate_nothing(fleet):
     need_tools("multimon-ng")
     lines = int(os.environ.get("TONEBRIDGE_FLEET_LINES", "64"))
-    board = os.environ.get("TONEBRIDGE_FLEET_BOARD", "esp32-i2s")
+    board = os.environ.get("TONEBRIDGE_FLEET_BOARD", "esp32-i2s?rx_i2s=null")
     per = max(1, lines // AGENTS)
     t_start = time.monotonic()
-    agents = [fleet.agent(f"s{a}", sims=per, board=board) for a in range(AGENTS)]
+    ports = ("--port", f"sim://{board}") * per
+    agents = [fleet.agent(f"s{a}", sims=0, extra=ports) for a in range(AGENTS)]
     # one API user sends to every line at once: above the default rate limit (5/s, burst 20)
     conf = fleet.tmp / "fe.toml"
     conf.write_text(f"[limits]\nrate = {10.0 * lines}\nburst = {4 * lines}\n")
