@@ -43,6 +43,7 @@ from .loader import (
     make_uctypes_module,
 )
 from .netstack import NetState, make_network_module, make_socket_module
+from .netstack_tls import make_ssl_module
 from .period_chain import PeriodChain
 from .period_output import PeriodOutput
 from .pin_output import PinOutput
@@ -208,6 +209,7 @@ class SimBoard:
             self.net.reset()  # a reset takes the interface down and its sockets with it
             sim["network"] = make_network_module(self)
             sim["socket"] = make_socket_module(self)
+            sim["ssl"] = make_ssl_module(self)
         if self.hw is not None:
             sim["rp2"] = make_rp2_module(self.hw)
             sim["uctypes"] = make_uctypes_module(self)
@@ -435,6 +437,13 @@ class SimBoard:
         with rt.cv:
             rt.cv.notify_all()
         rt.wake()
+        if rt.alive() and not rt.lockstep:
+            # the cooperative way first: the firmware thread sees `closed` at its next call
+            # into the board (check_async). An exception raised into it asynchronously can land
+            # while it holds a lock: the link's, or CPython's import lock (seen: an agent closed
+            # a board that missed its HELLO while the firmware was importing at boot, and no
+            # thread of that process could import anything again)
+            rt.thread.join(timeout=0.5)
         if rt.alive():
             if not rt.lockstep:
                 ctypes.pythonapi.PyThreadState_SetAsyncExc(
