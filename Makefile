@@ -8,7 +8,7 @@ NPM_STAMP := node_modules/.installed
 LISTEN ?= 127.0.0.1:8080
 PYTEST_ARGS ?=
 
-.PHONY: setup test run lint bench clean sysdeps mutants deploy hil fleet
+.PHONY: setup test quick run lint bench clean sysdeps mutants deploy hil fleet
 
 setup: sysdeps $(STAMP) $(NPM_STAMP)
 
@@ -17,6 +17,7 @@ setup: sysdeps $(STAMP) $(NPM_STAMP)
 # downloaded at run time). Installed when root on Debian; otherwise named, and setup fails.
 SYSTOOLS := sox:sox multimon-ng:multimon-ng node:nodejs npm:npm curl:curl \
             arm-none-eabi-objdump:binutils-arm-none-eabi ngspice:ngspice \
+            xtensa-lx106-elf-objdump:binutils-xtensa-lx106 \
             chromium:chromium chromedriver:chromium-driver /usr/sbin/mosquitto:mosquitto
 # Shared libraries (file pattern:Debian package): spandsp's DTMF generator, the bench's
 # software reference (host/tonebridge/bench/spandsp.py, through ctypes)
@@ -50,6 +51,12 @@ $(NPM_STAMP): package.json package-lock.json | sysdeps
 
 test: setup
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# The suite less its slow, emulated-RP2040 and browser tests (make test runs those too): the
+# run to repeat while working, a few minutes here (docs/testing.md)
+QUICK := not slow and not emu and not browser
+quick: setup
+	$(BIN)/pytest -m "$(QUICK)" $(PYTEST_ARGS)
 
 lint: setup
 	$(BIN)/ruff check host firmware tests

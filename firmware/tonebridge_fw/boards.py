@@ -12,15 +12,18 @@
 # "uart": {"id": 0, "tx": 0, "rx": 1, "baudrate": 115200} when the protocol runs on a UART
 # instead of USB-CDC (None: USB-CDC / REPL stdio). "max_offhook_s": the line controller hangs
 # up by itself after this long off-hook. "wifi": {"ssid", "password"} and "mqtt": {"host",
-# "port", "user", "password", "keepalive"} (Wi-Fi boards: the protocol over an MQTT broker
+# "port", "user", "password", "keepalive", "tx_qos", "ssl", "ca"} (Wi-Fi boards: the protocol over an MQTT broker
 # instead of USB-CDC, mqttlink.py; umqtt.simple must be installed on the board). "watchdog_ms" (in tonebridge.json, e.g. 5000): the
 # app starts machine.WDT and feeds it once per healthy main-loop pass (off when absent);
 # after Ctrl-C a timer keeps it fed for "repl_grace_s" (default 600) so mpremote can work at
 # the REPL, then the watchdog resets the board back into service. "rx_adc": the ADC input of
 # the line sense (the board hears its line and verifies every digit it sends; hw/
-# line-interface.md), "loop_pin": the self-test loop relay, "mt8880_rx": true when the MT8880's
-# receive side (IN+/IN-) hears the line through the hybrid (the chip's receiver verifies every
-# digit); `null` in tonebridge.json for a board built without them (sends not verified).
+# line-interface.md), "rx_i2s" (ESP32): the I2S id of the line sense's I2S ADC (PCM1860) with
+# its pins "rx_sck_pin", "rx_ws_pin", "rx_sd_pin" (the same role as "rx_adc" on rp2) and
+# "rx_rate" (8000 by default), "rx_gain": the sense stage's gain, "loop_pin": the self-test
+# loop relay, "mt8880_rx": true when the MT8880's receive side (IN+/IN-) hears the line through
+# the hybrid (the chip's receiver verifies every digit); `null` in tonebridge.json for a board
+# built without them (sends not verified).
 # "flash_ms": the board's hook flash length (FLASH and the tonebridge dialect's '!'),
 # 50-1500 ms, 100 by default. "country" (e.g. "us", "uk", "cept"; absent: off): on a board that
 # hears its line, detect call progress with that country's tones (cptones.py,
@@ -94,6 +97,13 @@ PROFILES = {
         "level": 0.24,  # PCM5102A 2.1 Vrms full scale: about -11 dBm per tone on the line
         "hook_pin": 32,
         "mute_pin": 33,
+        # line sense into a PCM1860 I2S ADC on I2S1 (RX), hw/line-interface.md
+        "rx_i2s": 1,
+        "rx_sck_pin": 18,
+        "rx_ws_pin": 19,
+        "rx_sd_pin": 35,
+        "rx_gain": 2.0,  # the sense stage U4's gain: the ADC (2.1 Vrms) clips at +2.6 dBm
+        "loop_pin": 23,  # self-test loop relay K2
         "led_pin": 2,
         "uart": None,
     },
@@ -107,6 +117,13 @@ PROFILES = {
         "level": 0.24,  # PCM5102A 2.1 Vrms full scale: about -11 dBm per tone on the line
         "hook_pin": 4,
         "mute_pin": 5,
+        # line sense into a PCM1860 I2S ADC on I2S1 (RX), hw/line-interface.md
+        "rx_i2s": 1,
+        "rx_sck_pin": 15,
+        "rx_ws_pin": 16,
+        "rx_sd_pin": 17,
+        "rx_gain": 2.0,  # the sense stage U4's gain: the ADC (2.1 Vrms) clips at +2.6 dBm
+        "loop_pin": 6,  # self-test loop relay K2
         "led_pin": 48,
         "uart": None,
     },
@@ -142,13 +159,18 @@ _INT_KEYS = (
     "output_settle_ms",
     "flash_ms",
     "rx_adc",
+    "rx_i2s",
+    "rx_sck_pin",
+    "rx_ws_pin",
+    "rx_sd_pin",
+    "rx_rate",
     "loop_pin",
 )
 FLASH_RANGE = (50, 1500)  # dialstring.FLASH_MIN_MS, FLASH_MAX_MS
 
 
 # parts a board may be built without: null in tonebridge.json turns them off
-_OPTIONAL_KEYS = ("rx_adc", "loop_pin", "mt8880_rx")
+_OPTIONAL_KEYS = ("rx_adc", "rx_i2s", "loop_pin", "mt8880_rx")
 
 
 class ConfigError(ValueError):
@@ -157,7 +179,7 @@ class ConfigError(ValueError):
 
 def _check_net(key, v):
     """ "wifi": {"ssid", "password"}; "mqtt": {"host", "port", "user", "password", "keepalive",
-    "tx_qos"}."""
+    "tx_qos", "ssl", "ca"}."""
     if v is None:
         return
     if not isinstance(v, dict):
@@ -167,6 +189,13 @@ def _check_net(key, v):
         raise ConfigError("%s.%s must be a non-empty string" % (key, need))
     if key == "mqtt" and v.get("tx_qos", 0) not in (0, 1):
         raise ConfigError("mqtt.tx_qos must be 0 or 1")
+    if key == "mqtt" and v.get("ssl", False) not in (True, False):
+        raise ConfigError("mqtt.ssl must be true or false")
+    if key == "mqtt" and "ca" in v:
+        if not isinstance(v["ca"], str) or not v["ca"]:
+            raise ConfigError("mqtt.ca must be the path of a DER certificate on the board")
+        if v.get("ssl") is not True:
+            raise ConfigError("mqtt.ca needs mqtt.ssl true")
     for k in ("port", "keepalive"):
         if k in v and (not isinstance(v[k], int) or isinstance(v[k], bool) or v[k] <= 0):
             raise ConfigError("%s.%s must be a positive integer" % (key, k))

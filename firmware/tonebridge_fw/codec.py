@@ -78,12 +78,39 @@ def _make_table():
 _TABLE = _make_table()
 
 
-def crc16(data, crc=0xFFFF):
+def crc16_portable(data, crc=0xFFFF):
     """CRC-16/CCITT-FALSE of bytes-like `data` (check value of b"123456789" is 0x29B1)."""
     t = _TABLE
     for b in data:
         crc = ((crc << 8) & 0xFFFF) ^ t[((crc >> 8) ^ b) & 0xFF]
     return crc
+
+
+def first_bad_portable(data, p, q):
+    """Index of the first byte in data[p:q] that may not stand in a frame body (a control
+    character, non-ASCII, or a mark), or -1."""
+    for i in range(p, q):
+        o = data[i]
+        if o < 0x20 or o > 0x7E or o == 62 or o == 60 or o == 33:  # '>' '<' '!'
+            return i
+    return -1
+
+
+def _kernels():
+    """frame_viper's kernels where the port compiles viper and they give the portable loops'
+    results, else the portable loops (CPython: the host and the simulator; WebAssembly)."""
+    try:
+        from tonebridge_fw import frame_viper
+
+        frame_viper.init(_TABLE)
+        if frame_viper.selftest(crc16_portable, first_bad_portable):
+            return frame_viper.crc16, frame_viper.first_bad
+    except Exception:
+        pass
+    return crc16_portable, first_bad_portable
+
+
+crc16, first_bad = _kernels()
 
 
 def _hex4(n):
@@ -122,13 +149,15 @@ def encode(mark, rid, body):
         raise FrameError("bad id")
     if not body:
         raise FrameError("empty body")
-    for ch in body:
-        o = ord(ch)
-        if o < 0x20 or o > 0x7E or ch in MARKS:
-            raise FrameError("body has a mark or control character")
-    head = mark + rid + " " + body + " "
-    raw = head.encode()
-    if len(raw) + 5 > MAX_FRAME:
+    raw = (mark + rid + " " + body + " ").encode()
+    n = len(raw)
+    # the body's bytes (after "<mark><id> ", before the final space) are checked, not its
+    # characters: a loop over the str makes a 1-character string per character (on an RP2040
+    # ~4 ms and garbage for the collector per event frame). A character outside ASCII encodes
+    # to bytes >= 0x80, refused all the same.
+    if first_bad(raw, len(rid) + 2, n - 1) >= 0:
+        raise FrameError("body has a mark or control character")
+    if n + 5 > MAX_FRAME:
         raise FrameError("frame too long")
     return raw + b"*" + _hex4(crc16(raw)).encode() + b"\n"
 

@@ -1,4 +1,5 @@
-# The board's ear: its receive path (an ADC ring, backends/adc_rp2.py) feeding the DTMF
+# The board's ear: its receive path (an ADC ring: backends/adc_rp2.py on rp2, backends/
+# adc_i2s.py, an I2S ADC, on ESP32) feeding the DTMF
 # receiver (dtmf_rx.py), with what it heard converted to line units.
 #
 #   ears = make_listener(profile, ticks_ms, backend)  # None: the profile has no receive path
@@ -15,9 +16,11 @@
 #   ears.progress()                           # profile "country"): its state's name when it
 #                                             # changed since the last call, else None
 #
-# Levels: the receiver's amplitudes in ADC codes -> volts at the ADC pin (3.3 V / 4096 a code)
-# -> volts on the line (the sense stage's gain, profile "rx_gain", default 1.0) -> dBm into
-# 600 ohm. Profile keys: "rx_adc" (ADC input of the line sense), "rx_gain".
+# Levels: the receiver's amplitudes in ADC codes -> volts at the ADC pin (rp2: 3.3 V / 4096 a
+# code; ESP32: the I2S ADC's, ear.volts_per_code) -> volts on the line (the sense stage's gain,
+# profile "rx_gain", default 1.0) -> dBm into 600 ohm. Profile keys: "rx_adc" (rp2: ADC input
+# of the line sense), "rx_i2s" (ESP32: the I2S id of the ADC, with "rx_sck_pin", "rx_ws_pin",
+# "rx_sd_pin"), "rx_gain".
 
 from math import log
 
@@ -146,17 +149,27 @@ def make_listener(profile, ticks_ms, backend=None):
         from tonebridge_fw.mt8880_ear import ChipEar
 
         return ChipEar(backend, ticks_ms)  # the chip's own receiver
-    if profile.get("rx_adc") is None:
-        return None
     mcu = profile.get("mcu", "")
-    if not mcu.startswith("rp2"):
-        return None  # ESP32: no ADC path yet (its sends are not verified)
-    try:
-        from tonebridge_fw.backends.adc_rp2 import AdcEar
-    except ImportError:
-        return None  # a port without rp2/uctypes (MicroPython's unix port in tests)
-    ear = AdcEar(profile)
-    ears = Listener(ear, ticks_ms, 3.3 / 4096 / profile.get("rx_gain", 1.0))
+    if mcu.startswith("esp32"):
+        if profile.get("rx_i2s") is None:
+            return None
+        try:
+            from tonebridge_fw.backends.adc_i2s import I2sEar
+
+            ear = I2sEar(profile)  # an I2S ADC on the second I2S peripheral
+        except (ImportError, AttributeError):
+            return None  # a port without machine.I2S (MicroPython's unix port in tests)
+        volts_per_code = ear.volts_per_code
+    else:
+        if profile.get("rx_adc") is None or not mcu.startswith("rp2"):
+            return None
+        try:
+            from tonebridge_fw.backends.adc_rp2 import AdcEar
+        except ImportError:
+            return None  # a port without rp2/uctypes (MicroPython's unix port in tests)
+        ear = AdcEar(profile)
+        volts_per_code = 3.3 / 4096
+    ears = Listener(ear, ticks_ms, volts_per_code / profile.get("rx_gain", 1.0))
     if profile.get("country"):
         # call progress on the same samples (docs/callprogress.md)
         from tonebridge_fw.callprogress import Detector

@@ -115,6 +115,7 @@ def read_events(
                 raise
 
 
+@pytest.mark.slow
 def test_events_follow_each_digit_for_its_owner_only(srv):
     got_a, got_b = [], []
     stop = threading.Event()

@@ -94,6 +94,7 @@ def test_demo_prints_a_working_curl_line_and_records(tmp_path):
     assert proc.returncode in (0, -signal.SIGINT, 130)
 
 
+@pytest.mark.slow
 def test_serve_from_a_toml_config(tmp_path):
     port = free_port()
     cfg = tmp_path / "serve.toml"
@@ -139,6 +140,7 @@ owner = "ops"
             proc.kill()
 
 
+@pytest.mark.slow
 def test_demo_prints_the_dashboard_first_and_logs_json(tmp_path):
     """The first line serve prints is the dashboard's address (before the curl line); with
     --log-format json every log line on stderr is one JSON object."""

@@ -1,12 +1,14 @@
 """Verified sends through the APIs: the board (a simulated Pico, which hears its line through
-its ADC) confirms every digit; a broken line interface makes the send fail like any other
-failure, with the digit not heard named, and both APIs carry the verified count."""
+its ADC, or an ESP32 through its I2S ADC) confirms every digit; a broken line interface makes
+the send fail like any other failure, with the digit not heard named, and both APIs carry the
+verified count."""
 
 from __future__ import annotations
 
 import re
 import time
 
+import pytest
 from tonebridge.api.recording import sim_of
 
 USER, PW = "ops", "ops-pw"
@@ -32,8 +34,9 @@ def _wait(pred, timeout=20.0, what="condition"):
         time.sleep(0.05)
 
 
-def test_digits_are_verified_and_a_dead_relay_is_a_failure(start_server):
-    srv = start_server(sims=["pico"], auth=[f"{USER}:{PW}"], tweak=_tweak)
+@pytest.mark.parametrize("board", ["pico", "esp32-i2s"])
+def test_digits_are_verified_and_a_dead_relay_is_a_failure(start_server, board):
+    srv = start_server(sims=[board], auth=[f"{USER}:{PW}"], tweak=_tweak)
     srv.wait_boards()
     seen = []  # what the switchboard tells its listeners (GWS publishes from these)
     srv.bridge.board.listeners.append(lambda kind, call, info: seen.append((kind, info)))

@@ -247,3 +247,20 @@ def test_sim_cost_rows_go_to_the_measured_table():
     assert table.splitlines()[0].split()[-1] == "measured"
     assert "pico: one board process idle" in table and "0.010" in table
     assert "lines in real time" in table and "7 (first failing: 8)" in table
+
+
+def test_esp32_receive_cost_is_estimated_from_the_xtensawin_loops():
+    from tonebridge.bench import rxcost
+
+    res = rxcost.run(log=lambda m: None)
+    assert "skipped" not in res, res  # binutils-xtensa-lx106 (make setup installs it)
+    # each loop found, none calls out (a call in a per-sample loop would cost hundreds)
+    for f in ("pcm_viper.py", "goertzel_viper.py"):
+        for n, cycles, path in rxcost.loop_costs(rxcost.FW / f):
+            assert 5 < n < 80 and cycles < 120, (f, n, cycles)
+            assert not any(t.split()[0].startswith(("call", "excw")) for t in path), path
+    assert res["per_sample"] == res["convert"] + res["prep"] + 8 * res["bin1"]
+    assert res["ring_bytes"] == 2048 and res["dma_bytes"] == 8192
+    table = report.format_table(rxcost.rows(res))
+    assert "9 receive path, ESP32 (estimate)" in table
+    assert "RAM: I2S RX DMA buffers" in table

@@ -6,13 +6,13 @@ exact integers; mpy-cross's armv6m output gives their cost per sample on the RP2
 """
 
 import os
-import subprocess
 import sys
 from array import array
 from pathlib import Path
 
 import pytest
 import viper_cycles
+from mp_unix import run_script
 from tonebridge_fw import goertzel
 from viper_shim import load_viper_module
 
@@ -86,20 +86,11 @@ for freqs, n in ((DTMF, 160), (DTMF, 205), ((350, 440), 400)):
 
 
 def test_kernels_under_real_micropython(tmp_path):
-    import micropython_unix  # noqa: F401  (the dev dependency; fails loudly if missing)
-
     script = tmp_path / "real.py"
     script.write_text(
         _REAL.format(fw=str(REPO / "firmware"), tests=str(REPO / "tests" / "firmware"))
     )
-    proc = subprocess.run(
-        [sys.executable, "-m", "micropython_unix", str(script)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    lines = proc.stdout.splitlines()
+    lines = run_script(script).splitlines()
     assert lines[0] == "FAST True"  # the import-time self-test passed on a real viper
     cases = [ln.split() for ln in lines if ln.startswith("CASE")]
     assert len(cases) == 3

@@ -7,13 +7,13 @@ samples to synth.py's portable loops for every key, edge, pause and chunk split.
 
 import os
 import subprocess
-import sys
 import sysconfig
 from array import array
 from pathlib import Path
 
 import pytest
 import viper_cycles
+from mp_unix import run_script
 from tonebridge_fw import outchain, synth
 from tonebridge_fw.dialstring import compile_plan
 from tonebridge_fw.keypad import KEYS
@@ -367,8 +367,6 @@ if {bad!r}:
 
 
 def run_unix_micropython(tmp_path, bad_dir=""):
-    import micropython_unix  # noqa: F401  (the dev dependency; fails loudly if missing)
-
     script = tmp_path / "real_viper.py"
     script.write_text(
         _REAL_SCRIPT.format(
@@ -385,14 +383,7 @@ def run_unix_micropython(tmp_path, bad_dir=""):
             bad=str(bad_dir),
         )
     )
-    proc = subprocess.run(
-        [sys.executable, "-m", "micropython_unix", str(script)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    return proc.stdout.splitlines()
+    return run_script(script).splitlines()
 
 
 def test_kernels_under_real_micropython(tmp_path):

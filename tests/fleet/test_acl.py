@@ -49,6 +49,7 @@ def publish_as(fleet, user, password, messages):
         c.loop_stop()
 
 
+@pytest.mark.slow
 def test_an_agent_cannot_publish_a_line_its_user_is_not_allowed(secured):
     fleet = secured
     obs = Observer(fleet.broker, ["tonebridge/#"], user="admin", password=USERS["admin"])
@@ -83,6 +84,7 @@ def test_an_agent_cannot_publish_a_line_its_user_is_not_allowed(secured):
     assert "tonebridge/v1/line/a1-1/state" in seen
 
 
+@pytest.mark.slow
 def test_a_wrong_password_is_refused_clearly(secured):
     fleet = secured
     proc = subprocess.run(

@@ -8,6 +8,7 @@ import asyncio
 import base64
 
 import httpx
+import pytest
 from aiocometd_noloop import Client, ConnectionType, Extension
 from fleethelpers import PW, USER, wait_line_ready
 
@@ -30,6 +31,7 @@ def session(base):
     return {"Authorization": basic, "X-CSRF-TOKEN": token, "Cookie": cookie}
 
 
+@pytest.mark.slow
 def test_dtmf_sent_reaches_a_cometd_client_on_another_front_end(fleet):
     fleet.agent("a1")
     _, f1 = fleet.frontend("f1")

@@ -67,6 +67,7 @@ def test_sends_through_either_front_end_play_once_on_the_agents_boards(fleet):
     assert decode_dir(fleet.tmp / "rec" / "a2") == "456"
 
 
+@pytest.mark.slow
 def test_front_end_killed_mid_request_retry_elsewhere_plays_once(fleet):
     need_tools("multimon-ng")
     fleet.agent("a1")
@@ -109,6 +110,7 @@ def test_front_end_killed_mid_request_retry_elsewhere_plays_once(fleet):
         assert h.get(cat_url(f2, "c-a1-1")).json()["dtmfDigitsSent"] == 5
 
 
+@pytest.mark.slow
 def test_agent_killed_lines_offline_503_within_2s_then_back(fleet):
     need_tools("multimon-ng")
     agent = fleet.agent("a1")
@@ -152,6 +154,7 @@ def test_agent_killed_lines_offline_503_within_2s_then_back(fleet):
     assert decode_dir(fleet.tmp / "rec" / "a1") == "88"
 
 
+@pytest.mark.slow
 def test_hangup_through_one_front_end_is_seen_through_the_other(fleet):
     fleet.agent("a1")
     _, f1 = fleet.frontend("f1")

@@ -50,6 +50,7 @@ def run_cli(*args):
                           capture_output=True, text=True, timeout=60)  # fmt: skip
 
 
+@pytest.mark.slow
 def test_cli_errors_are_clear():
     r = run_cli("agent", "--sim", "pico")
     assert r.returncode == 2 and "--broker mqtt://HOST[:PORT] is required" in r.stderr

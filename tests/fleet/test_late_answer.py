@@ -12,9 +12,11 @@ import threading
 import time
 
 import httpx
+import pytest
 from fleethelpers import PW, USER, Observer, cat_url, decode_dir, need_tools, wait_line_ready
 
 
+@pytest.mark.slow
 def test_a_late_agent_answer_plays_nothing_unreported(fleet):
     need_tools("multimon-ng")
     agent = fleet.agent("a1")

@@ -47,6 +47,7 @@ def tls_fleet(tmp_path):
     fleet.close()
 
 
+@pytest.mark.slow
 def test_a_send_over_tls(tls_fleet):
     fleet = tls_fleet
     assert fleet.broker.url.startswith("mqtts://")
@@ -59,6 +60,7 @@ def test_a_send_over_tls(tls_fleet):
     assert wait_digits_sent(fe, "c-a1-1", 2)["dtmfDigitsSent"] == 2
 
 
+@pytest.mark.slow
 def test_an_untrusted_broker_certificate_is_refused(tls_fleet):
     proc = subprocess.run(
         [sys.executable, "-m", "tonebridge.cli", "agent", "--broker", tls_fleet.broker.url,

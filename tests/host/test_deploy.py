@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from tonebridge import deploy
 from tonebridge.cli import main
 
@@ -37,6 +38,7 @@ def test_dry_run_shows_the_mpremote_command(capsys):
     assert "mpremote connect /dev/ttyACM0" in out and "reset" in out
 
 
+@pytest.mark.slow
 def test_a_wifi_profile_also_gets_umqtt_simple_with_mip(capsys):
     wifi = ["--set", 'wifi={"ssid": "door-lan", "password": "pw"}',
             "--set", 'mqtt={"host": "192.0.2.10"}']  # fmt: skip
@@ -49,6 +51,7 @@ def test_a_wifi_profile_also_gets_umqtt_simple_with_mip(capsys):
     assert "mqtt.host must be a non-empty string" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_deploy_with_real_mpremote_onto_a_simulated_board(capsys):
     """The whole path a user runs: mpremote over a serial port (a pty to a simulated Pico
     whose REPL behaves as MicroPython's), onto a board that has no /lib/tonebridge_fw yet."""

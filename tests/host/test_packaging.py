@@ -13,6 +13,7 @@ import sys
 import threading
 from pathlib import Path
 
+import pytest
 from tonebridge import deploy
 
 FW = Path(deploy.FIRMWARE_DIR)
@@ -86,6 +87,7 @@ def _mip(port, source):
     )  # fmt: skip
 
 
+@pytest.mark.slow
 def test_mpremote_mip_install_from_a_path_and_from_a_url_onto_a_simulated_board():
     from tonebridge.link.pty import PtyBridge
 

@@ -71,6 +71,7 @@ def tx_ac():
     }
 
 
+@pytest.mark.slow
 def test_passband_ripple_697_to_1633_within_half_a_db(tx_ac):
     db = 20 * np.log10(np.abs(tx_ac["dtmf"]))
     assert db.max() - db.min() <= 0.5, np.round(db, 3)

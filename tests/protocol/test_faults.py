@@ -78,6 +78,7 @@ def open_with_retries(w, c, tries):
 
 @pytest.mark.parametrize("seed", range(6))
 @pytest.mark.parametrize("rate", [0.003, 0.01])
+@pytest.mark.slow
 def test_lossy_link_sends(worlds, seed, rate):
     """`rate` is the chance per byte of a fault (a third each: drop, bit flip, duplicate)."""
     w = worlds(seed=seed, drop=rate / 3, flip=rate / 3, dup=rate / 3)
@@ -95,6 +96,7 @@ def test_lossy_link_sends(worlds, seed, rate):
     assert led.total_tones() >= ok
 
 
+@pytest.mark.slow
 def test_heavy_loss_never_duplicates(worlds):
     """Bursts of heavy loss (7 % of bytes dropped, flipped or doubled, both ways) of 0.1-0.5 s,
     0.1-0.4 s apart: replies and events go missing mid-sequence, requests are retried into the
@@ -226,6 +228,7 @@ def test_unplugged_for_good_gives_clear_error(worlds):
     assert led.finished(out.request_id) == 6
 
 
+@pytest.mark.slow
 def test_duplicate_frames_on_the_wire(worlds):
     """Every frame the host writes arrives twice: nothing plays twice."""
     w = worlds(seed=9)

@@ -37,6 +37,7 @@ def test_client_flash_and_a_dial_string_with_a_flash():
         assert abs(length - want * 1000) <= 1000, got
 
 
+@pytest.mark.slow
 def test_cli_flash(capsys):
     rc = cli_main(["flash", "--port", "sim://pico"])
     err = capsys.readouterr().err

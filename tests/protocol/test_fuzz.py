@@ -43,6 +43,7 @@ def feed_chunks(dec, data, cuts):
 
 @settings(FAST, max_examples=3000)
 @given(st.binary(max_size=600), st.lists(st.integers(1, 64), max_size=20))
+@pytest.mark.slow
 def test_random_bytes_never_crash_or_grow(data, cuts):
     dec = codec.Decoder()
     for f in feed_chunks(dec, data, cuts):
@@ -79,6 +80,7 @@ def mutated(draw):
 
 @settings(FAST, max_examples=4000)
 @given(mutated(), st.lists(st.integers(1, 40), max_size=10))
+@pytest.mark.slow
 def test_mutated_frames_decode_to_sent_frames_or_nothing(data, cuts):
     dec = codec.Decoder(accept=">")
     for f in feed_chunks(dec, data, cuts):
@@ -97,6 +99,7 @@ class _Player:
 
 @settings(FAST, max_examples=1500)
 @given(mutated())
+@pytest.mark.slow
 def test_no_digit_played_from_corrupted_frame(data):
     t = [0]
     eng = engine.Engine(lambda: t[0], "00000001")

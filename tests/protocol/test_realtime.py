@@ -97,8 +97,25 @@ def test_sim_url_rejects_unknown_board():
         serial.serial_for_url("sim://pico?colour=red")
     with pytest.raises(serial.SerialException, match="max_offhook_s"):
         serial.serial_for_url("sim://pico?max_offhook_s=-3")
+    with pytest.raises(serial.SerialException, match="hook_pin"):
+        serial.serial_for_url("sim://pico?hook_pin=null")  # not a part a board can lack
 
 
+def test_sim_url_null_builds_a_board_without_an_optional_part():
+    from tonebridge.link import BoardClient
+
+    heard = {}
+    for url in ("sim://esp32-i2s", "sim://esp32-i2s?rx_i2s=null"):
+        c = BoardClient(url)
+        c.open()
+        try:
+            heard[url] = (c.info["verify"], c.board.profile["rx_i2s"])
+        finally:
+            c.close()
+    assert heard == {"sim://esp32-i2s": (1, 1), "sim://esp32-i2s?rx_i2s=null": (0, None)}
+
+
+@pytest.mark.slow
 def test_cli_send_progress_and_exit_codes(capsys):
     rc = cli_main(["send", "--port", "sim://pico", "--tone-ms", "50", "--gap-ms", "50", "12#"])
     out = capsys.readouterr()
@@ -189,6 +206,7 @@ def test_discovery_by_vid_pid(capsys):
     assert devices.run(args, ports=[]) == 1
 
 
+@pytest.mark.slow
 def test_cli_sim_command_serves_a_pty(tmp_path):
     wav = tmp_path / "sim.wav"
     env = dict(os.environ)
@@ -219,6 +237,7 @@ def test_cli_sim_command_serves_a_pty(tmp_path):
     assert decode_multimon(x, rate) == "*#0"
 
 
+@pytest.mark.slow
 def test_cli_send_interrupted_cancels_on_the_board(tmp_path):
     # Robust on a loaded machine: the CLI waits up to 10 s for each reply (the simulated board
     # runs in real time and may lag), and nothing depends on how many digits go out between

@@ -26,6 +26,7 @@ def line_digits(rig, start_us=0, end_us=None):
     return decode_multimon(x, RATE)
 
 
+@pytest.mark.slow
 def test_send_plays_on_the_line(rig):
     c = rig.client()
     c.open()

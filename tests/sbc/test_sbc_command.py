@@ -4,6 +4,7 @@ import os
 import threading
 import time
 
+import pytest
 from tonebridge.analysis import decode_multimon
 from tonebridge.cli import build_parser, main
 from tonebridge.commands.sbc import url_for
@@ -46,6 +47,7 @@ def test_settings_become_url_query():
     assert args.board == "rpi-mt8880" and args.set == ["cs_pin=8"]
 
 
+@pytest.mark.slow
 def test_every_cli_command_knows_sbc_urls(tmp_path):
     # a fresh process: the CLI registers sbc:// (commands/sbc.py imports tonebridge.sbc), so
     # `send --port sbc://...` reaches the SBC board code, which here (no RPi.GPIO) says so

@@ -55,6 +55,7 @@ def test_the_docs_and_the_error_name_the_extras():
         sbc._gpio = saved
 
 
+@pytest.mark.slow
 def test_real_pip_skips_them_on_this_machine():
     """pip itself (not our reading of the marker) decides: on a non-ARM machine it ignores
     the requirement instead of fetching it (no index is consulted)."""

@@ -39,6 +39,7 @@ def test_boot_runs_main_and_says_boot(boards):
     assert "machine" not in sys.modules  # nothing leaked into the host
 
 
+@pytest.mark.slow
 def test_send_frame_plays_and_reports_done_in_virtual_time(boards):
     sb = boards()
     sb.run_for(100)  # past the output stage's power-up settling (pwm_dma_rp2.SETTLE_MS)
@@ -126,6 +127,7 @@ def test_harness_reset_and_fresh_modules(boards):
     assert [r[1] for r in sb.resets] == ["harness"]
 
 
+@pytest.mark.slow
 def test_boards_are_independent_and_deterministic(boards):
     a = boards("pico")
     b = boards("pico")
@@ -232,6 +234,7 @@ def test_rp2040_watchdog_limit(boards):
         sb.modules["machine"].WDT(timeout=9000)
 
 
+@pytest.mark.slow
 def test_idle_board_keeps_no_line_samples(boards):
     # on-hook and muted: what the line switches cut off is not stored (bounded memory for a
     # board left running), and the rendered line is the same silence

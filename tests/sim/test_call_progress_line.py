@@ -1,8 +1,9 @@
-"""Call progress end to end on a simulated Pico (issue 12 item 4): a scripted exchange
-(tonebridge.sim.exchange) sends dial tone, ringback and a voice down the line; the board's own
-receive path (the rp2 ADC model, its DMA ring, listen.py) feeds the firmware's
-callprogress.Detector beside the DTMF receiver; the engine holds `SEND dialtone=` until dial
-tone is heard and reports PROGRESS as the line changes. Profile "country" turns it on."""
+"""Call progress end to end on a simulated Pico and ESP32 (issue 12 item 4): a scripted
+exchange (tonebridge.sim.exchange) sends dial tone, ringback and a voice down the line; the
+board's own receive path (the rp2 ADC model and its DMA ring, or the ESP32's I2S ADC model;
+listen.py) feeds the firmware's callprogress.Detector beside the DTMF receiver; the engine holds
+`SEND dialtone=` until dial tone is heard and reports PROGRESS as the line changes. Profile
+"country" turns it on."""
 
 import pytest
 from tonebridge.analysis import decode_multimon
@@ -19,22 +20,32 @@ def _run(sb, codec, seconds, frames):
             frames.append((sb.now_us() / 1e6, f[0], f[1], f[2]))
 
 
-def _board(country, exchange):
-    sb = SimBoard("pico", VirtualClock(), config={"country": country})
+def _board(country, exchange, board="pico"):
+    sb = SimBoard(board, VirtualClock(), config={"country": country})
     sb.sense.far_end = exchange
     sb.run_for(100)
     sb.link.host_read(-1)
     return sb
 
 
-@pytest.mark.parametrize("country", ["us", "uk", "cept"])
-def test_dial_tone_then_ringing_then_answer(country):
+@pytest.mark.parametrize(
+    "country, board",
+    [
+        ("us", "pico"),
+        ("uk", "pico"),
+        ("cept", "pico"),
+        ("us", "esp32-i2s"),
+        ("cept", "esp32s3-i2s"),
+    ],
+)
+@pytest.mark.slow
+def test_dial_tone_then_ringing_then_answer(country, board):
     ex = Exchange(country, level_dbm=-16)
     # dial tone until just after the first digit (CEPT dial tone is recognised after 1.8 s,
     # the others after 0.5 s, and the board polls its ADC ring every 10 ms)
     first_digit = 2.0 if country == "cept" else 0.72
     ex.at(0, "dial").at(first_digit + 0.05, "silence").at(3.5, "ringing").at(16.0, "voice")
-    sb = _board(country, ex)
+    sb = _board(country, ex, board)
     try:
         codec = sb.load("tonebridge_fw.codec")
         hello = []
@@ -65,9 +76,10 @@ def test_dial_tone_then_ringing_then_answer(country):
         sb.close()
 
 
-def test_no_dial_tone_and_a_busy_line():
+@pytest.mark.parametrize("board", ["pico", "esp32-i2s"])
+def test_no_dial_tone_and_a_busy_line(board):
     ex = Exchange("us", level_dbm=-16).at(0, "silence")
-    sb = _board("us", ex)
+    sb = _board("us", ex, board)
     try:
         codec = sb.load("tonebridge_fw.codec")
         frames = []

@@ -22,6 +22,7 @@ def lengths(res):
 
 
 @pytest.mark.parametrize("board", [*SYNTH, "pico-mt8880"])
+@pytest.mark.slow
 def test_a_key_held_for_two_seconds(board):
     res = render_on_board(board, "15(2000)2", "tonebridge", rate=22050)
     tones, gaps = lengths(res)
@@ -56,6 +57,7 @@ def test_the_tonebridge_pause_on_the_line():
     assert abs(gaps[0] - 1200) <= 0.1 and abs(gaps[1] - 500) <= 0.1, gaps
 
 
+@pytest.mark.slow
 def test_mt8880_burst_mode_refuses_held_keys_and_stays_silent():
     """Burst tones are the chip's ~51 ms: the board refuses a held key (ERR dial, before
     anything plays) rather than play it short."""

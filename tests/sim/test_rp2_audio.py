@@ -113,6 +113,7 @@ def test_level_on_the_line(play):
     assert res < 0.05 * al
 
 
+@pytest.mark.slow
 def test_92_characters_with_a_long_pause_simulate(play):
     import time
 

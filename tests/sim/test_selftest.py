@@ -7,7 +7,12 @@ from tonebridge.commands import selftest as cli_selftest
 from tonebridge.sim import SimBoard, VirtualClock
 from tonebridge_fw import boards, codec, keypad
 
-HEARING = sorted(n for n, p in boards.PROFILES.items() if p.get("rx_adc") is not None)
+# an ADC on the line sense: rp2 ADC0 (rx_adc) or an I2S ADC on an ESP32 (rx_i2s)
+HEARING = sorted(
+    n
+    for n, p in boards.PROFILES.items()
+    if p.get("rx_adc") is not None or p.get("rx_i2s") is not None
+)
 
 
 def _selftest(sb, fault=None, run_ms=2400):
@@ -37,14 +42,15 @@ def test_every_key_passes_and_the_line_stays_on_hook(name):
         assert [c for _, c in sb.line_if.loop_log] == [True, False]  # loop relay opened again
 
 
-def test_an_open_transformer_fails_every_key_but_a_dead_hook_relay_does_not():
-    with SimBoard("pico", VirtualClock()) as sb:
+@pytest.mark.parametrize("name", ["pico", "esp32-i2s"])
+def test_an_open_transformer_fails_every_key_but_a_dead_hook_relay_does_not(name):
+    with SimBoard(name, VirtualClock()) as sb:
         ev = _selftest(sb, "transformer")
         assert [e.split()[0] for e in ev[1:-1] if not e.startswith(("START", "END"))] == [
             "UNHEARD"
         ] * 16
         assert ev[-1] == "DONE 16 verified=0 pass=0"
-    with SimBoard("pico", VirtualClock()) as sb:
+    with SimBoard(name, VirtualClock()) as sb:
         assert _selftest(sb, "relay")[-1] == "DONE 16 verified=16 pass=16"  # K1 is not in it
 
 
@@ -60,6 +66,7 @@ def test_selftest_is_refused_off_hook_and_without_a_receive_path():
         assert ev[0].startswith("ERR bad-arg this board has no receive path")
 
 
+@pytest.mark.slow
 def test_the_cli_prints_every_key_and_exits_0(capsys):
     class Args:
         port = "sim://pico"

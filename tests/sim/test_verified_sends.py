@@ -7,7 +7,12 @@ import pytest
 from tonebridge.sim import SimBoard, VirtualClock, play_on_board
 from tonebridge_fw import boards, keypad
 
-HEARING = sorted(n for n, p in boards.PROFILES.items() if p.get("rx_adc") is not None)
+# an ADC on the line sense: rp2 ADC0 (rx_adc) or an I2S ADC on an ESP32 (rx_i2s)
+HEARING = sorted(
+    n
+    for n, p in boards.PROFILES.items()
+    if p.get("rx_adc") is not None or p.get("rx_i2s") is not None
+)
 
 
 def _events(res):
@@ -18,8 +23,8 @@ def _faults(res):
     return [f[3] for f in res["frames"] if f[1] == "!" and f[3].startswith("FAULT")]
 
 
-def test_the_pico_profiles_hear_their_line():
-    assert HEARING == ["pico", "pico2", "picow"]
+def test_the_pico_and_esp32_profiles_hear_their_line():
+    assert HEARING == ["esp32-i2s", "esp32s3-i2s", "pico", "pico2", "picow"]
 
 
 @pytest.mark.parametrize("name", HEARING)
@@ -39,12 +44,13 @@ def test_sixteen_keys_verified_digit_by_digit(name):
         assert not _faults(res)
 
 
+@pytest.mark.parametrize("name", ["pico", "esp32-i2s", "esp32s3-i2s"])
 @pytest.mark.parametrize(
     "fault, value",
     [("relay", None), ("transformer", None), ("attenuation", 40)],
 )
-def test_a_broken_line_is_a_fault_naming_the_first_digit_not_heard(fault, value):
-    with SimBoard("pico", VirtualClock()) as sb:
+def test_a_broken_line_is_a_fault_naming_the_first_digit_not_heard(fault, value, name):
+    with SimBoard(name, VirtualClock()) as sb:
         sb.run_for(30)
         sb.seed_line_fault(fault, value)
         res = play_on_board(sb, "5#9", "catapult", 40, 40, lead_ms=10)
@@ -54,9 +60,11 @@ def test_a_broken_line_is_a_fault_naming_the_first_digit_not_heard(fault, value)
         assert ev[-1].startswith("ABORT") and ev[-1].endswith("not-heard verified=0")
 
 
-def test_attenuated_by_20_db_is_still_heard():
-    # the receiver's floor (12 ADC codes, about -41 dBm on the line) sits between the two
-    with SimBoard("pico", VirtualClock()) as sb:
+@pytest.mark.parametrize("name", ["pico", "esp32-i2s"])
+def test_attenuated_by_20_db_is_still_heard(name):
+    # the receiver's floor (12 ADC codes, about -41 dBm on the line; -42 dBm on the ESP32's
+    # I2S ADC behind its x2 sense stage) sits between the two
+    with SimBoard(name, VirtualClock()) as sb:
         sb.run_for(30)
         sb.seed_line_fault("attenuation", 20)
         res = play_on_board(sb, "5#9", "catapult", 40, 40, lead_ms=10)

@@ -8,6 +8,7 @@ import pytest
 from tonebridge.analysis import decode_multimon, fit_tones, segments, steady_slices
 from tonebridge.sim import SimBoard, play_on_board
 from tonebridge.sim.clock import VirtualClock
+from tonebridge_fw import boards
 from tonebridge_fw.keypad import freqs
 
 RATE = 48000
@@ -33,7 +34,9 @@ def play(board, text, tone_ms=60, gap_ms=50, config=None, patch=None):
         p.events = res["events"]
         p.plan = res["plan"]
         p.backend = res["backend"]
-        p.i2s = sb.modules["machine"].I2S.instances
+        # the tone output's I2S (the ESP32 boards' receive path has its own, in RX mode)
+        p.i2s = [i for i in sb.modules["machine"].I2S.instances if i.mode == i.TX]
+        p.i2s_rx = [i for i in sb.modules["machine"].I2S.instances if i.mode == i.RX]
         p.bus = sb.bus
         return p
     finally:
@@ -71,6 +74,11 @@ def test_esp32_i2s_all_keys(board):
     (i2s,) = p.i2s
     assert i2s.rate == 44100 and i2s.bits == 16 and i2s.format == i2s.MONO
     assert p.bus.function(i2s.pins[2]) == "i2s"
+    # the receive path (verifying the digits): I2S1 in RX mode at 8 kHz on the profile's pins
+    (rx,) = p.i2s_rx
+    prof = boards.PROFILES[board]
+    assert rx.id == 1 and rx.rate == 8000 and rx.bits == 16 and rx.format == rx.MONO
+    assert rx.pins == [prof["rx_sck_pin"], prof["rx_ws_pin"], prof["rx_sd_pin"]]
 
 
 def test_rp2_i2s_all_keys():

@@ -70,6 +70,7 @@ def test_single_tone_harmonics_are_the_32_step_staircases(code, column):
     assert 31 * f > 3400
 
 
+@pytest.mark.slow
 def test_single_tone_thd_figure():
     # THD of the modelled low-group tone (697 Hz nominal) up to 48 kHz: the staircase's
     # 31st and 33rd harmonics through the 8 kHz first-order filter

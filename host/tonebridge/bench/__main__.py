@@ -12,9 +12,19 @@ from pathlib import Path
 
 from . import report
 
-SECTIONS = ("signal", "footprint", "latency", "scale", "bridge", "emu", "simcost", "fleet")
+SECTIONS = (
+    "signal",
+    "footprint",
+    "latency",
+    "scale",
+    "bridge",
+    "emu",
+    "rxcost",
+    "simcost",
+    "fleet",
+)
 # --quick leaves out emu, simcost (each takes minutes) and fleet (processes and a broker)
-QUICK_SECTIONS = ("signal", "footprint", "latency", "scale", "bridge")
+QUICK_SECTIONS = ("signal", "footprint", "latency", "scale", "bridge", "rxcost")
 
 
 def parse_args(argv=None):
@@ -105,6 +115,10 @@ def main(argv=None) -> int:
             from . import emu
 
             results["emu"] = emu.run(args.quick, log=log)
+        elif section == "rxcost":
+            from . import rxcost
+
+            results["rxcost"] = rxcost.run(log=log)
         elif section == "simcost":
             from . import simcost
 
@@ -116,6 +130,10 @@ def main(argv=None) -> int:
         results["timings_s"][section] = round(time.perf_counter() - t, 2)
     results["timings_s"]["total"] = round(time.perf_counter() - t_all, 2)
     rows = report.build_rows(results)
+    if "rxcost" in results:
+        from . import rxcost
+
+        rows += rxcost.rows(results["rxcost"])
     if "simcost" in results:
         from . import simcost
 

@@ -117,6 +117,11 @@ class SimBoard(BoardBoot):
         if self.hw is not None and self.profile.get("rx_adc") is not None:
             self.sense = LineSense(self.recorder, self.line_if, self.profile["rx_adc"])
             self.hw.adc.source = self.sense
+        self.rx_source = None  # ESP32: what the I2S ADC's input sees (sim/i2s_rx.py)
+        if self.hw is None and self.profile.get("rx_i2s") is not None:
+            # the line sense (U4 with the profile's gain) into the ADC, AC-coupled
+            self.sense = LineSense(self.recorder, self.line_if, 0, self.profile.get("rx_gain", 1.0))
+            self.rx_source = lambda t_us: self.sense(t_us, 0) - BIAS_V
         self._attach_tone_output(pin_model)
         if self.hw is not None:
             self.recorder.add_flusher(self.hw.flush)
@@ -268,6 +273,13 @@ class SimBoard(BoardBoot):
         with rt.cv:
             rt.cv.notify_all()
         rt.wake()
+        if rt.alive() and not rt.lockstep:
+            # the cooperative way first: the firmware thread sees `closed` at its next call
+            # into the board (check_async). An exception raised into it asynchronously can land
+            # while it holds a lock: the link's, or CPython's import lock (seen: an agent closed
+            # a board that missed its HELLO while the firmware was importing at boot, and no
+            # thread of that process could import anything again)
+            rt.thread.join(timeout=0.5)
         if rt.alive():
             if not rt.lockstep:
                 ctypes.pythonapi.PyThreadState_SetAsyncExc(

@@ -24,6 +24,7 @@ from .loader import (
     make_uctypes_module,
 )
 from .netstack import make_network_module, make_socket_module
+from .netstack_tls import make_ssl_module
 from .repl import Repl
 from .rp2 import make_rp2_module
 from .runtime import BoardReset
@@ -52,6 +53,7 @@ class BoardBoot:
             self.net.reset()  # a reset takes the interface down and its sockets with it
             sim["network"] = make_network_module(self)
             sim["socket"] = make_socket_module(self)
+            sim["ssl"] = make_ssl_module(self)
         if self.hw is not None:
             sim["rp2"] = make_rp2_module(self.hw)
             sim["uctypes"] = make_uctypes_module(self)

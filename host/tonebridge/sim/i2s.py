@@ -1,4 +1,5 @@
-"""Simulated ``machine.I2S`` (transmit) feeding a DAC model into the board's line recorder.
+"""Simulated ``machine.I2S``: transmit feeding a DAC model into the board's line recorder;
+receive (``mode=RX``) from an ADC model fed by the board's line sense (sim/i2s_rx.py).
 
 API as MicroPython's ``machine.I2S`` (esp32 and rp2 ports): ``I2S(id, *, sck, ws, sd, mck=None,
 mode, bits, format, rate, ibuf)``, ``init(**same)``, ``deinit()``, ``write(buf)``,
@@ -83,6 +84,8 @@ class SimI2S:
     _mcu = "esp32"
     _dac = "pcm5102a"
     _source = "i2s"
+    _rx_source = None  # RX: callable t_us -> volts at the ADC's input (None: silence)
+    _adc = "pcm1860"
     instances: list = []
 
     def __init__(self, id, **kw):
@@ -100,6 +103,7 @@ class SimI2S:
         self._run_start = 0.0
         self._run_frames = 0
         self._run_end = None
+        self._rx = None
         type(self).instances.append(self)
         self.init(**kw)
 
@@ -148,6 +152,10 @@ class SimI2S:
         self._k = 0  # next DMA boundary index
         self._period_us = self.dma_frames * 1e6 / self.actual_rate
         self._active = True
+        if mode == self.RX:
+            from .i2s_rx import I2sReceiver
+
+            self._rx = I2sReceiver(self, self._rx_source, self._adc)
 
     def deinit(self):
         with self._lock:
@@ -157,6 +165,9 @@ class SimI2S:
         if not self._active:
             return
         self._active = False
+        if self._rx is not None:
+            self._rx.close()
+            self._rx = None
         self._clock.cancel(self._event)
         self._event = None
         self._pending = None
@@ -197,11 +208,11 @@ class SimI2S:
             self._clock.advance_to(self._event[0])
 
     def readinto(self, buf):
+        if not self._active:
+            raise OSError("I2S not initialised")
         if self.mode != self.RX:
             raise ValueError("I2S not configured for read method")
-        mv = memoryview(buf).cast("B")
-        mv[:] = bytes(len(mv))  # no microphone attached: silence
-        return len(mv)
+        return self._rx.readinto(buf)
 
     @staticmethod
     def shift(*, buf, bits, shift):
@@ -336,8 +347,9 @@ class SimI2S:
         self._flush_run()
 
 
-def make_i2s_class(clock, recorder, profile=None, *, bus=None, source="i2s"):
-    """An ``I2S`` class bound to one board's clock, line recorder (and pin bus)."""
+def make_i2s_class(clock, recorder, profile=None, *, bus=None, source="i2s", rx_source=None):
+    """An ``I2S`` class bound to one board's clock, line recorder (and pin bus); ``rx_source``:
+    what an RX channel's ADC hears (t_us -> volts; None: silence)."""
     profile = profile or {}
     attrs = {
         "_clock": clock,
@@ -346,6 +358,7 @@ def make_i2s_class(clock, recorder, profile=None, *, bus=None, source="i2s"):
         "_mcu": profile.get("mcu", "esp32"),
         "_dac": profile.get("dac", "pcm5102a"),
         "_source": source,
+        "_rx_source": staticmethod(rx_source) if rx_source is not None else None,
         "instances": [],
     }
     if attrs["_dac"] not in DACS:

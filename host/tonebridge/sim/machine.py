@@ -394,7 +394,13 @@ def make_machine_module(board) -> types.ModuleType:
         if name == "I2S":
             from . import i2s
 
-            cls = i2s.make_i2s_class(board.clock_view, board.recorder, profile, bus=bus)
+            cls = i2s.make_i2s_class(
+                board.clock_view,
+                board.recorder,
+                profile,
+                bus=bus,
+                rx_source=getattr(board, "rx_source", None),
+            )
             board.recorder.add_flusher(lambda: [i.flush() for i in cls.instances])
             mod.I2S = cls
             return cls
