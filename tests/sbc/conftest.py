@@ -4,8 +4,9 @@ the line recorder behind them."""
 
 import pytest
 import tonebridge.sbc as sbc
-from tonebridge.sim.analog import LineInterface, LineRecorder
 from tonebridge.sim.clock import RealClock, VirtualClock
+from tonebridge.sim.line_recorder import LineRecorder
+from tonebridge.sim.line_switches import LineInterface
 from tonebridge.sim.mt8880_chip import MT8880Chip
 from tonebridge.sim.pinbus import PinBus
 from tonebridge_fw import boards
