@@ -96,6 +96,25 @@ def first_bad_portable(data, p, q):
     return -1
 
 
+def last_mark_portable(data, p, q):
+    """Index of the last mark ('>' '<' '!') in data[p:q], or -1."""
+    i = q - 1
+    while i >= p:
+        b = data[i]
+        if b == 62 or b == 60 or b == 33:
+            return i
+        i -= 1
+    return -1
+
+
+def find_byte_portable(data, p, q, c):
+    """Index of the first byte c in data[p:q], or -1."""
+    for i in range(p, q):
+        if data[i] == c:
+            return i
+    return -1
+
+
 def _kernels():
     """frame_viper's kernels where the port compiles viper and they give the portable loops'
     results, else the portable loops (CPython: the host and the simulator; WebAssembly)."""
@@ -103,14 +122,21 @@ def _kernels():
         from tonebridge_fw import frame_viper
 
         frame_viper.init(_TABLE)
-        if frame_viper.selftest(crc16_portable, first_bad_portable):
-            return frame_viper.crc16, frame_viper.first_bad
+        if frame_viper.selftest(
+            crc16_portable, first_bad_portable, last_mark_portable, find_byte_portable
+        ):
+            return (
+                frame_viper.crc16,
+                frame_viper.first_bad,
+                frame_viper.last_mark,
+                frame_viper.find_byte,
+            )
     except Exception:
         pass
-    return crc16_portable, first_bad_portable
+    return crc16_portable, first_bad_portable, last_mark_portable, find_byte_portable
 
 
-crc16, first_bad = _kernels()
+crc16, first_bad, last_mark, find_byte = _kernels()
 
 
 def _hex4(n):
@@ -172,14 +198,7 @@ def parse_line(line):
         n -= 1
     if n < 9:  # shortest: ">1 X *HHHH"
         return None
-    start = -1
-    i = n - 1
-    while i >= 0:
-        b = line[i]
-        if b == 62 or b == 60 or b == 33:  # '>' '<' '!'
-            start = i
-            break
-        i -= 1
+    start = last_mark(line, 0, n)
     if start < 0 or n - start < 9 or n - start > MAX_FRAME:
         return None
     if line[n - 6] != _SP or line[n - 5] != _STAR:
@@ -194,10 +213,10 @@ def parse_line(line):
         else:
             return None
         got = (got << 4) | v
-    for j in range(start, n - 4):
-        b = line[j]
-        if b < 0x20 or b > 0x7E:
-            return None
+    # every byte from the mark to the '*' printable: the mark is, and after the last mark the
+    # only bytes first_bad refuses are the non-printable ones
+    if first_bad(line, start + 1, n - 4) >= 0:
+        return None
     head = line[start : n - 5]
     if crc16(head) != got:
         return None
@@ -262,7 +281,31 @@ class Decoder:
         out = None  # allocated only when a frame arrives
         buf = self._buf
         cap = self.max_line
-        for b in data:
+        n = len(data)
+        i = 0
+        while i < n:
+            # a run of bytes up to the next newline (or the end) that fits the buffer is copied
+            # whole (byte by byte on a board: ~20 us a byte); what does not fit, or a line being
+            # skipped, goes through the byte loop
+            k = find_byte(data, i, n, _NL)
+            e = n if k < 0 else k
+            m = e - i
+            if m and not self._skip and self._n + m <= cap:
+                buf[self._n : self._n + m] = data[i:e]
+                self._n += m
+                i = e
+            if i < n:
+                out = self._bytes(data, i, n if k < 0 else k + 1, out)
+                i = n if k < 0 else k + 1
+        if out is None:
+            return _NONE
+        return out
+
+    def _bytes(self, data, i, j, out):
+        buf = self._buf
+        cap = self.max_line
+        for x in range(i, j):
+            b = data[x]
             if b == _NL:
                 if self._n and not self._skip:
                     f = parse_line(memoryview(buf)[: self._n])
@@ -289,8 +332,6 @@ class Decoder:
                     continue
             buf[self._n] = b
             self._n += 1
-        if out is None:
-            return _NONE
         return out
 
 

@@ -21,6 +21,14 @@ REPO = Path(__file__).resolve().parents[2]
 SRC = REPO / "firmware" / "tonebridge_fw" / "frame_viper.py"
 
 
+_PORTABLE = (
+    codec.crc16_portable,
+    codec.first_bad_portable,
+    codec.last_mark_portable,
+    codec.find_byte_portable,
+)
+
+
 @pytest.fixture(scope="module")
 def fast():
     mod = load_viper_module(SRC, "frame_viper_shim")
@@ -34,7 +42,7 @@ def test_the_host_keeps_the_portable_loops():
 
 
 def test_kernels_give_the_portable_results(fast):
-    assert fast.selftest(codec.crc16_portable, codec.first_bad_portable)
+    assert fast.selftest(*_PORTABLE)
     rnd = random.Random(7)
     for n in (0, 1, 2, 17, 64, 255):
         data = bytes(rnd.randrange(256) for _ in range(n))
@@ -45,12 +53,27 @@ def test_kernels_give_the_portable_results(fast):
             assert fast.first_bad(body, p, n) == codec.first_bad_portable(body, p, n)
 
 
+def test_mark_and_byte_search_give_the_portable_results(fast):
+    rnd = random.Random(11)
+    alphabet = b"ab<>!\n \x00\xff"
+    for n in (0, 1, 2, 9, 64, 300):
+        data = bytes(rnd.choice(alphabet) for _ in range(n))
+        for p in range(0, n + 1, 3):
+            for q in range(p, n + 1, 7):
+                assert fast.last_mark(data, p, q) == codec.last_mark_portable(data, p, q)
+                for c in (10, 33, 0, 255):
+                    assert fast.find_byte(data, p, q, c) == codec.find_byte_portable(data, p, q, c)
+
+
 @pytest.mark.parametrize(
     "old, new",
     [
         ("t[((c >> 8) ^ b[p]) & 0xFF]", "t[(c ^ b[p]) & 0xFF]"),  # wrong table index
         ("or o == 33", "or o == 34"),  # '!' allowed in a body
         ("o > 0x7E", "o > 0x7F"),  # DEL allowed
+        ("    while q > p:\n        q -= 1", "    while q > p + 1:\n        q -= 1"),  # misses p
+        ("o == 60 or o == 33:\n            return q", "o == 60:\n            return q"),
+        ("        if b[p] == c:", "        if b[p] == c or b[p] == 0:"),  # stops at a NUL
     ],
 )
 def test_a_wrong_kernel_is_caught_by_its_selftest(tmp_path, old, new):
@@ -60,14 +83,21 @@ def test_a_wrong_kernel_is_caught_by_its_selftest(tmp_path, old, new):
     bad.write_text(src.replace(old, new))
     mod = load_viper_module(bad, "frame_viper_bad")
     mod.init(codec._TABLE)
-    assert not mod.selftest(codec.crc16_portable, codec.first_bad_portable)
+    assert not mod.selftest(*_PORTABLE)
 
 
 _REAL = """
 import sys
 sys.path.insert(0, {fw!r})
 from tonebridge_fw import codec
-print("KERNELS", codec.crc16 is not codec.crc16_portable, codec.first_bad is not codec.first_bad_portable)
+print("KERNELS", codec.crc16 is not codec.crc16_portable, codec.first_bad is not codec.first_bad_portable,
+      codec.last_mark is not codec.last_mark_portable, codec.find_byte is not codec.find_byte_portable)
+dec = codec.Decoder(accept=">")
+stream = {stream!r}
+got = []
+for i in range(0, len(stream), 5):
+    got.extend(dec.feed(memoryview(stream)[i : i + 5]))
+print("DECODED", got == {want!r}, dec.frames, dec.dropped, dec.overflows)
 data = bytes([(i * 37 + 11) & 0xFF for i in range(300)])
 print("SAME", codec.crc16(data) == codec.crc16_portable(data), codec.crc16(b"123456789") == 0x29B1)
 f = codec.encode("!", "k", "HEARD 3 A ms=40 lvl=-11.0,-9.0 twist=2.0")
@@ -83,10 +113,26 @@ except codec.FrameError:
 def test_kernels_under_real_micropython(tmp_path):
     frame = codec.encode("!", "k", "HEARD 3 A ms=40 lvl=-11.0,-9.0 twist=2.0")
     script = tmp_path / "real.py"
-    script.write_text(_REAL.format(fw=str(REPO / "firmware"), frame=frame))
+    req = codec.encode(">", "r-1.x", "SEND dialect=catapult tone=40 gap=40 123#")
+    want = [(">", "r-1.x", "SEND dialect=catapult tone=40 gap=40 123#")] * 3
+    # the same stream through the portable decoder on the host: the figures the kernels must give
+    dec = codec.Decoder(accept=">")
+    stream = b"noise>x\r\n" + req + b"junk\x01" + req + b"\n" + b"z" * 400 + b"\n" + req
+    got = []
+    for i in range(0, len(stream), 5):
+        got.extend(dec.feed(memoryview(stream)[i : i + 5]))
+    assert got == want
+    counts = [str(dec.frames), str(dec.dropped), str(dec.overflows)]
+    script.write_text(
+        _REAL.format(fw=str(REPO / "firmware"), frame=frame, stream=stream, want=want)
+    )
     out = run_script(script).split()
+    assert out[5:10] == ["DECODED", "True", *counts]
+    del out[5:10]
     assert out == [
         "KERNELS",
+        "True",
+        "True",
         "True",
         "True",
         "SAME",
