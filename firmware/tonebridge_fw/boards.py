@@ -12,7 +12,7 @@
 # "uart": {"id": 0, "tx": 0, "rx": 1, "baudrate": 115200} when the protocol runs on a UART
 # instead of USB-CDC (None: USB-CDC / REPL stdio). "max_offhook_s": the line controller hangs
 # up by itself after this long off-hook. "wifi": {"ssid", "password"} and "mqtt": {"host",
-# "port", "user", "password", "keepalive"} (Wi-Fi boards: the protocol over an MQTT broker
+# "port", "user", "password", "keepalive", "tx_qos", "ssl", "ca"} (Wi-Fi boards: the protocol over an MQTT broker
 # instead of USB-CDC, mqttlink.py; umqtt.simple must be installed on the board). "watchdog_ms" (in tonebridge.json, e.g. 5000): the
 # app starts machine.WDT and feeds it once per healthy main-loop pass (off when absent);
 # after Ctrl-C a timer keeps it fed for "repl_grace_s" (default 600) so mpremote can work at
@@ -182,7 +182,7 @@ class ConfigError(ValueError):
 
 def _check_net(key, v):
     """ "wifi": {"ssid", "password"}; "mqtt": {"host", "port", "user", "password", "keepalive",
-    "tx_qos"}."""
+    "tx_qos", "ssl", "ca"}."""
     if v is None:
         return
     if not isinstance(v, dict):
@@ -192,6 +192,13 @@ def _check_net(key, v):
         raise ConfigError("%s.%s must be a non-empty string" % (key, need))
     if key == "mqtt" and v.get("tx_qos", 0) not in (0, 1):
         raise ConfigError("mqtt.tx_qos must be 0 or 1")
+    if key == "mqtt" and v.get("ssl", False) not in (True, False):
+        raise ConfigError("mqtt.ssl must be true or false")
+    if key == "mqtt" and "ca" in v:
+        if not isinstance(v["ca"], str) or not v["ca"]:
+            raise ConfigError("mqtt.ca must be the path of a DER certificate on the board")
+        if v.get("ssl") is not True:
+            raise ConfigError("mqtt.ca needs mqtt.ssl true")
     for k in ("port", "keepalive"):
         if k in v and (not isinstance(v[k], int) or isinstance(v[k], bool) or v[k] <= 0):
             raise ConfigError("%s.%s must be a positive integer" % (key, k))

@@ -78,12 +78,65 @@ def _make_table():
 _TABLE = _make_table()
 
 
-def crc16(data, crc=0xFFFF):
+def crc16_portable(data, crc=0xFFFF):
     """CRC-16/CCITT-FALSE of bytes-like `data` (check value of b"123456789" is 0x29B1)."""
     t = _TABLE
     for b in data:
         crc = ((crc << 8) & 0xFFFF) ^ t[((crc >> 8) ^ b) & 0xFF]
     return crc
+
+
+def first_bad_portable(data, p, q):
+    """Index of the first byte in data[p:q] that may not stand in a frame body (a control
+    character, non-ASCII, or a mark), or -1."""
+    for i in range(p, q):
+        o = data[i]
+        if o < 0x20 or o > 0x7E or o == 62 or o == 60 or o == 33:  # '>' '<' '!'
+            return i
+    return -1
+
+
+def last_mark_portable(data, p, q):
+    """Index of the last mark ('>' '<' '!') in data[p:q], or -1."""
+    i = q - 1
+    while i >= p:
+        b = data[i]
+        if b == 62 or b == 60 or b == 33:
+            return i
+        i -= 1
+    return -1
+
+
+def find_byte_portable(data, p, q, c):
+    """Index of the first byte c in data[p:q], or -1."""
+    for i in range(p, q):
+        if data[i] == c:
+            return i
+    return -1
+
+
+def _kernels():
+    """frame_viper's kernels where the port compiles viper and they give the portable loops'
+    results, else the portable loops (CPython: the host and the simulator; WebAssembly)."""
+    try:
+        from tonebridge_fw import frame_viper
+
+        frame_viper.init(_TABLE)
+        if frame_viper.selftest(
+            crc16_portable, first_bad_portable, last_mark_portable, find_byte_portable
+        ):
+            return (
+                frame_viper.crc16,
+                frame_viper.first_bad,
+                frame_viper.last_mark,
+                frame_viper.find_byte,
+            )
+    except Exception:
+        pass
+    return crc16_portable, first_bad_portable, last_mark_portable, find_byte_portable
+
+
+crc16, first_bad, last_mark, find_byte = _kernels()
 
 
 def _hex4(n):
@@ -122,13 +175,15 @@ def encode(mark, rid, body):
         raise FrameError("bad id")
     if not body:
         raise FrameError("empty body")
-    for ch in body:
-        o = ord(ch)
-        if o < 0x20 or o > 0x7E or ch in MARKS:
-            raise FrameError("body has a mark or control character")
-    head = mark + rid + " " + body + " "
-    raw = head.encode()
-    if len(raw) + 5 > MAX_FRAME:
+    raw = (mark + rid + " " + body + " ").encode()
+    n = len(raw)
+    # the body's bytes (after "<mark><id> ", before the final space) are checked, not its
+    # characters: a loop over the str makes a 1-character string per character (on an RP2040
+    # ~4 ms and garbage for the collector per event frame). A character outside ASCII encodes
+    # to bytes >= 0x80, refused all the same.
+    if first_bad(raw, len(rid) + 2, n - 1) >= 0:
+        raise FrameError("body has a mark or control character")
+    if n + 5 > MAX_FRAME:
         raise FrameError("frame too long")
     return raw + b"*" + _hex4(crc16(raw)).encode() + b"\n"
 
@@ -143,14 +198,7 @@ def parse_line(line):
         n -= 1
     if n < 9:  # shortest: ">1 X *HHHH"
         return None
-    start = -1
-    i = n - 1
-    while i >= 0:
-        b = line[i]
-        if b == 62 or b == 60 or b == 33:  # '>' '<' '!'
-            start = i
-            break
-        i -= 1
+    start = last_mark(line, 0, n)
     if start < 0 or n - start < 9 or n - start > MAX_FRAME:
         return None
     if line[n - 6] != _SP or line[n - 5] != _STAR:
@@ -165,10 +213,10 @@ def parse_line(line):
         else:
             return None
         got = (got << 4) | v
-    for j in range(start, n - 4):
-        b = line[j]
-        if b < 0x20 or b > 0x7E:
-            return None
+    # every byte from the mark to the '*' printable: the mark is, and after the last mark the
+    # only bytes first_bad refuses are the non-printable ones
+    if first_bad(line, start + 1, n - 4) >= 0:
+        return None
     head = line[start : n - 5]
     if crc16(head) != got:
         return None
@@ -233,7 +281,31 @@ class Decoder:
         out = None  # allocated only when a frame arrives
         buf = self._buf
         cap = self.max_line
-        for b in data:
+        n = len(data)
+        i = 0
+        while i < n:
+            # a run of bytes up to the next newline (or the end) that fits the buffer is copied
+            # whole (byte by byte on a board: ~20 us a byte); what does not fit, or a line being
+            # skipped, goes through the byte loop
+            k = find_byte(data, i, n, _NL)
+            e = n if k < 0 else k
+            m = e - i
+            if m and not self._skip and self._n + m <= cap:
+                buf[self._n : self._n + m] = data[i:e]
+                self._n += m
+                i = e
+            if i < n:
+                out = self._bytes(data, i, n if k < 0 else k + 1, out)
+                i = n if k < 0 else k + 1
+        if out is None:
+            return _NONE
+        return out
+
+    def _bytes(self, data, i, j, out):
+        buf = self._buf
+        cap = self.max_line
+        for x in range(i, j):
+            b = data[x]
             if b == _NL:
                 if self._n and not self._skip:
                     f = parse_line(memoryview(buf)[: self._n])
@@ -260,8 +332,6 @@ class Decoder:
                     continue
             buf[self._n] = b
             self._n += 1
-        if out is None:
-            return _NONE
         return out
 
 

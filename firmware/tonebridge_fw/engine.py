@@ -154,12 +154,14 @@ class Engine:
     # ---- outputs ---------------------------------------------------------------------------
 
     def output(self):
-        """Bytes to write to the link since the last call."""
+        """Bytes to write to the link since the last call. Frames are encoded here, not when
+        queued: a SEND's reply (~2-5 ms of an RP2040) is then encoded after its sequence has
+        started (the App applies the play action before it writes), not before."""
         if not self._out:
             return b""
-        data = b"".join(self._out)
+        out = self._out
         self._out = []
-        return data
+        return b"".join([codec.encode(f[0], f[1], f[2]) for f in out])
 
     def actions(self):
         """Player/line actions since the last call."""
@@ -170,7 +172,7 @@ class Engine:
         return a
 
     def _send(self, mark, rid, body):
-        self._out.append(codec.encode(mark, rid, body))
+        self._out.append((mark, rid, body))  # encoded by output()
 
     def _reply(self, rid, body):
         self._send(codec.REPLY, rid, body)

@@ -5,6 +5,10 @@
 #                     "wifi": {"ssid": "site-lan", "password": "..."},
 #                     "mqtt": {"host": "192.0.2.10", "port": 1883,
 #                              "user": "board-e661...", "password": "...", "keepalive": 30}}
+#   TLS: "mqtt": {"host": ..., "port": 8883, "ssl": true, "ca": "/ca.der"} (the CA that signed
+#   the broker's certificate, DER, on the board's flash: the broker's certificate and its host
+#   name are verified). "ssl": true without "ca" encrypts but verifies nothing (MicroPython's
+#   own default, CERT_NONE): it does not stop a man in the middle. The port defaults to 8883.
 #
 # Topics (docs/fleet.md): the host writes frames to tonebridge/v1/board/{hwid}/rx (the board
 # subscribes with QoS 1), the board writes its frames to tonebridge/v1/board/{hwid}/tx;
@@ -61,6 +65,31 @@ def join_wifi(cfg, ticks_ms, sleep_ms):
     return wlan
 
 
+def tls_client(MQTTClient, args, kw, cfg):
+    """An MQTTClient that connects over TLS: umqtt.simple 1.3.x takes ssl=True and ssl_params
+    (passed to ssl.wrap_socket); 1.4 and later take an ssl.SSLContext as ssl= (and no
+    ssl_params). With "ca" the broker's certificate must verify (CERT_REQUIRED: on the mbedtls
+    ports nothing else verifies) and match the host name."""
+    import ssl
+
+    ca = None
+    if cfg.get("ca"):
+        with open(cfg["ca"], "rb") as f:
+            ca = f.read()
+    params = {"server_hostname": cfg["host"]}
+    if ca is not None:
+        params["cert_reqs"] = ssl.CERT_REQUIRED
+        params["cadata"] = ca
+    try:
+        return MQTTClient(*args, ssl=True, ssl_params=params, **kw)
+    except TypeError:  # umqtt.simple >= 1.4: an SSLContext
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        if ca is not None:
+            ctx.verify_mode = ssl.CERT_REQUIRED
+            ctx.load_verify_locations(cadata=ca)
+        return MQTTClient(*args, ssl=ctx, **kw)
+
+
 class MqttLink:
     def __init__(self, profile, hwid):
         import time
@@ -76,14 +105,18 @@ class MqttLink:
         self._rx_b = self.rx_topic.encode()
         self._keep_ms = 1000 * cfg.get("keepalive", 30)
         self._qos = 1 if cfg.get("tx_qos") == 1 else 0
-        self._client = MQTTClient(
-            "tonebridge-board-" + hwid,
-            cfg["host"],
-            port=cfg.get("port", 1883),
-            user=cfg.get("user"),
-            password=cfg.get("password"),
-            keepalive=cfg.get("keepalive", 30),
-        )
+        tls = cfg.get("ssl") is True
+        args = ("tonebridge-board-" + hwid, cfg["host"])
+        kw = {
+            "port": cfg.get("port", 8883 if tls else 1883),
+            "user": cfg.get("user"),
+            "password": cfg.get("password"),
+            "keepalive": cfg.get("keepalive", 30),
+        }
+        if tls:
+            self._client = tls_client(MQTTClient, args, kw, cfg)
+        else:
+            self._client = MQTTClient(*args, **kw)
         self._client.set_callback(self._message)
         self._client.set_last_will(self.status_topic, b"0", retain=True, qos=1)
         self._in = []

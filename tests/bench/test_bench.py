@@ -240,13 +240,14 @@ def test_sim_cost_rows_go_to_the_measured_table():
     res = {
         "pico": {"idle_cores": 0.01, "play_cores": 0.1, "idle": split, "play": split},
         "load_average_before": 3.0,
-        "realtime": {"lines": 7, "first_failing": 8},
+        "realtime": {"lines": 7, "first_failing": 8, "one_line_digits_per_s": 11.3},
     }
     table = report.format_table(simcost.rows(res))
     # "10 ..." is row 10, not one of the signal rows 1-4 (which have a column per subject)
     assert table.splitlines()[0].split()[-1] == "measured"
     assert "pico: one board process idle" in table and "0.010" in table
-    assert "lines in real time" in table and "7 (first failing: 8)" in table
+    assert "lines in real time" in table
+    assert "7 (first failing: 8; one line alone: 11.3 digits/s)" in table
 
 
 def test_esp32_receive_cost_is_estimated_from_the_xtensawin_loops():

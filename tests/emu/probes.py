@@ -37,6 +37,11 @@ out['backend_rate'] = be.rate
 out['backend_dma'] = [be._dma[0].channel, be._dma[1].channel, be._dma[0].ctrl, be._dma[1].ctrl]
 from tonebridge_fw.dialstring import compile_plan
 be.start(compile_plan('1', 'catapult', 40, 40))
+out['first_chunk'] = [be._n[0], be._n[1]]  # a short first chunk, then whole ones
+be.close()
+# a whole first chunk for the timing probes below: 5 ms must stay within one channel's chunk
+be = PwmDmaBackend(boards.profile('pico'), first_chunk=1024)
+be.start(compile_plan('1', 'catapult', 40, 40))
 out['playing'] = [be._dma[0].active(), be._dma[1].active(), be._dma[1].ctrl & 0x1]
 c0 = be._dma[0].count
 time.sleep_ms(5)

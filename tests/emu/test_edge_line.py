@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from tonebridge.analysis import steady_slices, unwanted_db
 from tonebridge.emu.line import EdgeLine
-from tonebridge.sim.analog import LineRecorder
+from tonebridge.sim.line_recorder import LineRecorder
 from tonebridge_fw import boards, outchain
 from tonebridge_fw.synth import Renderer
 

@@ -85,6 +85,7 @@ def test_simulator_and_emulated_rp2040_agree_on_the_same_firmware(provisioned):
     differ = {k for k in sim if sim[k] != emu[k]}
     assert differ <= EXPLAINED, {k: (sim[k], emu[k]) for k in differ - EXPLAINED}
     # the explained ones differ only as explained
+    assert sim["first_chunk"] == [384, 1024]
     assert sim["count_after_start"] == 1024 and 1024 - 192 < emu["count_after_start"] < 1024
     assert sim["samples_in_5ms"] in (305, 306)
     assert 305 <= emu["samples_in_5ms"] <= 305 + 8  # at most ~130 us of code and interrupts

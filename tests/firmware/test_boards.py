@@ -100,6 +100,16 @@ def test_timing_keys_are_checked():
     raises(boards.ConfigError, boards.profile, "pico", {"relay_settle_ms": -1})
 
 
+def test_mqtt_tls_keys_are_checked():
+    mqtt = {"host": "192.0.2.10", "ssl": True, "ca": "/ca.der"}
+    assert boards.profile("picow", {"mqtt": mqtt})["mqtt"]["ssl"] is True
+    e = raises(boards.ConfigError, boards.profile, "picow", {"mqtt": dict(mqtt, ssl="yes")})
+    assert "mqtt.ssl" in str(e)
+    e = raises(boards.ConfigError, boards.profile, "picow", {"mqtt": dict(mqtt, ssl=False)})
+    assert "mqtt.ca needs mqtt.ssl" in str(e)
+    raises(boards.ConfigError, boards.profile, "picow", {"mqtt": dict(mqtt, ca="")})
+
+
 def test_backend_classes_are_imported_by_name():
     from tonebridge_fw import board
 

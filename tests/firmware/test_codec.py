@@ -51,6 +51,22 @@ def test_encode_rejects_unframeable():
     raises(codec.FrameError, codec.encode, ">", "7", "X" * 300)
 
 
+def test_encode_checks_every_byte_of_the_body_to_its_ends():
+    # every byte a body may not hold, first, inside, last and alone, after ids of two lengths
+    # (the check runs over the frame's bytes between "<mark><id> " and the final space)
+    for rid in ("k", "abc", "h3f2a9c01.12"):
+        for bad in ("\x00", "\x1f", "\x7f", "\u00e9", ">", "<", "!"):
+            for body in (bad + "AB", "A" + bad + "B", "AB" + bad, bad):
+                raises(codec.FrameError, codec.encode, "!", rid, body)
+        for ok in ("~", "A", '"', "=", "0"):
+            f = codec.encode("!", rid, ok + "B " + ok)
+            assert f.startswith(("!" + rid + " " + ok + "B " + ok + " *").encode())
+    assert codec.first_bad(b"A>B", 0, 3) == 1
+    assert codec.first_bad(b"A>B", 2, 3) == -1
+    assert codec.first_bad(b"\x7f", 0, 1) == 0
+    assert codec.first_bad(b"", 0, 0) == -1
+
+
 def test_clean():
     assert codec.clean("a<b>c!d\x03e\u00e9") == "a?b?c?d?e?"
 

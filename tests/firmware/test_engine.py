@@ -180,6 +180,32 @@ def test_send_plays_and_reports_every_digit():
     assert [e[2] for e in r.player.emitted] == ["1", "5", "#"]
 
 
+def test_a_send_reply_is_encoded_when_the_output_is_taken():
+    # the App starts a SEND's sequence (its play action) before it writes the reply; encoding
+    # frames in output() keeps the reply's encoding (~2-5 ms of an RP2040) off the tone's start
+    r = Rig()
+    r.eng.output()
+    encoded = []
+    orig = codec.encode
+
+    def counting(mark, rid, body):
+        encoded.append(rid)
+        return orig(mark, rid, body)
+
+    codec.encode = counting
+    try:
+        r.eng.receive(orig(">", "9", "SEND dialect=catapult tone=40 gap=40 1"))
+        acts = r.eng.actions()
+        assert acts[0][0] == "play" and acts[0][1] == "9"
+        assert encoded == []  # nothing encoded yet
+        out = r.eng.output()
+        assert encoded == ["9"]
+    finally:
+        codec.encode = orig
+    got = r.dec.feed(out)
+    assert len(got) == 1 and got[0][:2] == ("<", "9") and got[0][2].startswith("OK state=playing")
+
+
 def test_duplicate_request_is_not_executed_again():
     r = Rig()
     r.request("7", "SEND 123")

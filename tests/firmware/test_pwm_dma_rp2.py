@@ -141,7 +141,7 @@ def _forget():
         delattr(pkg, "pwm_dma_rp2")
 
 
-def _backend(hz=125000000, mcu="rp2040", chunk=64, pin=16):
+def _backend(hz=125000000, mcu="rp2040", chunk=64, pin=16, **kw):
     FakeDMA.made = []
     m = FakeMachine(hz)
     FakeDMA.mem = m.mem32
@@ -154,7 +154,7 @@ def _backend(hz=125000000, mcu="rp2040", chunk=64, pin=16):
         if chunk is None:
             be = pwm_dma_rp2.PwmDmaBackend({"mcu": mcu, "pwm_pin": pin})
         else:
-            be = pwm_dma_rp2.PwmDmaBackend({"mcu": mcu, "pwm_pin": pin}, chunk=chunk)
+            be = pwm_dma_rp2.PwmDmaBackend({"mcu": mcu, "pwm_pin": pin}, chunk=chunk, **kw)
     finally:
         del sys.modules["machine"]
         del sys.modules["rp2"]
@@ -222,7 +222,7 @@ PLAN = [("1", 40), (None, 40), ("2", 40)]
 def test_double_buffered_hand_over_and_position():
     be, m, (a, b) = _backend(chunk=512)
     be.start(PLAN)
-    assert a.busy and a.triggers == 1 and a.reload == 512
+    assert a.busy and a.triggers == 1 and a.reload == 384  # the first chunk is short
     assert not b.busy and b.reload == 512
     assert a.ctrl["chain_to"] == b.channel  # the next chunk is armed and chained
     assert be.position() == 0
@@ -231,8 +231,8 @@ def test_double_buffered_hand_over_and_position():
     steps = []
     while be.busy():
         cur = a if a.busy else b
+        played += cur.count
         cur.complete()
-        played += 512
         be.service()
         steps.append(be.position())
     assert be.underruns == 0
@@ -240,6 +240,35 @@ def test_double_buffered_hand_over_and_position():
     assert steps == sorted(steps)
     assert played >= total
     assert m.mem32.regs[PWM0 + 0x0C] == 512 | (512 << 16)
+
+
+def _played(be, dma):
+    """Every duty value the DMA writes while `be` plays to the end (the chain followed)."""
+    out = []
+    while be.busy():
+        cur = dma[0] if dma[0].busy else dma[1]
+        out.extend(cur.buf[cur.reload - cur.count : cur.reload])
+        cur.complete()
+        be.service()
+    return out
+
+
+def test_the_first_chunk_is_short_and_the_samples_are_the_same():
+    # start() triggers the DMA on a short first chunk (less to render before the tone starts)
+    # and renders a whole buffer while it plays: the line gets the very samples one whole-
+    # buffer start gives, only sooner
+    plan = [("1", 40), (None, 40), ("2", 100)]
+    be, m, dma = _backend(chunk=None)
+    be.start(plan)
+    assert dma[0].busy and dma[0].reload == 384 and dma[1].reload == 1024
+    assert dma[0].ctrl["chain_to"] == dma[1].channel
+    short = _played(be, dma)
+    assert be.underruns == 0 and be.position() == len(plan)
+    be, m, dma = _backend(chunk=1024, first_chunk=1024)  # the former start: a whole buffer
+    be.start(plan)
+    assert dma[0].reload == 1024
+    assert short == _played(be, dma)
+    assert len(short) >= be._r.total_samples
 
 
 def test_late_chain_is_detected_and_restarted():
@@ -399,13 +428,13 @@ def test_the_dma_carries_the_renderers_samples_in_order():
     be, m, (a, b) = _backend(chunk=512)
     first = len(m.mem32.log)
     be.start(LONG)
-    assert a.buf is be._buf[0] and a.reload == 512 and a.triggers == 1
+    assert a.buf is be._buf[0] and a.reload == 384 and a.triggers == 1  # a short first chunk
     assert b.buf is be._buf[1] and b.triggers == 0
     got = [v for addr, v in m.mem32.log[first:] if addr == PWM0 + 0x0C and v < 65536]
     got += _play(be, a, b)
     want = _reference(LONG, chunk=512)
     assert got == want
-    assert be.underruns == 0 and be.chunks == (len(want) + 511) // 512
+    assert be.underruns == 0 and be.chunks == 1 + (len(want) - 384 + 511) // 512
     assert be.samples_played() == len(want) and be.position() == len(LONG)
     assert m.mem32.regs[PWM0 + 0x0C] == 512 | (512 << 16)  # back at mid-scale
 
@@ -419,18 +448,18 @@ def test_samples_played_counts_what_the_dma_transferred():
     assert be.samples_played() == 100
     a.complete()
     be.service()
-    assert be.samples_played() == 512
+    assert be.samples_played() == 384  # the first chunk is short
     b.moved(300)
-    assert be.samples_played() == 812
+    assert be.samples_played() == 684
     r = _backend(chunk=512)[0]._r
     r.load(LONG)
-    assert be.position() == r.step_at(812)
+    assert be.position() == r.step_at(684)
     b.moved(1)
     pos = be.position()
     be.abort()
-    assert be.samples_played() == 813 and be.position() == pos
+    assert be.samples_played() == 685 and be.position() == pos
     be.service()  # an aborted backend stays where it stopped
-    assert be.samples_played() == 813 and be.position() == pos and not be.busy()
+    assert be.samples_played() == 685 and be.position() == pos and not be.busy()
     be.start(LONG)
     total = len(_play(be, a, b))
     assert be.samples_played() == total and be.position() == len(LONG)
@@ -460,7 +489,8 @@ def test_position_follows_the_steps():
 
 
 def test_a_plan_shorter_than_a_chunk_uses_one_channel():
-    be, m, (a, b) = _backend(chunk=8192)  # PLAN: 7.4k samples
+    # PLAN: 7.4k samples, within the first chunk
+    be, m, (a, b) = _backend(chunk=8192, first_chunk=8000)
     be.start(PLAN)
     assert a.ctrl["chain_to"] == a.channel  # nothing armed, nothing chained
     a.complete()

@@ -102,12 +102,12 @@ class Fleet:
         self.procs: list[Proc] = []
         self.frontends: dict[str, str] = {}  # name -> base URL
 
-    def agent(self, name, sims=1, tone=40, gap=40, env=None, extra=()) -> Proc:
+    def agent(self, name, sims=1, tone=40, gap=40, env=None, extra=(), board="pico") -> Proc:
         args = ["agent", "--broker", self.broker.url, "--name", name, "--owner", USER,
                 "--record", str(self.tmp / "rec" / name), "--state", str(self.tmp / f"{name}.db"),
                 *extra]  # fmt: skip
         for _ in range(sims):
-            args += ["--sim", "pico"]
+            args += ["--sim", board]
         conf = self.tmp / f"{name}.toml"
         conf.write_text(f"[profiles.fleet]\ntone_ms = {tone}\ngap_ms = {gap}\n")
         args += ["--config", str(conf), "--profile", "fleet"]

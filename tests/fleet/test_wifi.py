@@ -175,3 +175,44 @@ def test_the_link_reader_waits_on_the_mqtt_port_itself(wfleet):
     finally:
         pub.close()
         port.close()
+
+
+def test_board_frames_lost_with_the_broker_are_recovered_by_the_link(wfleet, tmp_path):
+    """The board publishes its frames with QoS 0 (docs/fleet.md): the broker stopped while the
+    board plays a sequence loses its progress frames and its DONE. The host's link layer
+    recovers them: when the link is back it asks the board about the request id, the board's
+    exactly-once window answers from its record, and the send reports all 9 digits played;
+    the line heard each digit once."""
+    need_tools("multimon-ng")
+    board = wifi_board(wfleet, tmp_path)
+    obs = Observer(wfleet.broker, [f"tonebridge/v1/board/{HWID}/tx"])
+    client = BoardClient(f"mqtt://127.0.0.1:{wfleet.broker.port}/{HWID}")
+    client.open()
+    result = {}
+
+    def send():
+        try:
+            result["ok"] = client.send("123456789", tone_ms=60, gap_ms=60, request_id="lost-1")
+        except Exception as exc:  # noqa: BLE001 - the test reports it
+            result["error"] = exc
+
+    t = threading.Thread(target=send)
+    try:
+        t.start()
+        # the board is playing (its first digit reported): the broker goes away for 0.6 s,
+        # longer than the rest of the first half of the sequence
+        assert obs.wait(lambda tp, p, r: p.startswith(b"!") and b"lost-1" in p, 10)
+        obs.close()
+        wfleet.broker.stop()
+        time.sleep(0.6)
+        lost_at = board.app.link.connects
+        wfleet.broker.start()
+        t.join(30)
+        assert not t.is_alive()
+    finally:
+        client.close()
+    assert lost_at == 1 and board.app.link.connects >= 2  # the board's frames had nowhere to go
+    assert "error" not in result, result.get("error")
+    assert result["ok"].played == 9
+    time.sleep(0.3)
+    assert heard(board) == "123456789"

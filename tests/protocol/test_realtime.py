@@ -97,6 +97,22 @@ def test_sim_url_rejects_unknown_board():
         serial.serial_for_url("sim://pico?colour=red")
     with pytest.raises(serial.SerialException, match="max_offhook_s"):
         serial.serial_for_url("sim://pico?max_offhook_s=-3")
+    with pytest.raises(serial.SerialException, match="hook_pin"):
+        serial.serial_for_url("sim://pico?hook_pin=null")  # not a part a board can lack
+
+
+def test_sim_url_null_builds_a_board_without_an_optional_part():
+    from tonebridge.link import BoardClient
+
+    heard = {}
+    for url in ("sim://esp32-i2s", "sim://esp32-i2s?rx_i2s=null"):
+        c = BoardClient(url)
+        c.open()
+        try:
+            heard[url] = (c.info["verify"], c.board.profile["rx_i2s"])
+        finally:
+            c.close()
+    assert heard == {"sim://esp32-i2s": (1, 1), "sim://esp32-i2s?rx_i2s=null": (0, None)}
 
 
 @pytest.mark.slow

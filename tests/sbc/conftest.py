@@ -6,9 +6,10 @@ unity gain, the board's own tones included (through the loop relay K2 in a self-
 
 import pytest
 import tonebridge.sbc as sbc
-from tonebridge.sim.analog import LineInterface, LineRecorder
 from tonebridge.sim.clock import RealClock, VirtualClock
+from tonebridge.sim.line_recorder import LineRecorder
 from tonebridge.sim.line_sense import BIAS_V, LineSense
+from tonebridge.sim.line_switches import LineInterface
 from tonebridge.sim.mt8880_chip import MT8880Chip
 from tonebridge.sim.pinbus import PinBus
 from tonebridge_fw import boards

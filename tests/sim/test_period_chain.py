@@ -158,7 +158,7 @@ def test_modal_form_follows_filter_json():
 def test_steady_state_of_a_constant_duty_is_the_dc_gain():
     # 50 % duty forever: the line settles at VDD/2 times the chain's DC gain (0: AC-coupled),
     # and its ripple is the carrier through the filter
-    from tonebridge.sim.analog import LineRecorder
+    from tonebridge.sim.line_recorder import LineRecorder
 
     rec = LineRecorder()
     ch = PeriodChain(rec, "x")
@@ -167,3 +167,47 @@ def test_steady_state_of_a_constant_duty_is_the_dc_gain():
     ch.pwm(0.0, t, 1024, True, False, np.full(20000, 512), 3.3)
     x = rec.samples(48000, start_us=100_000, end_us=300_000)  # (not the resampler's ends)
     assert np.max(np.abs(x)) < 1e-6
+
+
+ALL_KEYS = "123A456B789C*0#D"  # every low (697-941 Hz) and high (1209-1633 Hz) tone
+
+
+def _levels(board, model):
+    """Each tone's level on the line (dB of a volt, peak) for all 16 keys at 60/60 ms."""
+    sb = SimBoard(board, VirtualClock(), pin_model=model)
+    try:
+        res = play_on_board(sb, ALL_KEYS, "catapult", 60, 60, lead_ms=50)
+        x = sb.recorder.samples(RATE, start_us=res["start_us"] - 50_000, end_us=res["end_us"])
+    finally:
+        sb.close()
+    out = []
+    for s in steady_slices(x, RATE):
+        _fl, al, _fh, ah, _ = fit_tones(s, RATE)
+        out.append((20 * np.log10(al), 20 * np.log10(ah)))
+    assert len(out) == 16, len(out)
+    return np.array(out)
+
+
+@pytest.fixture(scope="module")
+def resolved_levels():
+    return _levels("pico", "resolved")  # the pin resolved at its default 500 kHz
+
+
+def test_every_tone_of_the_band_agrees_with_the_pin_resolved_model(resolved_levels):
+    # the per-period update (every mode at once, in blocks) against the pulse train resolved
+    # into sub-samples: both tones of each of the 16 keys within 0.1 dB on the line
+    diff = np.abs(_levels("pico", "period") - resolved_levels)
+    assert np.max(diff) <= 0.1, diff
+
+
+def test_the_band_check_fails_when_the_block_update_is_wrong(resolved_levels, monkeypatch):
+    # seeded: each period's state decays one period too many within a block
+    real = period_chain._Tables.blocks
+
+    def blocks(self):
+        size, inv, pw = real(self)
+        return size, inv, pw * self.phi
+
+    monkeypatch.setattr(period_chain._Tables, "blocks", blocks)
+    diff = np.abs(_levels("pico", "period") - resolved_levels)
+    assert np.max(diff) > 0.1, diff

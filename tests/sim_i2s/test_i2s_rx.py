@@ -6,9 +6,9 @@ the samples it counts lost when the main loop does not poll."""
 from array import array
 
 import numpy as np
-from tonebridge.sim.analog import LineRecorder
 from tonebridge.sim.clock import VirtualClock
 from tonebridge.sim.i2s import make_i2s_class
+from tonebridge.sim.line_recorder import LineRecorder
 from tonebridge.sim.pinbus import PinBus
 from tonebridge_fw.backends import adc_i2s
 

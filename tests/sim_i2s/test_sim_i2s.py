@@ -5,9 +5,9 @@ from array import array
 
 import numpy as np
 import pytest
-from tonebridge.sim.analog import LineRecorder
 from tonebridge.sim.clock import VirtualClock
 from tonebridge.sim.i2s import make_i2s_class
+from tonebridge.sim.line_recorder import LineRecorder
 from tonebridge.sim.pinbus import PinBus
 
 FS_PEAK = 2.1 * np.sqrt(2)

@@ -1,8 +1,8 @@
 """The MT8880 chip model alone, driven cycle by cycle on a PinBus (no firmware)."""
 
 import pytest
-from tonebridge.sim.analog import LineRecorder
 from tonebridge.sim.clock import VirtualClock
+from tonebridge.sim.line_recorder import LineRecorder
 from tonebridge.sim.mt8880_chip import MT8880Chip, tone_hz
 from tonebridge.sim.pinbus import IN, OUT, PinBus
 

@@ -73,6 +73,7 @@ class I2SBackend:
             i2s_class.STEREO if self.channels == 2 else i2s_class.MONO,
         )
         self._ibuf_frames = self.ibuf // (2 * self.channels)
+        self._half_ms = n * 500 // self.rate  # half a buffer's time (due_ms)
         # Output pipeline after the ring buffer: the port's DMA irq first refills the DMA buffer
         # that just finished from the ring, then copies our buffer into the ring; that DMA
         # buffer plays after the one now playing. So a frame written into an empty ring leaves
@@ -223,6 +224,45 @@ class I2SBackend:
         if self._inflight < 0 and self._ready[self._next_write]:
             self._rebase()
             self._write(self._next_write)
+
+    def due_ms(self):
+        """ms until service() next has work while playing; at least 1 ms, 0 when not playing
+        (the caller then polls). Work is: a free buffer to render, a ready buffer to hand over,
+        the port taking the in-flight buffer (its irq frees a buffer service() must refill
+        before the port wants the next one: the ring's estimated free space says when), and
+        the next step boundary (a digit starts or ends: the player reports it)."""
+        if self._state != _RUN:
+            return 0
+        k = self._next_fill
+        if self._rendered < self._total and not self._ready[k] and k != self._inflight:
+            return 1  # a buffer to render now
+        if self._inflight < 0:
+            return 1  # a ready buffer to hand over (or the plan's end to report)
+        p = self.played()
+        due = self._half_ms
+        # the in-flight buffer enters the ring once it has room for it (the ring drains as
+        # the DAC plays; frames still in the DMA buffers are `latency`)
+        held = self._accepted - p - self._latency
+        wait = self._n - (self._ibuf_frames - (held if held > 0 else 0))
+        if wait <= 0:
+            return 1
+        ms = wait * 1000 // self.rate
+        if ms < due:
+            due = ms
+        r = self._r
+        total = self._total
+        if p < r.lead_in:
+            b = r.lead_in - p  # the first step's edge: the player reports it started
+        elif p < total:
+            j = r.step_at(p)
+            b = (r.step_start(j + 1) if j < self._final else total) - p
+        else:
+            b = 0
+        if b > 0:
+            ms = b * 1000 // self.rate
+            if ms < due:
+                due = ms
+        return due + 1
 
     def _clock_frames(self):
         # Frames the DAC can have taken since the first write, by the clock.

@@ -66,6 +66,10 @@ _CSR_PH_CORRECT = const(0x02)
 BITS = const(10)
 TARGET_RATE = const(61000)
 CHUNK = const(1024)  # samples per DMA buffer (~16.8 ms at 61 kHz, 14 ms at 73 kHz)
+# a sequence's first chunk is shorter (~6.3 ms at 61 kHz): start() renders it (~0.8 ms of an
+# RP2040 instead of ~2.5 ms for a whole buffer) and triggers the DMA, then renders the second,
+# whole, chunk while the first plays; the samples are the same, the tone starts sooner
+FIRST_CHUNK = const(384)
 # after the slice first drives mid-scale (power-up: the pin was low), the output stage's DC
 # block (C9), level stage (C8) and line transformer ring down for tens of ms (hw/filter.json;
 # on the simulated line below -60 dB of a tone by 60 ms): ready() is False until then, so the
@@ -97,7 +101,15 @@ def pwm_divider(freq_hz, top, rate):
 
 
 class PwmDmaBackend:
-    def __init__(self, profile, chunk=CHUNK, target_rate=TARGET_RATE, level=None, ticks_ms=None):
+    def __init__(
+        self,
+        profile,
+        chunk=CHUNK,
+        target_rate=TARGET_RATE,
+        level=None,
+        ticks_ms=None,
+        first_chunk=FIRST_CHUNK,
+    ):
         if ticks_ms is None:
             ticks_ms = _ticks_ms
         mcu = profile.get("mcu", "rp2040")
@@ -142,6 +154,7 @@ class PwmDmaBackend:
         self._n = [0, 0]
         self._addr = [0, 0]
         self._chunk = chunk
+        self._first = first_chunk if 0 < first_chunk < chunk else chunk
         self._dma = (rp2.DMA(), rp2.DMA())
         self._treq = dreq0 + self.slice
         self._ctrl = [0, 0]
@@ -171,8 +184,8 @@ class PwmDmaBackend:
         # CHAIN_TO: RP2040 bits 14:11, RP2350 bits 16:13; let pack_ctrl place it
         return self._dma[i].pack_ctrl(default=self._ctrl[i], chain_to=to)
 
-    def _fill(self, i):
-        n = self._r.fill(self._buf[i], 0, self._chunk)
+    def _fill(self, i, count=0):
+        n = self._r.fill(self._buf[i], 0, count or self._chunk)
         self._n[i] = n
         return n
 
@@ -196,7 +209,7 @@ class PwmDmaBackend:
         self._done_samples = 0
         self._cur = 0
         self._armed = False
-        if self._fill(0) == 0:
+        if self._fill(0, self._first) == 0:
             self._state = _DONE
             return
         self._state = _PLAY

@@ -25,7 +25,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from tonebridge.sim.analog import LineRecorder, LineSwitches, OutputChain
+from tonebridge.sim.analog import OutputChain
+from tonebridge.sim.line_recorder import LineRecorder
+from tonebridge.sim.line_switches import LineSwitches
 
 # rp2040js GPIOPinState: 0 low, 1 high, anything else an input (floating / pulled)
 LOW, HIGH = 0, 1

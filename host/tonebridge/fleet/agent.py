@@ -78,8 +78,11 @@ class Agent:
             self.loop.call_soon_threadsafe(self.commands.handle, self.lines[p[1]], msg)
 
     # ------------------------------------------------------------ loop side
-    def publish_lines(self, online=True, force=False):
-        for device, line in self.lines.items():
+    def publish_lines(self, online=True, force=False, only=None):
+        """Publish the retained state of every line (of `only`, a line, if given) that changed
+        since it was last published (all of them with `force`)."""
+        lines = self.lines.items() if only is None else [(only.device_id, only)]
+        for device, line in lines:
             state = line_json(self.name, line, online)
             text = json.dumps(state, sort_keys=True)
             if force or self._published.get(device) != text:
@@ -103,8 +106,10 @@ class Agent:
                 key=event.get("key"),
             )  # fmt: skip
             return
-        # the state first: a front end that gets the event sees the call with its counts
-        self.publish_lines()
+        # the state first: a front end that gets the event sees the call with its counts (the
+        # line the event is about: with 16 lines an agent re-encoded all 16 for every event)
+        line = info.get("line") or (call.line if call is not None else None)
+        self.publish_lines(only=line if getattr(line, "device_id", None) in self.lines else None)
         if call is not None:
             line = call.line
             if kind == "dtmf_sent":

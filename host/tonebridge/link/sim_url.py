@@ -5,6 +5,7 @@
     serial.serial_for_url("sim://pico?max_offhook_s=5&watchdog_ms=2000")  # profile overrides
     serial.serial_for_url("sim://pico?hwid=e6614103e73f4a2b")  # machine.unique_id() (hex)
     serial.serial_for_url("sim://pico-mt8880?mt8880_mode=burst")  # chip-timed bursts
+    serial.serial_for_url("sim://esp32-i2s?rx_i2s=null")     # built without its receive path
 
 The board is a `tonebridge.sim.SimBoard` running the firmware files unmodified (its own
 `main.py` -> `tonebridge_fw.app.App`), on a virtual clock that its firmware thread keeps at
@@ -68,7 +69,7 @@ def _overrides(name: str, opts: dict) -> dict:
                 f"unknown sim:// option {k!r} (known: record, rate, hwid, watchdog_ms, "
                 f"or a profile key: {', '.join(sorted(boards.PROFILES[name]))})"
             )
-        if v == "null":  # as in tonebridge.json: a board built without that part
+        if v == "null":  # as null in tonebridge.json: a part the board is built without
             out[k] = None
             continue
         try:

@@ -46,46 +46,44 @@ class LineSense:
         self.far_end = None  # callable t_us -> volts on the line from the exchange side
 
     def line(self, t_us: np.ndarray) -> np.ndarray:
-        """The ungated sum of the recorder's sources at ``t_us`` (linear interpolation)."""
+        """The ungated sum of the recorder's sources at ``t_us``."""
+        return self.recorder.values_at(t_us)
+
+    def gain_at(self, t_us: np.ndarray):
+        """What the line switches pass to the sense at ``t_us`` (0/1 times the line's gain):
+        a number while no switch moves in that span, else one value per instant."""
         rec = self.recorder
-        out = np.zeros(t_us.size)
-        if not t_us.size:
-            return out
-        t0, t1 = float(t_us[0]), float(t_us[-1])
-        for segs in rec.segments():
-            for k in range(len(segs) - 1, -1, -1):
-                s, r, v = segs[k]
-                end = s + (v.size - 1) * 1e6 / r
-                if end < t0 - 5e4:  # segments come in time order (50 ms of slack)
-                    break
-                if s > t1 or end < t0:
-                    continue
-                i0 = np.searchsorted(t_us, s, side="left")
-                i1 = np.searchsorted(t_us, end, side="right")
-                if i1 > i0:
-                    tv = s + np.arange(v.size) * (1e6 / r)
-                    out[i0:i1] += np.interp(t_us[i0:i1], tv, v)
-        return out
+        t0, t1 = float(t_us.min()), float(t_us.max())
+        g = self.switches.line_gain
+        for name in rec.gate_names():
+            level = rec.gate_level(name, t0, t1)
+            if name == "hook":  # the loop relay puts the sense on its test load
+                loop = self.switches.loop_level(t0, t1)
+                if level is not None and loop is not None:
+                    level = max(level, loop)
+                else:
+                    level = None
+                if level is None:
+                    x = np.maximum(rec.gate_at(name, t_us), self.switches.loop_at(t_us))
+            elif level is None:
+                x = rec.gate_at(name, t_us)
+            g = g * (level if level is not None else x)
+        return g
 
     def gated(self, t_us: np.ndarray) -> np.ndarray:
-        rec = self.recorder
-        x = self.line(t_us)
-        loop = self.switches.loop_at(t_us)
-        for name in rec.gate_names():
-            g = rec.gate_at(name, t_us)
-            if name == "hook":
-                g = np.maximum(g, loop)  # the loop relay puts the sense on the test load
-            x = x * g
-        return x * self.switches.line_gain
+        return self.line(t_us) * self.gain_at(t_us)
 
     def __call__(self, t_us: np.ndarray, ainsel: int) -> np.ndarray:
         t_us = np.asarray(t_us, dtype=np.float64)
         v = np.full(t_us.size, BIAS_V)
-        if ainsel == self.ainsel:
+        if ainsel == self.ainsel and t_us.size:
             self.recorder.flush()  # what the output models played up to now (e.g. I2S's run)
-            x = self.gated(t_us)
-            if self.echo_gain:
-                x = x + self.echo_gain * self.gated(t_us - self.echo_us)
+            if self.echo_gain:  # the line now and as it was echo_ms ago, in one look
+                tt = np.concatenate((t_us, t_us - self.echo_us))
+                x = self.gated(tt)
+                x = x[: t_us.size] + self.echo_gain * x[t_us.size :]
+            else:
+                x = self.gated(t_us)
             if self.far_end is not None:
                 hook = self.recorder.gate_at("hook", t_us)
                 x = x + self.far_end(t_us) * hook * self.switches.line_gain

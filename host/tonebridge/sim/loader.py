@@ -35,6 +35,7 @@ _ALIASES = {
     "uhashlib": "hashlib",
     "ure": "re",
     "usocket": "socket",
+    "ussl": "ssl",
 }
 _HOST_OK = {
     "array",

@@ -230,7 +230,9 @@ class MT8880Chip:
         self.rx = ChipReceiver(source, self.clock.now_us(), self._rx_latch, self._rx_release)
 
     def _rx_advance(self, t_us):
-        if self.rx is not None:
+        # (the firmware reads the status every ms, the receiver decides every 2 ms hop: the
+        # line is only needed, and flushed, when a hop is due)
+        if self.rx is not None and self.rx.due(t_us):
             self.recorder.flush()  # the line's signal up to now (our own tone included)
             self.rx.advance(t_us)
 

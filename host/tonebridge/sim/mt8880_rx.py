@@ -97,6 +97,10 @@ class ChipReceiver:
     def _t(self, n) -> float:
         return self.t0_us + n * (1e6 / RATE)
 
+    def due(self, t_us: float) -> bool:
+        """Would ``advance(t_us)`` run a hop (its input up to ``t_us`` is needed)?"""
+        return int((t_us - self._t(self.n)) * RATE / 1e6) >= self.hop
+
     def advance(self, t_us: float) -> None:
         """Run the receiver on the input up to ``t_us`` (whole hops)."""
         hops = int((t_us - self._t(self.n)) * RATE / 1e6) // self.hop

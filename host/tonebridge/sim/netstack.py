@@ -6,6 +6,9 @@ time later if the SSID is one of the board's ``access_points`` with that key, el
 says why not), ``isconnected()``, ``status()``, ``ifconfig()``, ``disconnect()``, ``config()``.
 ``SimBoard(access_points=None)`` means every SSID is in range and accepts any key.
 
+``ssl`` (``ussl``): TLS over these sockets, MicroPython's API over CPython's ssl
+(tonebridge.sim.netstack_tls).
+
 ``socket``: TCP streams with MicroPython's stream methods (``read``/``readinto``/``readline``/
 ``write``/``recv``/``send``/``setblocking``/``settimeout``/``close``) and ``getaddrinfo``. Each
 is a real host socket, and only to loopback (127.0.0.0/8, ``localhost``): the simulated site's
@@ -298,6 +301,26 @@ def make_socket_module(board) -> types.ModuleType:
 
         def _sim_readable(self) -> bool:
             return self._ready()
+
+        # ---- for the simulated ssl module (netstack_tls): the raw bytes --------------------
+        def sim_timeout(self):
+            return self._timeout
+
+        def sim_pull(self, timeout):
+            """Everything received so far (waiting in board time up to `timeout` seconds, None:
+            forever, 0: not at all); b"" at end of stream, None if nothing came in time."""
+            self._need()
+            pred = self._ready
+            if not pred():
+                if timeout == 0:
+                    return None
+                if not rt.wait_until(pred, None if timeout is None else int(timeout * 1000)):
+                    return None
+            if self._closed:
+                raise OSError(9, "EBADF")
+            if not self._buf and self._eof:
+                return b""
+            return self._take(len(self._buf))
 
     mod.socket = Socket
     mod.getaddrinfo = getaddrinfo

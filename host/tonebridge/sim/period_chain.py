@@ -11,7 +11,8 @@ VDD on known intervals (edge-aligned: ``[0, dT]``; phase-correct: ``[0, dT/2]`` 
 
 exactly: one complex multiply-add per mode and period, the forced part looked up in a table
 built once per (period, TOP, pulse geometry) for every duty value 0..TOP+1. The recursion over
-a run of periods is a first-order IIR per mode (``scipy.signal.lfilter``).
+a run of periods is a first-order recursion per mode, computed for all modes at once in
+blocks (a cumulative sum per block, the blocks' starting states carried from one to the next).
 
 What the recorder gets: the exact average of the line voltage over each of ``subsamples`` equal
 parts of every period (``int y dt = sum_i (dz_i - r_i int u dt) / p_i + D int u dt``), time-
@@ -33,7 +34,6 @@ transfer function.
 from __future__ import annotations
 
 import numpy as np
-from scipy import signal
 
 from .analog import analog_zpk, load_filter_spec, response
 
@@ -117,15 +117,41 @@ class _Tables:
         dt = period_s / parts
         area = np.diff(high, axis=2) * period_s  # (1, full+1, parts): high time per part
         self.phi = np.exp(poles * period_s)  # per-period propagation
-        # forced modal state at the period's end, one contiguous row per mode
-        self.w = [np.ascontiguousarray(forced[i, :, -1]) for i in range(poles.size)]
         e = np.exp(poles[:, None] * period_s * tb[0])  # (modes, parts+1)
         beta = weight[:, None] * np.diff(e, axis=1) / (poles[:, None] * dt)  # (modes, parts)
-        self.beta_re = np.ascontiguousarray(beta.real)
-        self.beta_im = np.ascontiguousarray(beta.imag)
         h = weight[:, None, None] * (np.diff(forced, axis=2) - r * area) / (p * dt)
         self.h = np.ascontiguousarray(h.sum(axis=0).real + chain.direct * area[0] / dt)
-        self.real = [p_.imag == 0 for p_ in poles]
+        # forced modal state at the period's end: (duty index, modes)
+        self.wtab = np.ascontiguousarray(forced[:, :, -1].T)
+        # y = Re(z . beta) + h, as one real product: z viewed as (re, im) pairs times bmat
+        self.beta = beta  # (modes, parts)
+        self.bmat = np.empty((2 * poles.size, parts))
+        self.bmat[0::2], self.bmat[1::2] = beta.real, -beta.imag
+        self._blocks = None
+        self._scaled: dict = {}
+
+    def blocks(self):
+        """(L, phi^-i, phi^i) for i < L, as (L, modes) arrays: a run of periods is computed in
+        blocks of at most L, each mode's recursion ``z <- phi z + w`` as a cumulative sum
+        (see ``PeriodChain._run``). L keeps |phi|^-L below e^600 (no overflow); the rounding
+        error stays that of the largest term, i.e. relative 1e-16 of the state."""
+        if self._blocks is None:
+            decay = float(np.max(-np.log(np.abs(self.phi))))
+            size = int(max(1, min(4096, 600.0 / max(decay, 1e-12))))
+            i = np.arange(size, dtype=np.float64)[:, None]
+            ph = self.phi[None, :]
+            self._blocks = (size, ph ** (-i), ph**i)
+        return self._blocks
+
+    def scaled(self, scale: float):
+        """(forced states, line offsets) for a pin level ``scale`` (cached: it is VDD)."""
+        c = self._scaled.get(scale)
+        if c is None:
+            if len(self._scaled) > 8:
+                self._scaled.clear()
+            c = (self.wtab * scale, self.h * scale)
+            self._scaled[scale] = c
+        return c
 
 
 class PeriodChain:
@@ -170,28 +196,41 @@ class PeriodChain:
         if index[0] == index[-1] and np.ndim(scale) == 0 and np.all(index == index[0]):
             # a constant input: once the modes sit at its steady state, so does the line
             i0 = int(index[0])
-            z_inf = np.array([t.w[i][i0] for i in range(self.poles.size)]) * scale / (1 - t.phi)
+            z_inf = t.wtab[i0] * scale / (1 - t.phi)
             if np.max(np.abs(self.z - z_inf)) <= self.settled_v:
-                y = (t.beta_re.T @ z_inf.real - t.beta_im.T @ z_inf.imag) + t.h[i0] * scale
+                y = (z_inf @ t.beta).real + t.h[i0] * scale
                 self.settled_periods += n
                 self._emit(np.tile(y, n), start_us, dt_us, n, period_s)
                 return
-        zr = np.empty((n, self.poles.size))
-        zi = np.empty((n, self.poles.size))
-        for i in range(self.poles.size):
-            w = np.take(t.w[i], index) * scale
-            if t.real[i]:
-                w = w.real
-            out, _ = signal.lfilter([1.0], [1.0, -t.phi[i]], w, zi=[t.phi[i] * self.z[i]])
-            zr[0, i], zi[0, i] = self.z[i].real, self.z[i].imag  # state at each period's start
-            zr[1:, i] = out[:-1].real
-            zi[1:, i] = out[:-1].imag if not t.real[i] else 0.0
-            self.z[i] = out[-1]
-        y = (
-            zr @ t.beta_re
-            - zi @ t.beta_im
-            + np.take(t.h, index, axis=0) * np.reshape(scale, (-1, 1))
-        )
+        lmax, inv, pw = t.blocks()
+        if np.ndim(scale):
+            w = np.take(t.wtab, index, axis=0) * scale[:, None]
+            hs = np.take(t.h, index, axis=0) * scale[:, None]
+        else:
+            wtab, h = t.scaled(float(scale))
+            w = np.take(wtab, index, axis=0)  # the forced state of each period, every mode
+            hs = np.take(h, index, axis=0)
+        nb = -(-n // lmax)  # blocks of equal size (the last one shorter)
+        size = -(-n // nb)
+        y = np.empty((n, parts))
+        z = self.z
+        for b0 in range(0, n, size):
+            b1 = min(n, b0 + size)
+            k = b1 - b0
+            # from the block's start state z: after period j of it,
+            # z_j = phi^j (phi z + sum_{i<=j} phi^-i w_i)
+            blk = w[b0:b1]
+            blk *= inv[:k]
+            np.cumsum(blk, axis=0, out=blk)
+            blk += t.phi * z
+            blk *= pw[:k]
+            # the line over each period follows from the state at its start
+            y[b0] = z.view(np.float64) @ t.bmat
+            if k > 1:
+                np.matmul(blk[: k - 1].view(np.float64), t.bmat, out=y[b0 + 1 : b1])
+            z = blk[k - 1].copy()
+        y += hs
+        self.z = z
         self._emit(y.reshape(-1), start_us, dt_us, n, period_s)
 
     def _emit(self, y, start_us, dt_us, n, period_s) -> None:

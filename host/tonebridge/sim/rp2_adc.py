@@ -116,13 +116,15 @@ class AdcModel:
         if not self._pending:
             return
         pend, self._pending = self._pending, []
-        for tt, view, offs in pend:
-            t_us = tt * 1e6 / (self.hw.freq * 16)
-            codes = self._codes(t_us)
-            raw = codes.astype("<u2").view(np.uint8).reshape(-1, 2)
-            view[offs] = raw[:, 0]
-            view[offs + 1] = raw[:, 1]
-            self.samples_taken += codes.size
+        tt = pend[0][0] if len(pend) == 1 else np.concatenate([p[0] for p in pend])
+        codes = self._codes(tt * 1e6 / (self.hw.freq * 16))  # one look at the line for all
+        raw = codes.astype("<u2").view(np.uint8).reshape(-1, 2)
+        i = 0
+        for t, view, offs in pend:
+            view[offs] = raw[i : i + t.size, 0]
+            view[offs + 1] = raw[i : i + t.size, 1]
+            i += t.size
+        self.samples_taken += codes.size
 
     def _codes(self, t_us: np.ndarray) -> np.ndarray:
         ainsel = (self.cs >> 12) & 7

@@ -22,6 +22,8 @@ from .rp2_mcu import (
     ctrl_field,
 )
 
+_FIELDS: dict = {}  # (mcu, CTRL) -> its fields, shared by every channel (read only)
+
 
 class DmaChannel:
     def __init__(self, engine, idx):
@@ -32,29 +34,40 @@ class DmaChannel:
         self.write = 0
         self.count = 0
         self.reload = 0
-        self.ctrl = 0
         self.busy = False
         self.after = 0  # t16 after which the next DREQ counts
         self.transfers = 0
         self.irq_pending = False
         self.claimed = False
         self.completions = 0
-        self._fields_of = None
-        self._fields: dict = {}
+        self.ctrl = 0
+
+    @property
+    def ctrl(self) -> int:
+        return self._ctrl
+
+    @ctrl.setter
+    def ctrl(self, value: int) -> None:
+        self._ctrl = value
+        key = (self.mcu, value)
+        f = _FIELDS.get(key)
+        if f is None:
+            if len(_FIELDS) > 4096:
+                _FIELDS.clear()
+            f = {n: ctrl_field(self.mcu, value, n) for n in MCU[self.mcu]["ctrl"]}
+            _FIELDS[key] = f
+        self.fl = f  # CTRL decoded into its fields (shared, read only)
 
     def f(self, name):
-        return self.fields()[name]
+        return self.fl[name]
 
     def fields(self) -> dict:
-        """CTRL decoded into its fields (cached per value: the firmware rarely changes it)."""
-        if self._fields_of != self.ctrl:
-            self._fields = {n: ctrl_field(self.mcu, self.ctrl, n) for n in MCU[self.mcu]["ctrl"]}
-            self._fields_of = self.ctrl
-        return self._fields
+        """CTRL decoded into its fields."""
+        return self.fl
 
     def ctrl_read(self) -> int:
         lsb, _ = MCU[self.mcu]["ctrl"]["busy"]
-        return self.ctrl | (int(self.busy) << lsb)
+        return self._ctrl | (int(self.busy) << lsb)
 
     def trigger(self, t16: int) -> None:
         if not self.f("en"):
@@ -86,6 +99,7 @@ class DmaEngine:
         self.irq_handlers: dict[int, object] = {}
         self.irq_queue: list = []
         self._shapes: dict = {}  # (CTRL, WRITE_ADDR) -> may its transfers wait (deferrable)
+        self._kinds: dict = {}  # configuration -> _kind()
 
     def reset(self) -> None:
         for ch in self.channels:
@@ -95,7 +109,7 @@ class DmaEngine:
 
     def requests(self, ch: DmaChannel, limit: int, n: int) -> np.ndarray:
         """The next (at most n) DREQ instants of ``ch`` up to ``limit``."""
-        treq = ch.fields()["treq_sel"]
+        treq = ch.fl["treq_sel"]
         w0 = self.c["dreq_pwm_wrap0"]
         if w0 <= treq < w0 + self.c["pwm_slices"]:
             w = self.hw.slices[treq - w0].wraps_after(ch.after - DMA_LATENCY + 1, limit, n)
@@ -123,7 +137,7 @@ class DmaEngine:
 
     def _wrap_slice(self, ch: DmaChannel):
         """The PWM slice whose wrap paces ``ch``, or None."""
-        treq = ch.fields()["treq_sel"]
+        treq = ch.fl["treq_sel"]
         w0 = self.c["dreq_pwm_wrap0"]
         if w0 <= treq < w0 + self.c["pwm_slices"]:
             return self.hw.slices[treq - w0]
@@ -141,7 +155,7 @@ class DmaEngine:
         """``ch`` moves ADC samples from the FIFO into a ring in RAM (rp2_adc.py): the
         firmware only looks at the ring after reading the channel's registers, which
         ``Rp2Hardware.reg_read`` then answers with the transfers made (never deferred)."""
-        f = ch.fields()
+        f = ch.fl
         return (
             f["treq_sel"] == self.hw.adc.dreq
             and not f["inc_read"]
@@ -162,10 +176,10 @@ class DmaEngine:
         for ch in self.channels:
             if not ch.busy:
                 continue
-            key = (ch.ctrl, ch.write)
+            key = (ch._ctrl, ch.write)
             shape = self._shapes.get(key)
             if shape is None:
-                f = ch.fields()
+                f = ch.fl
                 shape = not f["en"] or (
                     self._wrap_slice(ch) is not None
                     and f["inc_read"]
@@ -184,14 +198,14 @@ class DmaEngine:
                 continue
             if not shape:
                 return False
-            if ch.fields()["en"] and self.pending(ch, limit) >= ch.count:
+            if ch.fl["en"] and self.pending(ch, limit) >= ch.count:
                 return False
         return True
 
     def run(self, limit: int) -> None:
         """Every busy channel's transfers up to ``limit``, completions and chains included."""
         for _ in range(100000):
-            active = [ch for ch in self.channels if ch.busy and ch.fields()["en"]]
+            active = [ch for ch in self.channels if ch.busy and ch.fl["en"]]
             if not active:
                 return
             plans = []
@@ -228,8 +242,70 @@ class DmaEngine:
         if nxt != ch.idx and nxt < len(self.channels):
             self.channels[nxt].trigger(t16)
 
+    def _kind(self, ch: DmaChannel):
+        """The two shapes every tone board uses, recognised once per configuration:
+        ("cc", slice) a run of 16/32-bit elements into one PWM slice's CC register;
+        ("ring", mask) 16-bit ADC FIFO reads into a write ring in RAM; else None."""
+        f = ch.fl
+        key = (
+            ch._ctrl,
+            None if f["inc_read"] else ch.read,
+            None if f["inc_write"] else ch.write,
+        )
+        kind = self._kinds.get(key, False)
+        if kind is False:
+            kind = None
+            size = 1 << f["size"]
+            off = ch.write - self.c["pwm_base"]
+            if (
+                f["inc_read"]
+                and not f["inc_write"]
+                and not f["ring_size"]
+                and not f["bswap"]
+                and size in (2, 4)
+                and 0 <= off < 0x14 * len(self.hw.slices)
+                and off % 0x14 == 0x0C
+                and self.hw.mem.resolve(ch.write) is None
+            ):
+                kind = ("cc", self.hw.slices[off // 0x14])
+            elif self._adc_ring(ch) and size == 2 and not f["bswap"]:
+                kind = ("ring", (1 << f["ring_size"]) - 1)
+            if len(self._kinds) > 256:
+                self._kinds.clear()
+            self._kinds[key] = kind
+        return kind
+
     def transfer(self, ch: DmaChannel, tt: np.ndarray) -> None:
-        f = ch.fields()
+        kind = self._kind(ch)
+        if kind is not None:
+            m = tt.size
+            if kind[0] == "cc":  # read a run of the buffer, each value to CC at its time
+                size = 2 if ch.fl["size"] == 1 else 4
+                r = self.hw.mem.resolve(ch.read)
+                if r is not None and r[1] + m * size <= r[0].size:
+                    v = r[0][r[1] : r[1] + m * size].view(f"<u{size}").astype(np.uint32)
+                    if size == 2:
+                        v |= v << 16  # a narrow write is replicated across the word
+                    kind[1].log_write(tt, v)
+                    ch.read += m * size
+                    ch.count -= m
+                    ch.transfers += m
+                    ch.after = int(tt[-1])
+                    return
+            else:  # the ADC's samples: where they go now, their values once they exist
+                mask = kind[1]
+                base = ch.write & ~mask
+                r = self.hw.mem.resolve(base)
+                if r is not None and r[1] + mask + 1 <= r[0].size:
+                    offs = ((ch.write - base) + 2 * np.arange(m, dtype=np.int64)) & mask
+                    offs += r[1]
+                    self.hw.adc.defer(tt, r[0], offs, DMA_LATENCY)
+                    ch.write = base | ((ch.write + 2 * m) & mask)
+                    ch.count -= m
+                    ch.transfers += m
+                    ch.after = int(tt[-1])
+                    return
+        f = ch.fl
         m = tt.size
         size = 1 << f["size"]
         if size == 8:
@@ -269,11 +345,14 @@ class DmaEngine:
                 waddrs = (ch.write & ~mask) | ((ch.write + woffs) & mask)
             else:
                 waddrs = ch.write + woffs
-            self._write_many(waddrs, vals, size, tt)
+            res = self.hw.mem.resolve(int(waddrs[0])) if from_adc and size == 2 else None
+            if res is not None and int(waddrs.max()) - int(waddrs[0]) + res[1] + 2 <= res[0].size:
+                # the samples' places in RAM; their values once the input exists (no write now:
+                # the firmware reads the ring only after fill_pending has filled them)
+                self.hw.adc.defer(tt, res[0], waddrs - int(waddrs[0]) + res[1], DMA_LATENCY)
+            else:
+                self._write_many(waddrs, vals, size, tt)
             last_write = int(waddrs[-1])
-            if from_adc and size == 2:
-                view, off = self.hw.mem.resolve(int(waddrs[0]))
-                self.hw.adc.defer(tt, view, waddrs - int(waddrs[0]) + off, DMA_LATENCY)
         # registers advance
         if inc_r:
             ch.read = (

@@ -43,6 +43,8 @@ class Rp2Hardware:
         self.adc = AdcModel(self)  # its input: board.py sets adc.source (the line sense)
         self.dmac = DmaEngine(self)
         self.dma: list[DmaChannel] = self.dmac.channels
+        self._pwm_span = 0x14 * len(self.slices)  # register window sizes
+        self._dma_span = 0x40 * len(self.dma)
         self.regs: dict[int, int] = {}  # registers with no model: last value written
         # fn(addr, value) -> value|None, applied to every register write the CPU makes
         # (mem32, machine.PWM, rp2.DMA attributes); DMA transfers do not pass through them
@@ -149,7 +151,7 @@ class Rp2Hardware:
     def dma_read_addr(self, ch: DmaChannel) -> int:
         """READ_ADDR as the CPU reads it now."""
         if self._moved16 < self._synced16 and ch.busy:
-            return ch.read + self.dmac.pending(ch, self._synced16) * (1 << ch.fields()["size"])
+            return ch.read + self.dmac.pending(ch, self._synced16) * (1 << ch.fl["size"])
         return ch.read
 
     def flush(self) -> None:
@@ -167,8 +169,8 @@ class Rp2Hardware:
         if self.adc.owns(addr):
             return self.adc.read(addr)
         pw = addr - c["pwm_base"]
-        n_sl = len(self.slices)
-        if 0 <= pw < 0x14 * n_sl:
+        n_sl = self._pwm_span // 0x14
+        if 0 <= pw < self._pwm_span:
             s = self.slices[pw // 0x14]
             r = pw % 0x14
             if r == 0x00:
@@ -183,7 +185,7 @@ class Rp2Hardware:
         if pw == 0x14 * n_sl:  # EN
             return sum(1 << i for i, s in enumerate(self.slices) if s.csr & 1)
         d = addr - c["dma_base"]
-        if 0 <= d < 0x40 * len(self.dma):
+        if 0 <= d < self._dma_span:
             ch = self.dma[d // 0x40]
             r = d % 0x40
             if r in (0x00, 0x14, 0x28, 0x3C):
@@ -208,7 +210,7 @@ class Rp2Hardware:
     def reg_read(self, addr: int) -> int:
         with self.lock:
             d = (addr & ~3) - self.c["dma_base"]
-            if 0 <= d < 0x40 * len(self.dma) and self.dmac._adc_ring(self.dma[d // 0x40]):
+            if 0 <= d < self._dma_span and self.dmac._adc_ring(self.dma[d // 0x40]):
                 # the firmware is about to read the ring: its samples are made now (the line
                 # at their instants exists once the outputs caught up and flushed)
                 self.sync()
@@ -217,7 +219,7 @@ class Rp2Hardware:
                         out.sync(self._synced16)
                         out.flush()
                     self.adc.fill_pending()
-            elif 0 <= d < 0x40 * len(self.dma):
+            elif 0 <= d < self._dma_span:
                 self.sync_lazy()  # a channel's registers: answered with transfers deferred
             else:
                 self.sync()
@@ -252,8 +254,8 @@ class Rp2Hardware:
             self.adc.write(addr, value, now16)
             return
         pw = addr - c["pwm_base"]
-        n_sl = len(self.slices)
-        if 0 <= pw < 0x14 * n_sl:
+        n_sl = self._pwm_span // 0x14
+        if 0 <= pw < self._pwm_span:
             s = self.slices[pw // 0x14]
             r = pw % 0x14
             if r == 0x0C:
@@ -281,7 +283,7 @@ class Rp2Hardware:
                     )
             return
         d = addr - c["dma_base"]
-        if 0 <= d < 0x40 * len(self.dma):
+        if 0 <= d < self._dma_span:
             ch = self.dma[d // 0x40]
             r = d % 0x40
             trig = r in (0x0C, 0x1C, 0x2C, 0x3C)

@@ -104,17 +104,22 @@ class PwmSlice:
             return
         starts = self.anchor + p * np.arange(self.k_emitted, k_last + 1, dtype=np.int64)
         if self._log_t:
-            lt = np.concatenate(self._log_t)
-            lv = np.concatenate(self._log_v)
-            if lt.size > 1 and np.any(np.diff(lt) < 0):
-                order = np.argsort(lt, kind="stable")
-                lt, lv = lt[order], lv[order]
+            lt_parts, lv_parts = self._log_t, self._log_v
+            if len(lt_parts) == 1:
+                lt, lv = lt_parts[0], lv_parts[0]
+            else:
+                lt, lv = np.concatenate(lt_parts), np.concatenate(lv_parts)
+                # each part is in time order (a DMA run, or one CPU write); a CPU write may
+                # come in before a deferred DMA run of earlier periods
+                if any(a[-1] > b[0] for a, b in zip(lt_parts, lt_parts[1:], strict=False)):
+                    order = np.argsort(lt, kind="stable")
+                    lt, lv = lt[order], lv[order]
             # a write at the very instant a period starts (CC set, then the slice enabled) is
             # in force for it; DMA writes land a clock after their wrap, i.e. in the next one
-            idx = np.searchsorted(lt, starts, side="right") - 1
-            vals = np.where(idx >= 0, lv[np.clip(idx, 0, None)], self.latched).astype(np.uint32)
+            idx = np.searchsorted(lt, starts, side="right")
+            vals = np.concatenate(([self.latched], lv)).astype(np.uint32)[idx]
             # keep only what later periods may still need
-            keep = np.searchsorted(lt, starts[-1], side="left")
+            keep = int(np.searchsorted(lt, starts[-1], side="left"))
             if keep > 0:
                 self.latched = int(lv[keep - 1])
             self._log_t = [lt[keep:]] if keep < lt.size else []

@@ -129,8 +129,12 @@ class BoardRuntime:
 
     def touch(self) -> None:
         """Called on every time read / pin access by the firmware."""
-        if self.in_firmware():
-            self.check_async()
+        if self.ident == threading.get_ident():
+            b = self.board
+            if self.closed or b.reset_pending is not None or b.link.interrupt_pending:
+                self.check_async()
+            elif b.scheduled:
+                self.check_async()
 
     # ---- lockstep turns -------------------------------------------------------------------
     def yield_to_harness(self) -> None:

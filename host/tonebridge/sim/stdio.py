@@ -192,15 +192,6 @@ def make_select_module(board) -> types.ModuleType:
     mod = types.ModuleType("select")
     mod.POLLIN, mod.POLLOUT, mod.POLLERR, mod.POLLHUP = POLLIN, POLLOUT, POLLERR, POLLHUP
 
-    def _ready(obj, mask):
-        ev = 0
-        if mask & POLLIN:
-            if board.readable(obj):
-                ev |= POLLIN
-        if mask & POLLOUT:
-            ev |= POLLOUT
-        return ev
-
     class Poll:
         def __init__(self):
             self._objs = {}
@@ -219,7 +210,9 @@ def make_select_module(board) -> types.ModuleType:
         def _scan(self):
             res = []
             for obj, mask in self._objs.values():
-                ev = _ready(obj, mask)
+                ev = mask & POLLOUT
+                if mask & POLLIN and board.readable(obj):
+                    ev |= POLLIN
                 if ev:
                     res.append((obj, ev))
             return res
