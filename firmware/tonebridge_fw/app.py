@@ -218,7 +218,14 @@ class App:
                 if not quiet and ears.progress_on:
                     eng.line_event("progress", "unknown")  # it starts afresh after
                 ears.hear_progress(quiet)
-            for h in ears.service(eng.listening() or progress):
+            try:
+                got = ears.service(eng.listening() or progress)
+            except Exception as e:
+                # the receive path failed (on an MT8880 board it reads the chip over the
+                # backend's own bus): reported like a backend failure, the sequence ends 'error'
+                self._player_failed(e)
+                break
+            for h in got:
                 eng.heard(h)
             name = ears.progress() if ears.cp is not None else None
             if name is not None:

@@ -69,6 +69,7 @@ PROFILES = {
         "phi2_pin": 9,
         "irq_pin": 10,
         "mt8880_rx": True,  # IN+/IN- on the line through the hybrid: the chip hears the line
+        "loop_pin": 13,  # self-test loop relay K2: the chip hears itself on the test load
         "led_pin": 25,
         "uart": None,
     },
@@ -83,6 +84,8 @@ PROFILES = {
         "cs_pin": 22,
         "phi2_pin": 26,
         "irq_pin": 12,
+        "mt8880_rx": True,  # the chip's receiver on the line through the hybrid (docs/sbc.md)
+        "loop_pin": 16,  # self-test loop relay K2
         "hook_pin": 23,
         "mute_pin": 24,
         "uart": None,

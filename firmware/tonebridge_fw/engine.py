@@ -10,8 +10,8 @@
 #     eng.line_event("hook", off_hook) / ("timeout",) / ("fault", text)
 #     eng.line_event("progress", name)  # call progress heard on the line (callprogress.NAMES)
 #     eng.heard(h)               # a digit the board's receiver heard (listen.Heard), when
-#                                # Engine(verify=True): every played digit must be (verify.py)
-#     eng.listening()            # True while the receiver should run
+#                                # Engine(verify=True): every played digit must be
+#     eng.listening()            # 0/1/2: whether the receiver should run (linecheck.py)
 #     eng.tick()                 # once per main-loop pass: stall guard, digits not heard
 #     link.write(eng.output())   # bytes for the serial link
 #
@@ -21,7 +21,8 @@
 # Every dial string is compiled by dialstring.compile_plan before it is accepted, so a
 # bad string plays nothing.  Queued sequences play one after another; one that follows
 # another at once opens with its own gap of silence, so two sequences never run into one
-# tone on the line.  HELLO (and BOOT) carry the board's hardware id (info["hwid"]), by
+# tone on the line.  What the board hears of its own line (verified sends, SELFTEST) is kept
+# by linecheck.LineCheck; the engine reports it.  HELLO (and BOOT) carry the board's hardware id (info["hwid"]), by
 # which the host tells boards apart whatever port they appear on.  The protocol is
 # specified in docs/protocol.md.
 
@@ -34,9 +35,8 @@ except ImportError:
 
 
 from tonebridge_fw import codec, dialstring
-from tonebridge_fw import selftest as _selftest
+from tonebridge_fw.linecheck import LineCheck
 from tonebridge_fw.ticks import ticks_diff
-from tonebridge_fw.verify import Verifier
 
 FW_VERSION = "0.1.0"
 WINDOW = const(32)
@@ -123,9 +123,9 @@ class Engine:
         # would certainly be cut by the hang-up, so it is refused before anything plays.
         self.max_plan_ms = max_plan_ms
         self.underruns = underruns  # () -> times the tone output ran dry (STATUS), or None
-        # verified sends: every digit played must be heard by the board's receiver
-        self.verifier = Verifier() if verify else None
-        self.can_selftest = selftest  # a receive path and a loop relay (SELFTEST)
+        # verified sends (every digit played must be heard by the board's receiver) and
+        # SELFTEST (a receive path and a loop relay)
+        self.check = LineCheck(verify, selftest)
         for k in self.tunable:
             self.config[k] = self.tunable[k]
         dialstring.check_flash(flash_ms)  # the profile's flash_ms (boards.profile checks it)
@@ -241,7 +241,7 @@ class Engine:
 
     def _job_state(self, job):
         s = "OK state=" + job.state + " played=" + str(job.played) + " digits=" + str(job.total)
-        if self.verifier is not None:
+        if self.check.verify:
             s += " verified=" + str(job.verified)
         if job.state == "queued":
             ahead = 0
@@ -277,7 +277,7 @@ class Engine:
             ("window", self.window),
             ("frame", codec.MAX_FRAME),
             ("chars", MAX_SEND_CHARS),
-            ("verify", 1 if self.verifier is not None else 0),
+            ("verify", 1 if self.check.verify else 0),
         ]
         if self.hears:
             pairs.append(("progress", 1))
@@ -495,8 +495,7 @@ class Engine:
         job = self._queue.pop(0)
         self._cur = job
         job.state = "playing"
-        if self.verifier is not None:
-            self.verifier.begin()
+        self.check.begin()
         job.deadline = self.ticks_ms()
         job.deadline_ms = job.ms + STALL_MARGIN_MS
         if job.total == 0 and not job.plan:
@@ -554,13 +553,9 @@ class Engine:
         job.reason = reason
         if job is self._cur:
             self._ended = self.ticks_ms()
-        ver = ""
-        if self.verifier is not None:
-            ver = " verified=" + str(job.verified)
-        if job.selftest:
-            ver += " pass=" + str(job.passed)
-            if job is self._cur:
-                self._actions.append(("loop", False))
+        ver = self.check.counts(job)
+        if job.selftest and job is self._cur:
+            self._actions.append(("loop", False))  # the loop relay opens again
         if state == "done":
             self._event(job.rid, "DONE " + str(job.played) + ver)
         else:
@@ -575,23 +570,19 @@ class Engine:
         job = self._cur
         if job is None or ev[1] != job.rid:
             return  # stale event (a job already given up on)
-        ver = self.verifier
         if kind == "started":
-            if ver is not None and ev[3] != dialstring.FLASH:
-                ver.started(ev[2], ev[3], self.ticks_ms())
+            self.check.played(kind, ev[2], ev[3], self.ticks_ms())
             self._event(job.rid, "START " + str(ev[2]) + " " + codec.dial_to_wire(str(ev[3])))
         elif kind == "finished":
             if ev[2] + 1 > job.played:
                 job.played = ev[2] + 1
-            if ver is not None and ev[3] != dialstring.FLASH:
-                ver.finished(ev[2], ev[3], self.ticks_ms())
+            self.check.played(kind, ev[2], ev[3], self.ticks_ms())
             self._event(job.rid, "END " + str(ev[2]) + " " + codec.dial_to_wire(str(ev[3])))
         elif kind == "done" or kind == "aborted":
             if ev[2] > job.played:
                 job.played = ev[2]
-            if kind == "done" and ver is not None and ver.pending():
-                job.done_pending = True  # DONE once the last digits were heard (or not)
-                return
+            if kind == "done" and self.check.hold(job):
+                return  # DONE once the last digits were heard (or not)
             if kind == "done":
                 self._finish(job, "done", "")
             else:
@@ -603,50 +594,33 @@ class Engine:
     def listening(self):
         """Whether the board's receiver should run: 0 no, 1 a sequence plays or awaits its
         last digits being heard, 2 the self-test (frequencies measured too)."""
-        if self.verifier is None or self._cur is None:
-            return 0
-        return 2 if self._cur.selftest else 1
+        return self.check.listening(self._cur)
 
     def heard(self, h):
         """The receiver heard a digit (listen.Heard): confirm the played digit it matches."""
         job = self._cur
-        if job is None or self.verifier is None:
+        if job is None:
             return
-        idx = self.verifier.heard(h.key, h.on, h.off)
-        if idx < 0:
-            return  # not one of ours (the far end, or a digit already confirmed)
-        job.verified = self.verifier.verified
-        words = h.words
-        if job.selftest:
-            ok = _selftest.judge(h)
-            if ok:
-                job.passed += 1
-            words += " pass=" + ("1" if ok else "0")
-        self._event(job.rid, "HEARD " + str(idx) + " " + h.key + " " + words)
-        if job.done_pending and not self.verifier.pending():
-            self._finish(job, "done", "")
-            self._cur = None
-            self._start_next()
+        body = self.check.heard(job, h)
+        if body is None:
+            return
+        self._event(job.rid, body)
+        if self.check.settled(job):
+            self._complete(job)
 
     def _check_heard(self):
-        """A digit played but not heard in time: a line FAULT; the sequence ends."""
+        """A digit played but not heard in time: a line FAULT; the sequence ends (the
+        self-test reports it and goes on)."""
         job = self._cur
-        miss = self.verifier.overdue(self.ticks_ms())
-        if miss is None or job.reason == "not-heard":
+        miss = self.check.overdue(job, self.ticks_ms())
+        if miss is None:
             return
-        if job.selftest:
-            # a self-test reports every key, heard or not, and goes on
-            self.verifier.give_up(miss[0])
-            self._event(job.rid, "UNHEARD " + str(miss[0]) + " " + miss[1] + " pass=0")
-            if job.done_pending and not self.verifier.pending():
-                self._finish(job, "done", "")
-                self._cur = None
-                self._start_next()
+        if not miss[0]:
+            self._event(job.rid, miss[1])
+            if self.check.settled(job):
+                self._complete(job)
             return
-        self.fault(
-            "line",
-            "digit " + str(miss[0]) + " key " + miss[1] + " not heard on the line",
-        )
+        self.fault("line", miss[1])
         job.reason = "not-heard"
         if job.done_pending:
             self._finish(job, "aborted", "not-heard")
@@ -655,21 +629,18 @@ class Engine:
         else:
             self._actions.append(("cancel", job.rid))
 
+    def _complete(self, job):
+        self._finish(job, "done", "")
+        self._cur = None
+        self._start_next()
+
     def _selftest_req(self, rid, args):
-        kv, rest = codec.parse_kv(args)
-        if rest or [k for k in kv if k != "boot"]:
-            raise ValueError("SELFTEST takes only boot=<id>")
-        boot = kv.get("boot")
-        if boot is not None and boot != self.boot_id:
-            self._err(rid, "boot", "board restarted: boot is " + self.boot_id + " not " + boot)
+        busy = self.off_hook or self._cur is not None or bool(self._queue)
+        err = self.check.refuse(args, self.boot_id, busy)
+        if err is not None:
+            self._err(rid, err[0], err[1])
             return None
-        if not self.can_selftest:
-            self._err(rid, "bad-arg", "this board has no receive path and loop relay")
-            return None
-        if self.off_hook or self._cur is not None or self._queue:
-            self._err(rid, "busy", "the self-test runs on hook with nothing playing")
-            return None
-        plan = _selftest.plan()
+        plan = self.check.selftest_plan()
         job = Job(rid, plan, dialstring.plan_ms(plan))
         job.selftest = True
         self._queue.append(job)
@@ -731,7 +702,7 @@ class Engine:
                 self._cur = None
                 self._start_next()
             return
-        if self.verifier is not None:
+        if self.check.verify:
             self._check_heard()
             job = self._cur
             if job is None:

@@ -11,9 +11,10 @@
 # tone goes on); reading the receive register clears b2. Polled from the main loop: each pass
 # reads the status once. A digit is reported when b3 falls (the tone ended): on = when b2 was
 # seen, off = when b3 was seen low, ms = the steering's length, which tracks the tone's (both
-# edges are delayed by about the guard time). The chip gives no levels or frequencies: a
-# self-test needs them (selftest.judge), so this ear serves verified sends only (no call
-# progress either: cp is None, as on a Listener without a country).
+# edges are delayed by about the guard time). The chip gives no levels or frequencies
+# (Heard.figures False): in a self-test (the loop relay puts the chip's own tones on its
+# input) selftest.judge passes a key on what the chip decides, the key decoded and its
+# duration. No call progress either: cp is None, as on a Listener without a country.
 
 try:
     from micropython import const
@@ -77,7 +78,7 @@ class ChipEar:
 
     def _heard(self, now):
         ms = ticks_diff(now, self._on)
-        return Heard(self.key, self._on, now, "ms=%d" % ms, ms)
+        return Heard(self.key, self._on, now, "ms=%d" % ms, ms, figures=False)
 
     def late_ms(self):
         return 0

@@ -12,7 +12,10 @@ What survives a restart or a crash (kill -9) of serve, and why:
   digit as it finishes (``digits``), so a crash loses at most what was in flight; on start
   serve reconciles every sequence not yet final with its board (RESULT) and records what
   really happened (``done``, ``aborted``, ``failed``: never played, ``unknown``);
-* ``failures``: sequence failures not yet reported to the client, in order.
+* ``failures``: sequence failures not yet reported to the client, in order;
+* per sequence and per failure the digits the board heard on its own line (``verified``;
+  NULL for a board that does not verify its sends), so a call's verified count (the sum over
+  its sequences) is what it was after a restart.
 
 Writes are small transactions under one lock; ``synchronous=NORMAL`` with WAL keeps every
 committed transaction across a process crash (only a power loss may drop the last ones).
@@ -30,7 +33,7 @@ import threading
 import time
 from pathlib import Path
 
-SCHEMA_VERSION = 2  # 2: sequences.pause_ms
+SCHEMA_VERSION = 3  # 2: sequences.pause_ms; 3: sequences.verified, failures.verified
 FINAL = ("done", "aborted", "failed", "unknown", "expired")
 OPEN = ("sending", "accepted", "uncertain")
 
@@ -53,7 +56,7 @@ CREATE TABLE IF NOT EXISTS sequences (
     dialect TEXT NOT NULL, tone_ms INTEGER, gap_ms INTEGER, total INTEGER NOT NULL,
     number INTEGER NOT NULL, state TEXT NOT NULL, played INTEGER NOT NULL DEFAULT 0,
     at_most INTEGER, boot TEXT, hwid TEXT, message TEXT, counted INTEGER NOT NULL DEFAULT 0,
-    created REAL NOT NULL, updated REAL NOT NULL, pause_ms INTEGER);
+    created REAL NOT NULL, updated REAL NOT NULL, pause_ms INTEGER, verified INTEGER);
 CREATE INDEX IF NOT EXISTS sequences_open ON sequences (device, state);
 CREATE TABLE IF NOT EXISTS digits (
     rid TEXT NOT NULL, idx INTEGER NOT NULL, key TEXT NOT NULL, finished REAL NOT NULL,
@@ -61,7 +64,7 @@ CREATE TABLE IF NOT EXISTS digits (
 CREATE TABLE IF NOT EXISTS failures (
     id INTEGER PRIMARY KEY AUTOINCREMENT, call_id TEXT NOT NULL, rid TEXT, digits TEXT NOT NULL,
     played INTEGER NOT NULL, total INTEGER NOT NULL, at_most INTEGER, message TEXT NOT NULL,
-    time REAL NOT NULL, reported INTEGER NOT NULL DEFAULT 0);
+    time REAL NOT NULL, reported INTEGER NOT NULL DEFAULT 0, verified INTEGER);
 """
 
 
@@ -69,11 +72,19 @@ def _migrate(db, version: int) -> None:
     """Bring a state file written by an older tonebridge up to SCHEMA_VERSION in place
     (version 0: a new file, created by _SCHEMA as it is now). Schema 1 -> 2 adds
     sequences.pause_ms; the old rows get NULL: the board's own pause, which is what their
-    SENDs carried. Tested on the previous release's layout (tests/host/test_store.py)."""
+    SENDs carried. Schema 2 -> 3 adds sequences.verified and failures.verified (NULL for the
+    old rows: not known). Tested on the previous releases' layouts (tests/host/test_store.py)."""
     if 0 < version < 2:  # 1 -> 2: the tonebridge dialect's pause length of a sequence
-        columns = [row[1] for row in db.execute("PRAGMA table_info(sequences)")]
-        if "pause_ms" not in columns:
-            db.execute("ALTER TABLE sequences ADD COLUMN pause_ms INTEGER")
+        _add_column(db, "sequences", "pause_ms INTEGER")
+    if 0 < version < 3:  # 2 -> 3: the digits heard on the line, per sequence and failure
+        _add_column(db, "sequences", "verified INTEGER")
+        _add_column(db, "failures", "verified INTEGER")
+
+
+def _add_column(db, table: str, column: str) -> None:
+    columns = [row[1] for row in db.execute(f"PRAGMA table_info({table})")]
+    if column.split()[0] not in columns:  # (a migration cut off before user_version moved)
+        db.execute(f"ALTER TABLE {table} ADD COLUMN {column}")
 
 
 class StoreError(RuntimeError):
@@ -315,16 +326,27 @@ class Store:
                 self.db.execute("ROLLBACK")
                 raise
 
-    def seq_final(self, rid: str, state: str, played: int, message: str = "", at_most=None) -> bool:
-        """Record a sequence's outcome; True if it was not final before (count it once)."""
+    def seq_final(
+        self, rid: str, state: str, played: int, message: str = "", at_most=None, verified=None
+    ) -> bool:
+        """Record a sequence's outcome (and `verified`: the digits its board heard on the
+        line, None when it does not verify or did not say); True if it was not final before
+        (count it once)."""
         if state not in FINAL:
             raise ValueError(f"not a final state: {state}")
         n = self._exec(
             "UPDATE sequences SET state = ?, played = MAX(played, ?), at_most = ?, message = ?, "
+            "verified = COALESCE(?, verified), "
             f"updated = ? WHERE rid = ? AND state NOT IN ({', '.join('?' * len(FINAL))})",
-            (state, played, at_most, message, time.time(), rid, *FINAL),
+            (state, played, at_most, message, verified, time.time(), rid, *FINAL),
         )
         return n > 0
+
+    def call_verified(self, call_id: str) -> int | None:
+        """Digits the board heard on the line over a call's sequences (None: none of them was
+        verified: its board does not verify its sends)."""
+        row = self._one("SELECT SUM(verified) FROM sequences WHERE call_id = ?", (call_id,))
+        return None if row is None or row[0] is None else int(row[0])
 
     def seq_count(self, rid: str, played: int) -> int:
         """How many of `played` digits are not yet counted in the call's digits_sent (and
@@ -373,12 +395,14 @@ class Store:
 
     # ---- failures not yet reported ---------------------------------------------------------
 
-    def failure_add(self, call_id, rid, digits, played, total, message, at_most=None) -> int:
+    def failure_add(
+        self, call_id, rid, digits, played, total, message, at_most=None, verified=None
+    ) -> int:
         with self._lock:
             cur = self.db.execute(
-                "INSERT INTO failures (call_id, rid, digits, played, total, at_most, message, time) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (call_id, rid, digits, played, total, at_most, message, time.time()),
+                "INSERT INTO failures (call_id, rid, digits, played, total, at_most, message, "
+                "time, verified) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (call_id, rid, digits, played, total, at_most, message, time.time(), verified),
             )
             return cur.lastrowid
 

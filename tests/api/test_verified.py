@@ -70,3 +70,55 @@ def test_digits_are_verified_and_a_dead_relay_is_a_failure(start_server, board):
         r = http.post(url, json={"dtmfOut": "5"})
         assert r.status_code == 503 and r.json()["code"] == "send-dtmf-failure"
         assert "digit 0 key 4 not heard" in r.json()["message"]
+
+
+HW = "5eed0000c0ffee12"
+
+
+def test_the_verified_counts_survive_a_restart_of_serve(start_server, tmp_path):
+    state = str(tmp_path / "verified-state.db")
+    port = f"sim://pico?hwid={HW}"  # the same board (hardware id) both times
+    url = f"/v1/users/{USER}/calls/{CALL}/dtmf"
+    srv = start_server(ports=[port], auth=[f"{USER}:{PW}"], tweak=_tweak, state=state)
+    srv.wait_boards()
+    with srv.client(USER, PW) as http:
+        assert http.post(url, json={"dtmfOut": "1A#"}).status_code == 200
+        _wait(lambda: _call(http)["dtmfDigitsVerified"] == 3, what="3 digits verified")
+        board, lock = sim_of(srv.bridge.board.lines[0].client)
+        with lock:
+            board.seed_line_fault("relay")
+        assert http.post(url, json={"dtmfOut": "47"}).status_code == 200
+        _wait(lambda: _call(http).get("unreportedDtmfFailures"), what="the failure")
+    srv.stop()
+
+    srv = start_server(ports=[port], auth=[f"{USER}:{PW}"], tweak=_tweak, state=state)
+    srv.wait_boards()
+    with srv.client(USER, PW) as http:
+        call = _call(http)
+        # "47": its first digit played, not heard, and the sequence stopped
+        assert call["dtmfDigitsSent"] == 4 and call["dtmfDigitsVerified"] == 3, call
+        f = call["unreportedDtmfFailures"][0]
+        assert f["dtmfOut"] == "47" and f["digitsVerified"] == 0, f
+        gws = http.get(f"/api/v2/me/calls/{CALL}").json()["data"]["call"]
+        assert gws["dtmfDigitsVerified"] == 3
+        seqs = srv.bridge.store.sequences_of(CALL)
+        assert sorted((s["text"], s["verified"]) for s in seqs) == [("1A#", 3), ("47", 0)]
+        # the next sequence adds to the count kept across the restart
+        r = http.post(url, json={"dtmfOut": "5"})
+        assert r.status_code == 503  # the failure from before the restart, reported now
+        assert http.post(url, json={"dtmfOut": "5"}).status_code == 200
+        _wait(lambda: _call(http)["dtmfDigitsVerified"] == 4, what="4 digits verified")
+
+
+def test_a_board_that_does_not_verify_reports_no_verified_count(start_server):
+    # a Pico built without its line sense (tonebridge.json "rx_adc": null): no claim at all
+    srv = start_server(ports=["sim://pico?rx_adc=null"], auth=[f"{USER}:{PW}"], tweak=_tweak)
+    srv.wait_boards()
+    url = f"/v1/users/{USER}/calls/{CALL}/dtmf"
+    with srv.client(USER, PW) as http:
+        assert _call(http)["dtmfDigitsVerified"] is None
+        assert http.post(url, json={"dtmfOut": "12"}).status_code == 200
+        _wait(lambda: _call(http)["dtmfDigitsSent"] == 2, what="2 digits sent")
+        assert _call(http)["dtmfDigitsVerified"] is None
+        gws = http.get(f"/api/v2/me/calls/{CALL}").json()["data"]["call"]
+        assert gws["dtmfDigitsVerified"] is None

@@ -182,8 +182,9 @@ CREATE TABLE IF NOT EXISTS failures (
 """
 
 
-def _schema_1_file(path, with_pause_column=False):
-    """A schema-1 state file with a row in every table, in WAL mode as serve leaves it."""
+def _schema_1_file(path, with_pause_column=False, version=1):
+    """A schema-1 state file with a row in every table, in WAL mode as serve leaves it
+    (version=2: schema 2's, which is schema 1 with sequences.pause_ms)."""
     db = sqlite3.connect(path, isolation_level=None)
     db.execute("PRAGMA journal_mode=WAL")
     db.executescript(SCHEMA_1)
@@ -203,20 +204,27 @@ INSERT INTO sequences (rid, call_id, device, text, dialect, tone_ms, gap_ms, tot
 INSERT INTO digits VALUES ('old', 0, '1', 1.5);
 INSERT INTO failures (call_id, rid, digits, played, total, message, time) VALUES ('c', 'f',
     '9', 0, 1, 'board unplugged', 1.0);
-PRAGMA user_version=1;
 """
     )
+    db.execute(f"PRAGMA user_version={version}")
     db.close()
 
 
-@pytest.mark.parametrize("cut_off", [False, True], ids=["schema-1", "half-migrated"])
-def test_a_schema_1_state_file_is_migrated_in_place_and_keeps_everything(tmp_path, cut_off):
-    """A state file of the previous release (schema 1: no sequences.pause_ms) is migrated in
-    place when serve opens it: everything it held is still there (an open sequence still gets
-    reconciled), its old sequences have the board's own pause (NULL), new ones keep theirs,
-    and it says schema 2 from then on. A migration cut off half-way finishes on the next open."""
+@pytest.mark.parametrize(
+    "cut_off, version",
+    [(False, 1), (True, 1), (True, 2)],
+    ids=["schema-1", "half-migrated", "schema-2"],
+)
+def test_a_schema_1_state_file_is_migrated_in_place_and_keeps_everything(
+    tmp_path, cut_off, version
+):
+    """A state file of a previous release (schema 1: no sequences.pause_ms; schema 2: no
+    verified counts) is migrated in place when serve opens it: everything it held is still
+    there (an open sequence still gets reconciled), its old sequences have the board's own
+    pause (NULL) and no verified count (NULL: not known), new ones keep theirs, and it says
+    schema 3 from then on. A migration cut off half-way finishes on the next open."""
     path = str(tmp_path / "state.db")
-    _schema_1_file(path, with_pause_column=cut_off)
+    _schema_1_file(path, with_pause_column=cut_off, version=version)
     s = Store(path)
     (seq,) = s.seq_open("dev-1")
     assert (seq["rid"], seq["tone_ms"], seq["gap_ms"], seq["played"]) == ("old", 80, 90, 1)
@@ -226,15 +234,40 @@ def test_a_schema_1_state_file_is_migrated_in_place_and_keeps_everything(tmp_pat
     assert [(c["id"], c["digits_sent"]) for c in s.load_calls()] == [("c", 4)]
     assert s.idem_get(("ops", "POST", "/v1/users/ops/calls/c/dtmf", "k-1"))["status"] == 200
     assert [f["message"] for f in s.failures_of("c")] == ["board unplugged"]
+    assert seq["verified"] is None and s.call_verified("c") is None
+    assert [f["verified"] for f in s.failures_of("c")] == [None]
     s.seq_new("new", "c", "dev-1", "1,2", "tonebridge", None, None, 2, 2, pause_ms=700)
     assert s.seq_get("new")["pause_ms"] == 700
+    s.seq_final("new", "done", 2, verified=2)
+    assert s.call_verified("c") == 2
     assert s.journal_mode == "wal"
     s.close()
     db = sqlite3.connect(path)
-    assert db.execute("PRAGMA user_version").fetchone()[0] == 2
+    assert db.execute("PRAGMA user_version").fetchone()[0] == 3
     columns = [row[1] for row in db.execute("PRAGMA table_info(sequences)")]
-    assert columns.count("pause_ms") == 1
+    assert columns.count("pause_ms") == 1 and columns.count("verified") == 1
     db.close()
     s = Store(path)  # and it opens again as it is, with what the first open wrote
     assert s.seq_get("new")["pause_ms"] == 700 and s.seq_get("old")["text"] == "123"
+    assert s.call_verified("c") == 2
+    s.close()
+
+
+def test_verified_counts_per_sequence_and_failure_survive_a_reopen(tmp_path):
+    path = str(tmp_path / "state.db")
+    s = Store(path)
+    s.seq_new("a", "c", "dev-1", "123", "catapult", 80, 80, 3, 1)
+    s.seq_new("b", "c", "dev-1", "45", "catapult", 80, 80, 2, 2)
+    s.seq_new("z", "other", "dev-1", "9", "catapult", 80, 80, 1, 1)
+    assert s.call_verified("c") is None  # nothing verified yet: not available
+    s.seq_final("a", "done", 3, verified=3)
+    s.seq_final("b", "aborted", 1, "not-heard", verified=0)
+    s.seq_final("z", "done", 1)  # a board that does not verify
+    fid = s.failure_add("c", "b", "45", 1, 2, "not-heard", verified=0)
+    s.close()
+    s = Store(path)
+    assert s.call_verified("c") == 3 and s.call_verified("other") is None
+    assert [(f["id"], f["verified"]) for f in s.failures_of("c")] == [(fid, 0)]
+    assert s.seq_final("a", "done", 3, verified=1) is False  # final already: kept as it was
+    assert s.seq_get("a")["verified"] == 3
     s.close()

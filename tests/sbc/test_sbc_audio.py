@@ -84,13 +84,15 @@ def test_line_is_on_hook_and_silent_after_close():
 def test_swapped_data_wires_give_no_audio():
     # D0 and D1 (BCM 5 and 6) soldered the wrong way round on the header: every nibble has
     # b0/b1 exchanged, so CRA TOUT (b0) lands as CP (b1) and CRB BURST-off (b0) as TEST (b1):
-    # the tone output is never enabled. The registers are write-only, so the firmware cannot
-    # notice: it reports DONE while the line stays silent (docs/sbc.md: check with a scope).
+    # the tone output is never enabled. The control registers are write-only, but the chip's
+    # own receiver hears the silent line: the first digit is a line FAULT (docs/sbc.md).
     rig, out, x = play("1234", wires={5: 6, 6: 5})
-    assert b"!r1 DONE 4 " in out
+    assert b"!- FAULT line digit 0 key 1 not heard on the line" in out
+    assert b"not-heard verified=0" in out and b"DONE" not in out
     assert decode_multimon(x, RATE) == ""
     assert rig.chip.crb == 0x2 and not rig.chip.segments
-    assert rig.tx_codes() == [2, 1, 3, 4]  # the digits that reached the chip were wrong too
+    # the digits that reached the chip were wrong too; the fault stopped the sequence
+    assert rig.tx_codes() == [2, 1]
 
 
 def test_a_dead_phi2_wire_gives_no_audio():

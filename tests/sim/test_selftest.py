@@ -54,6 +54,26 @@ def test_an_open_transformer_fails_every_key_but_a_dead_hook_relay_does_not(name
         assert _selftest(sb, "relay")[-1] == "DONE 16 verified=16 pass=16"  # K1 is not in it
 
 
+def test_the_mt8880_board_judges_every_key_with_the_chips_own_receiver():
+    # the loop relay puts the chip's tones on IN+/IN- through the hybrid (sim/mt8880_rx.py);
+    # the chip measures no levels or frequencies: a key passes when the chip decoded it and its
+    # steering lasted the tone time within 10 ms
+    with SimBoard("pico-mt8880", VirtualClock()) as sb:
+        ev = _selftest(sb)
+        heard = [e.split() for e in ev if e.startswith("HEARD")]
+        assert [h[2] for h in heard] == list(keypad.KEYS)
+        assert all(h[-1] == "pass=1" for h in heard), heard
+        assert all(50 <= int(h[3][3:]) <= 70 for h in heard), heard
+        assert ev[-1] == "DONE 16 verified=16 pass=16"
+        assert sb.line_if.hook_log == []
+        assert np.max(np.abs(sb.line.samples(8000))) == 0
+        assert [c for _, c in sb.line_if.loop_log] == [True, False]
+    with SimBoard("pico-mt8880", VirtualClock()) as sb:
+        ev = _selftest(sb, "transformer")
+        assert [e for e in ev if e.startswith("UNHEARD")][0] == "UNHEARD 0 1 pass=0"
+        assert ev[-1] == "DONE 16 verified=0 pass=0"
+
+
 def test_selftest_is_refused_off_hook_and_without_a_receive_path():
     with SimBoard("pico", VirtualClock()) as sb:
         sb.run_for(30)
@@ -61,9 +81,11 @@ def test_selftest_is_refused_off_hook_and_without_a_receive_path():
         sb.run_for(20)
         ev = _selftest(sb, run_ms=20)
         assert ev[0].startswith("ERR busy the self-test runs on hook")
-    with SimBoard("pico-mt8880", VirtualClock()) as sb:
-        ev = _selftest(sb, run_ms=300)
-        assert ev[0].startswith("ERR bad-arg this board has no receive path")
+    for cfg in ({"mt8880_rx": None}, {"loop_pin": None}):
+        with SimBoard("pico-mt8880", VirtualClock(), config=cfg) as sb:
+            ev = _selftest(sb, run_ms=300)
+            assert ev == ["ERR bad-arg this board has no receive path and loop relay"], cfg
+            assert sb.line_if.loop_log == []
 
 
 @pytest.mark.slow
@@ -76,3 +98,32 @@ def test_the_cli_prints_every_key_and_exits_0(capsys):
     out = capsys.readouterr().out.splitlines()
     assert len([ln for ln in out if " pass " in ln]) == 16
     assert out[-1] == "selftest: 16/16 keys pass, 16/16 heard"
+
+
+def test_the_cli_self_tests_an_mt8880_board(capsys):
+    class Args:
+        port = "sim://pico-mt8880"
+        timeout = 1.0
+
+    assert cli_selftest.run(Args()) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith(" 1/16 '1' pass  ") and out[0].endswith(" ms"), out[0]
+    assert out[-1] == "selftest: 16/16 keys pass, 16/16 heard"
+
+
+def test_a_pico_built_without_line_sense_refuses_selftest_clearly(capsys):
+    with SimBoard("pico", VirtualClock(), config={"rx_adc": None}) as sb:
+        ev = _selftest(sb, run_ms=300)
+        assert ev == ["ERR bad-arg this board has no receive path and loop relay"]
+        assert sb.line_if.loop_log == []  # the loop relay never closed
+
+    class Args:
+        port = "sim://pico?rx_adc=null"  # the same override as a sim:// query
+        timeout = 1.0
+
+    assert cli_selftest.run(Args()) == 3
+    err = capsys.readouterr().err
+    assert err.strip() == (
+        "tonebridge selftest: board refused the sequence: "
+        "this board has no receive path and loop relay"
+    )

@@ -89,3 +89,28 @@ def test_a_fault_mid_sequence_names_the_digit_it_hit():
         assert faults == ["FAULT line digit 3 key 4 not heard on the line"]
         end = [e for e in ev if e.startswith(("DONE", "ABORT"))]
         assert len(end) == 1 and end[0].endswith("not-heard verified=3")
+
+
+def test_a_pico_built_without_line_sense_sends_unverified():
+    # tonebridge.json {"board": "pico", "rx_adc": null}: no receive path (nor its hardware)
+    with SimBoard("pico", VirtualClock(), config={"rx_adc": None}) as sb:
+        assert sb.sense is None
+        assert '"rx_adc": null' in (sb.fs_root / "tonebridge.json").read_text()
+        sb.run_for(30)
+        sb.link.host_read(-1)
+        codec = sb.load("tonebridge_fw.codec")
+        sb.write(codec.encode(">", "0", "HELLO"))
+        sb.run_for(20)
+        hello = [f[2] for f in codec.Decoder(accept="<").feed(sb.link.host_read(-1))]
+        assert len(hello) == 1 and " verify=0" in hello[0], hello
+        res = play_on_board(sb, keypad.KEYS, "catapult", 40, 40, lead_ms=10)
+        ev = _events(res)
+        assert res["reply"].startswith("OK state=playing played=0 digits=16 ms=")
+        assert ev[-1] == "DONE 16"  # no verified= claim at all
+        assert not [e for e in ev if e.startswith(("HEARD", "UNHEARD"))]
+        assert not _faults(res)
+        sb.write(codec.encode(">", "2", "RESULT 1"))
+        sb.run_for(50)
+        frames = list(codec.Decoder(accept="<!").feed(sb.link.host_read(-1)))
+        result = [f[2] for f in frames if f[1] == "2"][0]
+        assert result.startswith("OK state=done played=16 digits=16") and "verified" not in result

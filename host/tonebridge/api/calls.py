@@ -87,7 +87,9 @@ class Call:
     conn_id: str = field(default_factory=lambda: secrets.token_hex(8))
     sends: int = 0  # sends submitted (numbering of recordings)
     digits_sent: int = 0  # digits the board reported played on this call
-    digits_verified: int = 0  # of those, heard on the line by the board (boards that verify)
+    # of those, heard on the line by the board: the sum over the call's sequences in the store
+    # (None: not available, the board does not verify its sends)
+    digits_verified: int | None = None
     failures: deque = field(default_factory=deque)  # Failures not yet reported, oldest first
     last_failure: Failure | None = None
     progress: str | None = None  # what the line did after dialling (a board that hears it)

@@ -127,6 +127,8 @@ def call_json(call: Call, base: str) -> dict:
         "dtmfDigitsSent": call.digits_sent,
         # digits the board heard on the line (boards that verify their sends)
         "dtmfDigitsVerified": call.digits_verified,
+        # what the line did after dialling, as the board heard it (docs/callprogress.md)
+        "lineProgress": call.progress,
     }
     if call.active_time is not None:
         data["activeTime"] = _iso(call.active_time)

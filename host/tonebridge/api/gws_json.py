@@ -47,6 +47,9 @@ def call_json(call: Call, base: str) -> dict:
         # and of those the ones it heard on the line (boards that verify their sends)
         "dtmfDigitsSent": call.digits_sent,
         "dtmfDigitsVerified": call.digits_verified,
+        # what the line did after dialling (a board that hears call progress): ringing, busy,
+        # reorder, voice (answered), ... (docs/callprogress.md); null: not heard
+        "lineProgress": call.progress,
     }
 
 

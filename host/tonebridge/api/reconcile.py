@@ -54,9 +54,9 @@ def finish_sequence(line, job: Job, ticket, start_us, abandoned: bool) -> None:
     end_us = recording.now_us(sim[0])
     store = line.store
     if state == "uncertain":
-        store.seq_update(rid, state="uncertain", message=outcome.message)
+        store.seq_update(rid, state="uncertain", message=outcome.message, verified=job.verified)
     else:
-        store.seq_final(rid, state, played, outcome.message if outcome else "")
+        store.seq_final(rid, state, played, outcome.message if outcome else "", None, job.verified)
     if abandoned:
         # its request was answered 503 (not accepted in time); the board took it late and
         # was told to cancel it: only digits that still went out need reporting
@@ -144,8 +144,10 @@ def _reconcile_one(line, client, seq: dict) -> None:
         line.follow(job, ticket, abandoned=cancel)
         return
     played = max(int(st.get("played", 0) or 0), seq["played"])
+    # the digits the board heard on its line (RESULT's verified=, a board that verifies)
+    verified = int(st["verified"]) if str(st.get("verified", "")).isdigit() else None
     if state == "done":
-        _settle(line, seq, "done", played, "")
+        _settle(line, seq, "done", played, "", verified=verified)
     elif state == "aborted":
         _settle(
             line,
@@ -153,6 +155,7 @@ def _reconcile_one(line, client, seq: dict) -> None:
             "aborted",
             played,
             f"sequence aborted ({st.get('reason', 'aborted')}); {played} of {seq['total']} digits played",
+            verified=verified,
         )
     elif (
         state == "unknown"
@@ -180,6 +183,8 @@ def _reconcile_one(line, client, seq: dict) -> None:
         )
 
 
-def _settle(line, seq: dict, state: str, played: int, message: str, at_most=None) -> None:
-    line.store.seq_final(seq["rid"], state, played, message, at_most)
+def _settle(
+    line, seq: dict, state: str, played: int, message: str, at_most=None, verified=None
+) -> None:
+    line.store.seq_final(seq["rid"], state, played, message, at_most, verified)
     line.post(line.board.reconciled, seq, state, played, message, at_most)

@@ -163,11 +163,13 @@ def dial(line, job: Job):
         try:
             result = ticket.wait()
         except SendError as exc:
-            line.store.seq_final(job.request_id, "aborted", exc.played, exc.message)
+            line.store.seq_final(
+                job.request_id, "aborted", exc.played, exc.message, verified=exc.verified
+            )
             raise SendFailed(exc.message, exc.played, exc.total, True) from exc
         finally:
             line.record(sim, t0, recording.now_us(sim[0]), call, job.number)
-        line.store.seq_final(job.request_id, "done", result.played)
+        line.store.seq_final(job.request_id, "done", result.played, verified=result.verified)
         line.post(line.board.dial_done, job, None)
     except (SendFailed, CallReleased) as exc:
         if isinstance(exc, SendFailed) and job.request_id:

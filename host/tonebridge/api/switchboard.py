@@ -87,10 +87,11 @@ class Switchboard:
                 self.save(call)
             self.calls[call.id] = call
         for call in self.calls.values():
+            self._count_verified(call)
             for f in self.store.failures_of(call.id, unreported_only=False):
                 failure = Failure(
                     f["digits"], f["played"], f["total"], f["message"], f["time"],
-                    f["at_most"], f["rid"], f["id"],
+                    f["at_most"], f["rid"], f["id"], f["verified"],
                 )  # fmt: skip
                 call.last_failure = failure
                 if not f["reported"]:
@@ -200,8 +201,7 @@ class Switchboard:
         call = job.call
         if call is not None:
             self._count(call, self.store.seq_count(job.request_id, played))
-            if job.verified:
-                call.digits_verified += job.verified
+            self._count_verified(call)
         self._emit("sequence_ended", call, rid=job.request_id, played=played, total=total,
                    outcome=outcome)  # fmt: skip
         if outcome is None:
@@ -214,6 +214,11 @@ class Switchboard:
         fail(job.done, outcome)
         if call is not None:
             self._emit("send_failed", call, failure=outcome)
+
+    def _count_verified(self, call: Call):
+        """The call's verified count, from its sequences as the store records them (each
+        sequence counted once, whichever path learnt its outcome; kept across restarts)."""
+        call.digits_verified = self.store.call_verified(call.id)
 
     def _count(self, call: Call, delta: int, save: bool = True):
         """`delta` more digits of the call were played (each digit counted once)."""
@@ -244,7 +249,7 @@ class Switchboard:
         failure = Failure(digits, exc.played, exc.total, exc.message, at_most=exc.at_most, rid=rid)
         failure.verified = getattr(exc, "verified", None)
         failure.id = self.store.failure_add(
-            call.id, rid, digits, exc.played, exc.total, exc.message, exc.at_most
+            call.id, rid, digits, exc.played, exc.total, exc.message, exc.at_most, failure.verified
         )
         call.failures.append(failure)
         call.last_failure = failure
@@ -264,6 +269,7 @@ class Switchboard:
         rid = seq["rid"]
         if call is not None:
             self._count(call, self.store.seq_count(rid, played))
+            self._count_verified(call)
             known = [
                 f for f in (*call.failures, call.last_failure) if f is not None and f.rid == rid
             ]
@@ -411,6 +417,7 @@ class Switchboard:
 
     def dial_done(self, job: Job, exc):
         call = job.call
+        self._count_verified(call)
         if exc is None and job.dialtone_ms and call.state == "Dialing":
             # the board hears the line: the call is answered when the line says so
             call.digits_sent += self.store.seq_count(job.request_id, job.total)

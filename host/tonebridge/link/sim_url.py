@@ -55,6 +55,9 @@ def _overrides(name: str, opts: dict) -> dict:
     from tonebridge_fw import boards
 
     known = set(boards.PROFILES[name]) | {"watchdog_ms"}
+    prof = boards.PROFILES[name]
+    if prof.get("rx_adc") is not None or prof.get("rx_i2s") is not None:
+        known.add("country")  # call progress on the line sense (docs/callprogress.md)
     if boards.PROFILES[name].get("backend") == "mt8880":
         known.add("mt8880_mode")
     out = {}

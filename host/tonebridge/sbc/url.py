@@ -50,6 +50,9 @@ def parse_url(url: str) -> tuple[str, dict]:
         if k == "hwid":
             opts[k] = v
             continue
+        if v == "null":  # as in tonebridge.json: a board built without that part
+            opts[k] = None
+            continue
         try:
             opts[k] = int(v)
         except ValueError:

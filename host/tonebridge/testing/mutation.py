@@ -52,10 +52,24 @@ MODULES = {
     "engine": (
         _FW + "engine.py",
         [
-            ["tests/firmware/test_engine.py", "tests/firmware/test_flash.py"],
+            [
+                "tests/firmware/test_engine.py",
+                "tests/firmware/test_flash.py",
+                "tests/firmware/test_engine_verify.py",
+                "tests/firmware/test_engine_progress.py",
+            ],
             ["tests/protocol/test_client.py"],
         ],
         60,
+    ),
+    # what the board hears of its own line: verified sends and the self-test's checks
+    "linecheck": (
+        _FW + "linecheck.py",
+        [
+            ["tests/firmware/test_engine_verify.py"],
+            ["tests/sim/test_selftest.py", "tests/sim/test_verified_sends.py"],
+        ],
+        90,
     ),
     "player": (
         _FW + "player.py",
