@@ -156,11 +156,16 @@ def wait_line_ready(base, call, timeout=60.0) -> dict:
 
 
 def wait_digits_sent(base, call, n, timeout=30.0) -> dict:
+    return wait_field(base, call, "dtmfDigitsSent", n, timeout)
+
+
+def wait_field(base, call, name, n, timeout=30.0) -> dict:
+    """The Catapult call once its count `name` reached n (bounded)."""
     deadline = time.monotonic() + timeout
     with http() as h:
         while True:
             data = h.get(cat_url(base, call)).json()
-            if data.get("dtmfDigitsSent", 0) >= n:
+            if (data.get(name) or 0) >= n:
                 return data
             assert time.monotonic() < deadline, data
             time.sleep(0.1)

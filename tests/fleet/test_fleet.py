@@ -19,6 +19,7 @@ from fleethelpers import (
     http,
     need_tools,
     wait_digits_sent,
+    wait_field,
     wait_line_ready,
     wait_recordings,
 )
@@ -59,6 +60,10 @@ def test_sends_through_either_front_end_play_once_on_the_agents_boards(fleet):
         assert {"c-a1-1", "c-a2-1"} <= ids
     assert wait_digits_sent(f2, "c-a1-1", 4)["dtmfDigitsSent"] == 4
     assert wait_digits_sent(f1, "c-a2-1", 3)["dtmfDigitsSent"] == 3
+    # the boards (simulated Picos) heard their digits: every front end reports it as the agent
+    # does (the verified count travelled in the line's state; it read null before)
+    assert wait_field(f2, "c-a1-1", "dtmfDigitsVerified", 4)["dtmfDigitsVerified"] == 4
+    assert wait_field(f1, "c-a2-1", "dtmfDigitsVerified", 3)["dtmfDigitsVerified"] == 3
     wait_recordings(fleet.tmp / "rec" / "a1", 1)
     wait_recordings(fleet.tmp / "rec" / "a2", 1)
     time.sleep(0.5)

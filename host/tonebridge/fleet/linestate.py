@@ -14,6 +14,7 @@ def failure_json(f: Failure) -> dict:
         "time": f.time,
         "at_most": f.at_most,
         "rid": f.rid,
+        "verified": f.verified,
     }
 
 
@@ -26,12 +27,17 @@ def failure_from(d: dict) -> Failure:
         float(d.get("time", 0.0)),
         d.get("at_most"),
         d.get("rid"),
+        verified=d.get("verified"),
     )
 
 
 def call_json(call: Call) -> dict:
     data = call.record()
     data.pop("device", None)
+    # what the store does not keep but the APIs report: the verified count (the agent sums
+    # it from its store) and what the line did after dialling
+    data["digits_verified"] = call.digits_verified
+    data["progress"] = call.progress
     data["failures"] = [failure_json(f) for f in call.failures]
     data["last_failure"] = failure_json(call.last_failure) if call.last_failure else None
     return data
@@ -73,6 +79,8 @@ CALL_FIELDS = (
     "conn_id",
     "sends",
     "digits_sent",
+    "digits_verified",
+    "progress",
 )
 
 
