@@ -242,8 +242,6 @@ class MT8880Chip:
             self.rx.advance(t_us)
 
     def _rx_latch(self, code, t_us):
-        if self.cra & CRA_CP:
-            return  # "DTMF signals cannot be decoded when the CP mode ... has been selected"
         self.rx_data = code
         self.status |= ST_RX_FULL | ST_DSTEER
         if self.cra & CRA_IRQ:
@@ -311,6 +309,9 @@ class MT8880Chip:
                 self.cra = value
                 self.rsel = bool(value & CRA_RSEL)
                 cp = value & CRA_CP and value & CRA_IRQ
+                if self.rx is not None:
+                    self._rx_advance(t_us)  # (up to the mode change)
+                    self.rx.deaf = bool(value & CRA_CP)  # CP mode: no DTMF decoding
                 if cp and not was_cp and self.cp is not None:
                     self.cp.restart(t_us)
                 if bool(cp) != bool(was_cp):
