@@ -66,8 +66,11 @@ class Classifier:
         voice_ms=400,
         gap_ms=600,
         silence_ms=5000,
+        in_band=False,
     ):
         desc, freqs, signals = cptones.country(country)
+        if in_band:
+            freqs, signals = cptones.in_band(signals, block_ms)
         self.country = country
         self.freqs = freqs
         masks = []
@@ -90,6 +93,7 @@ class Classifier:
         self._sig = tuple(sig)  # (state, class, cadence, need)
         self._lo = tuple(lo)
         self._hi = tuple(hi)
+        self.in_band = in_band
         self.block_ms = block_ms
         self._bias = block_ms * 3 // 4
         self.floor = floor
@@ -181,7 +185,7 @@ class Classifier:
             self._gap += b
             if self._gap > self.gap_ms:
                 self._voice = 0
-        elif self._run_cls == c:
+        elif self._run_cls == c and not self.in_band:
             self._voice = 0  # a tone run: what came before was no voice
         new = self._decide()
         self.changed = new != self.state
@@ -195,11 +199,38 @@ class Classifier:
         if not self._whole:
             self._whole = True  # the first run began before we listened: its length is not
             cls |= TRUNC  # the signal's (it lasted at least ms)
+        elif self.in_band:
+            self._misfit(cls, ms)
         self._head = (self._head + 1) % RING
         self._seg_cls[self._head] = cls
         self._seg_ms[self._head] = ms
         if self._nseg < RING:
             self._nseg += 1
+
+    def _misfit(self, cls, ms):
+        """In band (no OTHER class): a finished run that fits no element of any signal (a
+        syllable, a pause between words) counts towards VOICE; one that fits takes as much
+        off it."""
+        odd = 1 if cls == QUIET else 0
+        for j in range(len(self._sig)):
+            lo = self._lo[j]
+            hi = self._hi[j]
+            cad = self._sig[j][2]
+            if not self._sig[j][3]:
+                if not odd and ms >= cad[0]:
+                    break
+                continue
+            e = odd
+            while e < len(cad):
+                if lo[e] <= ms <= hi[e]:
+                    break
+                e += 2
+            if e < len(cad):
+                break
+        else:
+            self._voice += ms
+            return
+        self._voice = self._voice - ms if self._voice > ms else 0
 
     def _corrected(self, cls, ms):
         """A run's length as sounded: a block a tone fills 1/4 or more of counts as tone, so
@@ -213,6 +244,11 @@ class Classifier:
 
     def _decide(self):
         st = self.state
+        if self.in_band:
+            if self._voice >= self.voice_ms:
+                return VOICE  # runs that fit no signal outweigh those that do
+            if st == RINGING or st == VOICE:
+                return self._after_ringing(st)
         keep = False
         for j in range(len(self._sig)):
             s = self._sig[j]
@@ -229,6 +265,21 @@ class Classifier:
         if self._run_cls == QUIET and self._run_ms >= self.silence_ms:
             return SILENCE
         return UNKNOWN
+
+    def _after_ringing(self, st):
+        """In band, once it rang: the ringback while its cadence holds; energy that breaks it
+        is the far end answering (VOICE, kept while there is energy); a long quiet, SILENCE.
+        (Speech has a syllable rhythm that cadence alone cannot tell from busy or reorder: a
+        line that rang does not turn busy.)"""
+        if st == RINGING:
+            for j in range(len(self._sig)):
+                if self._sig[j][0] == RINGING:
+                    self._match(j)
+                    if self._agree:
+                        return RINGING
+        if self._run_cls == QUIET:
+            return SILENCE if self._run_ms >= self.silence_ms else st
+        return VOICE
 
     def _match(self, j):
         """How many consecutive elements of signal j's cadence the finished runs match, newest

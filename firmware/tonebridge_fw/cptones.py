@@ -65,3 +65,25 @@ def country(name):
             "unknown country %s (known: %s)" % (repr(name), ", ".join(sorted(COUNTRIES)))
         )
     return c
+
+
+def in_band(signals, block_ms):
+    """The country's signals for a receive path that only says "a tone in the call-progress
+    band" (the MT8880's CP mode: mt8880_ear.py): one class, power[0], for every tone; so a
+    tone no other signal has no longer exists (need 1 -> 2), and a continuous tone must outlast
+    every other signal's tone element (at its longest: +12.5 % + two blocks) to be one."""
+    longest = 0
+    for name, fs, cad, need in signals:
+        if need:
+            for i in range(0, len(cad), 2):
+                ms = cad[i] + cad[i] // 8 + 2 * block_ms
+                if ms > longest:
+                    longest = ms
+    out = []
+    for name, fs, cad, need in signals:
+        if not need:
+            cad = (cad[0] if cad[0] > longest else longest + block_ms,)
+        elif need == 1:
+            need = 2
+        out.append((name, (0,), cad, need))
+    return (0,), tuple(out)

@@ -148,7 +148,13 @@ def make_listener(profile, ticks_ms, backend=None):
             return None
         from tonebridge_fw.mt8880_ear import ChipEar
 
-        return ChipEar(backend, ticks_ms)  # the chip's own receiver
+        ears = ChipEar(backend, ticks_ms)  # the chip's own receiver
+        if profile.get("country") and profile.get("irq_pin") is not None:
+            # call progress from the chip's call-progress mode: cadence only (in band)
+            from tonebridge_fw.callprogress import Classifier
+
+            ears.attach_progress(Classifier(profile["country"], in_band=True))
+        return ears
     mcu = profile.get("mcu", "")
     if mcu.startswith("esp32"):
         if profile.get("rx_i2s") is None:

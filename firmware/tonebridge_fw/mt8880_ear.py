@@ -14,7 +14,16 @@
 # edges are delayed by about the guard time). The chip gives no levels or frequencies
 # (Heard.figures False): in a self-test (the loop relay puts the chip's own tones on its
 # input) selftest.judge passes a key on what the chip decides, the key decoded and its
-# duration. No call progress either: cp is None, as on a Listener without a country.
+# duration.
+#
+# Call progress (profile "country": attach_progress(callprogress.Classifier(country,
+# in_band=True))): while hear_progress(True) (the line held, none of our digits on it) the
+# chip is in its call-progress mode (backend.call_progress: CRA CP+IRQ): the IRQ/CP pin then
+# carries a rectangular wave while a tone in the chip's call-progress band is above its
+# detection level, and the DTMF receiver decodes nothing. Each service() samples the pin
+# for 3 ms (backend.cp_lows: more than a period of any call-progress tone); every BLOCK_MS the block is "tone" when the pin was seen low (the wave) and
+# "quiet" otherwise, and the classifier follows the cadence of those blocks (the chip gives
+# no frequencies: docs/callprogress.md). Nothing is allocated per block.
 
 try:
     from micropython import const
@@ -26,10 +35,11 @@ except ImportError:
 
 from tonebridge_fw.heard import Heard
 from tonebridge_fw.keypad import MT8880_CODE
-from tonebridge_fw.ticks import ticks_diff
+from tonebridge_fw.ticks import ticks_add, ticks_diff
 
 _ST_RX_FULL = const(0x04)
 _ST_DSTEER = const(0x08)
+BLOCK_MS = const(32)  # call progress: the classifier's block
 
 
 class ChipEar:
@@ -40,11 +50,58 @@ class ChipEar:
         for k in MT8880_CODE:
             self._keys[MT8880_CODE[k]] = k
         self.listening = False
-        self.cp = None  # no call progress from the chip's DTMF receiver (Listener.cp)
+        self.cp = None  # call progress (attach_progress: a callprogress.Classifier, in band)
         self.progress_on = False
+        self._cp_changed = False
+        self._pin = None  # IRQ/CP while in call-progress mode
+        self._pw = [0]  # the classifier's power[0]: the block was tone (1) or not (0)
+        self._lows = 0
+        self._blk_t0 = 0
         self.backlog = 0  # (Listener.backlog: the chip latches its digits, nothing waits)
         self.key = None  # the digit being heard (b2 seen, b3 not yet low)
         self._on = 0
+
+    def attach_progress(self, classifier):
+        self.cp = classifier
+
+    def hear_progress(self, on):
+        """The chip in call-progress mode (on) or DTMF mode (off: before our digits play, so
+        that they are heard and verified); turned on again it starts afresh."""
+        if self.cp is None or on == self.progress_on:
+            return
+        if on and self.key is not None:
+            return  # our last digit is still being heard: CP mode once it has ended
+        self._pin = self.backend.call_progress(on)
+        if on:
+            self.cp.reset()
+            self._cp_changed = False
+            self._lows = 0
+            self._blk_t0 = self.ticks_ms()
+        self.key = None  # (the receiver decodes nothing in CP mode)
+        self.progress_on = on and self._pin is not None
+
+    def progress(self):
+        """The call-progress state's name if it changed since the last call, else None."""
+        if not self._cp_changed:
+            return None
+        self._cp_changed = False
+        from tonebridge_fw.callprogress import NAMES
+
+        return NAMES[self.cp.state]
+
+    def _sample_cp(self):
+        self._lows += self.backend.cp_lows()
+        now = self.ticks_ms()
+        cp = self.cp
+        pw = self._pw
+        while ticks_diff(now, self._blk_t0) >= BLOCK_MS:
+            self._blk_t0 = ticks_add(self._blk_t0, BLOCK_MS)
+            t = 1 if self._lows else 0
+            pw[0] = t
+            self._lows = 0
+            cp.block(pw, t)
+            if cp.changed:
+                self._cp_changed = True
 
     def start(self):
         # a code left in the receive register from before is not this sequence's
@@ -60,6 +117,9 @@ class ChipEar:
         if want and not self.listening:
             self.start()
         if not self.listening:
+            return ()
+        if self.progress_on:
+            self._sample_cp()
             return ()
         st = self.backend.poll_status()
         now = self.ticks_ms()

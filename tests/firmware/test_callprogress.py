@@ -191,3 +191,46 @@ def test_detector_through_the_goertzel_bank():
     buf = _codes((425,), 300, 400)
     det2 = cp.Detector("cept", rate=16000)
     assert det2.bank.n == 512 and det2.cls.block_ms == 32
+
+
+def _in_band_states(country, pattern, ms):
+    """A cadence-only Classifier (the MT8880's call-progress mode: mt8880_ear.py) fed 32 ms
+    blocks of "tone in band" (power[0] = total = 1) or quiet, pattern: (on, off, ...) ms."""
+    cls = cp.Classifier(country, BLOCK, 1, in_band=True)
+    pw = [0]
+    out = []
+    t = 0
+    while t < ms:
+        u = t % sum(pattern)
+        i = 0
+        while u >= pattern[i]:
+            u -= pattern[i]
+            i += 1
+        pw[0] = 0 if i & 1 else 1
+        out.append(cls.block(pw, pw[0]))
+        t += BLOCK
+    return out
+
+
+def test_in_band_every_country_signal_by_cadence_alone():
+    for name in ("us", "uk", "cept"):
+        for state, freqs, cad, need in cptones.COUNTRIES[name][2]:
+            if not need and state != "dial":
+                continue  # UK "number unobtainable", steady 400 Hz: in band, it is dial tone
+            got = _in_band_states(name, cad if len(cad) > 1 else (60000, 1), 30000)
+            want = cp._STATES[state]
+            assert want in got, (name, state)
+            first = got.index(want)
+            assert all(s == want for s in got[first:]), (name, state)
+            assert all(s == cp.UNKNOWN for s in got[:first]), (name, state)
+
+
+def test_in_band_dial_tone_outlasts_every_other_tone_and_an_answer_breaks_ringback():
+    us = _in_band_states("us", (60000, 1), 3000)
+    assert us.index(cp.DIAL) * BLOCK >= 2250  # longer than a ringback burst (2 s)
+    cls = cp.Classifier("us", BLOCK, 1, in_band=True)
+    pw = [1]
+    seq = [1] * 63 + [0] * 125 + [1] * 63 + [0] * 40 + [1, 1, 1, 1, 1, 1, 0, 0, 1, 1, 1, 1, 1]
+    got = [cls.block(pw, v) for v in seq]
+    assert cp.RINGING in got and got[-1] == cp.VOICE
+    assert got.index(cp.VOICE) > len(seq) - 14  # only once the far end spoke

@@ -3,7 +3,9 @@ exchange (tonebridge.sim.exchange) sends dial tone, ringback and a voice down th
 board's own receive path (the rp2 ADC model and its DMA ring, or the ESP32's I2S ADC model;
 listen.py) feeds the firmware's callprogress.Detector beside the DTMF receiver; the engine holds
 `SEND dialtone=` until dial tone is heard and reports PROGRESS as the line changes. Profile
-"country" turns it on."""
+"country" turns it on. On pico-mt8880 the chip's call-progress mode (sim/mt8880_cp.py: its
+band-pass and the rectangular wave on IRQ/CP) feeds the cadence-only classifier
+(mt8880_ear.py), and the chip is back in DTMF mode for our digits (verified)."""
 
 import pytest
 from tonebridge.analysis import decode_multimon
@@ -18,6 +20,15 @@ def _run(sb, codec, seconds, frames):
         sb.run_for(10)
         for f in dec.feed(sb.link.host_read(-1)):
             frames.append((sb.now_us() / 1e6, f[0], f[1], f[2]))
+
+
+def _dial_heard_s(country, board):
+    """When dial tone is recognised after going off-hook: CEPT's 425 Hz after 1.8 s, the others
+    after 0.5 s; in band only (the MT8880's CP mode), a continuous tone must outlast every
+    other signal's tone (US ringback 2 s: 2.31 s)."""
+    if country == "cept":
+        return 1.85
+    return 2.4 if board == "pico-mt8880" else 0.57
 
 
 def _board(country, exchange, board="pico"):
@@ -36,6 +47,8 @@ def _board(country, exchange, board="pico"):
         ("cept", "pico"),
         ("us", "esp32-i2s"),
         ("cept", "esp32s3-i2s"),
+        ("us", "pico-mt8880"),
+        ("cept", "pico-mt8880"),
     ],
 )
 @pytest.mark.slow
@@ -43,7 +56,7 @@ def test_dial_tone_then_ringing_then_answer(country, board):
     ex = Exchange(country, level_dbm=-16)
     # dial tone until just after the first digit (CEPT dial tone is recognised after 1.8 s,
     # the others after 0.5 s, and the board polls its ADC ring every 10 ms)
-    first_digit = 2.0 if country == "cept" else 0.72
+    first_digit = _dial_heard_s(country, board) + 0.15
     ex.at(0, "dial").at(first_digit + 0.05, "silence").at(3.5, "ringing").at(16.0, "voice")
     sb = _board(country, ex, board)
     try:
@@ -76,7 +89,7 @@ def test_dial_tone_then_ringing_then_answer(country, board):
         sb.close()
 
 
-@pytest.mark.parametrize("board", ["pico", "esp32-i2s"])
+@pytest.mark.parametrize("board", ["pico", "esp32-i2s", "pico-mt8880"])
 def test_no_dial_tone_and_a_busy_line(board):
     ex = Exchange("us", level_dbm=-16).at(0, "silence")
     sb = _board("us", ex, board)
@@ -91,11 +104,22 @@ def test_no_dial_tone_and_a_busy_line(board):
         assert decode_multimon(x, 22050) == ""
         # busy after dialling
         t = sb.now_us() / 1e6
-        ex.at(t, "dial").at(t + 1.4, "busy")
+        dial_s = _dial_heard_s("us", board) + 0.8
+        ex.at(t, "dial").at(t + dial_s, "busy")
         frames = []
-        sb.write(codec.encode(codec.REQUEST, "e", "SEND dialtone=2000 2"))
-        _run(sb, codec, 5.0, frames)
+        sb.write(codec.encode(codec.REQUEST, "e", "SEND dialtone=4000 2"))
+        _run(sb, codec, dial_s + 3.6, frames)
         prog = [b for _, m, r, b in frames if m == "!" and b.startswith("PROGRESS")]
         assert prog[0] == "PROGRESS dial" and prog[-1] == "PROGRESS busy", prog
+        assert [b for _, m, r, b in frames if r == "e" and b.startswith("DONE")] == [
+            "DONE 1 verified=1"
+        ]
+        # a send after listening to the line is still heard and verified
+        frames = []
+        sb.write(codec.encode(codec.REQUEST, "f", "SEND 37"))
+        _run(sb, codec, 0.6, frames)
+        assert [b for _, m, r, b in frames if r == "f" and b.startswith("DONE")] == [
+            "DONE 2 verified=2"
+        ], frames
     finally:
         sb.close()

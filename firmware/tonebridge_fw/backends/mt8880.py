@@ -47,6 +47,10 @@ _ST_RX_FULL = const(0x04)
 _ST_DELAYED_STEERING = const(0x08)
 
 _POWER_UP_MS = const(100)
+# call progress: the IRQ/CP pin is read CP_READS times CP_GAP_US apart (3 ms: more than a
+# period of any call-progress tone, >= 350 Hz) each time the ear samples it
+CP_READS = const(12)
+CP_GAP_US = const(250)
 BURST_TONE_MS = const(51)
 BURST_PAUSE_MS = const(51)
 
@@ -66,6 +70,7 @@ class MT8880Backend:
         self._P = pin_class
         self._ticks_us = ticks_us if ticks_us is not None else time.ticks_us
         self._sleep_ms = sleep_ms if sleep_ms is not None else time.sleep_ms
+        self._sleep_us = getattr(time, "sleep_us", None) or (lambda us: time.sleep(us / 1e6))
         d_ids = profile["d_pins"]
         if len(d_ids) != 4:
             raise ValueError("mt8880 needs 4 data pins (D0-D3)")
@@ -99,6 +104,8 @@ class MT8880Backend:
         self._saw_empty = False
         self._tx_empty = False  # b1 seen by a status read of the receive side
         self.status_reads = 0
+        self._irq_id = profile.get("irq_pin")
+        self._cp_pin = None  # IRQ/CP as an input (call_progress())
         self._power_up()
 
     # ---- bus cycles -------------------------------------------------------------
@@ -193,10 +200,44 @@ class MT8880Backend:
         self.write_cra(v & ~_CRA_RSEL)
         self._tone_on = on
 
+    # ---- call-progress mode (mt8880_ear.py) -------------------------------------------
+    def call_progress(self, on):
+        """CRA CP+IRQ (on): the chip's call-progress band-pass drives the IRQ/CP pin with a
+        rectangular wave while a tone in its band is above its detection level, and its DTMF
+        receiver decodes nothing; off: back to DTMF mode. Returns the pin (an input with a
+        pull-up: the output is open drain) or None when the profile has no "irq_pin"."""
+        if self._irq_id is None:
+            return None
+        base = self.cra & (_CRA_TOUT | _CRA_IRQ) if self.burst else self.cra & _CRA_TOUT
+        if on:
+            if self._cp_pin is None:
+                P = self._P
+                self._cp_pin = P(self._irq_id, P.IN, P.PULL_UP)
+            v = (base | _CRA_CP | _CRA_IRQ) & ~_CRA_RSEL
+        else:
+            v = (_CRA_IRQ | base) if self.burst else base
+        if v != self.cra:
+            self.write_cra(v)
+        return self._cp_pin
+
+    def cp_lows(self):
+        """In call-progress mode: how many of CP_READS reads of the IRQ/CP pin, CP_GAP_US
+        apart, found it low (the chip's rectangular wave: a tone in band above its level)."""
+        pin = self._cp_pin
+        lows = 0
+        for i in range(CP_READS):
+            if i:
+                self._sleep_us(CP_GAP_US)
+            if not pin.value():
+                lows += 1
+        return lows
+
     # ---- backend interface ------------------------------------------------------
     def start(self, plan):
         if self._state == _RUN:
             self.abort()
+        if self.cra & _CRA_CP:
+            self.call_progress(False)  # our digits go out (and are heard) in DTMF mode
         for key, ms in plan:
             if key is not None and key not in MT8880_CODE:
                 raise ValueError("key not in MT8880 table: " + str(key))

@@ -137,6 +137,7 @@ class SimBoard(BoardBoot):
                 # IN+/IN- across the line through the hybrid (unity gain, hw/wiring.md): the
                 # line's signal as the sense hears it, the board's own tones included
                 hybrid = LineSense(self.recorder, self.line_if, 0)
+                self.sense = hybrid  # (its far_end: a scripted exchange, sim/exchange.py)
                 self.chip.listen(lambda t_us: hybrid(t_us, 0) - BIAS_V)
         # flash filesystem with the board's tonebridge.json
         self._own_fs = fs_root is None

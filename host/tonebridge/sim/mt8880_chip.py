@@ -9,6 +9,8 @@ Registers (datasheet, see docs/mt8880.md):
   sim/mt8880_rx.py, latched; reading it clears b2). The receiver runs when ``listen(source)``
   gave it its input (IN+/IN-); it is brought up to date before each register read and, while
   CRA.IRQ is set, every ``IRQ_POLL_US`` so that IRQ/CP falls in time.
+  CRA.CP (call-progress mode, sim/mt8880_cp.py): with CRA.IRQ, the IRQ/CP pin carries the
+  line's band-passed signal as a rectangular wave; the receiver latches nothing.
   RS0=1 write: control register A, or B when the previous control write was a CRA write with
   b3 (RSEL) set; RS0=1 read: status (b0 IRQ, b1 transmit register empty, b2 rx full, b3
   delayed steering). Reading the status clears b0 and b1.
@@ -173,6 +175,7 @@ class MT8880Chip:
         self.tx = 0
         self.rx_data = 0
         self.rx = None  # the receiver (listen())
+        self.cp = None  # the call-progress filter (listen(); mt8880_cp.py)
         self._irq_timer = None
         self.status = 0
         self.initialised = False
@@ -225,9 +228,11 @@ class MT8880Chip:
     # ---- receive side -------------------------------------------------------------------
     def listen(self, source):
         """Give the receiver its input: ``source(t_us array) -> volts`` across IN+/IN-."""
+        from .mt8880_cp import CallProgressFilter
         from .mt8880_rx import ChipReceiver
 
         self.rx = ChipReceiver(source, self.clock.now_us(), self._rx_latch, self._rx_release)
+        self.cp = CallProgressFilter(source, self.clock.now_us())  # CP mode (mt8880_cp.py)
 
     def _rx_advance(self, t_us):
         # (the firmware reads the status every ms, the receiver decides every 2 ms hop: the
@@ -300,8 +305,17 @@ class MT8880Chip:
                     self.status &= ~ST_TX_EMPTY
                 self._track(("wb", value))
             else:
+                was_cp = self.cra & CRA_CP and self.cra & CRA_IRQ
                 self.cra = value
                 self.rsel = bool(value & CRA_RSEL)
+                cp = value & CRA_CP and value & CRA_IRQ
+                if self.rx is not None:
+                    self._rx_advance(t_us)  # (up to the mode change)
+                    self.rx.deaf = bool(value & CRA_CP)  # CP mode: no DTMF decoding
+                if cp and not was_cp and self.cp is not None:
+                    self.cp.restart(t_us)
+                if bool(cp) != bool(was_cp):
+                    self._irq_out()
                 if value & CRA_IRQ and self.rx is not None and self._irq_timer is None:
                     self._irq_timer = self.clock.call_at(t_us + IRQ_POLL_US, self._irq_poll)
                 self._track(("wc", value))
@@ -328,9 +342,10 @@ class MT8880Chip:
         self._burst_gen += 1
         gen = self._burst_gen
         self._burst_on = True  # b1 stays as it is: only a status read clears it (datasheet)
-        self.clock.call_at(t_us + BURST_TONE_US, lambda: self._burst_tone_end(gen))
+        k = 2 if self.cra & CRA_CP else 1  # CP and burst mode: 102 ms bursts (datasheet)
+        self.clock.call_at(t_us + k * BURST_TONE_US, lambda: self._burst_tone_end(gen))
         self.clock.call_at(
-            t_us + BURST_TONE_US + BURST_PAUSE_US, lambda: self._burst_pause_end(gen)
+            t_us + k * (BURST_TONE_US + BURST_PAUSE_US), lambda: self._burst_pause_end(gen)
         )
 
     def _burst_tone_end(self, gen):
@@ -349,8 +364,13 @@ class MT8880Chip:
                 self._irq_out()
 
     def _irq_out(self):
-        if self.irq_pin is not None:
-            self.bus.drive(self.irq_pin, 0 if self.status & ST_IRQ else None)
+        if self.irq_pin is None:
+            return
+        if self.cp is not None and self.cra & CRA_CP and self.cra & CRA_IRQ:
+            # call-progress mode: the pin carries the band-passed line as a rectangular wave
+            self.bus.drive(self.irq_pin, self.cp.level)
+            return
+        self.bus.drive(self.irq_pin, 0 if self.status & ST_IRQ else None)
 
     # ---- tone output -------------------------------------------------------------------
     def _wanted(self):

@@ -85,6 +85,7 @@ class ChipReceiver:
         self.est_log: list[tuple[int, int, int]] = []  # (on_us, off_us, code) of Est pulses
         self._est_on = 0.0
         self.latches: list[tuple[int, int]] = []  # (t_us, code)
+        self.deaf = False  # the chip in call-progress mode: no DTMF detection (Est stays low)
 
     @property
     def guard_ms(self) -> tuple[float, float]:
@@ -131,7 +132,7 @@ class ChipReceiver:
             and all(ac >= dom * cols[i] for i in range(4) if i != c)
             and (ar * ar + ac * ac) / 2 >= TONE_SHARE * power
         )
-        code = RC_CODE[(r, c)] if ok else None
+        code = RC_CODE[(r, c)] if ok and not self.deaf else None
         if code != self.est_code:
             if self.est_code is not None:
                 self.est_log.append((int(self._est_on), int(t_us), self.est_code))

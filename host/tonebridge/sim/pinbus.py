@@ -28,7 +28,12 @@ class PinBus:
         self._watchers.setdefault(int(gpio), []).append(fn)
 
     def drive(self, gpio: int, level) -> None:
-        """An external device drives ``gpio`` (0/1), or releases it (None)."""
+        """An external device drives ``gpio`` (0/1), or releases it (None); or ``level`` is a
+        callable ``t_us -> 0 | 1 | None`` asked at each read (an output that changes faster
+        than anything watches it: the MT8880's call-progress wave)."""
+        if callable(level):
+            self._driven[int(gpio)] = level
+            return
         self._driven[int(gpio)] = None if level is None else (1 if level else 0)
 
     def level(self, gpio: int):
@@ -41,6 +46,8 @@ class PinBus:
         if mode == OPEN_DRAIN and self._out.get(gpio, 0) == 0:
             return 0
         ext = self._driven.get(gpio)
+        if callable(ext):
+            ext = ext(self.clock.now_us())
         if ext is not None:
             return ext
         pull = self._pull.get(gpio)
