@@ -62,9 +62,9 @@ def test_phase_correct_bit_dropped_doubles_frequency_and_dirties_the_band(play):
     # CSR written as EN only: trailing-edge PWM, half the period, so every tone an octave up
     # and the plan over in half the time; the one-edge modulation's products are back
     fault = [_replace(PWM0 + 0x00, 0x3, 0x1)]
-    # the main loop sleeps until the chunk it believes is playing ends (16.8 ms at the rate it
-    # meant to set): the DMA, twice as fast, runs dry between its passes
-    assert play("pico", "1", hooks=fault).backend.underruns >= 1
+    # (whether the DMA, twice as fast as the main loop believes, also runs dry between its
+    # passes depends on where in a chunk the loop happens to wake: it did before the first
+    # chunk was shortened to 384 samples, it does not since; not asserted)
     # the tones themselves, with a main loop passing every ms (no underrun breaks them)
     p = play("pico", "1", hooks=fault, busy_ms=1)
     assert p.backend.underruns == 0
