@@ -128,6 +128,17 @@ class NetState:
         self.__init__()
 
 
+def readinto_by_read(sock, buf, n=None):
+    """MicroPython's stream readinto on a socket that has read(): None when nothing is ready
+    (non-blocking), else the count copied into buf (shared by the plain and the TLS socket)."""
+    n = len(buf) if n is None else n
+    data = sock.read(n)
+    if data is None:
+        return None
+    buf[: len(data)] = data
+    return len(data)
+
+
 def _loopback(host: str) -> str:
     if host == "localhost":
         return "127.0.0.1"
@@ -238,12 +249,7 @@ def make_socket_module(board) -> types.ModuleType:
             return self._take(n)
 
         def readinto(self, buf, n=None):
-            n = len(buf) if n is None else n
-            data = self.read(n)
-            if data is None:
-                return None
-            buf[: len(data)] = data
-            return len(data)
+            return readinto_by_read(self, buf, n)
 
         def readline(self):
             self._need()

@@ -29,6 +29,8 @@ from __future__ import annotations
 import ssl as _ssl
 import types
 
+from tonebridge.sim.netstack import readinto_by_read
+
 CERT_NONE, CERT_OPTIONAL, CERT_REQUIRED = 0, 1, 2
 PROTOCOL_TLS_CLIENT, PROTOCOL_TLS_SERVER = 0, 1
 VERIFY_FAILED = -9984  # MBEDTLS_ERR_X509_CERT_VERIFY_FAILED
@@ -147,12 +149,7 @@ class SSLSocket:
         return self._take(n)
 
     def readinto(self, buf, n=None):
-        n = len(buf) if n is None else n
-        data = self.read(n)
-        if data is None:
-            return None
-        buf[: len(data)] = data
-        return len(data)
+        return readinto_by_read(self, buf, n)
 
     def readline(self):
         while b"\n" not in self._plain and not self._eof:
