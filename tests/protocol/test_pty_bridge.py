@@ -44,6 +44,14 @@ def test_an_unplug_during_the_pumps_select_never_reads_the_fds_next_owner(tmp_pa
     monkeypatch.setattr(pty_mod.select, "select", racing_select)
     bridge.start()
     try:
+        # the board has booted (its BOOT event reached the pump) before the race is staged: a
+        # board still importing its firmware opens files, and one that got the fd's number
+        # between the unplug and the dup2 below would be closed by the dup2 and later close
+        # the test's file (EBADF here: a race of the test's own making, ~1 run in 20)
+        deadline = time.monotonic() + 10
+        while bridge.to_host == 0:
+            assert time.monotonic() < deadline, "the simulated board never booted"
+            time.sleep(0.01)
         time.sleep(0.05)
         to_board = bridge.to_board
         armed.set()
