@@ -103,6 +103,13 @@ MODULES = {
         ],
         60,
     ),
+    # codec's viper kernels (CRC, body check, mark and newline search): the shim and the unix
+    # port's native emitter run them against codec's portable loops; codec's unit tests follow
+    "frame_viper": (
+        _FW + "frame_viper.py",
+        [["tests/core/test_frame_viper.py"], ["tests/firmware/test_codec.py"]],
+        60,
+    ),
     "dialstring": (
         _FW + "dialstring.py",
         [
