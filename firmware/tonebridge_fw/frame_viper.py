@@ -91,7 +91,8 @@ def init(table):
 def selftest(crc_portable, bad_portable, last_portable, find_portable):
     """True if the kernels give the portable loops' results on this port (the CRC's check
     value, odd lengths, a continued CRC, a memoryview; every byte value in the body check, the
-    mark search and the byte search; empty ranges and ranges at either end)."""
+    mark search and the byte search; every range of a few samples, empty ones and ones at
+    either end, in all three)."""
     samples = (b"123456789", b"", b"\x00\xff\x80\x7f", bytes(range(256)), b"!k HEARD 3 A ms=40 ")
     for s in samples:
         if crc16(s) != crc_portable(s) or crc16(s, 0x1D0F) != crc_portable(s, 0x1D0F):
@@ -111,6 +112,8 @@ def selftest(crc_portable, bad_portable, last_portable, find_portable):
         n = len(s)
         for p in range(n + 1):
             for q in range(p, n + 1):
+                if first_bad(s, p, q) != bad_portable(s, p, q):
+                    return False
                 if last_mark(s, p, q) != last_portable(s, p, q):
                     return False
                 if find_byte(s, p, q, 10) != find_portable(s, p, q, 10):

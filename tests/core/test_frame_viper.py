@@ -65,9 +65,89 @@ def test_mark_and_byte_search_give_the_portable_results(fast):
                     assert fast.find_byte(data, p, q, c) == codec.find_byte_portable(data, p, q, c)
 
 
+def test_a_reversed_range_is_empty_in_every_kernel(fast):
+    # q < p: data[p:q] is empty, so -1 as the portable loops answer (not a run off the end)
+    data = b"ab<\n!x\x00"
+    for p in range(1, len(data) + 1):
+        for q in range(p):
+            assert fast.first_bad(data, p, q) == codec.first_bad_portable(data, p, q) == -1
+            assert fast.last_mark(data, p, q) == codec.last_mark_portable(data, p, q) == -1
+            assert fast.find_byte(data, p, q, 10) == codec.find_byte_portable(data, p, q, 10) == -1
+
+
+def _crc_with(table, data, crc=0xFFFF):
+    for b in data:
+        crc = ((crc << 8) & 0xFFFF) ^ table[((crc >> 8) ^ b) & 0xFF]
+    return crc
+
+
+@pytest.mark.parametrize("entry", [0, 0x8000])  # CRCs below and above the check value 0x29B1
+def test_the_selftest_refuses_a_table_that_is_not_ccitt_false(entry):
+    # a kernel and a reference that agree, both on the wrong table: only the check value of
+    # b"123456789" can tell, and it must (one source of the table: codec's, pinned here)
+    mod = load_viper_module(SRC, "frame_viper_table")
+    table = [entry] * 256
+    mod.init(table)
+
+    def crc_ref(data, crc=0xFFFF):
+        return _crc_with(table, data, crc)
+
+    assert mod.crc16(b"123456789") == crc_ref(b"123456789") != 0x29B1
+    assert not mod.selftest(crc_ref, *_PORTABLE[1:])
+
+
+# A kernel that is wrong only where `when` holds (its arguments), by -1 or +1: the selftest must
+# refuse it whichever way it errs. Each case is one of the selftest's checks on its own.
+_WRONG_WHERE = {
+    "crc16 of other lengths than 9": ("crc16", lambda d, c=0xFFFF: c == 0xFFFF and len(d) != 9),
+    "crc16 continued": ("crc16", lambda d, c=0xFFFF: c != 0xFFFF),
+    "first_bad 4 bytes [1:4]": ("first_bad", lambda d, p, q: len(d) == 4 and (p, q) == (1, 4)),
+    "first_bad 4 bytes [3:4]": ("first_bad", lambda d, p, q: len(d) == 4 and (p, q) == (3, 4)),
+    "first_bad other lengths": ("first_bad", lambda d, p, q: len(d) != 4),
+    "last_mark 4 bytes [0:3]": ("last_mark", lambda d, p, q: len(d) == 4 and (p, q) == (0, 3)),
+    "last_mark 4 bytes [0:2]": ("last_mark", lambda d, p, q: len(d) == 4 and (p, q) == (0, 2)),
+    "last_mark up to the end": ("last_mark", lambda d, p, q: len(d) != 4 and q == len(d)),
+    "last_mark empty at the end": ("last_mark", lambda d, p, q: len(d) != 4 and p == len(d)),
+    "find_byte 4 bytes [1:4]": (
+        "find_byte",
+        lambda d, p, q, c: len(d) == 4 and (p, q) == (1, 4),
+    ),
+    "find_byte 'A' at 0": ("find_byte", lambda d, p, q, c: len(d) == 4 and c == 65 and p == 0),
+    "find_byte of 0xFF": ("find_byte", lambda d, p, q, c: c == 0xFF),
+    "find_byte up to the end": ("find_byte", lambda d, p, q, c: len(d) != 4 and q == len(d)),
+    "find_byte empty at the end": ("find_byte", lambda d, p, q, c: len(d) != 4 and p == len(d)),
+}
+
+
+@pytest.mark.parametrize("delta", [-1, 1])
+@pytest.mark.parametrize("case", list(_WRONG_WHERE))
+def test_the_selftest_refuses_a_kernel_wrong_either_way(fast, monkeypatch, case, delta):
+    name, when = _WRONG_WHERE[case]
+    right = getattr(fast, name)
+    hits = []
+
+    def wrong(*args):
+        r = right(*args)
+        if when(*args):
+            hits.append(args)
+            return r + delta
+        return r
+
+    monkeypatch.setattr(fast, name, wrong)
+    assert not fast.selftest(*_PORTABLE)
+    assert hits  # the selftest did ask where this kernel is wrong
+
+
 @pytest.mark.parametrize(
     "old, new",
     [
+        # the body check skipping the first or the last byte of its range (passed before the
+        # selftest checked first_bad over every range of its samples)
+        (
+            "def _bad(p: int, q: int, buf) -> int:\n    b = ptr8(buf)\n",
+            "def _bad(p: int, q: int, buf) -> int:\n    b = ptr8(buf)\n    p += 1\n",
+        ),
+        ("    while p < q:\n        o = b[p]", "    while p < q - 1:\n        o = b[p]"),
         ("t[((c >> 8) ^ b[p]) & 0xFF]", "t[(c ^ b[p]) & 0xFF]"),  # wrong table index
         ("or o == 33", "or o == 34"),  # '!' allowed in a body
         ("o > 0x7E", "o > 0x7F"),  # DEL allowed
