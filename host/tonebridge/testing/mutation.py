@@ -25,6 +25,7 @@ argument in tests/mutation_equivalent.txt; the report counts them apart.
     make mutants                          # every module (about an hour here)
     make mutants MUTANTS="engine player"  # some modules
     python -m tonebridge.testing.mutation --survivors mt8880   # re-run last survivors only
+    python -m tonebridge.testing.mutation --since 04daded codec  # lines changed since a run
     python -m tonebridge.testing.mutation --list
 """
 
@@ -316,7 +317,43 @@ def summarise(module: str, muts: list[dict], equivalent: dict, seconds: float) -
     }
 
 
-def run_module(tree: Path, module: str, log) -> dict:
+def changed_lines(path: str, since: str) -> set:
+    """Line numbers of the work tree's `path` added or changed since git revision `since`."""
+    diff = subprocess.run(
+        ["git", "diff", "-U0", since, "--", path],
+        cwd=REPO, capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    lines = set()
+    for ln in diff.splitlines():
+        if ln.startswith("@@"):
+            new = ln.split(" ")[2][1:]  # +start[,count]
+            start, _, count = new.partition(",")
+            lines.update(range(int(start), int(start) + int(count or 1)))
+    return lines
+
+
+def skip_unchanged(session: Path, path: str, since: str) -> int:
+    """Mark the session's mutants on lines unchanged since `since` skipped (Cosmic Ray's own
+    "skipped" outcome, as its git filter does; the report leaves them out). Returns how many."""
+    from cosmic_ray.work_db import WorkDB, use_db
+    from cosmic_ray.work_item import WorkerOutcome, WorkResult
+
+    keep = changed_lines(path, since)
+    with use_db(str(session), WorkDB.Mode.open) as db:
+        skip = [
+            item.job_id
+            for item in db.pending_work_items
+            if not any(keep & set(range(m.start_pos[0], m.end_pos[0] + 1)) for m in item.mutations)
+        ]
+        if skip:
+            db.set_multiple_results(
+                skip,
+                WorkResult(output="unchanged since " + since, worker_outcome=WorkerOutcome.SKIPPED),
+            )
+    return len(skip)
+
+
+def run_module(tree: Path, module: str, log, since: str | None = None) -> dict:
     path, tests, timeout = MODULES[module]
     missing = [t for stage in tests for t in stage if not (tree / t.split("::")[0]).exists()]
     if missing:
@@ -339,9 +376,16 @@ def run_module(tree: Path, module: str, log) -> dict:
     for argv in (
         [_bin("cosmic-ray"), "init", str(cfg), str(session)],
         [_bin("cr-filter-operators"), str(session), str(cfg)],
-        [_bin("cosmic-ray"), "exec", str(cfg), str(session)],
     ):
         subprocess.run(argv, cwd=tree, env=env, check=True, capture_output=True)
+    if since:
+        log(
+            f"{module}: {skip_unchanged(session, path, since)} mutants on lines unchanged since {since} skipped"
+        )
+    subprocess.run(
+        [_bin("cosmic-ray"), "exec", str(cfg), str(session)],
+        cwd=tree, env=env, check=True, capture_output=True,
+    )  # fmt: skip
     seconds = time.monotonic() - t0
     return summarise(module, results(tree, module, session), load_equivalent(), seconds)
 
@@ -446,6 +490,12 @@ def main(argv=None) -> int:
         action="store_true",
         help="re-run only the last session's surviving, non-equivalent mutants (after new tests)",
     )
+    ap.add_argument(
+        "--since",
+        metavar="REV",
+        help="run only the mutants on lines changed since git revision REV (after a full run "
+        "at REV: what changed since; the rest are Cosmic Ray's 'skipped', left out of the scores)",
+    )
     args = ap.parse_args(argv)
     if args.report:
         return rebuild_report()
@@ -466,16 +516,16 @@ def main(argv=None) -> int:
         print(msg, flush=True)
 
     try:
-        return _run_all(tree, mods, log, survivors=args.survivors)
+        return _run_all(tree, mods, log, survivors=args.survivors, since=args.since)
     finally:
         shutil.rmtree(tree, ignore_errors=True)
 
 
-def _run_all(tree: Path, mods: list[str], log, survivors: bool = False) -> int:
+def _run_all(tree: Path, mods: list[str], log, survivors: bool = False, since=None) -> int:
     summaries = []
     sj = BUILD / "summary.json"
     for m in mods:
-        s = rerun_survivors(tree, m, log) if survivors else run_module(tree, m, log)
+        s = rerun_survivors(tree, m, log) if survivors else run_module(tree, m, log, since)
         log(
             f"{m}: {s['mutants']} mutants, {s['killed']} killed ({s['timeouts']} by timeout), "
             f"{s['survived']} survived, {s['equivalent']} equivalent, {s['incompetent']} "
