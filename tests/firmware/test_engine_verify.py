@@ -3,7 +3,7 @@ by the test: every digit played must be heard (HEARD, verified=, a line FAULT na
 digit not heard); the self-test plays the 16 keys through the loop relay and judges each.
 Runs under CPython and MicroPython."""
 
-from test_engine import Rig, kv
+from test_engine import PlayerDouble, Rig, kv
 from tonebridge_fw import engine, keypad, selftest
 from tonebridge_fw.heard import Heard
 
@@ -248,3 +248,21 @@ def test_selftest_judges_a_chip_receiver_on_the_key_and_duration_only():
     assert not selftest.judge(chip(45)) and not selftest.judge(chip(75))
     # the same figures from a receiver that measures them (all zero) fail its limits
     assert not selftest.judge(Heard("5", 0, 60, "ms=60", 60))
+
+
+def test_a_digit_finished_after_the_stall_guard_fired_is_still_a_line_fault():
+    # a player so slow that the stall guard gives the sequence up (FAULT stall, cancel) before
+    # its first digit is over, and slow to act on the cancel: that digit then finishes, is not
+    # heard, and the line FAULT says so (another fault than the stall: the line did not carry
+    # the digit); the sequence still ends
+    r = EarRig()
+    r.player = PlayerDouble(lambda: r.clock() // 40)  # plays at 1/40 speed
+    r.deaf = (0,)
+    r.cancel_after_ms = 1000
+    r.request("1", "SEND tone=60 gap=60 1")
+    r.run(5000, step=10)
+    faults = [f[2] for f in r.frames if f[2].startswith("FAULT")]
+    assert faults[0].startswith("FAULT stall sequence 1 did not finish")
+    assert faults[1:] == ["FAULT line digit 0 key 1 not heard on the line"]
+    assert r.events("1")[-1].startswith("ABORT 1 ")
+    assert not r.eng.busy()
