@@ -153,6 +153,19 @@ def test_line_is_taken_unmuted_and_muted_again():
     assert line.off  # hanging up is the app's decision
 
 
+def test_a_local_play_leaves_the_line_on_hook():
+    # the self-test (SELFTEST) plays through the board's loop relay: the line stays on hook (no
+    # tone reaches the exchange), the output is still unmuted for the plan and muted after
+    b = Backend()
+    line = Line()
+    p = Player(b, ticks, line)
+    p.play(7, PLAN, True)
+    assert not line.off and not line.muted and b.starts == 1
+    b.pos = len(PLAN)
+    assert p.service()[-1] == ("done", 7, 3)
+    assert line.muted and not line.off
+
+
 def test_line_hangup_aborts_the_sequence():
     b = Backend()
     line = Line()
