@@ -341,6 +341,19 @@ def test_player_flash_step_is_silence_for_the_backend_and_a_break_on_the_line():
     assert p.service()[-1] == ("done", "f", 3)
 
 
+def test_a_plan_that_is_only_a_flash_is_silence_for_the_backend():
+    # "!" alone (a hook flash with no digit, e.g. to recall the operator): no other key in the
+    # plan, yet the backend must still get silence, never the key "!" it has no tone for
+    line = _line()
+    b = Backend()
+    p = Player(b, _ms, line)
+    p.play("o", compile_plan("!", "tonebridge", flash_ms=300))
+    US[0] += 20000  # relay settled
+    assert p.service() == [("started", "o", 0, "!")]
+    assert b.plan == [(None, 300)]
+    assert line.flashing()
+
+
 def test_wire_form_of_the_flash():
     from tonebridge_fw import codec
 
