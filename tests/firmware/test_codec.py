@@ -380,6 +380,45 @@ def test_overflow_without_a_mark_drops_the_line_quietly():
     assert d.feed(codec.encode("!", "-", "X")) == [("!", "-", "X")]
 
 
+def test_a_frame_read_after_overlong_junk_on_its_line_is_decoded():
+    # noise longer than the buffer with no mark (a board's boot chatter), then, in a later
+    # read and still on the same line, a frame: the frame starts at its mark and is decoded
+    for mark in "><!":
+        d = codec.Decoder()
+        assert d.feed(b"z" * 400) == () and d.overflows == 1
+        f = codec.encode(mark, "8", "OK")
+        assert d.feed(b"zz" + f) == [(mark, "8", "OK")], mark
+        assert d.pending() == 0 and d.dropped == 0
+
+
+def test_the_decoders_buffer_stays_bounded_over_many_frames():
+    # buffering is bounded: a decoder that has read 300 frames (~30 kB, in pieces) holds no
+    # more than one that has read one (on a board, growth ends in a MemoryError). Measured with
+    # CPython's tracemalloc; the WebAssembly port's gc.collect() frees nothing mid-script, so
+    # there only the frames are checked.
+    try:
+        import tracemalloc
+    except ImportError:
+        tracemalloc = None
+    if tracemalloc is not None:
+        tracemalloc.start()
+    try:
+        d = codec.Decoder(accept=">")
+        f = codec.encode(">", "r1", "SEND tone=60 gap=60 " + "1" * 60)
+        assert d.feed(f) == [(">", "r1", "SEND tone=60 gap=60 " + "1" * 60)]
+        before = tracemalloc.get_traced_memory()[0] if tracemalloc is not None else 0
+        for _ in range(300):
+            got = d.feed(f[:40])
+            got = d.feed(f[40:])
+        del got
+        grew = tracemalloc.get_traced_memory()[0] - before if tracemalloc is not None else 0
+    finally:
+        if tracemalloc is not None:
+            tracemalloc.stop()
+    assert d.frames == 301 and d.dropped == 0
+    assert grew < 4000, grew
+
+
 def test_overflow_with_a_mark_at_the_very_start_is_dropped():
     d = codec.Decoder()
     assert d.feed(b">" + b"z" * 400) == ()
