@@ -288,6 +288,9 @@ def test_parse_line_rejects_crafted_lines_with_good_crcs():
         b">1   X ",  # body starts with a space
         b">a#b PING ",  # an id character outside [0-9A-Za-z_.:-]
         b"> PING ",  # no id
+        b">\xff1 PING ",  # not ASCII, right after the mark (and not UTF-8: must not raise)
+        b">\xc3\xa91 PING ",  # UTF-8 right after the mark
+        b">1 PING \xff ",  # not ASCII at the end of the body
     ):
         assert codec.parse_line(raw(head)) is None, head
     assert codec.parse_line(raw(b">1 A~B ")) == (">", "1", "A~B")
