@@ -396,7 +396,8 @@ def test_a_frame_read_after_overlong_junk_on_its_line_is_decoded():
 
 def test_the_decoders_buffer_stays_bounded_over_many_frames():
     # buffering is bounded: a decoder that has read 300 frames (~30 kB, in pieces) holds no
-    # more than one that has read one (on a board, growth ends in a MemoryError). Measured with
+    # more than one that has read one (on a board, growth ends in a MemoryError), nor less (a
+    # shrunk buffer fails the first line that must be stored byte by byte). Measured with
     # CPython's tracemalloc; the WebAssembly port's gc.collect() frees nothing mid-script, so
     # there only the frames are checked.
     try:
@@ -420,6 +421,9 @@ def test_the_decoders_buffer_stays_bounded_over_many_frames():
             tracemalloc.stop()
     assert d.frames == 301 and d.dropped == 0
     assert grew < 4000, grew
+    # and it still holds a whole buffer: an overlong line keeps the frame after its last mark
+    want = [(">", "r1", "SEND tone=60 gap=60 " + "1" * 60)]
+    assert d.feed(b"x" * 400 + f) == want and d.overflows == 1
 
 
 def test_overflow_with_a_mark_at_the_very_start_is_dropped():
