@@ -97,25 +97,29 @@ def test_the_selftest_refuses_a_table_that_is_not_ccitt_false(entry):
 
 
 # A kernel that is wrong only where `when` holds (its arguments), by -1 or +1: the selftest must
-# refuse it whichever way it errs. Each case is one of the selftest's checks on its own.
+# refuse it whichever way it errs. Each case is one of the selftest's checks on its own: _AB is
+# its every-byte-value sample A B <i> C, the other samples are its ranges' ones.
+
+
+def _ab(d):
+    return len(d) == 4 and d[0] == 65
+
+
 _WRONG_WHERE = {
     "crc16 of other lengths than 9": ("crc16", lambda d, c=0xFFFF: c == 0xFFFF and len(d) != 9),
     "crc16 continued": ("crc16", lambda d, c=0xFFFF: c != 0xFFFF),
-    "first_bad 4 bytes [1:4]": ("first_bad", lambda d, p, q: len(d) == 4 and (p, q) == (1, 4)),
-    "first_bad 4 bytes [3:4]": ("first_bad", lambda d, p, q: len(d) == 4 and (p, q) == (3, 4)),
-    "first_bad other lengths": ("first_bad", lambda d, p, q: len(d) != 4),
-    "last_mark 4 bytes [0:3]": ("last_mark", lambda d, p, q: len(d) == 4 and (p, q) == (0, 3)),
-    "last_mark 4 bytes [0:2]": ("last_mark", lambda d, p, q: len(d) == 4 and (p, q) == (0, 2)),
-    "last_mark up to the end": ("last_mark", lambda d, p, q: len(d) != 4 and q == len(d)),
-    "last_mark empty at the end": ("last_mark", lambda d, p, q: len(d) != 4 and p == len(d)),
-    "find_byte 4 bytes [1:4]": (
-        "find_byte",
-        lambda d, p, q, c: len(d) == 4 and (p, q) == (1, 4),
-    ),
-    "find_byte 'A' at 0": ("find_byte", lambda d, p, q, c: len(d) == 4 and c == 65 and p == 0),
+    "first_bad AB.C [1:4]": ("first_bad", lambda d, p, q: _ab(d) and (p, q) == (1, 4)),
+    "first_bad AB.C [3:4]": ("first_bad", lambda d, p, q: _ab(d) and (p, q) == (3, 4)),
+    "first_bad over the ranges": ("first_bad", lambda d, p, q: not _ab(d)),
+    "last_mark AB.C [0:3]": ("last_mark", lambda d, p, q: _ab(d) and (p, q) == (0, 3)),
+    "last_mark AB.C [0:2]": ("last_mark", lambda d, p, q: _ab(d) and (p, q) == (0, 2)),
+    "last_mark up to the end": ("last_mark", lambda d, p, q: not _ab(d) and q == len(d)),
+    "last_mark empty at the end": ("last_mark", lambda d, p, q: not _ab(d) and p == len(d)),
+    "find_byte AB.C [1:4]": ("find_byte", lambda d, p, q, c: _ab(d) and (p, q) == (1, 4)),
+    "find_byte 'A' at 0": ("find_byte", lambda d, p, q, c: _ab(d) and c == 65 and p == 0),
     "find_byte of 0xFF": ("find_byte", lambda d, p, q, c: c == 0xFF),
-    "find_byte up to the end": ("find_byte", lambda d, p, q, c: len(d) != 4 and q == len(d)),
-    "find_byte empty at the end": ("find_byte", lambda d, p, q, c: len(d) != 4 and p == len(d)),
+    "find_byte up to the end": ("find_byte", lambda d, p, q, c: not _ab(d) and q == len(d)),
+    "find_byte empty at the end": ("find_byte", lambda d, p, q, c: not _ab(d) and p == len(d)),
 }
 
 
