@@ -295,10 +295,22 @@ class App:
             due = self.player.due_ms()
             if due <= 0:
                 return BUSY_MS
+            e = self._ear_due()
+            if 0 < e < due:
+                due = e  # (an MT8880 board's ear: its next status read)
             return due if due < IDLE_MS else IDLE_MS
         if eng.busy():
             return BUSY_MS
         return IDLE_MS
+
+    def _ear_due(self):
+        """ms until the receive path wants its next pass, 0 if it cannot say or needs none
+        (an MT8880 board's ear polls the chip's status: ChipEar.due_ms(); the ADC listeners
+        read rings the DMA fills and have none)."""
+        ears = self.ears
+        if ears is None or not hasattr(ears, "due_ms"):
+            return 0
+        return ears.due_ms()
 
     def shutdown(self):
         """Silence and hang up (Ctrl-C, fatal error)."""
