@@ -13,9 +13,9 @@
 # otherwise sleeps until the backend's next step boundary). A digit is reported when b3 falls
 # (the tone ended): on = when b2 was seen, off = when b3 was seen low, ms = the steering's
 # length, which tracks the tone's (both edges are delayed by about the guard time; each is
-# seen up to POLL_MS late, so ms is within POLL_MS of it). The chip gives no levels or frequencies
-# (Heard.figures False): in a self-test (the loop relay puts the chip's own tones on its
-# input) selftest.judge passes a key on what the chip decides, the key decoded and its
+# seen up to POLL_MS late, so ms is within POLL_MS of it). The chip gives no levels or
+# frequencies (Heard.figures False): in a self-test (the loop relay puts the chip's own tones
+# on its input) selftest.judge passes a key on what the chip decides, the key decoded and its
 # duration.
 #
 # Call progress (profile "country": attach_progress(callprogress.Classifier(country,
