@@ -9,7 +9,9 @@
 # plays never keeps the backend's next buffer from being refilled in time (one SEND costs
 # ~15-20 ms of CPU on an RP2040, a DMA chunk lasts 16.8 ms). A SEND's sequence starts before
 # its reply is written. While a sequence plays the loop sleeps until the backend's next buffer
-# needs refilling or the next digit starts or ends (backend.due_ms()); input wakes it at once.
+# needs refilling or the next digit starts or ends (backend.due_ms()), or the receive path's
+# next read if sooner (an MT8880 board's ear polls the chip: ChipEar.due_ms()); input wakes it
+# at once.
 #   app.run()               # forever; Ctrl-C (KeyboardInterrupt) stops the tone, hangs up and
 #                           # returns to the REPL
 #
