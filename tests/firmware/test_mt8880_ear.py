@@ -60,9 +60,11 @@ def test_transmit_empty_seen_by_the_ear_is_kept_for_the_burst_transmitter():
     ear, be, bus, clock = _ear("burst")
     be.start([("7", 100), (None, 40), ("0", 100)])
     bus.take()
-    clock.us += 103000
+    clock.us += 98000
+    assert be.due_ms() == 4  # the pause's nominal end (102 ms)
     bus.status_script = [0x02]  # the ear's poll takes b1 (a read clears it on the chip)
     ear.service(1)
+    assert be.due_ms() == 1  # a chip 4 ms early: its next step at once, not at 102 ms
     be.service()  # no b1 in the status any more: the kept one ends the pause
     assert [c for c in bus.take() if c[0] == "w"] == [("w", 0, 0xA)]
 

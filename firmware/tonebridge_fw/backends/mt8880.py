@@ -348,6 +348,8 @@ class MT8880Backend:
         el = _ticks_diff(self._ticks_us(), self._t0)
         if self._due >= 0:
             left = self._due * 1000 - el
+        elif self._tx_empty:
+            return 1  # the ear's status read saw b1 (a chip faster than nominal): next step
         elif el < BURST_TONE_MS * 1000:
             left = BURST_TONE_MS * 1000 - el
         else:
