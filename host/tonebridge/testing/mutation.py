@@ -135,7 +135,9 @@ MODULES = {
                 "tests/sim/test_app_loop.py",
                 "tests/sim/test_board_runtime.py",
                 "tests/sim/test_player_first.py",
-                # the receive path's passes (_hear): SELFTEST's local plays, call progress
+                # actions and passes the merges added: the hook flash, SELFTEST's loop relay and
+                # local plays, call progress (_hear), verified sends
+                "tests/sim/test_hook_flash.py",
                 "tests/sim/test_selftest.py",
                 "tests/sim/test_dialtone_wait.py",
                 "tests/sim/test_call_progress_line.py",
