@@ -324,11 +324,11 @@ def summarise(module: str, muts: list[dict], equivalent: dict, seconds: float) -
     }
 
 
-def changed_lines(path: str, since: str) -> set:
+def changed_lines(path: str, since: str, repo: Path = REPO) -> set:
     """Line numbers of the work tree's `path` added or changed since git revision `since`."""
     diff = subprocess.run(
         ["git", "diff", "-U0", since, "--", path],
-        cwd=REPO, capture_output=True, text=True, check=True,
+        cwd=repo, capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
     lines = set()
     for ln in diff.splitlines():
