@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import rp2_dma_bus as bus
 from .rp2_mcu import (
     DMA_LATENCY,
     MCU,
@@ -321,7 +322,7 @@ class DmaEngine:
             vals = np.zeros(m, dtype=dt)
             last_read = ch.read
         elif inc_r and not read_ring:  # the common case: one run of consecutive elements
-            vals = self._read_run(ch.read, m, size, dt)
+            vals = bus.read_run(self.hw, ch.read, m, size, dt)
             last_read = ch.read + (m - 1) * size
         else:
             offs = np.arange(m, dtype=np.int64) * size if inc_r else np.zeros(m, dtype=np.int64)
@@ -330,13 +331,13 @@ class DmaEngine:
                 raddrs = (ch.read & ~mask) | ((ch.read + offs) & mask)
             else:
                 raddrs = ch.read + offs
-            vals = self._read_many(raddrs, size, dt)
+            vals = bus.read_many(self.hw, raddrs, size, dt)
             last_read = int(raddrs[-1])
         if f["bswap"] and size > 1:
             vals = vals.byteswap()
         # write side
         if not inc_w and not (ring and ring_on_write):
-            self._write_fixed(ch.write, vals, size, tt)
+            bus.write_fixed(self.hw, ch.write, vals, size, tt)
             last_write = ch.write
         else:
             woffs = np.arange(m, dtype=np.int64) * size if inc_w else np.zeros(m, dtype=np.int64)
@@ -351,7 +352,7 @@ class DmaEngine:
                 # the firmware reads the ring only after fill_pending has filled them)
                 self.hw.adc.defer(tt, res[0], waddrs - int(waddrs[0]) + res[1], DMA_LATENCY)
             else:
-                self._write_many(waddrs, vals, size, tt)
+                bus.write_many(self.hw, waddrs, vals, size, tt)
             last_write = int(waddrs[-1])
         # registers advance
         if inc_r:
@@ -369,67 +370,3 @@ class DmaEngine:
         ch.count -= m
         ch.transfers += m
         ch.after = int(tt[-1])
-
-    def _read_run(self, a0: int, m: int, size: int, dt) -> np.ndarray:
-        r = self.hw.mem.resolve(a0)
-        if r is None:
-            raise BusFault(f"DMA read from unmapped address {a0:#010x}")
-        view, off = r
-        end = off + m * size
-        if end > view.size:
-            raise BusFault(f"DMA read runs past the end of its buffer at {a0:#010x}")
-        return view[off:end].view(f"<u{size}").astype(dt)
-
-    def _write_fixed(self, a0: int, vals: np.ndarray, size: int, tt) -> None:
-        """Every value to one address (a peripheral register, or one memory location)."""
-        if self.hw.mem.resolve(a0) is not None:
-            self._write_many(np.full(vals.size, a0, dtype=np.int64), vals, size, tt)
-            return
-        self._write_register(a0, vals, size, tt)
-
-    def _read_many(self, addrs: np.ndarray, size: int, dt) -> np.ndarray:
-        a0 = int(addrs[0])
-        r = self.hw.mem.resolve(a0)
-        if r is None:
-            if addrs.size and np.all(addrs == a0):
-                return np.full(addrs.size, self.hw.raw_read(a0), dtype=dt)
-            raise BusFault(f"DMA read from unmapped address {a0:#010x}")
-        view, off = r
-        rel = addrs - a0 + off
-        if rel.min() < 0 or rel.max() + size > view.size:
-            raise BusFault(f"DMA read runs past the end of its buffer at {a0:#010x}")
-        if size == 1:
-            return view[rel].astype(dt)
-        b = np.stack([view[rel + i] for i in range(size)], axis=1).copy()
-        return b.view(f"<u{size}").reshape(-1).astype(dt)
-
-    def _write_many(self, addrs: np.ndarray, vals: np.ndarray, size: int, tt) -> None:
-        a0 = int(addrs[0])
-        r = self.hw.mem.resolve(a0)
-        if r is not None:
-            view, off = r
-            rel = addrs - a0 + off
-            if rel.max() + size > view.size:
-                raise BusFault(f"DMA write runs past the end of its buffer at {a0:#010x}")
-            raw = vals.astype(f"<u{size}").view(np.uint8).reshape(-1, size)
-            for i in range(size):
-                view[rel + i] = raw[:, i]
-            return
-        if not np.all(addrs == a0):
-            raise BusFault(f"DMA write with increment into registers at {a0:#010x}")
-        self._write_register(a0, vals, size, tt)
-
-    def _write_register(self, a0: int, vals: np.ndarray, size: int, tt) -> None:
-        # narrow writes to an APB register are replicated across the 32-bit word
-        v = vals.astype(np.uint32)
-        if size == 2:
-            v = v | (v << 16)
-        elif size == 1:
-            v = v * np.uint32(0x01010101)
-        base = self.c["pwm_base"]
-        off = a0 - base
-        if 0 <= off < 0x14 * len(self.hw.slices) and off % 0x14 == 0x0C:
-            self.hw.slices[off // 0x14].log_write(tt, v)
-            return
-        for t, x in zip(tt.tolist(), v.tolist(), strict=True):
-            self.hw.raw_write(a0 & ~3, x, t16=t)
