@@ -19,6 +19,8 @@ outputs are flushed at the same instants whether or not other transfers were def
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 ADC_CLK = 48_000_000
@@ -95,14 +97,23 @@ class AdcModel:
         if self.start16 is None or not (self.fcs & 8):
             return np.empty(0, dtype=np.int64)
         p = self.period16()
-        k0 = int(np.floor((after16 - latency - self.start16) / p)) + 1
+        k0 = math.floor((after16 - latency - self.start16) / p) + 1
         k0 = max(k0, 1)
-        k1 = int(np.floor((limit16 - latency - self.start16) / p))
+        k1 = math.floor((limit16 - latency - self.start16) / p)
         k1 = min(k1, k0 + n - 1)
         if k1 < k0:
             return np.empty(0, dtype=np.int64)
         k = np.arange(k0, k1 + 1, dtype=np.int64)
         return (self.start16 + np.floor(k * p)).astype(np.int64) + latency
+
+    def request_count(self, after16: int, limit16: int, latency: int) -> int:
+        """How many instants ``requests`` gives for that span (no limit on n), counted."""
+        if self.start16 is None or not (self.fcs & 8):
+            return 0
+        p = self.period16()
+        k0 = max(math.floor((after16 - latency - self.start16) / p) + 1, 1)
+        k1 = math.floor((limit16 - latency - self.start16) / p)
+        return max(0, k1 - k0 + 1)
 
     def reads_fifo(self, addr: int) -> bool:
         return addr == self.base + FIFO

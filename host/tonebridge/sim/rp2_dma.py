@@ -148,7 +148,7 @@ class DmaEngine:
         """How many transfers of ``ch`` ``run(limit)`` would make (for a channel
         ``deferrable``), counted without making them."""
         if self._adc_ring(ch):
-            return int(self.hw.adc.requests(ch.after, limit, ch.count, DMA_LATENCY).size)
+            return min(ch.count, self.hw.adc.request_count(ch.after, limit, DMA_LATENCY))
         s = self._wrap_slice(ch)
         return min(ch.count, s.wrap_count(ch.after - DMA_LATENCY + 1, limit))
 
@@ -194,7 +194,7 @@ class DmaEngine:
                     self._shapes.clear()
                 self._shapes[key] = shape
             if not shape and self._adc_ring(ch):
-                if self.pending(ch, limit) >= ch.count:
+                if not self.held(ch, limit):
                     return False
                 continue
             if not shape:
@@ -203,10 +203,44 @@ class DmaEngine:
                 return False
         return True
 
+    # An ADC ring channel (``_kind`` "ring") that does not complete by ``limit`` is *held*:
+    # ``run`` leaves its transfers for ``settle_rings``, which ``Rp2Hardware`` calls only when
+    # the CPU looks at the channel (its registers), writes a register that could change its
+    # transfers (a global DMA register, the channel's own, the ADC's) or resets the chip.
+    # Its transfers depend on nothing but the ADC's schedule from the channel's last transfer,
+    # so making them late, in one run, gives the same requests, ring addresses and samples
+    # (their values are filled in later anyway, rp2_adc.py); what it saves is a DMA run of
+    # the ring at every catch-up (every register write and completion of the tone path).
+    lazy_rings = True
+
+    def held(self, ch: DmaChannel, limit: int) -> bool:
+        kind = self._kind(ch)
+        return (
+            self.lazy_rings
+            and kind is not None
+            and kind[0] == "ring"
+            and self.hw.adc.request_count(ch.after, limit, DMA_LATENCY) < ch.count
+        )
+
+    def settle_rings(self, limit: int) -> None:
+        """Make the held ring channels' transfers up to ``limit`` (see above)."""
+        for ch in self.channels:
+            if ch.busy and ch.fl["en"] and self.held(ch, limit):
+                tt = self.requests(ch, limit, ch.count)
+                if tt.size:
+                    self.transfer(ch, tt)
+
+    def is_ring(self, ch: DmaChannel) -> bool:
+        kind = self._kind(ch)
+        return kind is not None and kind[0] == "ring"
+
     def run(self, limit: int) -> None:
-        """Every busy channel's transfers up to ``limit``, completions and chains included."""
+        """Every busy channel's transfers up to ``limit``, completions and chains included
+        (held ring channels excepted, see above)."""
         for _ in range(100000):
-            active = [ch for ch in self.channels if ch.busy and ch.fl["en"]]
+            active = [
+                ch for ch in self.channels if ch.busy and ch.fl["en"] and not self.held(ch, limit)
+            ]
             if not active:
                 return
             plans = []
