@@ -224,11 +224,13 @@ class DmaEngine:
 
     def settle_rings(self, limit: int) -> None:
         """Make the held ring channels' transfers up to ``limit`` (see above)."""
+        if not self.lazy_rings:
+            return
         for ch in self.channels:
-            if ch.busy and ch.fl["en"] and self.held(ch, limit):
-                tt = self.requests(ch, limit, ch.count)
-                if tt.size:
-                    self.transfer(ch, tt)
+            if ch.busy and ch.fl["en"] and self.is_ring(ch):
+                n = self.hw.adc.request_count(ch.after, limit, DMA_LATENCY)
+                if 0 < n < ch.count:
+                    self.transfer(ch, self.requests(ch, limit, n))
 
     def is_ring(self, ch: DmaChannel) -> bool:
         kind = self._kind(ch)
