@@ -129,11 +129,18 @@ class AdcModel:
         pend, self._pending = self._pending, []
         tt = pend[0][0] if len(pend) == 1 else np.concatenate([p[0] for p in pend])
         codes = self._codes(tt * 1e6 / (self.hw.freq * 16))  # one look at the line for all
-        raw = codes.astype("<u2").view(np.uint8).reshape(-1, 2)
+        codes = codes.astype("<u2")
+        raw = None
         i = 0
         for t, view, offs in pend:
-            view[offs] = raw[i : i + t.size, 0]
-            view[offs + 1] = raw[i : i + t.size, 1]
+            part = codes[i : i + t.size]
+            if view.size % 2 == 0 and not int(offs[0]) & 1:  # (all of one parity)
+                view.view("<u2")[offs >> 1] = part  # 16-bit aligned: one write per sample
+            else:
+                if raw is None:
+                    raw = codes.view(np.uint8).reshape(-1, 2)
+                view[offs] = raw[i : i + t.size, 0]
+                view[offs + 1] = raw[i : i + t.size, 1]
             i += t.size
         self.samples_taken += codes.size
 

@@ -41,6 +41,7 @@ class DmaChannel:
         self.irq_pending = False
         self.claimed = False
         self.completions = 0
+        self.kind = False  # DmaEngine._kind's answer, False until asked (see forget_kind)
         self.ctrl = 0
 
     @property
@@ -50,6 +51,7 @@ class DmaChannel:
     @ctrl.setter
     def ctrl(self, value: int) -> None:
         self._ctrl = value
+        self.kind = False
         key = (self.mcu, value)
         f = _FIELDS.get(key)
         if f is None:
@@ -58,6 +60,10 @@ class DmaChannel:
             f = {n: ctrl_field(self.mcu, value, n) for n in MCU[self.mcu]["ctrl"]}
             _FIELDS[key] = f
         self.fl = f  # CTRL decoded into its fields (shared, read only)
+
+    def forget_kind(self) -> None:
+        """The CPU wrote READ_ADDR or WRITE_ADDR: the channel's shape is looked up again."""
+        self.kind = False
 
     def f(self, name):
         return self.fl[name]
@@ -282,7 +288,12 @@ class DmaEngine:
     def _kind(self, ch: DmaChannel):
         """The two shapes every tone board uses, recognised once per configuration:
         ("cc", slice) a run of 16/32-bit elements into one PWM slice's CC register;
-        ("ring", mask) 16-bit ADC FIFO reads into a write ring in RAM; else None."""
+        ("ring", mask) 16-bit ADC FIFO reads into a write ring in RAM; else None. Kept on the
+        channel until the CPU writes its CTRL, READ_ADDR or WRITE_ADDR (a transfer moves only
+        the addresses that increment, which the shape does not depend on)."""
+        kind = ch.kind
+        if kind is not False:
+            return kind
         f = ch.fl
         key = (
             ch._ctrl,
@@ -310,6 +321,7 @@ class DmaEngine:
             if len(self._kinds) > 256:
                 self._kinds.clear()
             self._kinds[key] = kind
+        ch.kind = kind
         return kind
 
     def transfer(self, ch: DmaChannel, tt: np.ndarray) -> None:

@@ -306,8 +306,10 @@ class Rp2Hardware:
             trig = r in (0x0C, 0x1C, 0x2C, 0x3C)
             if r in (0x00, 0x14, 0x28, 0x3C):
                 ch.read = value
+                ch.forget_kind()
             elif r in (0x04, 0x18, 0x2C, 0x34):
                 ch.write = value
+                ch.forget_kind()
             elif r in (0x08, 0x1C, 0x24, 0x38):
                 # writing TRANS_COUNT sets the reload value; the live counter (what a read
                 # returns) is loaded from it only when the channel is triggered

@@ -109,7 +109,7 @@ class AddressMap:
     """Buffers the firmware hands to the DMA get a stable fake SRAM address."""
 
     def __init__(self):
-        self._regions: list = []  # (base, nbytes, ndarray uint8 view, owner)
+        self._regions: list = []  # (base, nbytes, ndarray uint8 view, owner, host address)
         self._next = SRAM_BASE + 0x10000
 
     @staticmethod
@@ -120,18 +120,17 @@ class AddressMap:
     def address_of(self, obj) -> int:
         """Address of a buffer-protocol object (array, bytearray, memoryview slice)."""
         view, ptr = self._host_ptr(obj)
-        for base, n, v, _owner in self._regions:
-            vptr = v.__array_interface__["data"][0]
+        for base, n, _v, _owner, vptr in self._regions:
             if vptr <= ptr < vptr + n or (n == 0 and ptr == vptr):
                 return base + (ptr - vptr)
         base = self._next
-        self._regions.append((base, view.size, view, obj))
+        self._regions.append((base, view.size, view, obj, ptr))
         self._next = (base + view.size + 0xFFF) & ~0xFFF  # 4 KiB aligned: DMA rings work
         return base
 
     def resolve(self, addr: int):
         """(uint8 view of the region, offset) for an address inside a known buffer, or None."""
-        for base, n, v, _owner in self._regions:
+        for base, n, v, _owner, _p in self._regions:
             if base <= addr < base + n:
                 return v, addr - base
         return None
