@@ -103,6 +103,10 @@ class AdcModel:
         k1 = min(k1, k0 + n - 1)
         if k1 < k0:
             return np.empty(0, dtype=np.int64)
+        if p.is_integer():  # (the usual case: 8 kHz from 125 or 150 MHz) exact in integers
+            q = int(p)
+            t0 = self.start16 + latency
+            return np.arange(t0 + k0 * q, t0 + k1 * q + 1, q, dtype=np.int64)
         k = np.arange(k0, k1 + 1, dtype=np.int64)
         return (self.start16 + np.floor(k * p)).astype(np.int64) + latency
 

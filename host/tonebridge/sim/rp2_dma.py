@@ -119,8 +119,8 @@ class DmaEngine:
         treq = ch.fl["treq_sel"]
         w0 = self.c["dreq_pwm_wrap0"]
         if w0 <= treq < w0 + self.c["pwm_slices"]:
-            w = self.hw.slices[treq - w0].wraps_after(ch.after - DMA_LATENCY + 1, limit, n)
-            return w + DMA_LATENCY
+            s = self.hw.slices[treq - w0]
+            return s.wraps_after(ch.after - DMA_LATENCY + 1, limit, n, DMA_LATENCY)
         if TREQ_TIMER0 <= treq < TREQ_TIMER0 + 4:
             reg = self.timers[treq - TREQ_TIMER0]
             x, y = reg >> 16, reg & 0xFFFF
