@@ -15,11 +15,9 @@ from . import rp2_dma_bus as bus
 from .rp2_mcu import (
     DMA_LATENCY,
     MCU,
-    NP_DTYPE,
     TREQ_PERMANENT,
     TREQ_TIMER0,
     UNPACED_CYCLES,
-    BusFault,
     ctrl_field,
 )
 
@@ -354,67 +352,4 @@ class DmaEngine:
                     ch.transfers += m
                     ch.after = int(tt[-1])
                     return
-        f = ch.fl
-        m = tt.size
-        size = 1 << f["size"]
-        if size == 8:
-            raise BusFault("DMA DATA_SIZE 3 is reserved")
-        dt = NP_DTYPE[size]
-        # read side
-        inc_r, inc_w = f["inc_read"], f["inc_write"]
-        ring = f["ring_size"]
-        ring_on_write = f["ring_sel"]
-        read_ring = bool(ring and not ring_on_write)
-        from_adc = not inc_r and self.hw.adc.reads_fifo(ch.read)
-        if from_adc:  # the ADC FIFO: values filled in once the input exists (rp2_adc.py)
-            vals = np.zeros(m, dtype=dt)
-            last_read = ch.read
-        elif inc_r and not read_ring:  # the common case: one run of consecutive elements
-            vals = bus.read_run(self.hw, ch.read, m, size, dt)
-            last_read = ch.read + (m - 1) * size
-        else:
-            offs = np.arange(m, dtype=np.int64) * size if inc_r else np.zeros(m, dtype=np.int64)
-            if read_ring:
-                mask = (1 << ring) - 1
-                raddrs = (ch.read & ~mask) | ((ch.read + offs) & mask)
-            else:
-                raddrs = ch.read + offs
-            vals = bus.read_many(self.hw, raddrs, size, dt)
-            last_read = int(raddrs[-1])
-        if f["bswap"] and size > 1:
-            vals = vals.byteswap()
-        # write side
-        if not inc_w and not (ring and ring_on_write):
-            bus.write_fixed(self.hw, ch.write, vals, size, tt)
-            last_write = ch.write
-        else:
-            woffs = np.arange(m, dtype=np.int64) * size if inc_w else np.zeros(m, dtype=np.int64)
-            if ring and ring_on_write:
-                mask = (1 << ring) - 1
-                waddrs = (ch.write & ~mask) | ((ch.write + woffs) & mask)
-            else:
-                waddrs = ch.write + woffs
-            res = self.hw.mem.resolve(int(waddrs[0])) if from_adc and size == 2 else None
-            if res is not None and int(waddrs.max()) - int(waddrs[0]) + res[1] + 2 <= res[0].size:
-                # the samples' places in RAM; their values once the input exists (no write now:
-                # the firmware reads the ring only after fill_pending has filled them)
-                self.hw.adc.defer(tt, res[0], waddrs - int(waddrs[0]) + res[1], DMA_LATENCY)
-            else:
-                bus.write_many(self.hw, waddrs, vals, size, tt)
-            last_write = int(waddrs[-1])
-        # registers advance
-        if inc_r:
-            ch.read = (
-                last_read + size
-                if not read_ring
-                else (ch.read & ~((1 << ring) - 1)) | ((last_read + size) & ((1 << ring) - 1))
-            )
-        if inc_w:
-            if ring and ring_on_write:  # WRITE_ADDR wraps within the ring, as on the chip
-                mask = (1 << ring) - 1
-                ch.write = (ch.write & ~mask) | ((last_write + size) & mask)
-            else:
-                ch.write = last_write + size
-        ch.count -= m
-        ch.transfers += m
-        ch.after = int(tt[-1])
+        bus.transfer_general(self.hw, ch, tt)
