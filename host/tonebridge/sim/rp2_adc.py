@@ -14,7 +14,8 @@ are filled in once the analog outputs have caught up to those instants (``fill_p
 since the line signal at an instant
 exists only once the tone chain has produced it: ``Rp2Hardware.reg_read`` fills them when the
 firmware reads the DMA channel's registers, which it does before it looks at the ring (so the
-outputs are flushed at the same instants whether or not other transfers were deferred).
+outputs are flushed at the same instants whether or not other transfers were deferred). The
+ring channel's transfers themselves wait until then too (rp2_dma.py, ``DmaEngine.held``).
 """
 
 from __future__ import annotations

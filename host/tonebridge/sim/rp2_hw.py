@@ -102,7 +102,9 @@ class Rp2Hardware:
     # outputs caught up. They part only while ``dmac.deferrable`` says the transfers may
     # wait (no completion due): then a main-loop pass that only reads a channel's
     # TRANS_COUNT / READ_ADDR / busy bit costs a count, not a DMA run. Any register write,
-    # any other read, a completion, a flush or a reset moves the transfers up first.
+    # any other read, a completion, a flush or a reset moves the transfers up first. An ADC
+    # ring channel is held longer still (``settle_channel``, rp2_dma.py ``held``): its
+    # transfers are made when the CPU looks at it or writes what could change them.
     def sync(self, t_us=None) -> None:
         """Catch everything up to now (or ``t_us``)."""
         if t_us is None:
