@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from tonebridge.sim import SimBoard, VirtualClock
 from tonebridge.sim import rp2 as sim_rp2
+from tonebridge.sim.rp2_mcu import DMA_LATENCY
 
 PWM0 = sim_rp2.MCU["rp2040"]["pwm_base"]
 
@@ -70,3 +71,31 @@ def test_adc_request_instants_equal_the_general_formula(sb, div):
         assert np.array_equal(got, want), (after, limit, n)
         assert adc.request_count(after, limit, 2) >= got.size
         assert adc.request_count(after, limit, 2) == _general(adc, after, limit, 10**9, 2).size
+
+
+@pytest.mark.parametrize("div", [5999 << 8, 95 << 8])
+def test_a_ring_is_held_exactly_until_it_would_complete(sb, div):
+    """``DmaEngine.held``'s shortcut (no count while even the ADC's fastest pace cannot
+    finish TRANS_COUNT) gives what counting the conversions gives, up to the completion."""
+    m, rp2, hw = sb.modules["machine"], sb.modules["rp2"], sb.hw
+    adc = hw.adc
+    raw = array("H", [0] * 256)
+    d = rp2.DMA()
+    ring = (hw.mem.address_of(raw) + 255) & ~255
+    ctrl = d.pack_ctrl(size=1, inc_read=0, inc_write=1, ring_size=8, ring_sel=1,
+                       treq_sel=adc.dreq, irq_quiet=1, chain_to=d.channel)  # fmt: skip
+    m.mem32[adc.base + 0x10] = div
+    d.config(read=adc.base + 0x0C, write=ring, count=60, ctrl=ctrl, trigger=True)
+    m.mem32[adc.base + 0x08] = 0x01 | 0x08 | (1 << 24)
+    m.mem32[adc.base + 0x00] = 0x01 | 0x08
+    ch = hw.dma[d.channel]
+    assert hw.dmac.is_ring(ch) and ch.busy
+    p = adc.period16()
+    checked = 0
+    for step in range(0, int(70 * p), max(1, int(p) // 7)):
+        limit = ch.after + step
+        want = adc.request_count(ch.after, limit, DMA_LATENCY) < ch.count
+        assert hw.dmac.held(ch, limit) == want, (step, p)
+        checked += want
+    assert 0 < checked < 70 * 7
+    d.close()

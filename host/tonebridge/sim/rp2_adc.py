@@ -88,6 +88,10 @@ class AdcModel:
             cycles = 96  # a conversion takes 96 ADC clocks at least
         return cycles * 16 * self.hw.freq / ADC_CLK
 
+    def min_period16(self) -> float:
+        """``period16`` at the fastest divider (a conversion takes 96 ADC clocks)."""
+        return 96 * 16 * self.hw.freq / ADC_CLK
+
     def rate(self) -> float:
         return self.hw.freq * 16 / self.period16()
 
