@@ -1041,3 +1041,28 @@ def test_a_sequence_longer_than_the_line_may_stay_off_hook_is_refused_before_pla
     r = Rig()
     long_send = "SEND tone=5000 gap=5000 " + "1" * 92  # 915 s
     assert kv(r.request("1", long_send))["ms"] == "915000"
+
+
+def test_hook_off_while_a_sequence_plays_leaves_it_playing():
+    # only hanging up stops a sequence: taking the line (again) while one plays changes nothing
+    r = Rig()
+    r.request("1", "SEND 12")
+    r.request("2", "SEND 3")
+    r.run(50)
+    assert r.request("3", "HOOK off") == "OK hook=off"
+    assert r.player.cancels == 0 and r.player.job is not None
+    r.run(1000)
+    assert r.events("1")[-1] == "DONE 2" and r.events("2")[-1] == "DONE 1"
+
+
+def test_engine_defaults_hear_nothing_and_have_no_selftest():
+    # Engine() without hears/selftest/underruns: a board with no receive path, no loop relay
+    r = Rig()
+    hello = kv(r.request("1", "HELLO"))
+    assert "progress" not in hello and hello["verify"] == "0"
+    st = kv(r.request("2", "STATUS"))
+    assert "progress" not in st and st["underruns"] == "0"
+    rep = r.request("3", "SEND dialtone=1000 1")
+    assert rep == "ERR bad-arg dialtone: this board does not hear the line"
+    rep = r.request("4", "SELFTEST")
+    assert rep == "ERR bad-arg this board has no receive path and loop relay"
