@@ -158,3 +158,28 @@ def test_a_sequence_started_by_dial_tone_has_the_stall_guard():
     assert not [f for f in r.frames if f[2].startswith("FAULT")]
     r.run(1, step=1)
     assert r.frames[-1][2] == "FAULT stall sequence 1 did not finish; aborting"
+
+
+def test_other_call_progress_before_the_send_is_not_dial_tone():
+    r = HearingRig()
+    r.eng.line_event("progress", "busy")  # the last state heard: not dial tone
+    r.request("1", "SEND dialtone=2000 1")
+    assert r.player.plans == [] and r.events("1") == ["DIALTONE wait 2000"]
+
+
+def test_once_dial_tone_is_heard_the_sequence_is_no_longer_waiting():
+    r = HearingRig()
+    r.request("1", "SEND dialtone=1000 123456789012")  # 2.3 s of digits, past the 1 s wait
+    r.run(100)
+    r.eng.line_event("progress", "dial")
+    r.pump()
+    r.run(1500)
+    assert r.events("1")[-1].startswith("END")  # still playing, not "no-dial-tone"
+    r.eng.line_event("progress", "silence")
+    r.eng.line_event("progress", "dial")  # dial tone again (heard through the tones)
+    r.pump()
+    assert len(r.player.plans) == 1  # not played a second time
+    assert r.request("2", "CANCEL 1") == "OK cancelled=1"
+    assert r.player.cancels == 1  # a playing sequence is stopped in the player
+    r.pump()
+    assert r.events("1")[-1].startswith("ABORT") and "cancelled" in r.events("1")[-1]
