@@ -9,7 +9,9 @@
 # plays never keeps the backend's next buffer from being refilled in time (one SEND costs
 # ~15-20 ms of CPU on an RP2040, a DMA chunk lasts 16.8 ms). A SEND's sequence starts before
 # its reply is written. While a sequence plays the loop sleeps until the backend's next buffer
-# needs refilling or the next digit starts or ends (backend.due_ms()); input wakes it at once.
+# needs refilling or the next digit starts or ends (backend.due_ms()), or the receive path's
+# next read if sooner (an MT8880 board's ear polls the chip: ChipEar.due_ms()); input wakes it
+# at once.
 #   app.run()               # forever; Ctrl-C (KeyboardInterrupt) stops the tone, hangs up and
 #                           # returns to the REPL
 #
@@ -295,10 +297,22 @@ class App:
             due = self.player.due_ms()
             if due <= 0:
                 return BUSY_MS
+            e = self._ear_due()
+            if 0 < e < due:
+                due = e  # (an MT8880 board's ear: its next status read)
             return due if due < IDLE_MS else IDLE_MS
         if eng.busy():
             return BUSY_MS
         return IDLE_MS
+
+    def _ear_due(self):
+        """ms until the receive path wants its next pass, 0 if it cannot say or needs none
+        (an MT8880 board's ear polls the chip's status: ChipEar.due_ms(); the ADC listeners
+        read rings the DMA fills and have none)."""
+        ears = self.ears
+        if ears is None or not hasattr(ears, "due_ms"):
+            return 0
+        return ears.due_ms()
 
     def shutdown(self):
         """Silence and hang up (Ctrl-C, fatal error)."""

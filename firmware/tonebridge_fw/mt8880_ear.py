@@ -9,11 +9,13 @@
 # The chip loads the receive register when its delayed steering rises (the tone lasted the
 # guard time set by its steering RC) and sets status b2 (and b3, delayed steering, while the
 # tone goes on); reading the receive register clears b2. Polled from the main loop: each pass
-# reads the status once. A digit is reported when b3 falls (the tone ended): on = when b2 was
-# seen, off = when b3 was seen low, ms = the steering's length, which tracks the tone's (both
-# edges are delayed by about the guard time). The chip gives no levels or frequencies
-# (Heard.figures False): in a self-test (the loop relay puts the chip's own tones on its
-# input) selftest.judge passes a key on what the chip decides, the key decoded and its
+# reads the status once, and while listening due_ms() asks for a pass every POLL_MS (the loop
+# otherwise sleeps until the backend's next step boundary). A digit is reported when b3 falls
+# (the tone ended): on = when b2 was seen, off = when b3 was seen low, ms = the steering's
+# length, which tracks the tone's (both edges are delayed by about the guard time; each is
+# seen up to POLL_MS late, so ms is within POLL_MS of it). The chip gives no levels or
+# frequencies (Heard.figures False): in a self-test (the loop relay puts the chip's own tones
+# on its input) selftest.judge passes a key on what the chip decides, the key decoded and its
 # duration.
 #
 # Call progress (profile "country": attach_progress(callprogress.Classifier(country,
@@ -40,6 +42,10 @@ from tonebridge_fw.ticks import ticks_add, ticks_diff
 _ST_RX_FULL = const(0x04)
 _ST_DSTEER = const(0x08)
 BLOCK_MS = const(32)  # call progress: the classifier's block
+# while listening (DTMF mode), the status is read at least every POLL_MS: a tenth of the
+# shortest tone (40 ms); the chip latches the code and holds b3 for the tone, so a later read
+# loses nothing but the precision of on/off
+POLL_MS = const(4)
 
 
 class ChipEar:
@@ -60,6 +66,7 @@ class ChipEar:
         self.backlog = 0  # (Listener.backlog: the chip latches its digits, nothing waits)
         self.key = None  # the digit being heard (b2 seen, b3 not yet low)
         self._on = 0
+        self._polled = 0  # ticks_ms of the last status read
 
     def attach_progress(self, classifier):
         self.cp = classifier
@@ -123,6 +130,7 @@ class ChipEar:
             return ()
         st = self.backend.poll_status()
         now = self.ticks_ms()
+        self._polled = now
         out = ()
         if st & _ST_RX_FULL:
             if self.key is not None:  # a new digit before the last one's end was seen
@@ -135,6 +143,15 @@ class ChipEar:
         if not want and self.key is None:
             self.stop()
         return out
+
+    def due_ms(self):
+        """ms until the ear wants its next status read (the main loop may sleep that long):
+        while listening in DTMF mode, what is left of POLL_MS since the last read (at least 1);
+        0 when it needs no pass (not listening; call-progress mode keeps the caller's pace)."""
+        if not self.listening or self.progress_on:
+            return 0
+        left = POLL_MS - ticks_diff(self.ticks_ms(), self._polled)
+        return left if left > 0 else 1
 
     def _heard(self, now):
         ms = ticks_diff(now, self._on)

@@ -33,7 +33,8 @@ import threading
 import time
 from pathlib import Path
 
-SCHEMA_VERSION = 3  # 2: sequences.pause_ms; 3: sequences.verified, failures.verified
+SCHEMA_VERSION = 4  # 2: sequences.pause_ms; 3: sequences.verified, failures.verified;
+# 4: calls.progress
 FINAL = ("done", "aborted", "failed", "unknown", "expired")
 OPEN = ("sending", "accepted", "uncertain")
 
@@ -44,7 +45,7 @@ CREATE TABLE IF NOT EXISTS calls (
     id TEXT PRIMARY KEY, device TEXT NOT NULL, owner TEXT NOT NULL, direction TEXT NOT NULL,
     local TEXT NOT NULL, remote TEXT NOT NULL, state TEXT NOT NULL, created REAL NOT NULL,
     active_time REAL, end_time REAL, conn_id TEXT NOT NULL, sends INTEGER NOT NULL,
-    digits_sent INTEGER NOT NULL);
+    digits_sent INTEGER NOT NULL, progress TEXT);
 CREATE TABLE IF NOT EXISTS idempotency (
     user TEXT NOT NULL, method TEXT NOT NULL, path TEXT NOT NULL, key TEXT NOT NULL,
     fingerprint TEXT NOT NULL, created REAL NOT NULL, rid TEXT,
@@ -73,12 +74,15 @@ def _migrate(db, version: int) -> None:
     (version 0: a new file, created by _SCHEMA as it is now). Schema 1 -> 2 adds
     sequences.pause_ms; the old rows get NULL: the board's own pause, which is what their
     SENDs carried. Schema 2 -> 3 adds sequences.verified and failures.verified (NULL for the
-    old rows: not known). Tested on the previous releases' layouts (tests/host/test_store.py)."""
+    old rows: not known). Schema 3 -> 4 adds calls.progress (the call progress the board heard
+    last, NULL for the old rows: not heard). Tested on the previous releases' layouts (tests/host/test_store.py)."""
     if 0 < version < 2:  # 1 -> 2: the tonebridge dialect's pause length of a sequence
         _add_column(db, "sequences", "pause_ms INTEGER")
     if 0 < version < 3:  # 2 -> 3: the digits heard on the line, per sequence and failure
         _add_column(db, "sequences", "verified INTEGER")
         _add_column(db, "failures", "verified INTEGER")
+    if 0 < version < 4:  # 3 -> 4: what the line did after dialling (lineProgress)
+        _add_column(db, "calls", "progress TEXT")
 
 
 def _add_column(db, table: str, column: str) -> None:
@@ -190,7 +194,7 @@ class Store:
 
     _CALL_FIELDS = (
         "id device owner direction local remote state created active_time end_time "
-        "conn_id sends digits_sent"
+        "conn_id sends digits_sent progress"
     ).split()
 
     def save_call(self, call: dict) -> None:

@@ -34,9 +34,9 @@ def _tweak(cfg):
 
 
 class Rig:
-    def __init__(self, start_server):
+    def __init__(self, start_server, state=None):
         self.srv = start_server(
-            ports=["sim://pico?country=us"], auth=[f"{USER}:{PW}"], tweak=_tweak
+            ports=["sim://pico?country=us"], auth=[f"{USER}:{PW}"], tweak=_tweak, state=state
         )
         self.srv.wait_boards()
         self.board, self.lock = sim_of(self.srv.bridge.board.lines[0].client)
@@ -130,6 +130,26 @@ def test_a_busy_line_ends_the_call_and_says_busy(start_server, api):
         if api == "catapult":
             assert call["lastDtmfFailure"]["message"] == "the line is busy"
     assert rig.board.line_if.hook_log[-1][1] is False  # hung up
+
+
+def test_the_line_progress_survives_a_restart_of_serve(start_server, tmp_path):
+    """What the line said (lineProgress) is kept in the state file with the call: after a
+    restart of serve the ended call still says busy in both APIs."""
+    state = str(tmp_path / "progress-state.db")
+    rig = Rig(start_server, state)
+    rig.script("dial")
+    with rig.srv.client(USER, PW) as http:
+        call_id = rig.dial(http, "catapult")
+        assert rig.dialled.wait(DIALTONE_MS / 1000 + 8), "the number was never dialled"
+        rig.script("busy", 0.3)
+        assert _wait_state(http, "catapult", call_id, "completed", 10)["lineProgress"] == "busy"
+    rig.srv.stop()
+    srv = start_server(ports=["sim://pico?country=us"], auth=[f"{USER}:{PW}"], tweak=_tweak,
+                       state=state)  # fmt: skip
+    with srv.client(USER, PW) as http:
+        for api in ("catapult", "gws"):
+            call = _call(http, api, call_id)
+            assert call["lineProgress"] == "busy" and call["state"] == ENDED[api], call
 
 
 @pytest.mark.parametrize("api", ["gws", "catapult"])

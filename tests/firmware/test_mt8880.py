@@ -173,6 +173,39 @@ def test_manual_mode_schedule():
     assert bus.errors == []
 
 
+def test_manual_mode_due_ms_is_the_next_step_boundary():
+    # the main loop sleeps due_ms() between passes: one pass per step boundary, none early
+    be, bus, clock = make()
+    bus.take()
+    assert be.due_ms() == 0  # not playing
+    plan = [("5", 100), (None, 50), ("#", 80), (None, 30), ("D", 40)]
+    t0 = clock.us
+    be.start(plan)
+    assert be.due_ms() == 100
+    clock.us = t0 + 99001
+    assert be.due_ms() == 1  # rounded up: a pass never comes before the boundary
+    clock.us = t0 + 100000
+    be.service()
+    assert be.due_ms() == 50
+    clock.us = t0 + 130000  # a pass in between (input)
+    be.service()
+    assert be.due_ms() == 20
+    bus.take()
+    passes = 0
+    while be.position() < len(plan):
+        clock.us += 1000 * be.due_ms()
+        be.service()
+        passes += 1
+    assert passes == 4 and clock.us == t0 + 300000  # the last four boundaries, on time
+    assert bus.take() == [("w", 0, 0xC), ("w", 1, 1), ("w", 1, 0)] + [
+        ("w", 0, 0x0),
+        ("w", 1, 1),
+        ("w", 1, 0),
+    ]
+    assert be.due_ms() == 0
+    assert bus.errors == []
+
+
 def test_manual_mode_late_service_keeps_schedule():
     # A main loop that stalls for 35 ms still switches every step and does not drift.
     be, bus, clock = make()
@@ -200,25 +233,33 @@ def test_burst_mode_waits_for_transmit_empty():
     assert be.position() == 0
     run_until(be, clock, t_w + 52000)
     assert be.position() == 1  # chip ended the 51 ms tone: the pause step is playing
-    c = bus.take()
-    assert c and all(x == ("r", 1, 0) for x in c)  # polling status, not writing
+    assert bus.take() == []  # no status read while the chip's tone plays
+    run_until(be, clock, t_w + 95000)
+    assert bus.take() == []  # nor in the first 95 ms of its 102 ms burst
+    run_until(be, clock, t_w + 98000)
+    assert bus.take() == [("r", 1, 0)] * 3  # polling status from 96 ms on, not writing
+    assert be.due_ms() == 4  # the loop sleeps until the pause's nominal end
     bus.status_script = [0x03]  # pause over: IRQ + transmit register empty
     clock.us += 1000
     be.service()
-    # silence step 40 ms <= chip pause: next code at once (and its first status poll)
-    assert bus.take() == [("r", 1, 3), ("r", 1, 0), ("w", 0, 0xA), ("r", 1, 0)]
+    # silence step 40 ms <= chip pause: next code at once
+    assert bus.take() == [("r", 1, 3), ("r", 1, 0), ("w", 0, 0xA)]
     t_w = clock.us
+    assert be.due_ms() == 51  # the chip's tone end: the player reports it
+    run_until(be, clock, t_w + 102000)
     bus.status_script = [0x02]
     clock.us += 1000
     be.service()
-    assert bus.take() == [("r", 1, 2)]
+    assert bus.take() == [("r", 1, 0)] * 7 + [("r", 1, 2)]  # 96-102 ms, then b1
     # silence step 151 ms: 100 ms more than the chip's 51 ms pause, in software
-    run_until(be, clock, t_w + 1000 + 99000)
+    t_w = clock.us
+    assert be.due_ms() == 100
+    run_until(be, clock, t_w + 99000)
     assert [c for c in bus.take() if c[0] == "w"] == []
-    run_until(be, clock, t_w + 1000 + 100000)
-    assert bus.take() == [("r", 1, 0), ("w", 0, 0xB), ("r", 1, 0)]
+    run_until(be, clock, t_w + 100000)
+    assert bus.take() == [("r", 1, 0), ("w", 0, 0xB)]
     bus.status_script = [0x02]
-    run_until(be, clock, clock.us + 1000)
+    run_until(be, clock, clock.us + 103000)
     assert be.position() == len(plan)
     assert bus.errors == []
 
@@ -257,7 +298,7 @@ def test_burst_plan_after_a_finished_one_keeps_tout_on():
     bus.take()
     be.start([("3", 100)])
     bus.status_script = [0x02]
-    clock.us += 60000
+    clock.us += 103000
     be.service()
     assert be.position() == 1
     bus.take()
@@ -423,8 +464,8 @@ def test_burst_plan_opening_with_a_short_silence_starts_at_once():
     clock.us += 60000  # a late main loop: the code is not out yet, so step 0 still plays
     assert be.position() == 0
     be.service()
-    # stale transmit-empty cleared, the code, then the first poll of the burst's status
-    assert bus.take() == [("r", 1, 0), ("w", 0, 1), ("r", 1, 0)]
+    # stale transmit-empty cleared, then the code (the burst's status is read near its end)
+    assert bus.take() == [("r", 1, 0), ("w", 0, 1)]
     assert be.position() == 1
 
 
@@ -443,6 +484,9 @@ def test_burst_position_at_the_chips_tone_end():
     clock.us = t_w + 60000
     assert be.position() == 0
     bus.status_script = [0x02]
+    be.service()
+    assert be.position() == 0  # b1 cannot have come yet: not read
+    clock.us = t_w + 102000
     be.service()
     assert be.position() == 1
 
@@ -466,15 +510,17 @@ def test_burst_wait_ends_on_transmit_empty_only():
     bus.take()
     be.start([("1", 100), (None, 100)])
     bus.take()
+    clock.us += 95000
     for st in (0x01, 0x05, 0x08, 0x0D):
         bus.status_script = [st]
-        clock.us += 10000
+        clock.us += 1000
         be.service()
         assert bus.take() == [("r", 1, st)]
-        assert be.position() == 0  # still the tone step (40 ms in: within the chip's tone)
+        assert be.position() == 1  # the chip's pause: still waiting for b1
+        assert be.due_ms() <= 6
     bus.status_script = [0x07]
     be.service()
-    assert be.position() == 1
+    assert be.due_ms() == 49  # b1: the 100 ms silence goes on for 49 ms in software
 
 
 def test_burst_silence_beyond_the_chip_pause_is_timed_to_the_microsecond():
@@ -482,7 +528,7 @@ def test_burst_silence_beyond_the_chip_pause_is_timed_to_the_microsecond():
     bus.take()
     be.start([("1", 100), (None, 151), ("2", 100)])
     bus.status_script = [0x02]
-    clock.us += 60000
+    clock.us += 103000
     be.service()  # pause over: the silence step begins now, 100 ms to wait in software
     t = clock.us
     bus.take()
@@ -500,7 +546,7 @@ def test_burst_silence_ends_on_a_late_main_loop():
     bus.take()
     be.start([("1", 100), (None, 151), ("2", 100)])
     bus.status_script = [0x02]
-    clock.us += 60000
+    clock.us += 103000
     be.service()
     bus.take()
     clock.us += 150000

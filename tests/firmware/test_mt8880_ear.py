@@ -60,8 +60,29 @@ def test_transmit_empty_seen_by_the_ear_is_kept_for_the_burst_transmitter():
     ear, be, bus, clock = _ear("burst")
     be.start([("7", 100), (None, 40), ("0", 100)])
     bus.take()
-    clock.us += 103000
+    clock.us += 98000
+    assert be.due_ms() == 4  # the pause's nominal end (102 ms)
     bus.status_script = [0x02]  # the ear's poll takes b1 (a read clears it on the chip)
     ear.service(1)
+    assert be.due_ms() == 1  # a chip 4 ms early: its next step at once, not at 102 ms
     be.service()  # no b1 in the status any more: the kept one ends the pause
     assert [c for c in bus.take() if c[0] == "w"] == [("w", 0, 0xA)]
+
+
+def test_while_listening_the_ear_asks_for_a_status_read_every_poll_interval():
+    # due_ms(): the main loop sleeps until the ear's next status read (or the backend's next
+    # step, whichever is sooner), not 1 ms at a time
+    from tonebridge_fw.mt8880_ear import POLL_MS
+
+    ear, be, bus, clock = _ear()
+    assert ear.due_ms() == 0  # not listening: it needs no pass
+    ear.service(1)
+    assert ear.due_ms() == POLL_MS == 4
+    clock.us += 3000
+    assert ear.due_ms() == 1
+    clock.us += 5000  # a late pass
+    assert ear.due_ms() == 1
+    ear.service(1)
+    assert ear.due_ms() == POLL_MS
+    ear.service(0)  # the sequence heard: listening stops
+    assert ear.due_ms() == 0

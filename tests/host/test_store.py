@@ -190,6 +190,9 @@ def _schema_1_file(path, with_pause_column=False, version=1):
     db.executescript(SCHEMA_1)
     if with_pause_column:  # a migration cut off after its ALTER, before user_version moved
         db.execute("ALTER TABLE sequences ADD COLUMN pause_ms INTEGER")
+    if version >= 3:  # schema 3: the verified counts
+        db.execute("ALTER TABLE sequences ADD COLUMN verified INTEGER")
+        db.execute("ALTER TABLE failures ADD COLUMN verified INTEGER")
     db.executescript(
         """
 INSERT INTO lines VALUES ('dev-1', 'e6614103e73f4a2b', 1.0);
@@ -212,17 +215,18 @@ INSERT INTO failures (call_id, rid, digits, played, total, message, time) VALUES
 
 @pytest.mark.parametrize(
     "cut_off, version",
-    [(False, 1), (True, 1), (True, 2)],
-    ids=["schema-1", "half-migrated", "schema-2"],
+    [(False, 1), (True, 1), (True, 2), (True, 3)],
+    ids=["schema-1", "half-migrated", "schema-2", "schema-3"],
 )
 def test_a_schema_1_state_file_is_migrated_in_place_and_keeps_everything(
     tmp_path, cut_off, version
 ):
     """A state file of a previous release (schema 1: no sequences.pause_ms; schema 2: no
-    verified counts) is migrated in place when serve opens it: everything it held is still
-    there (an open sequence still gets reconciled), its old sequences have the board's own
-    pause (NULL) and no verified count (NULL: not known), new ones keep theirs, and it says
-    schema 3 from then on. A migration cut off half-way finishes on the next open."""
+    verified counts; schema 3: no calls.progress) is migrated in place when serve opens it:
+    everything it held is still there (an open sequence still gets reconciled), its old
+    sequences have the board's own pause (NULL) and no verified count (NULL: not known), its
+    calls no line progress (NULL: not heard), new ones keep theirs, and it says schema 4 from
+    then on. A migration cut off half-way finishes on the next open."""
     path = str(tmp_path / "state.db")
     _schema_1_file(path, with_pause_column=cut_off, version=version)
     s = Store(path)
@@ -231,7 +235,7 @@ def test_a_schema_1_state_file_is_migrated_in_place_and_keeps_everything(
     assert seq["pause_ms"] is None
     assert s.digits_of("old") == [(0, "1")]
     assert s.line_hwid("dev-1") == "e6614103e73f4a2b"
-    assert [(c["id"], c["digits_sent"]) for c in s.load_calls()] == [("c", 4)]
+    assert [(c["id"], c["digits_sent"], c["progress"]) for c in s.load_calls()] == [("c", 4, None)]
     assert s.idem_get(("ops", "POST", "/v1/users/ops/calls/c/dtmf", "k-1"))["status"] == 200
     assert [f["message"] for f in s.failures_of("c")] == ["board unplugged"]
     assert seq["verified"] is None and s.call_verified("c") is None
@@ -240,15 +244,18 @@ def test_a_schema_1_state_file_is_migrated_in_place_and_keeps_everything(
     assert s.seq_get("new")["pause_ms"] == 700
     s.seq_final("new", "done", 2, verified=2)
     assert s.call_verified("c") == 2
+    s.save_call(dict(s.load_calls()[0], progress="busy"))
     assert s.journal_mode == "wal"
     s.close()
     db = sqlite3.connect(path)
-    assert db.execute("PRAGMA user_version").fetchone()[0] == 3
+    assert db.execute("PRAGMA user_version").fetchone()[0] == 4
     columns = [row[1] for row in db.execute("PRAGMA table_info(sequences)")]
     assert columns.count("pause_ms") == 1 and columns.count("verified") == 1
+    assert [row[1] for row in db.execute("PRAGMA table_info(calls)")].count("progress") == 1
     db.close()
     s = Store(path)  # and it opens again as it is, with what the first open wrote
     assert s.seq_get("new")["pause_ms"] == 700 and s.seq_get("old")["text"] == "123"
+    assert [c["progress"] for c in s.load_calls()] == ["busy"]
     assert s.call_verified("c") == 2
     s.close()
 

@@ -69,16 +69,53 @@ def test_loop_pacing_busy_and_idle(board):
     assert 28 <= busy <= 34, busy
 
 
-def test_a_backend_that_cannot_say_when_it_has_work_is_serviced_every_ms(board):
-    # the MT8880 backend has no due_ms(): while it plays the loop passes every BUSY_MS (1 ms)
+def _mt8880_load(sb, body, ms):
+    """Passes of the main loop and bus cycles the chip model saw (reads, all) over ms."""
+    chip = sb.chip
+    n, c0 = sb.app.passes, len(chip.log)
+    sb.run_for(ms)
+    cycles = chip.log[c0:]
+    return sb.app.passes - n, sum(1 for c in cycles if c[1] == "r"), len(cycles)
+
+
+def test_the_mt8880_board_sleeps_until_a_step_boundary_or_its_ears_next_poll(board):
+    # the MT8880 backend's due_ms() (the next step boundary) and the chip ear's (a status read
+    # every POLL_MS = 4 ms while it listens): before, the loop passed every BUSY_MS (1 ms)
+    # while playing, reading the chip's status over the bus at each pass: 400-520 passes and
+    # as many status reads in 500 ms of a held tone, ~1000 a second at 40/40 ms
+    from tonebridge.analysis import segments
+
     sb = board(name="pico-mt8880")
-    sb.run_for(100)
+    sb.run_for(300)  # the chip's power-up
     t = Talk(sb)
     t.send("1", "SEND tone=1000 gap=40 5", ms=100)
-    n = sb.app.passes
+    passes, reads, cycles = _mt8880_load(sb, "", 500)
+    assert passes <= 130 and reads <= 130, (passes, reads)
+    sb.run_for(600)
+    assert t.events("1")[-1] == "DONE 1 verified=1"
+    # a 40/40 ms sequence: a second of it, every digit heard, and the line's tones and gaps
+    # as the plan says
+    t0 = sb.now_us()
+    t.send("2", "SEND tone=40 gap=40 1234567890*#ABCD", ms=5)
+    passes, reads, cycles = _mt8880_load(sb, "", 1000)
+    assert passes <= 275 and reads <= 275 and cycles <= 400, (passes, reads, cycles)
     sb.run_for(500)
-    busy = sb.app.passes - n
-    assert 400 <= busy <= 520, busy
+    assert t.events("2")[-1] == "DONE 16 verified=16"
+    x = sb.line.samples(48000, start_us=t0, end_us=sb.now_us())
+    seg = segments(x, 48000)
+    tones = [(e - s) * 1000 for s, e in seg]
+    gaps = [(seg[i + 1][0] - seg[i][1]) * 1000 for i in range(len(seg) - 1)]
+    # (the first tone after the held one reads 41.06 ms, the first gap 38.96, on the code
+    # before this change too: within 0.2 ms the figures are the same before and after)
+    assert len(tones) == 16 and max(abs(v - 40) for v in tones[1:] + gaps[1:]) < 0.2, (tones, gaps)
+    # a board built without the chip's receive side: a pass per step boundary, and at least
+    # one every IDLE_MS (20 ms: the loop's cap on any sleep)
+    sb = board(name="pico-mt8880", config={"mt8880_rx": None})
+    sb.run_for(300)
+    t = Talk(sb)
+    t.send("1", "SEND tone=1000 gap=40 5", ms=100)
+    passes, reads, cycles = _mt8880_load(sb, "", 500)
+    assert passes <= 26 and reads == 0 and cycles == 0, (passes, reads, cycles)
 
 
 def test_the_i2s_backend_says_when_it_next_has_work(board):

@@ -9,8 +9,9 @@ from tonebridge.sim import render_on_board
 
 SYNTH = ["pico", "pico2", "picow", "esp32-i2s", "esp32s3-i2s"]
 # The synthesising boards put every edge on its sample (the renderer's exact boundaries);
-# the MT8880 in manual mode switches TOUT on the first main-loop pass after a step is due
-# (a pass every BUSY_MS = 1 ms while playing), so each edge is late by less than a pass.
+# the MT8880 in manual mode switches TOUT on the main-loop pass at a step's boundary (the loop
+# sleeps until the backend's due_ms(), rounded up to the ms), so each edge is late by less
+# than a ms.
 TOL_MS = {"pico-mt8880": 1.0}
 
 

@@ -11,6 +11,11 @@
 #   "burst": CRB BURST=0; every write to the transmit register gives a chip-timed burst of
 #       ~51 ms tone + ~51 ms pause; status b1 (transmit register empty) says the pause ended.
 #       Plan silence steps longer than the chip pause extend the silence in software.
+#       The status is read only once the pause may have ended (BURST_EARLY_MS before its
+#       nominal end), never during the tone.
+# due_ms() says when service() next has work (the main loop sleeps until then): manual, the
+# next step boundary; burst, the chip's tone end (position moves), then the pause's nominal
+# end, then every ms until b1 is seen.
 #
 # Power-up (datasheet): wait >= 100 ms, read status, CRA=0, CRA=0, CRA=RSEL, CRB=0, read status.
 # CRA and CRB are write-only: shadow copies are kept in self.cra / self.crb.
@@ -53,6 +58,10 @@ CP_READS = const(12)
 CP_GAP_US = const(250)
 BURST_TONE_MS = const(51)
 BURST_PAUSE_MS = const(51)
+# burst mode: the transmit register's b1 is read from this long before the pause's nominal end
+# (the chip's timing is divided from its crystal; its tolerance was not retrieved)
+BURST_EARLY_MS = const(6)
+_BURST_US = const(102000)  # (BURST_TONE_MS + BURST_PAUSE_MS) * 1000
 
 _IDLE = const(0)
 _RUN = const(1)
@@ -60,7 +69,7 @@ _DONE = const(2)
 
 
 class MT8880Backend:
-    """Backend interface: start(plan), service(), position(), abort(), close()."""
+    """Backend interface: start(plan), service(), due_ms(), position(), abort(), close()."""
 
     def __init__(self, profile, pin_class=None, ticks_us=None, sleep_ms=None):
         if pin_class is None:
@@ -309,8 +318,12 @@ class MT8880Backend:
         while self._state == _RUN:
             if self._due < 0:
                 if not self._saw_empty:
-                    if not (self._tx_empty or self.read_status() & _ST_TX_EMPTY):
-                        return
+                    if not self._tx_empty:
+                        el = _ticks_diff(self._ticks_us(), self._t0)
+                        if el < _BURST_US - BURST_EARLY_MS * 1000:
+                            return  # the chip's tone or the start of its pause: no read
+                        if not self.read_status() & _ST_TX_EMPTY:
+                            return
                     self._saw_empty = True
             elif _ticks_diff(self._ticks_us(), self._t0) < self._due * 1000:
                 return
@@ -324,6 +337,26 @@ class MT8880Backend:
             self._service_burst()
         else:
             self._service_manual()
+
+    def due_ms(self):
+        """ms until service() next has work while a plan plays (the main loop may sleep that
+        long): manual, the next step boundary; burst, the chip's tone end (position() moves
+        on), then the nominal end of its pause (a status read for b1), then 1 ms at a time
+        until b1 is seen; a silence step's own wait. At least 1; 0 when not playing."""
+        if self._state != _RUN:
+            return 0
+        el = _ticks_diff(self._ticks_us(), self._t0)
+        if self._due >= 0:
+            left = self._due * 1000 - el
+        elif self._tx_empty:
+            return 1  # the ear's status read saw b1 (a chip faster than nominal): next step
+        elif el < BURST_TONE_MS * 1000:
+            left = BURST_TONE_MS * 1000 - el
+        else:
+            left = _BURST_US - el
+        if left <= 0:
+            return 1
+        return (left + 999) // 1000
 
     def position(self):
         if self._plan is None:

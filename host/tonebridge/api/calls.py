@@ -115,6 +115,7 @@ class Call:
             "conn_id": self.conn_id,
             "sends": self.sends,
             "digits_sent": self.digits_sent,
+            "progress": self.progress,
         }
 
 

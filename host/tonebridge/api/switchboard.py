@@ -69,6 +69,7 @@ class Switchboard:
                 call.sends, call.digits_sent = old["sends"], old["digits_sent"]
                 call.conn_id, call.created = old["conn_id"], old["created"]
                 call.active_time = old["active_time"] or call.created
+                call.progress = old["progress"]
             line.call = call
             self.calls[call.id] = call
             self.save(call)
@@ -81,6 +82,7 @@ class Switchboard:
                 local=row["local"], remote=row["remote"], state=row["state"],
                 created=row["created"], active_time=row["active_time"], end_time=row["end_time"],
                 conn_id=row["conn_id"], sends=row["sends"], digits_sent=row["digits_sent"],
+                progress=row["progress"],
             )  # fmt: skip
             if call.live:  # a dialed call when serve stopped: the line was reset since
                 call.state, call.end_time = "Released", time.time()
@@ -400,7 +402,9 @@ class Switchboard:
         the board's business (it waits for dial tone itself)."""
         if call is None or call is not line.call or not call.live:
             return
-        call.progress = name
+        if call.progress != name:
+            call.progress = name
+            self.save(call)  # kept across a restart of serve
         if not call.awaiting_answer:
             return
         if name == "voice":

@@ -74,6 +74,55 @@ class LineRecorder:
                 return True
         return False
 
+    # a producer skips line only this far inside a cut-off stretch, and never its last
+    # CUT_MARGIN_US: the anti-aliasing at a run's edge (samples()) then rings out where the
+    # switch still cuts the line, so what is rendered is what the full line would give
+    CUT_MARGIN_US = 2000.0
+
+    def cut_span(self, t0: float, t1: float):
+        """The first stretch ``(a, b)`` of ``[t0, t1]`` that a line switch cuts off throughout
+        (``add_segment`` drops what a source plays there), ``CUT_MARGIN_US`` inside the switch's
+        moves and before ``t1``; None if there is none (always None unless ``drop_gated``).
+        A producer may skip computing that stretch and call ``note_cut`` instead."""
+        if not self.drop_gated:
+            return None
+        m = self.CUT_MARGIN_US
+        best = None
+        for name, ev in self._gates.items():
+            times, vals = self._gate_table(name, ev)
+            j = max(bisect_right(times, t0) - 1, 0)
+            while j < len(times) and times[j] < t1:
+                if vals[j + 1] == 0.0:  # open from event j on
+                    a = max(t0, float(times[j]) + m)
+                    b = t1 - m if j + 1 == len(times) else min(t1, float(times[j + 1])) - m
+                    if b > a:
+                        if best is None or a < best[0]:
+                            best = (a, b)
+                        break
+                j += 1
+        if best is not None and self.keep is not None and self.keep(*best):
+            return None
+        return best
+
+    def note_cut(self, start_us: float, end_us: float, samples: int) -> None:
+        """A producer skipped ``samples`` the line switches cut off (see ``cut_until``)."""
+        self._end = max(self._end, float(end_us))
+        self.dropped_samples += int(samples)
+
+    def discard_before(self, t_us: float) -> int:
+        """Forget the segments that end before ``t_us`` (a long-running ``serve`` keeps the
+        last ``api.recording.RECORD_KEEP_S`` of each simulated line: otherwise a line held
+        off-hook grows by ~2 MB a second). Segments reaching past ``t_us`` stay whole; the
+        switches' moves stay (a few per call). Returns the number of samples forgotten."""
+        gone = 0
+        for src, segs in self._segs.items():
+            keep = [seg for seg in segs if seg[0] + seg[2].size * 1e6 / seg[1] >= t_us]
+            if len(keep) < len(segs):
+                gone += sum(seg[2].size for seg in segs) - sum(seg[2].size for seg in keep)
+                segs[:] = keep
+                self._starts[src][:] = [seg[0] for seg in keep]
+        return gone
+
     add = add_segment
 
     def add_flusher(self, fn) -> None:

@@ -159,6 +159,7 @@ class PeriodChain:
     ``recorder`` as ``source`` (``subsamples`` averages per PWM period)."""
 
     settled_v = 1e-12  # a constant input whose modes are this close to steady state: settled
+    chunk = 1 << 16  # periods per pass of the per-period update (its arrays stay ~10 MB)
 
     def __init__(self, recorder, source: str, spec: dict | None = None, subsamples: int = 4):
         self.recorder = recorder
@@ -170,8 +171,9 @@ class PeriodChain:
         self.subsamples = int(subsamples)
         self._tables: dict = {}
         self.end_us = None
-        self.periods = 0  # periods (steps) run, and how many of them in the settled shortcut
+        self.periods = 0  # periods (steps) run; of them in the settled shortcut, cut off
         self.settled_periods = 0
+        self.cut_periods = 0
 
     def tables(self, period_s: float, full: int, kind: str, invert: bool, parts: int) -> _Tables:
         key = (period_s, full, kind, invert, parts)
@@ -191,17 +193,70 @@ class PeriodChain:
         """Advance through ``index.size`` periods (duty ``index``, pin level ``scale``: a
         number or one per period) and emit the line."""
         n = index.size
+        if np.ndim(scale) == 0 and index[0] == index[-1] and np.all(index == index[0]):
+            self._run_constant(t, index, float(scale), start_us, period_s, parts)
+            return
+        for k0 in range(0, n, self.chunk):  # (bounded arrays for a long run)
+            k1 = min(n, k0 + self.chunk)
+            sc = scale[k0:k1] if np.ndim(scale) else scale
+            self._run_full(t, index[k0:k1], sc, start_us + k0 * period_s * 1e6, period_s, parts)
+
+    def _run_constant(self, t: _Tables, index, scale, start_us, period_s, parts) -> None:
+        """A constant input (e.g. a pin left at one duty while the board idles): the state
+        after k periods is ``z_inf + phi^k (z - z_inf)``, so periods the line switches cut off
+        (the recorder would drop them) advance in closed form, those after the modes have
+        settled repeat the settled period, and only the settling in between runs period by
+        period. The same line as the per-period update (to rounding), at a cost that does
+        not grow with the length of the run."""
+        n = index.size
+        p_us = period_s * 1e6
+        i0 = int(index[0])
+        z_inf = t.wtab[i0] * scale / (1 - t.phi)
+        cut_span = getattr(self.recorder, "cut_span", None)
+        span = cut_span(start_us, start_us + n * p_us) if cut_span is not None else None
+        if span is not None:
+            ka = max(0, int(-((start_us - span[0]) // p_us)))  # the whole periods in the span
+            kb = min(n, int((span[1] - start_us) // p_us))
+            if kb > ka:
+                if ka:
+                    self._run_constant(t, index[:ka], scale, start_us, period_s, parts)
+                k = kb - ka
+                self.z = z_inf + t.phi**k * (self.z - z_inf)
+                self.periods += k
+                self.cut_periods += k
+                t_a, t_b = start_us + ka * p_us, start_us + kb * p_us
+                self.recorder.note_cut(t_a, t_b, k * parts)
+                self.end_us = t_b
+                if kb < n:
+                    self._run_constant(t, index[kb:], scale, t_b, period_s, parts)
+                return
+        dz = np.abs(self.z - z_inf)
+        if np.max(dz) <= self.settled_v:
+            # the modes sit at the input's steady state: so does the line
+            y = (z_inf @ t.beta).real + t.h[i0] * scale
+            self.periods += n
+            self.settled_periods += n
+            self._emit(np.tile(y, n), start_us, p_us / parts, n, period_s)
+            return
+        # periods until every mode is within settled_v / 2 of its steady state
+        with np.errstate(divide="ignore"):
+            need = np.log(0.5 * self.settled_v / dz) / np.log(np.abs(t.phi))
+        k = int(np.ceil(np.max(np.where(dz > 0.5 * self.settled_v, need, 0.0))))
+        if k <= 0 or k >= n:
+            for k0 in range(0, n, self.chunk):
+                k1 = min(n, k0 + self.chunk)
+                self._run_full(t, index[k0:k1], scale, start_us + k0 * p_us, period_s, parts)
+            return
+        for k0 in range(0, k, self.chunk):
+            k1 = min(k, k0 + self.chunk)
+            self._run_full(t, index[k0:k1], scale, start_us + k0 * p_us, period_s, parts)
+        self._run_constant(t, index[k:], scale, start_us + k * p_us, period_s, parts)
+
+    def _run_full(self, t: _Tables, index, scale, start_us, period_s, parts) -> None:
+        """The per-period update of ``index.size`` periods (see the module doc)."""
+        n = index.size
         dt_us = period_s * 1e6 / parts
         self.periods += n
-        if index[0] == index[-1] and np.ndim(scale) == 0 and np.all(index == index[0]):
-            # a constant input: once the modes sit at its steady state, so does the line
-            i0 = int(index[0])
-            z_inf = t.wtab[i0] * scale / (1 - t.phi)
-            if np.max(np.abs(self.z - z_inf)) <= self.settled_v:
-                y = (z_inf @ t.beta).real + t.h[i0] * scale
-                self.settled_periods += n
-                self._emit(np.tile(y, n), start_us, dt_us, n, period_s)
-                return
         lmax, inv, pw = t.blocks()
         if np.ndim(scale):
             w = np.take(t.wtab, index, axis=0) * scale[:, None]

@@ -15,6 +15,8 @@ import numpy as np
 
 
 class PwmSlice:
+    IDLE_BLOCK = 1 << 16  # periods per hand-over of a run at one duty (bounded arrays)
+
     def __init__(self, hw, idx):
         self.hw = hw
         self.idx = idx
@@ -102,30 +104,35 @@ class PwmSlice:
         k_last = (t16 - self.anchor) // p
         if k_last < self.k_emitted:
             return
+        if not self._log_t:  # one duty throughout (e.g. idle): in bounded blocks
+            k0 = self.k_emitted
+            self.k_emitted = k_last + 1
+            for b0 in range(k0, k_last + 1, self.IDLE_BLOCK):
+                n = min(self.IDLE_BLOCK, k_last + 1 - b0)
+                vals = np.full(n, self.latched, dtype=np.uint32)
+                self.hw.pwm_emit(self, self.anchor + p * b0, p, vals)
+            return
         starts = self.anchor + p * np.arange(self.k_emitted, k_last + 1, dtype=np.int64)
-        if self._log_t:
-            lt_parts, lv_parts = self._log_t, self._log_v
-            if len(lt_parts) == 1:
-                lt, lv = lt_parts[0], lv_parts[0]
-            else:
-                lt, lv = np.concatenate(lt_parts), np.concatenate(lv_parts)
-                # each part is in time order (a DMA run, or one CPU write); a CPU write may
-                # come in before a deferred DMA run of earlier periods
-                if any(a[-1] > b[0] for a, b in zip(lt_parts, lt_parts[1:], strict=False)):
-                    order = np.argsort(lt, kind="stable")
-                    lt, lv = lt[order], lv[order]
-            # a write at the very instant a period starts (CC set, then the slice enabled) is
-            # in force for it; DMA writes land a clock after their wrap, i.e. in the next one
-            idx = np.searchsorted(lt, starts, side="right")
-            vals = np.concatenate(([self.latched], lv)).astype(np.uint32)[idx]
-            # keep only what later periods may still need
-            keep = int(np.searchsorted(lt, starts[-1], side="left"))
-            if keep > 0:
-                self.latched = int(lv[keep - 1])
-            self._log_t = [lt[keep:]] if keep < lt.size else []
-            self._log_v = [lv[keep:]] if keep < lt.size else []
+        lt_parts, lv_parts = self._log_t, self._log_v
+        if len(lt_parts) == 1:
+            lt, lv = lt_parts[0], lv_parts[0]
         else:
-            vals = np.full(starts.size, self.latched, dtype=np.uint32)
+            lt, lv = np.concatenate(lt_parts), np.concatenate(lv_parts)
+            # each part is in time order (a DMA run, or one CPU write); a CPU write may
+            # come in before a deferred DMA run of earlier periods
+            if any(a[-1] > b[0] for a, b in zip(lt_parts, lt_parts[1:], strict=False)):
+                order = np.argsort(lt, kind="stable")
+                lt, lv = lt[order], lv[order]
+        # a write at the very instant a period starts (CC set, then the slice enabled) is
+        # in force for it; DMA writes land a clock after their wrap, i.e. in the next one
+        idx = np.searchsorted(lt, starts, side="right")
+        vals = np.concatenate(([self.latched], lv)).astype(np.uint32)[idx]
+        # keep only what later periods may still need
+        keep = int(np.searchsorted(lt, starts[-1], side="left"))
+        if keep > 0:
+            self.latched = int(lv[keep - 1])
+        self._log_t = [lt[keep:]] if keep < lt.size else []
+        self._log_v = [lv[keep:]] if keep < lt.size else []
         self.k_emitted = k_last + 1
         self.hw.pwm_emit(self, int(starts[0]), p, vals)
 
