@@ -233,12 +233,32 @@ def test_board_cost_splits_firmware_renderer_and_simulator():
     assert any("tonebridge/sim/" in k for k in play["top_sim"])
 
 
+def test_virtual_cost_splits_renderer_receiver_and_the_rest():
+    """Row 10 in virtual time: the firmware makes its own passes while playing (as a paced
+    board does), the renderer and the receiver are timed in place, and a sleep before each
+    pass changes nothing but the CPU (the same passes)."""
+    from tonebridge.bench import simcost_virtual
+
+    r = simcost_virtual.virtual_cost("pico", board_s=2.0)
+    assert 50 < r["passes_per_s"] < 150, r
+    assert r["renderer"] > 0 and r["receiver"] > 0 and r["rest"] > 0
+    assert r["renderer"] + r["receiver"] + r["rest"] == pytest.approx(r["cores"])
+    s = simcost_virtual.virtual_cost("pico", sleep_s=0.001, board_s=2.0)
+    assert s["passes_per_s"] == pytest.approx(r["passes_per_s"], rel=0.02)
+
+
 def test_sim_cost_rows_go_to_the_measured_table():
     from tonebridge.bench import simcost
 
     split = {"sim_cores": 0.08, "firmware_cores": 0.02, "renderer_cores": 0.005}
     res = {
-        "pico": {"idle_cores": 0.01, "play_cores": 0.1, "idle": split, "play": split},
+        "pico": {
+            "idle_cores": 0.01,
+            "play_cores": 0.1,
+            "idle": split,
+            "play": split,
+            "virtual": {"cores": 0.07, "renderer": 0.02, "receiver": 0.015, "rest": 0.035},
+        },
         "load_average_before": 3.0,
         "realtime": {"lines": 7, "first_failing": 8, "one_line_digits_per_s": 11.3},
     }
@@ -248,6 +268,8 @@ def test_sim_cost_rows_go_to_the_measured_table():
     assert "pico: one board process idle" in table and "0.010" in table
     assert "lines in real time" in table
     assert "7 (first failing: 8; one line alone: 11.3 digits/s)" in table
+    assert "pico: playing in virtual time, no waits" in table
+    assert "(renderer 0.0200, receiver 0.0150, rest 0.0350)" in table
 
 
 def test_esp32_receive_cost_is_estimated_from_the_xtensawin_loops():

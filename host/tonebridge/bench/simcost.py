@@ -231,6 +231,9 @@ def lines_in_real_time(start=4, limit=256, duration=10.0, log=print) -> dict:
 def run(quick: bool, log=print) -> dict:
     idle_s, play_s = (3.0, 3.0) if quick else (10.0, 10.0)
     res = {"pico": board_costs("pico", idle_s, play_s, log=log)}
+    from .simcost_virtual import virtual_costs
+
+    res["pico"].update(virtual_costs("pico", runs=1 if quick else 3, log=log))
     if not quick:
         for board in ("pico2", "esp32-i2s", "pico-mt8880"):
             res[board] = board_costs(board, idle_s / 2, play_s / 2, log=log)
@@ -265,6 +268,16 @@ def rows(res: dict) -> list[dict]:
         if d.get("play"):
             out.append(row(g, "  of which its renderer (synth.py), playing", "cores", None,
                            "{:.4f}", {board: d["play"]["renderer_cores"]}))  # fmt: skip
+        for key, label in (
+            ("virtual", "in virtual time, no waits"),
+            ("virtual_slept", "in virtual time, a real sleep before each pass"),
+        ):
+            v = d.get(key)
+            if v:
+                out.append(row(g, f"{board}: playing {label}", "cores", None, "{:.4f}",
+                               {board: v["cores"]},
+                               note=f"(renderer {v['renderer']:.4f}, receiver "
+                                    f"{v['receiver']:.4f}, rest {v['rest']:.4f})"))  # fmt: skip
     rt = res.get("realtime")
     if rt:
         out.append(row(g, "sim://pico lines in real time at 40/40 ms, 0 lost/dup", "lines",

@@ -59,7 +59,7 @@ def make_rp2_module(hw: Rp2Hardware):
 
         @property
         def write(self):
-            return self._c().write
+            return hw.dma_write_addr(self._c())
 
         @write.setter
         def write(self, v):
@@ -160,6 +160,7 @@ def make_rp2_module(hw: Rp2Hardware):
         def close(self):
             if not self._closed:
                 hw.sync()
+                hw.settle_channel(self._ch)
                 self._ch.busy = False
                 self._ch.claimed = False
                 hw.irq_handlers.pop(self._ch.idx, None)

@@ -14,10 +14,13 @@ are filled in once the analog outputs have caught up to those instants (``fill_p
 since the line signal at an instant
 exists only once the tone chain has produced it: ``Rp2Hardware.reg_read`` fills them when the
 firmware reads the DMA channel's registers, which it does before it looks at the ring (so the
-outputs are flushed at the same instants whether or not other transfers were deferred).
+outputs are flushed at the same instants whether or not other transfers were deferred). The
+ring channel's transfers themselves wait until then too (rp2_dma.py, ``DmaEngine.held``).
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -85,6 +88,10 @@ class AdcModel:
             cycles = 96  # a conversion takes 96 ADC clocks at least
         return cycles * 16 * self.hw.freq / ADC_CLK
 
+    def min_period16(self) -> float:
+        """``period16`` at the fastest divider (a conversion takes 96 ADC clocks)."""
+        return 96 * 16 * self.hw.freq / ADC_CLK
+
     def rate(self) -> float:
         return self.hw.freq * 16 / self.period16()
 
@@ -95,14 +102,27 @@ class AdcModel:
         if self.start16 is None or not (self.fcs & 8):
             return np.empty(0, dtype=np.int64)
         p = self.period16()
-        k0 = int(np.floor((after16 - latency - self.start16) / p)) + 1
+        k0 = math.floor((after16 - latency - self.start16) / p) + 1
         k0 = max(k0, 1)
-        k1 = int(np.floor((limit16 - latency - self.start16) / p))
+        k1 = math.floor((limit16 - latency - self.start16) / p)
         k1 = min(k1, k0 + n - 1)
         if k1 < k0:
             return np.empty(0, dtype=np.int64)
+        if p.is_integer():  # (the usual case: 8 kHz from 125 or 150 MHz) exact in integers
+            q = int(p)
+            t0 = self.start16 + latency
+            return np.arange(t0 + k0 * q, t0 + k1 * q + 1, q, dtype=np.int64)
         k = np.arange(k0, k1 + 1, dtype=np.int64)
         return (self.start16 + np.floor(k * p)).astype(np.int64) + latency
+
+    def request_count(self, after16: int, limit16: int, latency: int) -> int:
+        """How many instants ``requests`` gives for that span (no limit on n), counted."""
+        if self.start16 is None or not (self.fcs & 8):
+            return 0
+        p = self.period16()
+        k0 = max(math.floor((after16 - latency - self.start16) / p) + 1, 1)
+        k1 = math.floor((limit16 - latency - self.start16) / p)
+        return max(0, k1 - k0 + 1)
 
     def reads_fifo(self, addr: int) -> bool:
         return addr == self.base + FIFO
@@ -118,11 +138,18 @@ class AdcModel:
         pend, self._pending = self._pending, []
         tt = pend[0][0] if len(pend) == 1 else np.concatenate([p[0] for p in pend])
         codes = self._codes(tt * 1e6 / (self.hw.freq * 16))  # one look at the line for all
-        raw = codes.astype("<u2").view(np.uint8).reshape(-1, 2)
+        codes = codes.astype("<u2")
+        raw = None
         i = 0
         for t, view, offs in pend:
-            view[offs] = raw[i : i + t.size, 0]
-            view[offs + 1] = raw[i : i + t.size, 1]
+            part = codes[i : i + t.size]
+            if view.size % 2 == 0 and not int(offs[0]) & 1:  # (all of one parity)
+                view.view("<u2")[offs >> 1] = part  # 16-bit aligned: one write per sample
+            else:
+                if raw is None:
+                    raw = codes.view(np.uint8).reshape(-1, 2)
+                view[offs] = raw[i : i + t.size, 0]
+                view[offs + 1] = raw[i : i + t.size, 1]
             i += t.size
         self.samples_taken += codes.size
 

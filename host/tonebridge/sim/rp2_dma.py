@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import rp2_dma_bus as bus
 from .rp2_mcu import (
     DMA_LATENCY,
     MCU,
-    NP_DTYPE,
     TREQ_PERMANENT,
     TREQ_TIMER0,
     UNPACED_CYCLES,
-    BusFault,
     ctrl_field,
 )
 
@@ -40,6 +39,7 @@ class DmaChannel:
         self.irq_pending = False
         self.claimed = False
         self.completions = 0
+        self.kind = False  # DmaEngine._kind's answer, False until asked (see forget_kind)
         self.ctrl = 0
 
     @property
@@ -49,6 +49,7 @@ class DmaChannel:
     @ctrl.setter
     def ctrl(self, value: int) -> None:
         self._ctrl = value
+        self.kind = False
         key = (self.mcu, value)
         f = _FIELDS.get(key)
         if f is None:
@@ -57,6 +58,10 @@ class DmaChannel:
             f = {n: ctrl_field(self.mcu, value, n) for n in MCU[self.mcu]["ctrl"]}
             _FIELDS[key] = f
         self.fl = f  # CTRL decoded into its fields (shared, read only)
+
+    def forget_kind(self) -> None:
+        """The CPU wrote READ_ADDR or WRITE_ADDR: the channel's shape is looked up again."""
+        self.kind = False
 
     def f(self, name):
         return self.fl[name]
@@ -112,8 +117,8 @@ class DmaEngine:
         treq = ch.fl["treq_sel"]
         w0 = self.c["dreq_pwm_wrap0"]
         if w0 <= treq < w0 + self.c["pwm_slices"]:
-            w = self.hw.slices[treq - w0].wraps_after(ch.after - DMA_LATENCY + 1, limit, n)
-            return w + DMA_LATENCY
+            s = self.hw.slices[treq - w0]
+            return s.wraps_after(ch.after - DMA_LATENCY + 1, limit, n, DMA_LATENCY)
         if TREQ_TIMER0 <= treq < TREQ_TIMER0 + 4:
             reg = self.timers[treq - TREQ_TIMER0]
             x, y = reg >> 16, reg & 0xFFFF
@@ -147,7 +152,7 @@ class DmaEngine:
         """How many transfers of ``ch`` ``run(limit)`` would make (for a channel
         ``deferrable``), counted without making them."""
         if self._adc_ring(ch):
-            return int(self.hw.adc.requests(ch.after, limit, ch.count, DMA_LATENCY).size)
+            return min(ch.count, self.hw.adc.request_count(ch.after, limit, DMA_LATENCY))
         s = self._wrap_slice(ch)
         return min(ch.count, s.wrap_count(ch.after - DMA_LATENCY + 1, limit))
 
@@ -193,7 +198,7 @@ class DmaEngine:
                     self._shapes.clear()
                 self._shapes[key] = shape
             if not shape and self._adc_ring(ch):
-                if self.pending(ch, limit) >= ch.count:
+                if not self.held(ch, limit):
                     return False
                 continue
             if not shape:
@@ -202,10 +207,49 @@ class DmaEngine:
                 return False
         return True
 
+    # An ADC ring channel (``_kind`` "ring") that does not complete by ``limit`` is *held*:
+    # ``run`` leaves its transfers for ``settle_rings``, which ``Rp2Hardware`` calls only when
+    # the CPU looks at the channel (its registers), writes a register that could change its
+    # transfers (a global DMA register, the channel's own, the ADC's) or resets the chip.
+    # Its transfers depend on nothing but the ADC's schedule from the channel's last transfer,
+    # so making them late, in one run, gives the same requests, ring addresses and samples
+    # (their values are filled in later anyway, rp2_adc.py); what it saves is a DMA run of
+    # the ring at every catch-up (every register write and completion of the tone path).
+    lazy_rings = True
+
+    def held(self, ch: DmaChannel, limit: int) -> bool:
+        kind = self._kind(ch)
+        if not self.lazy_rings or kind is None or kind[0] != "ring":
+            return False
+        # fewer than TRANS_COUNT conversions fit before limit even at the ADC's fastest pace
+        # (96 of its 48 MHz clocks; instants k conversions apart are at least k periods - 1
+        # t16 apart): held without counting them (the usual case: the firmware arms the ring
+        # for 2**32 - 1 transfers, 6 days at 8 kHz)
+        if limit - ch.after + 1 < (ch.count - 2) * self.hw.adc.min_period16():
+            return True
+        return self.hw.adc.request_count(ch.after, limit, DMA_LATENCY) < ch.count
+
+    def settle_rings(self, limit: int) -> None:
+        """Make the held ring channels' transfers up to ``limit`` (see above)."""
+        if not self.lazy_rings:
+            return
+        for ch in self.channels:
+            if ch.busy and ch.fl["en"] and self.is_ring(ch):
+                n = self.hw.adc.request_count(ch.after, limit, DMA_LATENCY)
+                if 0 < n < ch.count:
+                    self.transfer(ch, self.requests(ch, limit, n))
+
+    def is_ring(self, ch: DmaChannel) -> bool:
+        kind = self._kind(ch)
+        return kind is not None and kind[0] == "ring"
+
     def run(self, limit: int) -> None:
-        """Every busy channel's transfers up to ``limit``, completions and chains included."""
+        """Every busy channel's transfers up to ``limit``, completions and chains included
+        (held ring channels excepted, see above)."""
         for _ in range(100000):
-            active = [ch for ch in self.channels if ch.busy and ch.fl["en"]]
+            active = [
+                ch for ch in self.channels if ch.busy and ch.fl["en"] and not self.held(ch, limit)
+            ]
             if not active:
                 return
             plans = []
@@ -245,7 +289,12 @@ class DmaEngine:
     def _kind(self, ch: DmaChannel):
         """The two shapes every tone board uses, recognised once per configuration:
         ("cc", slice) a run of 16/32-bit elements into one PWM slice's CC register;
-        ("ring", mask) 16-bit ADC FIFO reads into a write ring in RAM; else None."""
+        ("ring", mask) 16-bit ADC FIFO reads into a write ring in RAM; else None. Kept on the
+        channel until the CPU writes its CTRL, READ_ADDR or WRITE_ADDR (a transfer moves only
+        the addresses that increment, which the shape does not depend on)."""
+        kind = ch.kind
+        if kind is not False:
+            return kind
         f = ch.fl
         key = (
             ch._ctrl,
@@ -273,6 +322,7 @@ class DmaEngine:
             if len(self._kinds) > 256:
                 self._kinds.clear()
             self._kinds[key] = kind
+        ch.kind = kind
         return kind
 
     def transfer(self, ch: DmaChannel, tt: np.ndarray) -> None:
@@ -305,131 +355,4 @@ class DmaEngine:
                     ch.transfers += m
                     ch.after = int(tt[-1])
                     return
-        f = ch.fl
-        m = tt.size
-        size = 1 << f["size"]
-        if size == 8:
-            raise BusFault("DMA DATA_SIZE 3 is reserved")
-        dt = NP_DTYPE[size]
-        # read side
-        inc_r, inc_w = f["inc_read"], f["inc_write"]
-        ring = f["ring_size"]
-        ring_on_write = f["ring_sel"]
-        read_ring = bool(ring and not ring_on_write)
-        from_adc = not inc_r and self.hw.adc.reads_fifo(ch.read)
-        if from_adc:  # the ADC FIFO: values filled in once the input exists (rp2_adc.py)
-            vals = np.zeros(m, dtype=dt)
-            last_read = ch.read
-        elif inc_r and not read_ring:  # the common case: one run of consecutive elements
-            vals = self._read_run(ch.read, m, size, dt)
-            last_read = ch.read + (m - 1) * size
-        else:
-            offs = np.arange(m, dtype=np.int64) * size if inc_r else np.zeros(m, dtype=np.int64)
-            if read_ring:
-                mask = (1 << ring) - 1
-                raddrs = (ch.read & ~mask) | ((ch.read + offs) & mask)
-            else:
-                raddrs = ch.read + offs
-            vals = self._read_many(raddrs, size, dt)
-            last_read = int(raddrs[-1])
-        if f["bswap"] and size > 1:
-            vals = vals.byteswap()
-        # write side
-        if not inc_w and not (ring and ring_on_write):
-            self._write_fixed(ch.write, vals, size, tt)
-            last_write = ch.write
-        else:
-            woffs = np.arange(m, dtype=np.int64) * size if inc_w else np.zeros(m, dtype=np.int64)
-            if ring and ring_on_write:
-                mask = (1 << ring) - 1
-                waddrs = (ch.write & ~mask) | ((ch.write + woffs) & mask)
-            else:
-                waddrs = ch.write + woffs
-            res = self.hw.mem.resolve(int(waddrs[0])) if from_adc and size == 2 else None
-            if res is not None and int(waddrs.max()) - int(waddrs[0]) + res[1] + 2 <= res[0].size:
-                # the samples' places in RAM; their values once the input exists (no write now:
-                # the firmware reads the ring only after fill_pending has filled them)
-                self.hw.adc.defer(tt, res[0], waddrs - int(waddrs[0]) + res[1], DMA_LATENCY)
-            else:
-                self._write_many(waddrs, vals, size, tt)
-            last_write = int(waddrs[-1])
-        # registers advance
-        if inc_r:
-            ch.read = (
-                last_read + size
-                if not read_ring
-                else (ch.read & ~((1 << ring) - 1)) | ((last_read + size) & ((1 << ring) - 1))
-            )
-        if inc_w:
-            if ring and ring_on_write:  # WRITE_ADDR wraps within the ring, as on the chip
-                mask = (1 << ring) - 1
-                ch.write = (ch.write & ~mask) | ((last_write + size) & mask)
-            else:
-                ch.write = last_write + size
-        ch.count -= m
-        ch.transfers += m
-        ch.after = int(tt[-1])
-
-    def _read_run(self, a0: int, m: int, size: int, dt) -> np.ndarray:
-        r = self.hw.mem.resolve(a0)
-        if r is None:
-            raise BusFault(f"DMA read from unmapped address {a0:#010x}")
-        view, off = r
-        end = off + m * size
-        if end > view.size:
-            raise BusFault(f"DMA read runs past the end of its buffer at {a0:#010x}")
-        return view[off:end].view(f"<u{size}").astype(dt)
-
-    def _write_fixed(self, a0: int, vals: np.ndarray, size: int, tt) -> None:
-        """Every value to one address (a peripheral register, or one memory location)."""
-        if self.hw.mem.resolve(a0) is not None:
-            self._write_many(np.full(vals.size, a0, dtype=np.int64), vals, size, tt)
-            return
-        self._write_register(a0, vals, size, tt)
-
-    def _read_many(self, addrs: np.ndarray, size: int, dt) -> np.ndarray:
-        a0 = int(addrs[0])
-        r = self.hw.mem.resolve(a0)
-        if r is None:
-            if addrs.size and np.all(addrs == a0):
-                return np.full(addrs.size, self.hw.raw_read(a0), dtype=dt)
-            raise BusFault(f"DMA read from unmapped address {a0:#010x}")
-        view, off = r
-        rel = addrs - a0 + off
-        if rel.min() < 0 or rel.max() + size > view.size:
-            raise BusFault(f"DMA read runs past the end of its buffer at {a0:#010x}")
-        if size == 1:
-            return view[rel].astype(dt)
-        b = np.stack([view[rel + i] for i in range(size)], axis=1).copy()
-        return b.view(f"<u{size}").reshape(-1).astype(dt)
-
-    def _write_many(self, addrs: np.ndarray, vals: np.ndarray, size: int, tt) -> None:
-        a0 = int(addrs[0])
-        r = self.hw.mem.resolve(a0)
-        if r is not None:
-            view, off = r
-            rel = addrs - a0 + off
-            if rel.max() + size > view.size:
-                raise BusFault(f"DMA write runs past the end of its buffer at {a0:#010x}")
-            raw = vals.astype(f"<u{size}").view(np.uint8).reshape(-1, size)
-            for i in range(size):
-                view[rel + i] = raw[:, i]
-            return
-        if not np.all(addrs == a0):
-            raise BusFault(f"DMA write with increment into registers at {a0:#010x}")
-        self._write_register(a0, vals, size, tt)
-
-    def _write_register(self, a0: int, vals: np.ndarray, size: int, tt) -> None:
-        # narrow writes to an APB register are replicated across the 32-bit word
-        v = vals.astype(np.uint32)
-        if size == 2:
-            v = v | (v << 16)
-        elif size == 1:
-            v = v * np.uint32(0x01010101)
-        base = self.c["pwm_base"]
-        off = a0 - base
-        if 0 <= off < 0x14 * len(self.hw.slices) and off % 0x14 == 0x0C:
-            self.hw.slices[off // 0x14].log_write(tt, v)
-            return
-        for t, x in zip(tt.tolist(), v.tolist(), strict=True):
-            self.hw.raw_write(a0 & ~3, x, t16=t)
+        bus.transfer_general(self.hw, ch, tt)

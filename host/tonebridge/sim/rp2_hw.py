@@ -68,6 +68,7 @@ class Rp2Hardware:
         with self.lock:
             self.sync()
             now16 = self._synced16
+            self.dmac.settle_rings(now16)
             for s in self.slices:
                 self._slice_change(s, now16, lambda s=s: setattr(s, "csr", 0))
                 s.reset_registers()
@@ -101,7 +102,9 @@ class Rp2Hardware:
     # outputs caught up. They part only while ``dmac.deferrable`` says the transfers may
     # wait (no completion due): then a main-loop pass that only reads a channel's
     # TRANS_COUNT / READ_ADDR / busy bit costs a count, not a DMA run. Any register write,
-    # any other read, a completion, a flush or a reset moves the transfers up first.
+    # any other read, a completion, a flush or a reset moves the transfers up first. An ADC
+    # ring channel is held longer still (``settle_channel``, rp2_dma.py ``held``): its
+    # transfers are made when the CPU looks at it or writes what could change them.
     def sync(self, t_us=None) -> None:
         """Catch everything up to now (or ``t_us``)."""
         if t_us is None:
@@ -142,17 +145,29 @@ class Rp2Hardware:
         while queue:
             queue.pop(0)()
 
+    def settle_channel(self, ch: DmaChannel) -> None:
+        """The CPU looks at ``ch``: a held ADC ring channel makes its transfers (rp2_dma.py)."""
+        if ch.busy and self.dmac.is_ring(ch):
+            self.dmac.settle_rings(self._synced16)
+
     def dma_count(self, ch: DmaChannel) -> int:
         """TRANS_COUNT as the CPU reads it now (transfers possibly deferred, see above)."""
+        self.settle_channel(ch)
         if self._moved16 < self._synced16 and ch.busy:
             return ch.count - self.dmac.pending(ch, self._synced16)
         return ch.count
 
     def dma_read_addr(self, ch: DmaChannel) -> int:
         """READ_ADDR as the CPU reads it now."""
+        self.settle_channel(ch)
         if self._moved16 < self._synced16 and ch.busy:
             return ch.read + self.dmac.pending(ch, self._synced16) * (1 << ch.fl["size"])
         return ch.read
+
+    def dma_write_addr(self, ch: DmaChannel) -> int:
+        """WRITE_ADDR as the CPU reads it now (deferred transfers write one register)."""
+        self.settle_channel(ch)
+        return ch.write
 
     def flush(self) -> None:
         with self.lock:
@@ -191,7 +206,7 @@ class Rp2Hardware:
             if r in (0x00, 0x14, 0x28, 0x3C):
                 return self.dma_read_addr(ch)
             if r in (0x04, 0x18, 0x2C, 0x34):
-                return ch.write
+                return self.dma_write_addr(ch)
             if r in (0x08, 0x1C, 0x24, 0x38):
                 return self.dma_count(ch)
             return ch.ctrl_read()
@@ -214,6 +229,7 @@ class Rp2Hardware:
                 # the firmware is about to read the ring: its samples are made now (the line
                 # at their instants exists once the outputs caught up and flushed)
                 self.sync()
+                self.dmac.settle_rings(self._synced16)
                 if self.adc._pending:
                     for out in self.outputs.values():
                         out.sync(self._synced16)
@@ -251,6 +267,7 @@ class Rp2Hardware:
         c = self.c
         now16 = self._synced16 if t16 is None else t16
         if self.adc.owns(addr):
+            self.dmac.settle_rings(now16)  # (a held ring's transfers follow the ADC's pace)
             self.adc.write(addr, value, now16)
             return
         pw = addr - c["pwm_base"]
@@ -286,11 +303,15 @@ class Rp2Hardware:
         if 0 <= d < self._dma_span:
             ch = self.dma[d // 0x40]
             r = d % 0x40
+            if ch.busy and self.dmac.is_ring(ch):
+                self.dmac.settle_rings(now16)
             trig = r in (0x0C, 0x1C, 0x2C, 0x3C)
             if r in (0x00, 0x14, 0x28, 0x3C):
                 ch.read = value
+                ch.forget_kind()
             elif r in (0x04, 0x18, 0x2C, 0x34):
                 ch.write = value
+                ch.forget_kind()
             elif r in (0x08, 0x1C, 0x24, 0x38):
                 # writing TRANS_COUNT sets the reload value; the live counter (what a read
                 # returns) is loaded from it only when the channel is triggered
@@ -301,6 +322,8 @@ class Rp2Hardware:
             if trig and value != 0:
                 ch.trigger(now16)
             return
+        if 0 <= d < 0x1000:  # a global DMA register (abort, triggers, flags, timers)
+            self.dmac.settle_rings(now16)
         if c["dma_timer0"] <= d < c["dma_timer0"] + 16:
             self.dmac.timers[(d - c["dma_timer0"]) // 4] = value
             return

@@ -109,8 +109,9 @@ class AddressMap:
     """Buffers the firmware hands to the DMA get a stable fake SRAM address."""
 
     def __init__(self):
-        self._regions: list = []  # (base, nbytes, ndarray uint8 view, owner)
+        self._regions: list = []  # (base, nbytes, ndarray uint8 view, owner, host address)
         self._next = SRAM_BASE + 0x10000
+        self._known: dict = {}  # id(obj) -> (obj, address)
 
     @staticmethod
     def _host_ptr(obj):
@@ -118,20 +119,30 @@ class AddressMap:
         return a, a.__array_interface__["data"][0]
 
     def address_of(self, obj) -> int:
-        """Address of a buffer-protocol object (array, bytearray, memoryview slice)."""
+        """Address of a buffer-protocol object (array, bytearray, memoryview slice). An object
+        asked about before is answered from ``_known`` (which keeps it alive, so its id is not
+        reused; its memory cannot move: every region holds a buffer export of its owner)."""
+        hit = self._known.get(id(obj))
+        if hit is not None and hit[0] is obj:
+            return hit[1]
         view, ptr = self._host_ptr(obj)
-        for base, n, v, _owner in self._regions:
-            vptr = v.__array_interface__["data"][0]
+        for base, n, _v, _owner, vptr in self._regions:
             if vptr <= ptr < vptr + n or (n == 0 and ptr == vptr):
-                return base + (ptr - vptr)
+                return self._remember(obj, base + (ptr - vptr))
         base = self._next
-        self._regions.append((base, view.size, view, obj))
+        self._regions.append((base, view.size, view, obj, ptr))
         self._next = (base + view.size + 0xFFF) & ~0xFFF  # 4 KiB aligned: DMA rings work
-        return base
+        return self._remember(obj, base)
+
+    def _remember(self, obj, addr: int) -> int:
+        if len(self._known) > 256:
+            self._known.clear()
+        self._known[id(obj)] = (obj, addr)
+        return addr
 
     def resolve(self, addr: int):
         """(uint8 view of the region, offset) for an address inside a known buffer, or None."""
-        for base, n, v, _owner in self._regions:
+        for base, n, v, _owner, _p in self._regions:
             if base <= addr < base + n:
                 return v, addr - base
         return None

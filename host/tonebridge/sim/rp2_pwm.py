@@ -49,8 +49,8 @@ class PwmSlice:
     def rate_hz(self) -> float:
         return self.hw.freq * 16 / self.period
 
-    def wraps_after(self, after: int, limit: int, n: int) -> np.ndarray:
-        """Wrap instants t with after < t <= limit, at most n of them."""
+    def wraps_after(self, after: int, limit: int, n: int, offset: int = 0) -> np.ndarray:
+        """Wrap instants t with after < t <= limit, at most n of them (plus ``offset``)."""
         if not self.running or n <= 0:
             return np.empty(0, dtype=np.int64)
         p = self.period
@@ -60,7 +60,8 @@ class PwmSlice:
         if limit < self.anchor + k0 * p:
             return np.empty(0, dtype=np.int64)
         k1 = min((limit - self.anchor) // p, k0 + n - 1)
-        return self.anchor + p * np.arange(k0, k1 + 1, dtype=np.int64)
+        t0 = self.anchor + offset
+        return np.arange(t0 + k0 * p, t0 + k1 * p + 1, p, dtype=np.int64)
 
     def wrap_count(self, after: int, limit: int) -> int:
         """How many wrap instants t with after < t <= limit (``wraps_after``'s count)."""
@@ -112,7 +113,8 @@ class PwmSlice:
                 vals = np.full(n, self.latched, dtype=np.uint32)
                 self.hw.pwm_emit(self, self.anchor + p * b0, p, vals)
             return
-        starts = self.anchor + p * np.arange(self.k_emitted, k_last + 1, dtype=np.int64)
+        a0 = self.anchor
+        starts = np.arange(a0 + p * self.k_emitted, a0 + p * k_last + 1, p, dtype=np.int64)
         lt_parts, lv_parts = self._log_t, self._log_v
         if len(lt_parts) == 1:
             lt, lv = lt_parts[0], lv_parts[0]
