@@ -4,7 +4,7 @@ The player here is a tiny in-test double (the engine is what is tested): it play
 in virtual time and reports the Player events of docs/architecture.md.
 """
 
-from tonebridge_fw import codec, dialstring, engine
+from tonebridge_fw import codec, dialstring, engine, sequencer, verbs
 
 
 class Clock:
@@ -392,8 +392,8 @@ def test_window_is_bounded():
     for i in range(engine.WINDOW * 3):
         r.request("p" + str(i), "HOOK on")
     # exactly the last WINDOW ids are remembered: no more (bounded memory), no fewer
-    assert len(r.eng._records) == engine.WINDOW
-    assert r.eng._ids == ["p" + str(i) for i in range(engine.WINDOW * 2, engine.WINDOW * 3)]
+    assert len(r.eng.recent.records) == engine.WINDOW
+    assert r.eng.recent.ids == ["p" + str(i) for i in range(engine.WINDOW * 2, engine.WINDOW * 3)]
     assert r.request("p" + str(engine.WINDOW * 2), "HOOK on") == "OK hook=on dup=1"
     assert r.request("p" + str(engine.WINDOW * 2 - 1), "HOOK on") == "OK hook=on"  # forgotten
 
@@ -428,7 +428,7 @@ def test_stall_guard_aborts_silent_player():
 
     r.player = Dead()
     r.request("1", "SEND 12")
-    r.run(300 + engine.STALL_MARGIN_MS * 2 + 50, step=50)
+    r.run(300 + sequencer.STALL_MARGIN_MS * 2 + 50, step=50)
     assert any(f[2].startswith("FAULT stall") for f in r.frames)
     assert r.events("1")[-1] == "ABORT 0 stalled"
     assert not r.eng.busy()
@@ -447,15 +447,15 @@ def test_longest_send_fits_one_frame():
     longest = max(dialstring.DIALECTS, key=len)
     opts = "boot=12345678 dialect=" + longest + " tone=5000 gap=5000 pause=5000 flash=1500 "
     opts += "dialtone=60000 "
-    assert sorted(engine._TIMING) == ["gap", "pause", "tone"]  # every option is above
-    assert engine._FLASH == "flash"
-    body = "SEND " + opts + "1" * engine.MAX_SEND_CHARS
+    assert sorted(verbs.TIMING) == ["gap", "pause", "tone"]  # every option is above
+    assert verbs.FLASH == "flash"
+    body = "SEND " + opts + "1" * verbs.MAX_SEND_CHARS
     f = codec.encode(">", rid, body)
     assert len(f) <= codec.MAX_FRAME + 1
     r = Rig("12345678")
     rep = r.request(rid, body)
     assert rep.startswith("ERR dial pos=92")  # the dialect's own limit comes first
-    rep = r.request("y", "SEND " + "1" * (engine.MAX_SEND_CHARS + 1))
+    rep = r.request("y", "SEND " + "1" * (verbs.MAX_SEND_CHARS + 1))
     assert rep.startswith("ERR too-long")
 
 
@@ -694,7 +694,7 @@ def test_busy_while_only_one_plays():
     r = Rig()
     r.request("1", "SEND 1")
     r.pump()
-    assert r.eng.busy() and not r.eng._queue
+    assert r.eng.busy() and not r.eng.queue
     r.run(300)
     assert not r.eng.busy()
 
@@ -796,12 +796,12 @@ def test_stall_guard_timing_exactly():
 
     r.player = Dead()
     r.request("1", "SEND tone=100 gap=100 12")  # plan: 300 ms
-    r.run(300 + engine.STALL_MARGIN_MS - 1, step=1)
+    r.run(300 + sequencer.STALL_MARGIN_MS - 1, step=1)
     assert not [f for f in r.frames if f[2].startswith("FAULT")]
     r.run(1, step=1)
     assert events_all(r)[-1] == "FAULT stall sequence 1 did not finish; aborting"
-    assert engine.STALL_MARGIN_MS == 2000
-    r.run(engine.STALL_MARGIN_MS - 1, step=1)
+    assert sequencer.STALL_MARGIN_MS == 2000
+    r.run(sequencer.STALL_MARGIN_MS - 1, step=1)
     assert r.events("1") == []  # the abort is given its own margin
     r.run(1, step=1)
     assert r.events("1") == ["ABORT 0 stalled"]
@@ -1041,3 +1041,28 @@ def test_a_sequence_longer_than_the_line_may_stay_off_hook_is_refused_before_pla
     r = Rig()
     long_send = "SEND tone=5000 gap=5000 " + "1" * 92  # 915 s
     assert kv(r.request("1", long_send))["ms"] == "915000"
+
+
+def test_hook_off_while_a_sequence_plays_leaves_it_playing():
+    # only hanging up stops a sequence: taking the line (again) while one plays changes nothing
+    r = Rig()
+    r.request("1", "SEND 12")
+    r.request("2", "SEND 3")
+    r.run(50)
+    assert r.request("3", "HOOK off") == "OK hook=off"
+    assert r.player.cancels == 0 and r.player.job is not None
+    r.run(1000)
+    assert r.events("1")[-1] == "DONE 2" and r.events("2")[-1] == "DONE 1"
+
+
+def test_engine_defaults_hear_nothing_and_have_no_selftest():
+    # Engine() without hears/selftest/underruns: a board with no receive path, no loop relay
+    r = Rig()
+    hello = kv(r.request("1", "HELLO"))
+    assert "progress" not in hello and hello["verify"] == "0"
+    st = kv(r.request("2", "STATUS"))
+    assert "progress" not in st and st["underruns"] == "0"
+    rep = r.request("3", "SEND dialtone=1000 1")
+    assert rep == "ERR bad-arg dialtone: this board does not hear the line"
+    rep = r.request("4", "SELFTEST")
+    assert rep == "ERR bad-arg this board has no receive path and loop relay"

@@ -3,7 +3,7 @@ SEND dialtone=<ms>, which holds the line and plays nothing until dial tone is he
 no-dial-tone" when it is not). Runs under CPython and MicroPython."""
 
 from test_engine import Rig, kv
-from tonebridge_fw import engine
+from tonebridge_fw import engine, sequencer
 
 
 class HearingRig(Rig):
@@ -102,3 +102,84 @@ def test_dialtone_limits():
     assert r.request("2", "SEND dialtone=-1 1").startswith("ERR bad-arg")
     assert r.request("3", "SEND dialtone=x 1").startswith("ERR bad-arg dialtone must be")
     assert r.request("4", "SEND dialtone=0 1").startswith("OK state=playing")
+
+
+def test_dialtone_at_its_limit_is_accepted():
+    r = HearingRig()
+    assert r.request("1", "SEND dialtone=60000 1") == ("OK state=playing played=0 digits=1 ms=100")
+    assert r.events("1") == ["DIALTONE wait 60000"]
+
+
+def test_no_dial_tone_exactly_at_the_wait():
+    r = HearingRig()
+    r.request("1", "SEND dialtone=1000 1")
+    r.run(999, step=1)
+    assert r.events("1") == ["DIALTONE wait 1000"]
+    r.run(1, step=1)  # the wait is over at 1000 ms, not a ms later
+    assert r.events("1")[-1] == "ABORT 0 no-dial-tone"
+    # a main-loop pass that comes late still ends the wait
+    r.request("2", "SEND dialtone=1000 1")
+    r.run(990, step=1)
+    r.run(20, step=20)
+    assert r.events("2")[-1] == "ABORT 0 no-dial-tone"
+
+
+def test_other_call_progress_does_not_end_the_wait():
+    r = HearingRig()
+    r.request("1", "SEND dialtone=2000 1")
+    for name in ("busy", "reorder", "silence", "ringing", "voice", "unknown"):
+        r.eng.line_event("progress", name)
+        r.pump()
+    assert r.player.plans == [] and r.events("1") == ["DIALTONE wait 2000"]
+    r.eng.line_event("progress", "dial")
+    r.pump()
+    assert len(r.player.plans) == 1
+
+
+def test_a_sequence_started_by_dial_tone_has_the_stall_guard():
+    r = HearingRig()
+
+    class Dead:
+        def play(self, rid, plan):
+            pass
+
+        def cancel(self):
+            return []
+
+        def service(self):
+            return []
+
+    r.player = Dead()
+    r.request("1", "SEND tone=100 gap=100 dialtone=5000 12")  # plan: 300 ms
+    r.run(700, step=1)
+    r.eng.line_event("progress", "dial")  # heard at 700 ms: the plan's time runs from here
+    r.pump()
+    r.run(300 + sequencer.STALL_MARGIN_MS - 1, step=1)
+    assert not [f for f in r.frames if f[2].startswith("FAULT")]
+    r.run(1, step=1)
+    assert r.frames[-1][2] == "FAULT stall sequence 1 did not finish; aborting"
+
+
+def test_other_call_progress_before_the_send_is_not_dial_tone():
+    r = HearingRig()
+    r.eng.line_event("progress", "busy")  # the last state heard: not dial tone
+    r.request("1", "SEND dialtone=2000 1")
+    assert r.player.plans == [] and r.events("1") == ["DIALTONE wait 2000"]
+
+
+def test_once_dial_tone_is_heard_the_sequence_is_no_longer_waiting():
+    r = HearingRig()
+    r.request("1", "SEND dialtone=1000 123456789012")  # 2.3 s of digits, past the 1 s wait
+    r.run(100)
+    r.eng.line_event("progress", "dial")
+    r.pump()
+    r.run(1500)
+    assert r.events("1")[-1].startswith("END")  # still playing, not "no-dial-tone"
+    r.eng.line_event("progress", "silence")
+    r.eng.line_event("progress", "dial")  # dial tone again (heard through the tones)
+    r.pump()
+    assert len(r.player.plans) == 1  # not played a second time
+    assert r.request("2", "CANCEL 1") == "OK cancelled=1"
+    assert r.player.cancels == 1  # a playing sequence is stopped in the player
+    r.pump()
+    assert r.events("1")[-1].startswith("ABORT") and "cancelled" in r.events("1")[-1]

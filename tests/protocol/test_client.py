@@ -212,13 +212,13 @@ def test_protocol_version_mismatch_is_refused(world):
     w = world
     c = w.client()
     # the board's own loaded engine answers HELLO as a protocol-2 firmware would
-    engine = w.board.load("tonebridge_fw.engine")
-    orig = engine._VERBS["HELLO"]
+    verbs = w.board.load("tonebridge_fw.verbs")
+    orig = verbs.VERBS["HELLO"]
 
-    def hello_v2(self, rid, args):
-        return orig(self, rid, args).replace("proto=1", "proto=2")
+    def hello_v2(eng, rid, args):
+        return orig(eng, rid, args).replace("proto=1", "proto=2")
 
-    engine._VERBS["HELLO"] = hello_v2
+    verbs.VERBS["HELLO"] = hello_v2
     with pytest.raises(BoardError) as ei:
         c.open()
     assert ei.value.code == "proto"

@@ -181,5 +181,5 @@ def test_engine_answers_any_framed_request(reqs):
         replies = [f for f in dec.feed(eng.output()) if f[0] == "<"]
         assert [f[1] for f in replies] == [rid], (body, replies)
         assert replies[0][2].startswith(("OK", "ERR"))
-    assert len(eng._records) <= engine.WINDOW
-    assert len(eng._queue) <= engine.QUEUE_DEPTH
+    assert len(eng.recent.records) <= engine.WINDOW
+    assert len(eng.queue) <= engine.QUEUE_DEPTH

@@ -46,12 +46,21 @@ REPO = Path(__file__).resolve().parents[3]
 BUILD = REPO / "build" / "mutants"
 EQUIVALENT_FILE = REPO / "tests" / "mutation_equivalent.txt"
 
-# module -> (firmware file, test stages, timeout s). A stage is one pytest run; the next runs
-# only if it passed, so a mutant the fast unit tests kill never pays for the simulator.
+# module -> (firmware file or list of files, test stages, timeout s). A stage is one pytest
+# run; the next runs only if it passed, so a mutant the fast unit tests kill never pays for the
+# simulator. A list: the files split out of one module, mutated in one session against the
+# same tests (the engine: its request verbs, its sequencer, its Job and its exactly-once
+# window).
 _FW = "firmware/tonebridge_fw/"
 MODULES = {
     "engine": (
-        _FW + "engine.py",
+        [
+            _FW + "engine.py",
+            _FW + "verbs.py",
+            _FW + "sequencer.py",
+            _FW + "job.py",
+            _FW + "window.py",
+        ],
         [
             [
                 "tests/firmware/test_engine.py",
@@ -227,7 +236,13 @@ def test_command(stages: list[list[str]]) -> str:
     return "bash -c " + shlex.quote(" && ".join(_pytest(t) for t in stages))
 
 
-def write_config(path: Path, module_path: str, tests: list[list[str]], timeout: float) -> None:
+def files(module: str) -> list[str]:
+    """The firmware files a module's session mutates."""
+    path = MODULES[module][0]
+    return [path] if isinstance(path, str) else list(path)
+
+
+def write_config(path: Path, module_path, tests: list[list[str]], timeout: float) -> None:
     excl = ",\n    ".join(json.dumps(e) for e in EXCLUDED_OPERATORS)
     path.write_text(
         f"""[cosmic-ray]
@@ -272,20 +287,24 @@ def results(tree: Path, module: str, session: Path) -> list[dict]:
         text=True,
         check=True,
     ).stdout
-    src = (tree / MODULES[module][0]).read_text().splitlines()
+    src = {}
     out = []
     for ln in dump.splitlines():
         item, res = json.loads(ln)
         (mut,) = item["mutations"]
         line, col = mut["start_pos"]
+        rel = Path(mut["module_path"]).as_posix()
+        if rel not in src:
+            src[rel] = (tree / rel).read_text().splitlines()
         out.append(
             {
                 "job": item["job_id"],
+                "file": rel,
                 "operator": mut["operator_name"].split("/", 1)[1],
                 "occurrence": mut["occurrence"],
                 "line": line,
                 "col": col,
-                "source": src[line - 1].strip(),
+                "source": src[rel][line - 1].strip(),
                 "outcome": (res or {}).get("test_outcome"),
                 "worker": (res or {}).get("worker_outcome"),
                 "diff": (res or {}).get("diff") or "",
@@ -308,7 +327,7 @@ def summarise(module: str, muts: list[dict], equivalent: dict, seconds: float) -
     scored = len(killed) + len(survived)
     return {
         "module": module,
-        "file": MODULES[module][0],
+        "file": ", ".join(files(module)),
         "mutants": len(run),
         "filtered_out": len(muts) - len(run),
         "killed": len(killed),
@@ -456,11 +475,13 @@ def report(summaries: list[dict]) -> str:
         lines += ["", f"## {s['module']} ({s['file']})", ""]
         for m in s["survivors"]:
             lines.append(
-                f"- SURVIVED line {m['line']} col {m['col']} {m['operator']}: `{m['source']}`"
+                f"- SURVIVED {m['file']} line {m['line']} col {m['col']} {m['operator']}: "
+                f"`{m['source']}`"
             )
         for m in s["equivalents"]:
             lines.append(
-                f"- equivalent line {m['line']} {m['operator']}: `{m['source']}`: {m['why']}"
+                f"- equivalent {m['file']} line {m['line']} {m['operator']}: `{m['source']}`: "
+                f"{m['why']}"
             )
     return "\n".join(lines) + "\n"
 
@@ -507,9 +528,11 @@ def main(argv=None) -> int:
     if args.report:
         return rebuild_report()
     if args.list:
-        for name, (path, tests, timeout) in MODULES.items():
+        for name, (_path, tests, timeout) in MODULES.items():
             stages = " then ".join(" ".join(t) for t in tests)
-            print(f"{name:12} {path}\n{'':12} tests: {stages} (timeout {timeout} s)")
+            print(
+                f"{name:12} {' '.join(files(name))}\n{'':12} tests: {stages} (timeout {timeout} s)"
+            )
         return 0
     mods = args.modules or list(MODULES)
     unknown = [m for m in mods if m not in MODULES]
