@@ -16,6 +16,7 @@ import select
 import signal
 import sys
 import threading
+import time
 import tty
 
 import serial
@@ -24,6 +25,11 @@ import tonebridge.link  # noqa: F401  (registers sim://)
 
 
 class PtyBridge:
+    # without record= in the URL nobody reads the past line: the board keeps KEEP_S of it
+    # (a line held off-hook would grow by ~2 MB a second), trimmed as the host writes
+    KEEP_S = 60.0
+    TRIM_EVERY_S = 5.0
+
     def __init__(self, url: str = "sim://pico", link_path: str | None = None):
         self.url = url
         self.link_path = link_path
@@ -37,6 +43,8 @@ class PtyBridge:
         self._wake_r = self._wake_w = None
         self.to_board = 0
         self.to_host = 0
+        self._keeps_all = "record=" in url
+        self._last_trim = time.monotonic()
 
     @property
     def board(self):
@@ -141,6 +149,19 @@ class PtyBridge:
             if data:
                 self.to_board += len(data)
                 port.write(data)
+                self._trim()
+
+    def _trim(self) -> None:
+        now = time.monotonic()
+        if self._keeps_all or now - self._last_trim < self.TRIM_EVERY_S:
+            return
+        self._last_trim = now
+        board, lock = self.board, getattr(self.port, "lock", None)
+        discard = getattr(getattr(board, "line", None), "discard_before", None)
+        if discard is None or lock is None:
+            return  # (not a simulated board with a line recorder)
+        with lock:
+            discard(board.now_us() - self.KEEP_S * 1e6)
 
     def _pump_out(self) -> None:
         link = self.port.board.link
