@@ -59,6 +59,14 @@ class Rig:
         with self.lock:
             self.exchange.at(self.board.now_us() / 1e6 + after_s, what)
 
+    def dial_through(self, http, api):
+        """Dial tone, then the call dialled through `api`; returns its id once every digit of
+        the number went out."""
+        self.script("dial")
+        call_id = self.dial(http, api)
+        assert self.dialled.wait(DIALTONE_MS / 1000 + 8), "the number was never dialled"
+        return call_id
+
     def dial(self, http, api):
         if api == "gws":
             token = http.get("/api/v2/me").headers["X-CSRF-TOKEN"]
@@ -117,10 +125,8 @@ def test_no_dial_tone_fails_the_call_after_the_timeout(start_server, api):
 @pytest.mark.parametrize("api", ["gws", "catapult"])
 def test_a_busy_line_ends_the_call_and_says_busy(start_server, api):
     rig = Rig(start_server)
-    rig.script("dial")
     with rig.srv.client(USER, PW) as http:
-        call_id = rig.dial(http, api)
-        assert rig.dialled.wait(DIALTONE_MS / 1000 + 8), "the number was never dialled"
+        call_id = rig.dial_through(http, api)
         rig.script("busy", 0.3)
         call = _wait_state(http, api, call_id, ENDED[api], 10)
         assert call["lineProgress"] == "busy"
@@ -137,10 +143,8 @@ def test_the_line_progress_survives_a_restart_of_serve(start_server, tmp_path):
     restart of serve the ended call still says busy in both APIs."""
     state = str(tmp_path / "progress-state.db")
     rig = Rig(start_server, state)
-    rig.script("dial")
     with rig.srv.client(USER, PW) as http:
-        call_id = rig.dial(http, "catapult")
-        assert rig.dialled.wait(DIALTONE_MS / 1000 + 8), "the number was never dialled"
+        call_id = rig.dial_through(http, "catapult")
         rig.script("busy", 0.3)
         assert _wait_state(http, "catapult", call_id, "completed", 10)["lineProgress"] == "busy"
     rig.srv.stop()
@@ -155,10 +159,8 @@ def test_the_line_progress_survives_a_restart_of_serve(start_server, tmp_path):
 @pytest.mark.parametrize("api", ["gws", "catapult"])
 def test_ringback_then_answer_the_call_follows_the_line(start_server, api):
     rig = Rig(start_server)
-    rig.script("dial")
     with rig.srv.client(USER, PW) as http:
-        call_id = rig.dial(http, api)
-        assert rig.dialled.wait(DIALTONE_MS / 1000 + 8), "the number was never dialled"
+        call_id = rig.dial_through(http, api)
         rig.script("ringing", 0.3)
         rig.script("voice", 6.3)  # answered after a ring and a half (2 s on, 4 s off)
         deadline = time.monotonic() + 5.5
